@@ -1,0 +1,50 @@
+package tapproof
+
+import "fmt"
+
+// Reason is why a message was rejected. The set is small and fixed so that it
+// can label metrics and name NATS subjects (tapproof.rejected.<reason>).
+type Reason string
+
+// Rejection reasons.
+const (
+	ReasonMalformed       Reason = "malformed"        // not a DSSE envelope, bad JSON, missing fields
+	ReasonOversized       Reason = "oversized"        // message larger than the limit
+	ReasonBadSignature    Reason = "bad_signature"    // signature does not verify with the device's key
+	ReasonUnknownDevice   Reason = "unknown_device"   // device not enrolled
+	ReasonDeviceDisabled  Reason = "device_disabled"  // device enrolled but disabled
+	ReasonSubjectMismatch Reason = "subject_mismatch" // NATS subject disagrees with the payload
+	ReasonFirmware        Reason = "firmware_mismatch"
+	ReasonInvalid         Reason = "invalid"      // unknown analyte, unit, method or bad identifier
+	ReasonAbsurd          Reason = "absurd_value" // NaN, negative, implausibly large
+	ReasonFuture          Reason = "future_timestamp"
+	ReasonDuplicate       Reason = "duplicate"    // the same reading again (absorbed, never logged twice)
+	ReasonReplayed        Reason = "replayed"     // a sequence number at or below one already accepted
+	ReasonEquivocation    Reason = "equivocation" // a different reading claiming an accepted device and sequence number
+)
+
+// Reasons lists every rejection reason, for pre-initialising metrics.
+var Reasons = []Reason{
+	ReasonMalformed, ReasonOversized, ReasonBadSignature, ReasonUnknownDevice,
+	ReasonDeviceDisabled, ReasonSubjectMismatch, ReasonFirmware, ReasonInvalid,
+	ReasonAbsurd, ReasonFuture, ReasonDuplicate, ReasonReplayed, ReasonEquivocation,
+}
+
+// Rejection is the error returned for input that is refused. It carries a
+// Reason from the fixed set and a human-readable detail.
+type Rejection struct {
+	Reason Reason
+	Detail string
+}
+
+func (r *Rejection) Error() string {
+	if r.Detail == "" {
+		return string(r.Reason)
+	}
+	return fmt.Sprintf("%s: %s", r.Reason, r.Detail)
+}
+
+// Reject returns a *Rejection with a formatted detail.
+func Reject(reason Reason, format string, args ...any) *Rejection {
+	return &Rejection{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,79 @@
+package tapproof
+
+import (
+	"fmt"
+	"time"
+)
+
+// Jurisdiction names whose rules apply: "US" for federal rules, "US-MI" for a
+// state (ISO 3166-2).
+type Jurisdiction string
+
+// Federal is the United States federal jurisdiction.
+const Federal Jurisdiction = "US"
+
+// Rule is a threshold with an analyte, a jurisdiction and an effective date
+// range. Every alert records the rule id and version that produced it.
+type Rule struct {
+	ID           string       `json:"id"`
+	Version      int          `json:"version"`
+	Analyte      Analyte      `json:"analyte"`
+	Jurisdiction Jurisdiction `json:"jurisdiction"`
+	// Level is the action level in the analyte's canonical unit. A value
+	// strictly greater than Level exceeds it.
+	Level float64 `json:"level"`
+	Unit  Unit    `json:"unit"`
+	// From is the first instant the rule applies; To the first it no longer
+	// does (zero for open-ended).
+	From   time.Time `json:"effective_from"`
+	To     time.Time `json:"effective_to,omitzero"`
+	Source string    `json:"source"`
+}
+
+// In reports whether r is in force at t.
+func (r Rule) In(t time.Time) bool {
+	return !t.Before(r.From) && (r.To.IsZero() || t.Before(r.To))
+}
+
+// Exceeds reports whether value, in the analyte's canonical unit, is strictly
+// above the rule's level. Exactly the level is not an exceedance.
+func (r Rule) Exceeds(value float64) bool { return value > r.Level }
+
+// Name is "<id>@v<version>", the form recorded with each decision.
+func (r Rule) Name() string { return fmt.Sprintf("%s@v%d", r.ID, r.Version) }
+
+// lcriStart is when the Lead and Copper Rule Improvements lower the federal
+// lead action level to 10 ppb.
+var lcriStart = time.Date(2027, time.November, 1, 0, 0, 0, 0, time.UTC)
+
+// DefaultRules are the federal and state action levels tapproof ships with
+// (see DOMAIN.md). A deployment may add stricter rules.
+var DefaultRules = []Rule{
+	{ID: "us-lead-lcr", Version: 1, Analyte: Lead, Jurisdiction: Federal, Level: 15, Unit: MicrogramsPerLiter,
+		To: lcriStart, Source: "40 CFR 141.80(c), LCR/LCRR action level 0.015 mg/L"},
+	{ID: "us-lead-lcri", Version: 1, Analyte: Lead, Jurisdiction: Federal, Level: 10, Unit: MicrogramsPerLiter,
+		From: lcriStart, Source: "LCRI action level 0.010 mg/L from 1 Nov 2027"},
+	{ID: "us-copper-lcr", Version: 1, Analyte: Copper, Jurisdiction: Federal, Level: 1.3, Unit: MilligramsPerLiter,
+		Source: "40 CFR 141.80(c), copper action level 1.3 mg/L"},
+	{ID: "us-mi-lead", Version: 1, Analyte: Lead, Jurisdiction: "US-MI", Level: 12, Unit: MicrogramsPerLiter,
+		From: time.Date(2025, time.January, 1, 0, 0, 0, 0, time.UTC), Source: "Michigan lead action level 12 ppb from 2025"},
+}
+
+// RuleFor returns the strictest rule among rules for analyte a that applies
+// at t in jurisdiction j, where federal rules apply everywhere in the US.
+func RuleFor(rules []Rule, a Analyte, j Jurisdiction, t time.Time) (Rule, bool) {
+	var best Rule
+	found := false
+	for _, r := range rules {
+		if r.Analyte != a || !r.In(t) {
+			continue
+		}
+		if r.Jurisdiction != j && r.Jurisdiction != Federal {
+			continue
+		}
+		if !found || r.Level < best.Level {
+			best, found = r, true
+		}
+	}
+	return best, found
+}

@@ -1,0 +1,164 @@
+// Package signed encodes, signs and verifies tapproof's log entries: device
+// readings and enrollments wrapped in DSSE envelopes
+// (https://github.com/secure-systems-lab/dsse) signed with Ed25519.
+//
+// The envelope bytes as a sensor sent them are what the log stores, so a
+// regulator can check a device's signature on exactly what was logged.
+// This package imports only the root package and the DSSE library.
+package signed
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+
+	"github.com/tapproof/tapproof"
+)
+
+// MaxEnvelopeSize is the default largest envelope accepted, in bytes. A
+// reading is a few hundred bytes; anything near this is not a reading.
+const MaxEnvelopeSize = 16 << 10
+
+// Envelope is a parsed DSSE envelope whose signature has not yet been checked.
+type Envelope struct {
+	env     dsse.Envelope
+	Payload []byte // decoded payload bytes
+}
+
+// PayloadType returns the envelope's payload type.
+func (e *Envelope) PayloadType() string { return e.env.PayloadType }
+
+// Parse decodes a DSSE envelope of at most max bytes (MaxEnvelopeSize if max
+// is zero). Errors are *tapproof.Rejection with reason malformed or oversized.
+func Parse(raw []byte, max int) (*Envelope, error) {
+	if max == 0 {
+		max = MaxEnvelopeSize
+	}
+	if len(raw) > max {
+		return nil, tapproof.Reject(tapproof.ReasonOversized, "%d bytes exceeds the %d-byte limit", len(raw), max)
+	}
+	var e Envelope
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e.env); err != nil {
+		return nil, tapproof.Reject(tapproof.ReasonMalformed, "envelope: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, tapproof.Reject(tapproof.ReasonMalformed, "envelope: trailing data")
+	}
+	if e.env.PayloadType == "" || len(e.env.Signatures) == 0 {
+		return nil, tapproof.Reject(tapproof.ReasonMalformed, "envelope: payloadType and signatures are required")
+	}
+	p, err := e.env.DecodeB64Payload()
+	if err != nil {
+		return nil, tapproof.Reject(tapproof.ReasonMalformed, "envelope payload: %v", err)
+	}
+	e.Payload = p
+	return &e, nil
+}
+
+// Verify checks that the envelope carries a valid signature by pub. The error
+// is a *tapproof.Rejection with reason bad_signature.
+func (e *Envelope) Verify(ctx context.Context, pub ed25519.PublicKey) error {
+	v, err := dsse.NewEnvelopeVerifier(verifier{pub: pub})
+	if err != nil {
+		return fmt.Errorf("envelope verifier: %w", err)
+	}
+	if _, err := v.Verify(ctx, &e.env); err != nil {
+		return tapproof.Reject(tapproof.ReasonBadSignature, "%v", err)
+	}
+	return nil
+}
+
+// Reading decodes the payload as a reading. It rejects unknown fields and a
+// payload type other than tapproof.ReadingPayloadType.
+func (e *Envelope) Reading() (tapproof.Reading, error) {
+	var r tapproof.Reading
+	if e.env.PayloadType != tapproof.ReadingPayloadType {
+		return r, tapproof.Reject(tapproof.ReasonMalformed, "payload type %q is not %q", e.env.PayloadType, tapproof.ReadingPayloadType)
+	}
+	return r, decodeStrict(e.Payload, &r)
+}
+
+// Enrollment decodes the payload as an enrollment.
+func (e *Envelope) Enrollment() (tapproof.Enrollment, error) {
+	var en tapproof.Enrollment
+	if e.env.PayloadType != tapproof.EnrollmentPayloadType {
+		return en, tapproof.Reject(tapproof.ReasonMalformed, "payload type %q is not %q", e.env.PayloadType, tapproof.EnrollmentPayloadType)
+	}
+	return en, decodeStrict(e.Payload, &en)
+}
+
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return tapproof.Reject(tapproof.ReasonMalformed, "payload: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return tapproof.Reject(tapproof.ReasonMalformed, "payload: trailing data")
+	}
+	return nil
+}
+
+// Sign returns the JSON DSSE envelope of payload, signed by key. The
+// signature's key id is the DSSE SHA-256 key id of the public key.
+func Sign(ctx context.Context, key ed25519.PrivateKey, payloadType string, payload []byte) ([]byte, error) {
+	s, err := dsse.NewEnvelopeSigner(signer{key: key})
+	if err != nil {
+		return nil, fmt.Errorf("envelope signer: %w", err)
+	}
+	env, err := s.SignPayload(ctx, payloadType, payload)
+	if err != nil {
+		return nil, fmt.Errorf("sign envelope: %w", err)
+	}
+	return json.Marshal(env)
+}
+
+// SignReading signs r with the device key.
+func SignReading(ctx context.Context, key ed25519.PrivateKey, r tapproof.Reading) ([]byte, error) {
+	p, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode reading: %w", err)
+	}
+	return Sign(ctx, key, tapproof.ReadingPayloadType, p)
+}
+
+// SignEnrollment signs the enrollment of a device with the device's own key,
+// proving possession of the key being registered.
+func SignEnrollment(ctx context.Context, key ed25519.PrivateKey, en tapproof.Enrollment) ([]byte, error) {
+	if !bytes.Equal(key.Public().(ed25519.PublicKey), en.PublicKey) {
+		return nil, errors.New("sign enrollment: key does not match the enrolled public key")
+	}
+	p, err := json.Marshal(en)
+	if err != nil {
+		return nil, fmt.Errorf("encode enrollment: %w", err)
+	}
+	return Sign(ctx, key, tapproof.EnrollmentPayloadType, p)
+}
+
+type signer struct{ key ed25519.PrivateKey }
+
+func (s signer) Sign(_ context.Context, data []byte) ([]byte, error) {
+	return ed25519.Sign(s.key, data), nil
+}
+func (s signer) KeyID() (string, error) { return dsse.SHA256KeyID(s.key.Public()) }
+
+type verifier struct{ pub ed25519.PublicKey }
+
+func (v verifier) Verify(_ context.Context, data, sig []byte) error {
+	if len(v.pub) != ed25519.PublicKeySize || !ed25519.Verify(v.pub, data, sig) {
+		return errors.New("ed25519 signature does not verify")
+	}
+	return nil
+}
+
+func (v verifier) KeyID() (string, error) { return dsse.SHA256KeyID(v.pub) }
+func (v verifier) Public() crypto.PublicKey { return v.pub }
