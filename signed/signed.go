@@ -160,5 +160,5 @@ func (v verifier) Verify(_ context.Context, data, sig []byte) error {
 	return nil
 }
 
-func (v verifier) KeyID() (string, error) { return dsse.SHA256KeyID(v.pub) }
+func (v verifier) KeyID() (string, error)   { return dsse.SHA256KeyID(v.pub) }
 func (v verifier) Public() crypto.PublicKey { return v.pub }
