@@ -1,0 +1,24 @@
+// Package journal owns tapproof's use of NATS JetStream: the embedded
+// server, the streams readings travel through, and the key-value buckets that
+// hold the device registry and the logs' identities.
+//
+// The central idea is the per-utility log journal, stream TAPPROOF_LOG_<utility>.
+// Ingest appends each accepted entry to it; the JetStream stream sequence of
+// that message, minus one, is the entry's index in the utility's Trillian log.
+// Because a reading is appended with the header
+// Nats-Expected-Last-Subject-Sequence on the device's subjects, two copies of
+// the same reading can never both be appended, even when a crash causes a
+// redelivery: JetStream itself arbitrates. The anchor and the InfluxDB sink
+// each drain the journal with their own durable consumer and are idempotent,
+// so a crash anywhere loses nothing and duplicates nothing.
+//
+// Subjects:
+//
+//	tapproof.readings.<utility>.<site>.<device>   signed readings from sensors (stream TAPPROOF_READINGS)
+//	tapproof.rejected.<reason>                     rejected messages with their reason (stream TAPPROOF_REJECTED)
+//	tapproof.log.<utility>.r.<device>.<seq>        accepted readings (stream TAPPROOF_LOG_<utility>)
+//	tapproof.log.<utility>.e.<device>              device enrollments (same stream)
+//	tapproof.checkpoints.<utility>.<size>          signed checkpoints (stream TAPPROOF_CHECKPOINTS)
+//
+// journal must not import ingest, anchor, alerts, influx or httpapi.
+package journal

@@ -1,0 +1,340 @@
+package journal
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tapproof/tapproof"
+)
+
+// Stream and bucket names.
+const (
+	ReadingsStream    = "TAPPROOF_READINGS"
+	RejectedStream    = "TAPPROOF_REJECTED"
+	CheckpointsStream = "TAPPROOF_CHECKPOINTS"
+	logStreamPrefix   = "TAPPROOF_LOG_"
+	devicesBucket     = "tapproof_devices"
+	logsBucket        = "tapproof_logs"
+)
+
+// Subject prefixes.
+const (
+	ReadingsSubject    = "tapproof.readings"
+	RejectedSubject    = "tapproof.rejected"
+	CheckpointsSubject = "tapproof.checkpoints"
+	logSubject         = "tapproof.log"
+)
+
+// Header names set on journal messages.
+const (
+	// HeaderReading carries the normalised reading as JSON, so that sinks
+	// need not decode and re-validate the envelope.
+	HeaderReading = "Tapproof-Reading"
+	// HeaderReason and HeaderDetail carry a rejection's reason and detail.
+	HeaderReason = "Tapproof-Reason"
+	HeaderDetail = "Tapproof-Detail"
+	// HeaderSubject carries the subject a rejected message arrived on.
+	HeaderSubject = "Tapproof-Subject"
+)
+
+// Defaults.
+const (
+	// DefaultDuplicateWindow is how long JetStream remembers Nats-Msg-Id
+	// values on the readings stream, absorbing sensors' network retries.
+	DefaultDuplicateWindow = 10 * time.Minute
+	// DefaultRejectedMaxAge is how long rejected messages are kept.
+	DefaultRejectedMaxAge = 30 * 24 * time.Hour
+)
+
+// ErrConflict is returned by AppendReading when the device's last journal
+// entry is not the one the caller expected: another copy of a reading got
+// there first. Reload the head and decide again.
+var ErrConflict = errors.New("journal: device head moved")
+
+// ErrNotFound is returned when an entry, device or log does not exist.
+var ErrNotFound = errors.New("journal: not found")
+
+// Journal is tapproof's JetStream state.
+type Journal struct {
+	js      jetstream.JetStream
+	devices jetstream.KeyValue
+	logs    jetstream.KeyValue
+
+	mu      sync.Mutex
+	streams map[string]jetstream.Stream // utility -> log stream
+}
+
+// Open creates or updates the streams and buckets tapproof needs and returns
+// a Journal using them.
+func Open(ctx context.Context, js jetstream.JetStream) (*Journal, error) {
+	j := &Journal{js: js, streams: map[string]jetstream.Stream{}}
+	cfgs := []jetstream.StreamConfig{{
+		Name:        ReadingsStream,
+		Description: "Signed readings published by sensors",
+		Subjects:    []string{ReadingsSubject + ".>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.WorkQueuePolicy,
+		Duplicates:  DefaultDuplicateWindow,
+		MaxMsgSize:  1 << 20,
+	}, {
+		Name:        RejectedStream,
+		Description: "Messages tapproof refused, with their reason",
+		Subjects:    []string{RejectedSubject + ".>"},
+		Storage:     jetstream.FileStorage,
+		MaxAge:      DefaultRejectedMaxAge,
+		MaxBytes:    1 << 30,
+	}, {
+		Name:        CheckpointsStream,
+		Description: "Every signed checkpoint of every log",
+		Subjects:    []string{CheckpointsSubject + ".>"},
+		Storage:     jetstream.FileStorage,
+	}}
+	for _, c := range cfgs {
+		if _, err := js.CreateOrUpdateStream(ctx, c); err != nil {
+			return nil, fmt.Errorf("stream %s: %w", c.Name, err)
+		}
+	}
+	var err error
+	if j.devices, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: devicesBucket, Description: "Enrolled devices", Storage: jetstream.FileStorage, History: 10,
+	}); err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", devicesBucket, err)
+	}
+	if j.logs, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: logsBucket, Description: "Logs: Trillian tree and checkpoint identity per utility", Storage: jetstream.FileStorage,
+	}); err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", logsBucket, err)
+	}
+	return j, nil
+}
+
+// JetStream returns the JetStream context the journal uses.
+func (j *Journal) JetStream() jetstream.JetStream { return j.js }
+
+// LogStreamName is the name of the journal stream of utility's log.
+func LogStreamName(utility string) string { return logStreamPrefix + utility }
+
+func readingSubject(utility, device string, seq uint64) string {
+	return fmt.Sprintf("%s.%s.r.%s.%d", logSubject, utility, device, seq)
+}
+
+func deviceReadings(utility, device string) string {
+	return fmt.Sprintf("%s.%s.r.%s.*", logSubject, utility, device)
+}
+
+func enrollmentSubject(utility, device string) string {
+	return fmt.Sprintf("%s.%s.e.%s", logSubject, utility, device)
+}
+
+// EnsureLogStream creates the journal stream of utility's log if needed.
+func (j *Journal) EnsureLogStream(ctx context.Context, utility string) error {
+	_, err := j.logStream(ctx, utility, true)
+	return err
+}
+
+func (j *Journal) logStream(ctx context.Context, utility string, create bool) (jetstream.Stream, error) {
+	j.mu.Lock()
+	s, ok := j.streams[utility]
+	j.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	var err error
+	if create {
+		s, err = j.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        LogStreamName(utility),
+			Description: "Accepted log entries of utility " + utility + "; stream sequence - 1 = leaf index",
+			Subjects:    []string{logSubject + "." + utility + ".>"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			// Never discard: a stream sequence is a leaf index.
+			Discard:    jetstream.DiscardNew,
+			DenyDelete: true,
+			DenyPurge:  true,
+		})
+	} else {
+		s, err = j.js.Stream(ctx, LogStreamName(utility))
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("log stream of %s: %w", utility, ErrNotFound)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("log stream of %s: %w", utility, err)
+	}
+	j.mu.Lock()
+	j.streams[utility] = s
+	j.mu.Unlock()
+	return s, nil
+}
+
+// Head is the last reading of a device in the journal.
+type Head struct {
+	Seq       uint64   // the reading's per-device sequence number; 0 if none
+	Digest    [32]byte // SHA-256 of the envelope bytes
+	StreamSeq uint64   // the journal stream sequence (leaf index + 1); 0 if none
+}
+
+// Entry is one journal entry: a leaf of a utility's log.
+type Entry struct {
+	Index   uint64 // leaf index
+	Leaf    []byte // envelope bytes as received
+	Device  string
+	Seq     uint64            // reading sequence number; 0 for an enrollment
+	Reading *tapproof.Reading // the normalised reading; nil for an enrollment
+}
+
+// Head returns the last reading of device in utility's journal.
+func (j *Journal) Head(ctx context.Context, utility, device string) (Head, error) {
+	s, err := j.logStream(ctx, utility, false)
+	if err != nil {
+		return Head{}, err
+	}
+	m, err := s.GetLastMsgForSubject(ctx, deviceReadings(utility, device))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Head{}, nil
+	}
+	if err != nil {
+		return Head{}, fmt.Errorf("device head: %w", err)
+	}
+	seq, err := seqFromSubject(m.Subject)
+	if err != nil {
+		return Head{}, err
+	}
+	return Head{Seq: seq, Digest: sha256.Sum256(m.Data), StreamSeq: m.Sequence}, nil
+}
+
+// Reading returns the journal entry of reading seq of device.
+func (j *Journal) Reading(ctx context.Context, utility, device string, seq uint64) (Entry, error) {
+	s, err := j.logStream(ctx, utility, false)
+	if err != nil {
+		return Entry{}, err
+	}
+	m, err := s.GetLastMsgForSubject(ctx, readingSubject(utility, device, seq))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Entry{}, fmt.Errorf("reading %s: %w", tapproof.ReadingKey(device, seq), ErrNotFound)
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("reading %s: %w", tapproof.ReadingKey(device, seq), err)
+	}
+	return entryOf(m.Subject, m.Sequence, m.Header, m.Data)
+}
+
+// Enrollment returns the latest enrollment entry of device.
+func (j *Journal) Enrollment(ctx context.Context, utility, device string) (Entry, error) {
+	s, err := j.logStream(ctx, utility, false)
+	if err != nil {
+		return Entry{}, err
+	}
+	m, err := s.GetLastMsgForSubject(ctx, enrollmentSubject(utility, device))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Entry{}, fmt.Errorf("enrollment of %s: %w", device, ErrNotFound)
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("enrollment of %s: %w", device, err)
+	}
+	return entryOf(m.Subject, m.Sequence, m.Header, m.Data)
+}
+
+// AppendReading appends an accepted reading to its utility's journal and
+// returns its leaf index. expect is the StreamSeq of the device's Head the
+// caller decided on; if the device's last entry is no longer that one, the
+// append is refused with ErrConflict.
+func (j *Journal) AppendReading(ctx context.Context, r tapproof.Reading, leaf []byte, expect uint64) (uint64, error) {
+	s, err := j.logStream(ctx, r.Utility, false)
+	if err != nil {
+		return 0, err
+	}
+	hdr, err := json.Marshal(r)
+	if err != nil {
+		return 0, fmt.Errorf("encode reading: %w", err)
+	}
+	m := &nats.Msg{
+		Subject: readingSubject(r.Utility, r.Device, r.Seq),
+		Data:    leaf,
+		Header: nats.Header{
+			HeaderReading:                                 []string{string(hdr)},
+			jetstream.ExpectedLastSubjSeqHeader:           []string{strconv.FormatUint(expect, 10)},
+			"Nats-Expected-Last-Subject-Sequence-Subject": []string{deviceReadings(r.Utility, r.Device)},
+		},
+	}
+	ack, err := j.js.PublishMsg(ctx, m, jetstream.WithExpectStream(s.CachedInfo().Config.Name))
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		return 0, ErrConflict
+	}
+	if err != nil {
+		return 0, fmt.Errorf("append reading: %w", err)
+	}
+	return ack.Sequence - 1, nil
+}
+
+// AppendEnrollment appends a device enrollment to utility's journal and
+// returns its leaf index.
+func (j *Journal) AppendEnrollment(ctx context.Context, utility, device string, leaf []byte) (uint64, error) {
+	s, err := j.logStream(ctx, utility, true)
+	if err != nil {
+		return 0, err
+	}
+	ack, err := j.js.Publish(ctx, enrollmentSubject(utility, device), leaf, jetstream.WithExpectStream(s.CachedInfo().Config.Name))
+	if err != nil {
+		return 0, fmt.Errorf("append enrollment: %w", err)
+	}
+	return ack.Sequence - 1, nil
+}
+
+// Size returns the number of entries in utility's journal.
+func (j *Journal) Size(ctx context.Context, utility string) (uint64, error) {
+	s, err := j.logStream(ctx, utility, false)
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("journal size: %w", err)
+	}
+	return info.State.LastSeq, nil
+}
+
+func seqFromSubject(subject string) (uint64, error) {
+	i := strings.LastIndexByte(subject, '.')
+	seq, err := strconv.ParseUint(subject[i+1:], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("journal subject %q: no sequence number", subject)
+	}
+	return seq, nil
+}
+
+// entryOf decodes a journal message.
+func entryOf(subject string, streamSeq uint64, hdr nats.Header, data []byte) (Entry, error) {
+	tok := strings.Split(subject, ".")
+	if len(tok) < 5 || streamSeq == 0 {
+		return Entry{}, fmt.Errorf("journal subject %q: not a log entry", subject)
+	}
+	e := Entry{Index: streamSeq - 1, Leaf: data, Device: tok[4]}
+	if tok[3] != "r" {
+		return e, nil
+	}
+	if len(tok) != 6 {
+		return Entry{}, fmt.Errorf("journal subject %q: not a reading", subject)
+	}
+	var err error
+	if e.Seq, err = strconv.ParseUint(tok[5], 10, 64); err != nil {
+		return Entry{}, fmt.Errorf("journal subject %q: %w", subject, err)
+	}
+	var r tapproof.Reading
+	if err := json.Unmarshal([]byte(hdr.Get(HeaderReading)), &r); err != nil {
+		return Entry{}, fmt.Errorf("journal entry %d: reading header: %w", e.Index, err)
+	}
+	e.Reading = &r
+	return e, nil
+}

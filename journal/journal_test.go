@@ -1,0 +1,169 @@
+package journal_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/internal/natstest"
+	"github.com/tapproof/tapproof/journal"
+)
+
+func openJournal(t *testing.T) *journal.Journal {
+	t.Helper()
+	_, js := natstest.Connect(t, natstest.Server(t))
+	j, err := journal.Open(t.Context(), js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.EnsureLogStream(t.Context(), "u1"); err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func reading(device string, seq uint64) tapproof.Reading {
+	return tapproof.Reading{Utility: "u1", Site: "s1", Device: device, Seq: seq, Analyte: tapproof.Lead, Value: 3, Unit: tapproof.MicrogramsPerLiter}
+}
+
+func TestAppendReadingIndexesAndHeads(t *testing.T) {
+	ctx := t.Context()
+	j := openJournal(t)
+	if _, err := j.AppendEnrollment(ctx, "u1", "d1", []byte("enroll d1")); err != nil {
+		t.Fatal(err)
+	}
+	var want []uint64
+	for i, dev := range []string{"d1", "d2", "d1", "d1"} {
+		h, err := j.Head(ctx, "u1", dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx, err := j.AppendReading(ctx, reading(dev, h.Seq+1), fmt.Appendf(nil, "leaf %d", i), h.StreamSeq)
+		if err != nil {
+			t.Fatalf("AppendReading(%s) = %v", dev, err)
+		}
+		want = append(want, uint64(i+1))
+		if idx != want[i] {
+			t.Errorf("AppendReading #%d index = %d, want %d", i, idx, want[i])
+		}
+	}
+	h, err := j.Head(ctx, "u1", "d1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(journal.Head{Seq: 3, Digest: sha256.Sum256([]byte("leaf 3")), StreamSeq: 5}, h); diff != "" {
+		t.Errorf("Head(d1) (-want +got):\n%s", diff)
+	}
+	e, err := j.Reading(ctx, "u1", "d1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Index != 3 || string(e.Leaf) != "leaf 2" || e.Reading == nil || e.Reading.Seq != 2 {
+		t.Errorf("Reading(d1, 2) = %+v, want index 3 leaf 2", e)
+	}
+	if _, err := j.Reading(ctx, "u1", "d1", 9); !errors.Is(err, journal.ErrNotFound) {
+		t.Errorf("Reading(d1, 9) error = %v, want ErrNotFound", err)
+	}
+	en, err := j.Enrollment(ctx, "u1", "d1")
+	if err != nil || en.Index != 0 || en.Reading != nil {
+		t.Errorf("Enrollment(d1) = %+v, %v; want index 0", en, err)
+	}
+}
+
+func TestAppendReadingConflict(t *testing.T) {
+	ctx := t.Context()
+	j := openJournal(t)
+	if _, err := j.AppendReading(ctx, reading("d1", 1), []byte("a"), 0); err != nil {
+		t.Fatal(err)
+	}
+	// A second copy decided on the same (empty) head must be refused.
+	if _, err := j.AppendReading(ctx, reading("d1", 1), []byte("a"), 0); !errors.Is(err, journal.ErrConflict) {
+		t.Fatalf("second append error = %v, want ErrConflict", err)
+	}
+	// Another device is unaffected.
+	if _, err := j.AppendReading(ctx, reading("d2", 1), []byte("b"), 0); err != nil {
+		t.Fatalf("append d2 = %v", err)
+	}
+	if n, err := j.Size(ctx, "u1"); err != nil || n != 2 {
+		t.Errorf("Size = %d, %v; want 2", n, err)
+	}
+}
+
+func TestCursorDrainRetriesAndAcks(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	j := openJournal(t)
+	for i := range 10 {
+		if _, err := j.AppendReading(ctx, reading("d1", uint64(i+1)), []byte{byte(i)}, uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := j.Cursor(ctx, "u1", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	fail := 2
+	done := make(chan struct{})
+	go c.Drain(ctx, 4, func(_ context.Context, es []journal.Entry) error {
+		if fail > 0 {
+			fail--
+			return errors.New("sink down")
+		}
+		for _, e := range es {
+			got = append(got, e.Index)
+		}
+		if len(got) >= 10 {
+			close(done)
+			cancel()
+		}
+		return nil
+	}, func(err error) { t.Log(err) })
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("drain did not deliver 10 entries")
+	}
+	seen := map[uint64]bool{}
+	for _, i := range got {
+		seen[i] = true
+	}
+	for i := range uint64(10) {
+		if !seen[i] {
+			t.Errorf("entry %d never delivered (got %v)", i, got)
+		}
+	}
+}
+
+func TestCheckpoints(t *testing.T) {
+	ctx := t.Context()
+	j := openJournal(t)
+	cs := j.Checkpoints("u1")
+	if b, err := cs.LatestCheckpoint(ctx, "o"); err != nil || b != nil {
+		t.Fatalf("LatestCheckpoint on empty = %q, %v; want nil, nil", b, err)
+	}
+	for _, n := range []uint64{5, 12} {
+		if err := cs.PutCheckpoint(ctx, "o", n, fmt.Appendf(nil, "cp %d", n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, err := cs.LatestCheckpoint(ctx, "o"); err != nil || string(b) != "cp 12" {
+		t.Errorf("LatestCheckpoint = %q, %v; want cp 12", b, err)
+	}
+	if b, err := cs.Checkpoint(ctx, 5); err != nil || string(b) != "cp 5" {
+		t.Errorf("Checkpoint(5) = %q, %v; want cp 5", b, err)
+	}
+	if _, err := cs.Checkpoint(ctx, 6); !errors.Is(err, journal.ErrNotFound) {
+		t.Errorf("Checkpoint(6) error = %v, want ErrNotFound", err)
+	}
+	// Another utility's checkpoints are separate.
+	if b, err := j.Checkpoints("u2").LatestCheckpoint(ctx, "o"); err != nil || b != nil {
+		t.Errorf("u2 LatestCheckpoint = %q, %v; want none", b, err)
+	}
+}
