@@ -1,0 +1,311 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/ingest"
+	"github.com/tapproof/tapproof/internal/natstest"
+	"github.com/tapproof/tapproof/journal"
+	"github.com/tapproof/tapproof/signed"
+)
+
+var firmware = strings.Repeat("ab", 32)
+
+type registry map[string]tapproof.Device
+
+func (r registry) Device(id string) (tapproof.Device, bool) { d, ok := r[id]; return d, ok }
+
+type alerter struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (a *alerter) Check(_ context.Context, r tapproof.Reading) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seen[r.Key()]++
+	return nil
+}
+
+type sensor struct {
+	key ed25519.PrivateKey
+	dev tapproof.Device
+}
+
+func newSensor(t *testing.T, id string) sensor {
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sensor{key: key, dev: tapproof.Device{ID: id, Utility: "u1", Site: "s1", Kind: tapproof.ASV,
+		PublicKey: pub, Firmware: firmware, Status: tapproof.DeviceActive}}
+}
+
+func (s sensor) reading(seq uint64, ppb float64) tapproof.Reading {
+	return tapproof.Reading{Utility: "u1", Site: "s1", Device: s.dev.ID, Seq: seq, Analyte: tapproof.Lead,
+		Value: ppb, Unit: tapproof.MicrogramsPerLiter, Method: tapproof.ASV,
+		SampledAt: time.Now().UTC().Truncate(time.Second), Firmware: firmware}
+}
+
+func (s sensor) sign(t *testing.T, r tapproof.Reading) []byte {
+	b, err := signed.SignReading(t.Context(), s.key, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type harness struct {
+	js      jetstream.JetStream
+	j       *journal.Journal
+	alerts  *alerter
+	reg     *prometheus.Registry
+	pubs    int
+	cancel  context.CancelFunc
+	stopped chan struct{}
+}
+
+func start(t *testing.T, reg registry) *harness {
+	t.Helper()
+	_, js := natstest.Connect(t, natstest.Server(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	j, err := journal.Open(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.EnsureLogStream(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{js: js, j: j, alerts: &alerter{seen: map[string]int{}}, reg: prometheus.NewRegistry(), cancel: cancel, stopped: make(chan struct{})}
+	in := ingest.New(ingest.Config{Workers: 4}, js, reg, j, h.alerts, ingest.NewMetrics(h.reg), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go func() { defer close(h.stopped); _ = in.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-h.stopped })
+	return h
+}
+
+// publish sends raw on subject with a unique message id, so that
+// JetStream's own deduplication does not hide what ingest does.
+func (h *harness) publish(t *testing.T, subject string, raw []byte) {
+	t.Helper()
+	h.pubs++
+	if _, err := h.js.Publish(t.Context(), subject, raw, jetstream.WithMsgID(fmt.Sprint("m", h.pubs))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func subj(dev string) string { return "tapproof.readings.u1.s1." + dev }
+
+// waitFor polls f until it returns nil or the deadline passes.
+func waitFor(t *testing.T, total time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestBadInputRejectedValidLands(t *testing.T) {
+	a, b, stranger := newSensor(t, "dev-a"), newSensor(t, "dev-b"), newSensor(t, "dev-x")
+	h := start(t, registry{"dev-a": a.dev, "dev-b": b.dev})
+
+	var validA, validB uint64
+	valid := func() {
+		validA++
+		h.publish(t, subj("dev-a"), a.sign(t, a.reading(validA, 3)))
+		validB++
+		h.publish(t, subj("dev-b"), b.sign(t, b.reading(validB, 4)))
+	}
+	mutate := func(mod func(*tapproof.Reading)) []byte {
+		r := a.reading(100, 2)
+		mod(&r)
+		return a.sign(t, r)
+	}
+	valid()
+	first := a.sign(t, a.reading(2, 5)) // kept to be sent again
+	h.publish(t, subj("dev-a"), first)
+	validA = 2
+
+	bad := []struct {
+		reason  tapproof.Reason
+		subject string
+		raw     []byte
+	}{
+		{tapproof.ReasonMalformed, subj("dev-a"), []byte("{not json")},
+		{tapproof.ReasonMalformed, subj("dev-a"), []byte(strings.Replace(string(a.sign(t, a.reading(50, 1))), `"payload":"`, `"payload":"!!`, 1))},
+		{tapproof.ReasonMalformed, subj("dev-a"), naNPayload(t, a)},
+		{tapproof.ReasonOversized, subj("dev-a"), bytes.Repeat([]byte("x"), signed.MaxEnvelopeSize+1)},
+		{tapproof.ReasonBadSignature, subj("dev-a"), func() []byte { // signed by a key other than dev-a's
+			r := a.reading(101, 2)
+			raw, _ := signed.SignReading(t.Context(), stranger.key, r)
+			return raw
+		}()},
+		{tapproof.ReasonUnknownDevice, subj("dev-x"), func() []byte {
+			r := stranger.reading(1, 2)
+			return stranger.sign(t, r)
+		}()},
+		{tapproof.ReasonSubjectMismatch, "tapproof.readings.u1.s2.dev-a", mutate(func(r *tapproof.Reading) {})},
+		{tapproof.ReasonSubjectMismatch, "tapproof.readings.u1.s9.dev-a", mutate(func(r *tapproof.Reading) { r.Site = "s9" })},
+		{tapproof.ReasonFirmware, subj("dev-a"), mutate(func(r *tapproof.Reading) { r.Firmware = strings.Repeat("cd", 32) })},
+		{tapproof.ReasonAbsurd, subj("dev-a"), mutate(func(r *tapproof.Reading) { r.Value = -1 })},
+		{tapproof.ReasonAbsurd, subj("dev-a"), mutate(func(r *tapproof.Reading) { r.Value = 5e6 })},
+		{tapproof.ReasonFuture, subj("dev-a"), mutate(func(r *tapproof.Reading) { r.SampledAt = time.Now().Add(time.Hour) })},
+		{tapproof.ReasonInvalid, subj("dev-a"), mutate(func(r *tapproof.Reading) { r.Unit = "ppm-ish" })},
+		{tapproof.ReasonDuplicate, subj("dev-a"), first},
+		{tapproof.ReasonEquivocation, subj("dev-a"), a.sign(t, a.reading(2, 6))},
+	}
+
+	want := map[tapproof.Reason]float64{}
+	for _, c := range bad {
+		h.publish(t, c.subject, c.raw)
+		want[c.reason]++
+		valid()
+	}
+	// A gap, then an old sequence number that was skipped: replayed.
+	h.publish(t, subj("dev-a"), a.sign(t, a.reading(validA+5, 3)))
+	h.publish(t, subj("dev-a"), a.sign(t, a.reading(validA+2, 3)))
+	want[tapproof.ReasonReplayed]++
+	acceptedA := validA + 1
+
+	waitFor(t, 10*time.Second, func() error {
+		got := testutil.ToFloat64(counter(h, "tapproof_ingest_accepted_total"))
+		if wantN := float64(acceptedA + validB); got != wantN {
+			return fmt.Errorf("accepted = %v, want %v", got, wantN)
+		}
+		return nil
+	})
+	for _, r := range tapproof.Reasons {
+		waitFor(t, 5*time.Second, func() error {
+			got := testutil.ToFloat64(rejected(h, r))
+			if got != want[r] {
+				return fmt.Errorf("rejected{reason=%q} = %v, want %v", r, got, want[r])
+			}
+			return nil
+		})
+	}
+	n, err := h.j.Size(t.Context(), "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != acceptedA+validB {
+		t.Errorf("journal size = %d, want %d accepted readings", n, acceptedA+validB)
+	}
+	// Every rejection is on tapproof.rejected.<reason> with its reason.
+	info, err := h.js.Stream(t.Context(), journal.RejectedStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	si, _ := info.Info(t.Context())
+	var total float64
+	for _, v := range want {
+		total += v
+	}
+	if float64(si.State.Msgs) != total {
+		t.Errorf("rejected stream holds %d messages, want %v", si.State.Msgs, total)
+	}
+}
+
+func naNPayload(t *testing.T, s sensor) []byte {
+	p := fmt.Sprintf(`{"utility":"u1","site":"s1","device":%q,"seq":77,"analyte":"lead","value":NaN,"unit":"ug/L","method":"ASV","sampled_at":"2026-01-01T00:00:00Z","firmware_sha256":%q}`, s.dev.ID, firmware)
+	raw, err := signed.Sign(t.Context(), s.key, tapproof.ReadingPayloadType, []byte(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func counter(h *harness, name string) prometheus.Collector {
+	return gatherSum{h.reg, name, nil}
+}
+
+func rejected(h *harness, r tapproof.Reason) prometheus.Collector {
+	return gatherSum{h.reg, "tapproof_ingest_rejected_total", map[string]string{"reason": string(r)}}
+}
+
+// gatherSum is a collector exposing the sum of a gathered metric family's
+// counters that match labels, for testutil.ToFloat64.
+type gatherSum struct {
+	g      prometheus.Gatherer
+	name   string
+	labels map[string]string
+}
+
+func (g gatherSum) Describe(ch chan<- *prometheus.Desc) {
+	ch <- prometheus.NewDesc("sum", "sum", nil, nil)
+}
+
+func (g gatherSum) Collect(ch chan<- prometheus.Metric) {
+	mfs, _ := g.g.Gather()
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != g.name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for k, v := range g.labels {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == k && lp.GetValue() == v {
+						found = true
+					}
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("sum", "sum", nil, nil), prometheus.GaugeValue, sum)
+}
+
+func TestRedeliveredReadingLandsOnce(t *testing.T) {
+	a := newSensor(t, "dev-a")
+	h := start(t, registry{"dev-a": a.dev})
+	raw := a.sign(t, a.reading(1, 16))
+	for range 3 { // network retries with distinct message ids
+		h.publish(t, subj("dev-a"), raw)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if got := testutil.ToFloat64(rejected(h, tapproof.ReasonDuplicate)); got != 2 {
+			return fmt.Errorf("duplicates = %v, want 2", got)
+		}
+		return nil
+	})
+	if n, _ := h.j.Size(t.Context(), "u1"); n != 1 {
+		t.Errorf("journal size = %d, want 1", n)
+	}
+	e, err := h.j.Reading(t.Context(), "u1", "dev-a", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(e.Leaf, raw) {
+		t.Errorf("journal leaf differs from the envelope as received")
+	}
+	if diff := cmp.Diff(16.0, e.Reading.Value); diff != "" {
+		t.Errorf("journal reading value (-want +got):\n%s", diff)
+	}
+}
