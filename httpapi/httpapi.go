@@ -1,0 +1,337 @@
+// Package httpapi is tapproof's HTTP API: health and metrics for operators,
+// read-only log, proof and alert endpoints for regulators and residents, and
+// a small admin API, behind a bearer token, to enroll devices.
+//
+// Every public endpoint is GET-only and needs no credentials; nothing it
+// serves is secret. The handlers depend on small interfaces declared here,
+// implemented by the wiring in cmd/tapproof.
+//
+// httpapi must not import ingest, influx or dashboards.
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tapproof/tapproof"
+)
+
+// DefaultAddr is where the API listens by default.
+const DefaultAddr = "127.0.0.1:8480"
+
+// Errors the backends return to select an HTTP status.
+var (
+	// ErrNotFound: 404.
+	ErrNotFound = errors.New("not found")
+	// ErrNotYetAnchored: the entry exists but no published checkpoint covers
+	// it yet; 404 with Retry-After.
+	ErrNotYetAnchored = errors.New("not yet covered by a published checkpoint")
+	// ErrConflict: 409, e.g. a device enrolled with a different key.
+	ErrConflict = errors.New("conflict")
+)
+
+// LogSummary describes one log for GET /v1/logs.
+type LogSummary struct {
+	Utility     string `json:"utility"`
+	Origin      string `json:"origin"`
+	VerifierKey string `json:"verifier_key"`
+	Size        uint64 `json:"size"` // size of the latest published checkpoint
+}
+
+// Logs serves the verifiable logs.
+type Logs interface {
+	Logs(ctx context.Context) ([]LogSummary, error)
+	LatestCheckpoint(ctx context.Context, utility string) ([]byte, error)
+	Checkpoint(ctx context.Context, utility string, size uint64) ([]byte, error)
+	ConsistencyProof(ctx context.Context, utility string, from, to uint64) ([][]byte, error)
+	// Bundle returns the JSON offline bundle of reading seq of device.
+	Bundle(ctx context.Context, device string, seq uint64) (any, error)
+}
+
+// Devices serves the public device registry and enrolls devices.
+type Devices interface {
+	Devices() []tapproof.Device
+	// Enroll registers the device of a signed enrollment envelope.
+	Enroll(ctx context.Context, envelope []byte) (tapproof.Device, error)
+}
+
+// Alerts serves recent alerts.
+type Alerts interface {
+	Recent(ctx context.Context, limit int) ([]tapproof.Alert, error)
+}
+
+// Config configures the API.
+type Config struct {
+	Logs     Logs
+	Devices  Devices
+	Alerts   Alerts
+	Gatherer prometheus.Gatherer
+	// Ready reports whether tapproof can take readings; nil error is ready.
+	Ready func(ctx context.Context) error
+	// AdminToken guards the admin API. Empty disables it.
+	AdminToken string
+	Log        *slog.Logger
+}
+
+// Handler returns the API's HTTP handler.
+func Handler(cfg Config) http.Handler {
+	a := &api{cfg: cfg}
+	if cfg.AdminToken != "" {
+		h := sha256.Sum256([]byte(cfg.AdminToken))
+		a.token = h[:]
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", a.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /v1/logs", a.logs)
+	mux.HandleFunc("GET /v1/logs/{log}/checkpoint", a.checkpoint)
+	mux.HandleFunc("GET /v1/logs/{log}/checkpoints/{size}", a.checkpoint)
+	mux.HandleFunc("GET /v1/logs/{log}/proof/consistency", a.consistency)
+	mux.HandleFunc("GET /v1/readings/{device}/{seq}/bundle", a.bundle)
+	mux.HandleFunc("GET /v1/devices", a.devices)
+	mux.HandleFunc("GET /v1/alerts", a.alerts)
+	mux.HandleFunc("POST /v1/admin/devices", a.admin(a.enroll))
+	return mux
+}
+
+// NewServer returns an http.Server for h with conservative timeouts.
+func NewServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
+
+type api struct {
+	cfg   Config
+	token []byte // SHA-256 of the admin token
+}
+
+func (a *api) ready(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Ready != nil {
+		if err := a.cfg.Ready(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	io.WriteString(w, "ready\n")
+}
+
+func (a *api) logs(w http.ResponseWriter, r *http.Request) {
+	ls, err := a.cfg.Logs.Logs(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if ls == nil {
+		ls = []LogSummary{}
+	}
+	writeJSON(w, ls)
+}
+
+func (a *api) checkpoint(w http.ResponseWriter, r *http.Request) {
+	utility := r.PathValue("log")
+	if !tapproof.ValidID(utility) {
+		a.fail(w, r, ErrNotFound)
+		return
+	}
+	var (
+		cp  []byte
+		err error
+	)
+	if s := r.PathValue("size"); s != "" {
+		size, perr := strconv.ParseUint(s, 10, 64)
+		if perr != nil {
+			http.Error(w, "size must be a whole number", http.StatusBadRequest)
+			return
+		}
+		cp, err = a.cfg.Logs.Checkpoint(r.Context(), utility, size)
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		cp, err = a.cfg.Logs.LatestCheckpoint(r.Context(), utility)
+		w.Header().Set("Cache-Control", "no-cache")
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(cp)
+}
+
+// ConsistencyProof is the JSON answer of the consistency endpoint.
+type ConsistencyProof struct {
+	From   uint64   `json:"from"`
+	To     uint64   `json:"to"`
+	Hashes [][]byte `json:"hashes"` // base64 in JSON
+}
+
+func (a *api) consistency(w http.ResponseWriter, r *http.Request) {
+	utility := r.PathValue("log")
+	from, err1 := strconv.ParseUint(r.URL.Query().Get("from"), 10, 64)
+	to, err2 := strconv.ParseUint(r.URL.Query().Get("to"), 10, 64)
+	if err1 != nil || err2 != nil || from > to {
+		http.Error(w, "from and to must be whole numbers with from <= to", http.StatusBadRequest)
+		return
+	}
+	if !tapproof.ValidID(utility) {
+		a.fail(w, r, ErrNotFound)
+		return
+	}
+	p, err := a.cfg.Logs.ConsistencyProof(r.Context(), utility, from, to)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if p == nil {
+		p = [][]byte{}
+	}
+	writeJSON(w, ConsistencyProof{From: from, To: to, Hashes: p})
+}
+
+func (a *api) bundle(w http.ResponseWriter, r *http.Request) {
+	device := r.PathValue("device")
+	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
+	if err != nil || !tapproof.ValidID(device) {
+		http.Error(w, "want /v1/readings/{device}/{seq}/bundle", http.StatusBadRequest)
+		return
+	}
+	b, err := a.cfg.Logs.Bundle(r.Context(), device, seq)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Disposition", "attachment; filename=\""+tapproof.ReadingKey(device, seq)+".bundle.json\"")
+	writeJSON(w, b)
+}
+
+// DeviceView is the public view of a device.
+type DeviceView struct {
+	ID        string                `json:"id"`
+	Utility   string                `json:"utility"`
+	Site      string                `json:"site"`
+	Kind      tapproof.Method       `json:"kind"`
+	PublicKey string                `json:"public_key"` // base64 Ed25519
+	Firmware  string                `json:"firmware_sha256"`
+	Status    tapproof.DeviceStatus `json:"status"`
+}
+
+func (a *api) devices(w http.ResponseWriter, _ *http.Request) {
+	out := []DeviceView{}
+	for _, d := range a.cfg.Devices.Devices() {
+		out = append(out, DeviceView{ID: d.ID, Utility: d.Utility, Site: d.Site, Kind: d.Kind,
+			PublicKey: base64.StdEncoding.EncodeToString(d.PublicKey), Firmware: d.Firmware, Status: d.Status})
+	}
+	writeJSON(w, out)
+}
+
+func (a *api) alerts(w http.ResponseWriter, r *http.Request) {
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			http.Error(w, "limit must be 1..1000", http.StatusBadRequest)
+			return
+		}
+		limit = n
+	}
+	as, err := a.cfg.Alerts.Recent(r.Context(), limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if as == nil {
+		as = []tapproof.Alert{}
+	}
+	writeJSON(w, as)
+}
+
+// admin wraps h with bearer-token authentication.
+func (a *api) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.token == nil {
+			http.Error(w, "admin API disabled: no admin token configured", http.StatusForbidden)
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(got))
+		if !ok || subtle.ConstantTimeCompare(sum[:], a.token) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tapproof-admin"`)
+			http.Error(w, "admin token required", http.StatusUnauthorized)
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (a *api) enroll(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
+		return
+	}
+	d, err := a.cfg.Devices.Enroll(r.Context(), body)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.cfg.Log.Info("device enrolled", slog.String("device", d.ID), slog.String("utility", d.Utility), slog.String("site", d.Site))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	writeJSON(w, DeviceView{ID: d.ID, Utility: d.Utility, Site: d.Site, Kind: d.Kind,
+		PublicKey: base64.StdEncoding.EncodeToString(d.PublicKey), Firmware: d.Firmware, Status: d.Status})
+}
+
+// fail maps an error to a status. Internal errors are logged and not
+// echoed, so nothing internal leaks to the public.
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var rej *tapproof.Rejection
+	switch {
+	case errors.Is(err, ErrNotYetAnchored):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrConflict):
+		writeError(w, http.StatusConflict, err.Error())
+	case errors.As(err, &rej):
+		writeError(w, http.StatusBadRequest, rej.Error())
+	default:
+		a.cfg.Log.Error("http: request failed", slog.String("path", r.URL.Path), slog.Any("error", err))
+		writeError(w, http.StatusInternalServerError, "internal error")
+	}
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}

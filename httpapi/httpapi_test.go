@@ -1,0 +1,152 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/httpapi"
+)
+
+type fakeLogs struct{}
+
+func (fakeLogs) Logs(context.Context) ([]httpapi.LogSummary, error) {
+	return []httpapi.LogSummary{{Utility: "u1", Origin: "o/u1", Size: 3}}, nil
+}
+func (fakeLogs) LatestCheckpoint(_ context.Context, u string) ([]byte, error) {
+	if u != "u1" {
+		return nil, httpapi.ErrNotFound
+	}
+	return []byte("o/u1\n3\nAAAA\n\n— sig\n"), nil
+}
+func (fakeLogs) Checkpoint(_ context.Context, u string, size uint64) ([]byte, error) {
+	return nil, fmt.Errorf("checkpoint %d: %w", size, httpapi.ErrNotFound)
+}
+func (fakeLogs) ConsistencyProof(context.Context, string, uint64, uint64) ([][]byte, error) {
+	return [][]byte{{1, 2}}, nil
+}
+func (fakeLogs) Bundle(_ context.Context, device string, seq uint64) (any, error) {
+	if seq == 9 {
+		return nil, httpapi.ErrNotYetAnchored
+	}
+	if seq == 13 {
+		return nil, fmt.Errorf("trillian at 127.0.0.1:8090 unreachable")
+	}
+	return map[string]string{"leaf": "x"}, nil
+}
+
+type fakeDevices struct{ enrolled int }
+
+func (*fakeDevices) Devices() []tapproof.Device { return nil }
+func (f *fakeDevices) Enroll(_ context.Context, env []byte) (tapproof.Device, error) {
+	f.enrolled++
+	return tapproof.Device{ID: "d1"}, nil
+}
+
+type fakeAlerts struct{}
+
+func (fakeAlerts) Recent(context.Context, int) ([]tapproof.Alert, error) { return nil, nil }
+
+func server(t *testing.T, devs *fakeDevices, token string, logOut io.Writer) *httptest.Server {
+	h := httpapi.Handler(httpapi.Config{
+		Logs: fakeLogs{}, Devices: devs, Alerts: fakeAlerts{}, Gatherer: prometheus.NewRegistry(),
+		AdminToken: token, Log: slog.New(slog.NewTextHandler(logOut, nil)),
+	})
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestRoutes(t *testing.T) {
+	var logs bytes.Buffer
+	s := server(t, &fakeDevices{}, "s3cret", &logs)
+	tests := []struct {
+		method, path string
+		want         int
+		body         string // substring
+	}{
+		{"GET", "/healthz", 200, "ok"},
+		{"GET", "/readyz", 200, "ready"},
+		{"GET", "/v1/logs", 200, `"origin": "o/u1"`},
+		{"GET", "/v1/logs/u1/checkpoint", 200, "o/u1\n3\n"},
+		{"GET", "/v1/logs/nope/checkpoint", 404, "not found"},
+		{"GET", "/v1/logs/u1/checkpoints/2", 404, "not found"},
+		{"GET", "/v1/logs/u1/checkpoints/x", 400, "whole number"},
+		{"GET", "/v1/logs/u1/proof/consistency?from=1&to=3", 200, `"hashes"`},
+		{"GET", "/v1/logs/u1/proof/consistency?from=4&to=3", 400, "from <= to"},
+		{"GET", "/v1/readings/d1/1/bundle", 200, `"leaf"`},
+		{"GET", "/v1/readings/d1/9/bundle", 404, "not yet covered"},
+		{"GET", "/v1/readings/d1/13/bundle", 500, "internal error"},
+		{"GET", "/v1/readings/D!/1/bundle", 400, ""},
+		{"GET", "/v1/alerts", 200, "[]"},
+		{"POST", "/v1/logs", 405, ""},
+		{"DELETE", "/v1/logs/u1/checkpoint", 405, ""},
+		{"GET", "/metrics", 200, ""},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(tt.method, s.URL+tt.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want || !strings.Contains(string(b), tt.body) || strings.Contains(string(b), "unreachable") {
+			t.Errorf("%s %s = %d %q, want %d containing %q", tt.method, tt.path, resp.StatusCode, b, tt.want, tt.body)
+		}
+	}
+	// An internal error is logged for the operator, never shown to the public.
+	if !strings.Contains(logs.String(), "unreachable") {
+		t.Errorf("internal error not logged: %s", logs.String())
+	}
+}
+
+func TestAdminNeedsToken(t *testing.T) {
+	var logs bytes.Buffer
+	devs := &fakeDevices{}
+	s := server(t, devs, "s3cret", &logs)
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{{"", 401}, {"Bearer wrong", 401}, {"s3cret", 401}, {"Bearer s3cret", 201}} {
+		req, _ := http.NewRequest("POST", s.URL+"/v1/admin/devices", strings.NewReader("{}"))
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("POST /v1/admin/devices with %q = %d, want %d", tc.auth, resp.StatusCode, tc.want)
+		}
+	}
+	if devs.enrolled != 1 {
+		t.Errorf("enrolled %d times, want 1 (only with the right token)", devs.enrolled)
+	}
+	if strings.Contains(logs.String(), "s3cret") {
+		t.Errorf("admin token appears in logs: %s", logs.String())
+	}
+	// Without a configured token the admin API is off.
+	off := server(t, devs, "", &logs)
+	req, _ := http.NewRequest("POST", off.URL+"/v1/admin/devices", strings.NewReader("{}"))
+	req.Header.Set("Authorization", "Bearer ")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("admin with no token configured = %d, want 403", resp.StatusCode)
+	}
+}
