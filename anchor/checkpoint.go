@@ -1,0 +1,172 @@
+package anchor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// DefaultCheckpointInterval is how often RunCheckpointer tries to sign a new
+// checkpoint when given no interval.
+const DefaultCheckpointInterval = 10 * time.Second
+
+// CheckpointStore keeps the latest signed checkpoint of each log, the state
+// the anchor builds every later checkpoint on. It must be durable: losing it
+// lets the anchor sign a checkpoint that is not consistent with one a
+// regulator already holds.
+type CheckpointStore interface {
+	// LatestCheckpoint returns the latest signed checkpoint stored for
+	// origin, or nil and no error if there is none.
+	LatestCheckpoint(ctx context.Context, origin string) ([]byte, error)
+	// PutCheckpoint stores signed, the checkpoint of the tree of the given
+	// size, as the latest for origin. It should refuse to replace a larger
+	// checkpoint.
+	PutCheckpoint(ctx context.Context, origin string, size uint64, signed []byte) error
+}
+
+// InconsistencyError reports that the tree Trillian serves is not an
+// extension of the tree the last stored checkpoint committed to: the log was
+// forked, rolled back or rewritten. It keeps the evidence.
+type InconsistencyError struct {
+	Origin     string
+	Checkpoint []byte // the stored signed checkpoint
+	OldSize    uint64
+	OldRoot    []byte
+	NewSize    uint64 // the tree Trillian serves now
+	NewRoot    []byte
+	Proof      [][]byte // the consistency proof Trillian gave, if any
+	Err        error    // why the proof was refused
+}
+
+// Error summarises the evidence on one line.
+func (e *InconsistencyError) Error() string {
+	return fmt.Sprintf("log %s inconsistent: checkpoint of size %d root %x, log of size %d root %x: %v",
+		e.Origin, e.OldSize, e.OldRoot, e.NewSize, e.NewRoot, e.Err)
+}
+
+// Unwrap returns the reason the proof was refused.
+func (e *InconsistencyError) Unwrap() error { return e.Err }
+
+// SignCheckpoint returns the C2SP tlog-checkpoint of the tree of the given
+// size and root hash, signed as a note by signer, whose name is the origin.
+func SignCheckpoint(signer note.Signer, size uint64, root []byte) ([]byte, error) {
+	body := log.Checkpoint{Origin: signer.Name(), Size: size, Hash: root}.Marshal()
+	signed, err := note.Sign(&note.Note{Text: string(body)}, signer)
+	if err != nil {
+		return nil, fmt.Errorf("sign checkpoint: %w", err)
+	}
+	return signed, nil
+}
+
+// OpenCheckpoint verifies a signed checkpoint with the log's key and parses
+// it. The origin must be the key's name. Cosignatures by other keys are
+// ignored.
+func OpenCheckpoint(signed []byte, logKey note.Verifier) (*log.Checkpoint, error) {
+	cp, _, _, err := log.ParseCheckpoint(signed, logKey.Name(), logKey)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	if len(cp.Hash) != rfc6962.DefaultHasher.Size() {
+		return nil, fmt.Errorf("checkpoint: root hash of %d bytes, want %d", len(cp.Hash), rfc6962.DefaultHasher.Size())
+	}
+	return cp, nil
+}
+
+// Checkpoint signs a checkpoint of the latest integrated tree if it is larger
+// than the latest checkpoint in store, and stores it. It first checks, with
+// a consistency proof from Trillian verified here, that the tree extends the
+// stored checkpoint; if it does not, it signs nothing and returns an
+// *InconsistencyError. With no stored checkpoint it signs the current tree,
+// even an empty one. It returns the latest signed checkpoint and whether it
+// signed a new one.
+func (l *Log) Checkpoint(ctx context.Context, store CheckpointStore) (signed []byte, grew bool, err error) {
+	prevSigned, err := store.LatestCheckpoint(ctx, l.cfg.Origin)
+	if err != nil {
+		return nil, false, fmt.Errorf("latest checkpoint of %s: %w", l.cfg.Origin, err)
+	}
+	size, root, err := l.Root(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if prevSigned != nil {
+		prev, err := OpenCheckpoint(prevSigned, l.cfg.Verifier)
+		if err != nil {
+			return nil, false, fmt.Errorf("stored %w", err)
+		}
+		inconsistent := func(p [][]byte, err error) error {
+			return &InconsistencyError{
+				Origin: l.cfg.Origin, Checkpoint: prevSigned,
+				OldSize: prev.Size, OldRoot: prev.Hash, NewSize: size, NewRoot: root,
+				Proof: p, Err: err,
+			}
+		}
+		switch {
+		case size < prev.Size:
+			return nil, false, inconsistent(nil, errors.New("the log is smaller than the checkpoint"))
+		case size == prev.Size:
+			if !bytes.Equal(root, prev.Hash) {
+				return nil, false, inconsistent(nil, errors.New("same size, different root"))
+			}
+			return prevSigned, false, nil
+		}
+		p, err := l.ConsistencyProof(ctx, prev.Size, size)
+		if err != nil {
+			return nil, false, err
+		}
+		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, prev.Size, size, p, prev.Hash, root); err != nil {
+			return nil, false, inconsistent(p, proofError(err))
+		}
+	}
+	signed, err = SignCheckpoint(l.cfg.Signer, size, root)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := store.PutCheckpoint(ctx, l.cfg.Origin, size, signed); err != nil {
+		return nil, false, fmt.Errorf("store checkpoint of %s at %d: %w", l.cfg.Origin, size, err)
+	}
+	return signed, true, nil
+}
+
+// RunCheckpointer calls Checkpoint at once and then every interval
+// (DefaultCheckpointInterval if zero) until ctx is done, when it returns nil.
+// Errors go to onErr, which may be nil, and the next tick tries again; an
+// *InconsistencyError is returned instead, because trying again cannot fix it.
+func (l *Log) RunCheckpointer(ctx context.Context, store CheckpointStore, every time.Duration, onErr func(error)) error {
+	return runEvery(ctx, every, func(ctx context.Context) error {
+		_, _, err := l.Checkpoint(ctx, store)
+		return err
+	}, onErr)
+}
+
+func runEvery(ctx context.Context, every time.Duration, step func(context.Context) error, onErr func(error)) error {
+	if every <= 0 {
+		every = DefaultCheckpointInterval
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := step(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if _, ok := errors.AsType[*InconsistencyError](err); ok {
+				return err
+			}
+			if onErr != nil {
+				onErr(err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
