@@ -1,0 +1,83 @@
+package alerts
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tapproof/tapproof"
+)
+
+// Webhook delivery results, the values of the result label of
+// tapproof_webhook_deliveries_total.
+const (
+	ResultDelivered = "delivered" // the receiver answered 2xx
+	ResultRetried   = "retried"   // failed; JetStream redelivers after a back-off
+	ResultFailed    = "failed"    // failed for the last time (MaxDeliver reached) or undecodable
+)
+
+// Metrics are the alerting counters. A nil *Metrics counts nothing.
+type Metrics struct {
+	raised     *prometheus.CounterVec
+	deliveries *prometheus.CounterVec
+}
+
+// NewMetrics creates the alerting metrics and registers them with reg, which
+// may be nil (metrics are then kept but not exported). Registering twice with
+// one registry reuses the first registration.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		raised: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tapproof_alerts_raised_total",
+			Help: "Alerts stored for the first time, by class.",
+		}, []string{"class"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tapproof_webhook_deliveries_total",
+			Help: "Webhook delivery attempts, by result (delivered, retried, failed).",
+		}, []string{"result"}),
+	}
+	m.raised = register(reg, m.raised)
+	m.deliveries = register(reg, m.deliveries)
+	for _, c := range []tapproof.AlertClass{tapproof.Screening, tapproof.IndividualCompliance, tapproof.SystemExceedance} {
+		m.raised.WithLabelValues(string(c))
+	}
+	for _, r := range []string{ResultDelivered, ResultRetried, ResultFailed} {
+		m.deliveries.WithLabelValues(r)
+	}
+	return m
+}
+
+func register(reg prometheus.Registerer, c *prometheus.CounterVec) *prometheus.CounterVec {
+	if reg == nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing
+			}
+		}
+		panic(err)
+	}
+	return c
+}
+
+func (m *Metrics) alertRaised(c tapproof.AlertClass) {
+	if m == nil {
+		return
+	}
+	switch c {
+	case tapproof.Screening, tapproof.IndividualCompliance, tapproof.SystemExceedance:
+	default:
+		c = "other" // keep the label set bounded
+	}
+	m.raised.WithLabelValues(string(c)).Inc()
+}
+
+func (m *Metrics) delivery(result string) {
+	if m == nil {
+		return
+	}
+	m.deliveries.WithLabelValues(result).Inc()
+}

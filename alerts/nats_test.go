@@ -1,0 +1,103 @@
+package alerts_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/alerts"
+)
+
+// startJetStream runs an embedded NATS server with JetStream for t and
+// returns a JetStream client connected to it.
+func startJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready after 10s")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatalf("nats connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	return js
+}
+
+func newStore(t *testing.T, js jetstream.JetStream, opts ...alerts.StoreOption) *alerts.Store {
+	t.Helper()
+	s, err := alerts.NewStore(context.Background(), js, opts...)
+	if err != nil {
+		t.Fatalf("NewStore: %v", err)
+	}
+	return s
+}
+
+// checkFor calls f every step until it returns nil, failing t with f's last
+// error if that has not happened within total.
+func checkFor(t *testing.T, total, step time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	var err error
+	for {
+		if err = f(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", total, err)
+		}
+		time.Sleep(step)
+	}
+}
+
+// testAlert returns the screening alert for reading seq of device asv-1.
+func testAlert(seq uint64) tapproof.Alert {
+	sampled := time.Date(2026, time.June, 1, 8, 0, 0, 0, time.UTC).Add(time.Duration(seq) * time.Minute)
+	return tapproof.Alert{
+		ID: tapproof.AlertID(tapproof.Screening, "asv-1", seq), Class: tapproof.Screening,
+		Utility: "springfield", Site: "elm-st-12", Device: "asv-1", Seq: seq,
+		Analyte: tapproof.Lead, Value: 15 + float64(seq), Unit: tapproof.MicrogramsPerLiter,
+		Level: 15, Rule: "us-lead-lcr@v1", SampledAt: sampled, RaisedAt: sampled.Add(2 * time.Second),
+	}
+}
+
+func publish(t *testing.T, s *alerts.Store, as ...tapproof.Alert) {
+	t.Helper()
+	for _, a := range as {
+		if err := s.Publish(context.Background(), a); err != nil {
+			t.Fatalf("Publish(%s): %v", a.ID, err)
+		}
+	}
+}
+
+func streamMsgs(t *testing.T, js jetstream.JetStream) uint64 {
+	t.Helper()
+	st, err := js.Stream(context.Background(), alerts.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

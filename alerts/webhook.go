@@ -1,0 +1,391 @@
+package alerts
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tapproof/tapproof"
+)
+
+// Headers of a webhook delivery.
+const (
+	// HeaderSignature is "sha256=" + hex(HMAC-SHA256(secret, body)).
+	HeaderSignature = "X-Tapproof-Signature"
+	// HeaderAlertID is the alert's id, for receivers to deduplicate on.
+	HeaderAlertID = "X-Tapproof-Alert-Id"
+)
+
+// Webhook defaults, used where a WebhookConfig field is zero.
+const (
+	DefaultWebhookTimeout = 10 * time.Second
+	DefaultMaxDeliver     = 16
+	DefaultMinBackoff     = 5 * time.Second
+	DefaultMaxBackoff     = 15 * time.Minute
+)
+
+// Log attribute keys.
+const (
+	logKeyWebhook  = "webhook"
+	logKeyConsumer = "consumer"
+	logKeyAlert    = "alert_id"
+	logKeyAttempt  = "attempt"
+	logKeyStatus   = "status"
+	logKeyRetryIn  = "retry_in"
+	logKeyError    = "error"
+)
+
+// consumerPrefix prefixes the durable consumer of each webhook; the rest of
+// the name is WebhookConfig.ID.
+const consumerPrefix = "tapproof-webhook-"
+
+// WebhookConfig configures one webhook. URL and Secret are secrets: a
+// WebhookConfig formats and logs as its ID only.
+type WebhookConfig struct {
+	// URL receives a POST of each alert as JSON. http or https.
+	URL string
+	// Secret keys the HMAC-SHA256 signature in HeaderSignature.
+	Secret string
+	// Timeout bounds each POST; DefaultWebhookTimeout if zero.
+	Timeout time.Duration
+	// MaxDeliver is how many times an alert is tried before it is given up
+	// and counted as failed; DefaultMaxDeliver if zero.
+	MaxDeliver int
+	// MinBackoff is the delay before the second attempt; each further
+	// attempt waits twice as long, up to MaxBackoff. DefaultMinBackoff and
+	// DefaultMaxBackoff if zero. With the defaults an alert is retried for
+	// about two hours.
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+}
+
+// ID is a short hash of the URL (16 hex digits of its SHA-256) that names the
+// webhook in logs and in its JetStream consumer, tapproof-webhook-<ID>,
+// without revealing the URL.
+func (c WebhookConfig) ID() string {
+	sum := sha256.Sum256([]byte(c.URL))
+	return hex.EncodeToString(sum[:8])
+}
+
+// String returns "webhook <ID>".
+func (c WebhookConfig) String() string { return "webhook " + c.ID() }
+
+// GoString is String, so that %#v does not print the secret either.
+func (c WebhookConfig) GoString() string { return c.String() }
+
+// LogValue logs c as its ID.
+func (c WebhookConfig) LogValue() slog.Value { return slog.StringValue(c.ID()) }
+
+// Validate reports whether c is usable. Its errors never contain the URL or
+// the secret.
+func (c WebhookConfig) Validate() error {
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s: URL must be an absolute http or https URL", c)
+	}
+	if c.Secret == "" {
+		return fmt.Errorf("%s: secret is required", c)
+	}
+	if c.Timeout < 0 || c.MaxDeliver < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 {
+		return fmt.Errorf("%s: timeout, max deliver and back-off must not be negative", c)
+	}
+	if c.MaxBackoff > 0 && c.MinBackoff > c.MaxBackoff {
+		return fmt.Errorf("%s: min back-off above max back-off", c)
+	}
+	return nil
+}
+
+func (c WebhookConfig) withDefaults() WebhookConfig {
+	if c.Timeout == 0 {
+		c.Timeout = DefaultWebhookTimeout
+	}
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = DefaultMaxDeliver
+	}
+	if c.MinBackoff == 0 {
+		c.MinBackoff = DefaultMinBackoff
+		if c.MaxBackoff > 0 {
+			c.MinBackoff = min(c.MinBackoff, c.MaxBackoff)
+		}
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = max(DefaultMaxBackoff, c.MinBackoff)
+	}
+	return c
+}
+
+// Sign returns the HeaderSignature value for body: "sha256=" followed by the
+// hex HMAC-SHA256 of body keyed with secret.
+func Sign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// Verify reports, in constant time, whether signature is Sign(secret, body).
+// Receivers written in Go can use it.
+func Verify(secret string, body []byte, signature string) bool {
+	return hmac.Equal([]byte(signature), []byte(Sign(secret, body)))
+}
+
+// Webhooks delivers stored alerts to webhooks. Each webhook has its own
+// durable pull consumer on the alert stream, so a slow or failing receiver
+// holds back nobody else and a restart resumes where it stopped. Delivery is
+// at least once; a new webhook receives alerts stored after its consumer is
+// first created.
+type Webhooks struct {
+	js    jetstream.JetStream
+	hooks []*webhook
+}
+
+// NewWebhooks returns a Webhooks for cfgs. metrics and log may be nil. The
+// alert stream must exist (NewStore) before Run.
+func NewWebhooks(js jetstream.JetStream, cfgs []WebhookConfig, metrics *Metrics, log *slog.Logger) (*Webhooks, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	client := &http.Client{
+		Transport: http.DefaultTransport.(*http.Transport).Clone(),
+		// A redirect is a failure: following it would turn the POST into a
+		// GET, or send a signed alert somewhere not configured.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	w := &Webhooks{js: js}
+	seen := map[string]bool{}
+	for _, c := range cfgs {
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		if seen[c.ID()] {
+			return nil, fmt.Errorf("%s: configured twice", c)
+		}
+		seen[c.ID()] = true
+		c = c.withDefaults()
+		u, _ := url.Parse(c.URL)
+		w.hooks = append(w.hooks, &webhook{
+			cfg: c, u: u, id: c.ID(), client: client, metrics: metrics,
+			log: log.With(logKeyWebhook, c.ID()),
+		})
+	}
+	return w, nil
+}
+
+// Run delivers alerts until ctx is done, then returns nil, or returns an
+// error if a consumer cannot be created or the NATS connection closes.
+// An alert being delivered when ctx ends is left for redelivery.
+func (w *Webhooks) Run(ctx context.Context) error {
+	cons := make([]jetstream.Consumer, len(w.hooks))
+	for i, h := range w.hooks {
+		c, err := h.consumer(ctx, w.js)
+		if err != nil {
+			return err
+		}
+		cons[i] = c
+		h.log.Info("webhook ready", logKeyConsumer, c.CachedInfo().Name)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	for i, h := range w.hooks {
+		wg.Go(func() {
+			if err := h.run(ctx, w.js, cons[i]); err != nil {
+				once.Do(func() { firstErr = err; cancel() })
+			}
+		})
+	}
+	<-ctx.Done()
+	wg.Wait()
+	return firstErr
+}
+
+// webhook is one configured receiver.
+type webhook struct {
+	cfg     WebhookConfig
+	u       *url.URL
+	id      string
+	client  *http.Client
+	metrics *Metrics
+	log     *slog.Logger
+}
+
+func (h *webhook) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	c, err := js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
+		Durable:       consumerPrefix + h.id,
+		Description:   "tapproof webhook " + h.id,
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       2*h.cfg.Timeout + 10*time.Second,
+		MaxDeliver:    h.cfg.MaxDeliver,
+		FilterSubject: SubjectPrefix + ".>",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhook %s consumer: %w", h.id, err)
+	}
+	return c, nil
+}
+
+// run delivers from cons until ctx is done, resuming after interruptions
+// (server restart, consumer deleted) and failing only if the connection is
+// closed for good.
+func (h *webhook) run(ctx context.Context, js jetstream.JetStream, cons jetstream.Consumer) error {
+	for {
+		err := h.drain(ctx, cons)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if js.Conn().IsClosed() {
+			return fmt.Errorf("webhook %s: NATS connection closed: %w", h.id, err)
+		}
+		h.log.Warn("webhook consumer interrupted, resuming", logKeyError, err)
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			if cons, err = h.consumer(ctx, js); err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			if js.Conn().IsClosed() {
+				return fmt.Errorf("webhook %s: NATS connection closed: %w", h.id, err)
+			}
+			h.log.Warn("webhook consumer unavailable", logKeyError, err)
+		}
+	}
+}
+
+// drain handles messages one at a time until the iterator fails.
+func (h *webhook) drain(ctx context.Context, cons jetstream.Consumer) error {
+	// One message in flight: prefetched messages would wait for a slow
+	// receiver while their ack wait runs out.
+	it, err := cons.Messages(jetstream.PullMaxMessages(1))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return err
+		}
+		h.handle(ctx, msg)
+	}
+}
+
+// handle delivers one alert and acknowledges, schedules a retry or gives up.
+func (h *webhook) handle(ctx context.Context, msg jetstream.Msg) {
+	attempt := uint64(1)
+	if md, err := msg.Metadata(); err == nil {
+		attempt = md.NumDelivered
+	}
+	var a tapproof.Alert
+	if err := json.Unmarshal(msg.Data(), &a); err != nil || a.ID == "" {
+		h.log.Error("undecodable alert dropped", "subject", msg.Subject())
+		h.metrics.delivery(ResultFailed)
+		h.settle(msg.Term())
+		return
+	}
+	log := h.log.With(logKeyAlert, a.ID, logKeyAttempt, attempt)
+	status, err := h.post(ctx, a.ID, msg.Data())
+	var why []any
+	if status != 0 {
+		why = append(why, logKeyStatus, status)
+	}
+	if err != nil {
+		why = append(why, logKeyError, h.redact(err))
+	}
+	switch {
+	case err == nil && status/100 == 2:
+		h.metrics.delivery(ResultDelivered)
+		log.Debug("alert delivered", why...)
+		h.settle(msg.Ack())
+	case ctx.Err() != nil:
+		// Shutting down: leave the alert to the next run.
+		h.settle(msg.Nak())
+	case attempt >= uint64(h.cfg.MaxDeliver):
+		h.metrics.delivery(ResultFailed)
+		log.Error("alert delivery failed for the last time", why...)
+		h.settle(msg.Term())
+	default:
+		delay := h.backoff(attempt)
+		h.metrics.delivery(ResultRetried)
+		log.Warn("alert delivery failed, will retry", append(why, logKeyRetryIn, delay)...)
+		h.settle(msg.NakWithDelay(delay))
+	}
+}
+
+func (h *webhook) settle(err error) {
+	if err != nil {
+		h.log.Warn("acknowledging alert message", logKeyError, err)
+	}
+}
+
+// post sends body and returns the response status.
+func (h *webhook) post(ctx context.Context, id string, body []byte) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "tapproof-webhook/1")
+	req.Header.Set(HeaderSignature, Sign(h.cfg.Secret, body))
+	req.Header.Set(HeaderAlertID, id)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// backoff is the delay after failed attempt n (1-based).
+func (h *webhook) backoff(n uint64) time.Duration {
+	d := h.cfg.MinBackoff
+	for i := uint64(1); i < n && d < h.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, h.cfg.MaxBackoff)
+}
+
+// redact returns err's text without the webhook's URL, host or secret.
+// net/http puts the full URL, query included, into its errors.
+func (h *webhook) redact(err error) string {
+	if err == nil {
+		return ""
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	s := err.Error()
+	for _, secret := range []string{h.cfg.URL, h.cfg.Secret, h.u.Host, h.u.Hostname()} {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "<webhook>")
+		}
+	}
+	return s
+}
