@@ -19,7 +19,7 @@
 //	             seq              integer, the device's sequence number
 //	             leaf_index       integer, the reading's leaf index in its utility's log
 //	             detection_limit  float, canonical unit, only when the reading states one
-//	timestamp    sampled_at, nanosecond precision
+//	timestamp    sampled_at to the millisecond, plus seq mod 1,000,000 nanoseconds
 //
 // For example, in InfluxQL:
 //
@@ -28,9 +28,11 @@
 // Writes are idempotent: a point is identified by its series (measurement
 // and tag set) and timestamp, both derived from the reading alone, so writing
 // the same accepted reading again overwrites the point with identical fields.
-// The flip side: two different readings from one device with the same
-// analyte, method, unit and sampled_at are one point in InfluxDB (the later
-// write wins); the log keeps both.
+// InfluxDB would also merge two different readings of one series with the
+// same timestamp, losing one; as InfluxDB's documentation advises, the
+// timestamp is therefore offset by the reading's sequence number in the
+// sub-millisecond digits, which sensors do not use, so every accepted
+// reading is its own point.
 //
 // influx must not import ingest, anchor, alerts, dashboards, journal or
 // httpapi; it talks to them only in the domain types of package tapproof.

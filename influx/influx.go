@@ -186,7 +186,14 @@ func point(a tapproof.Accepted) (*write.Point, error) {
 		fields[FieldDetectionLimit] = r.DetectionLimit
 	}
 	// NewPoint sorts tags and fields, so equal readings encode identically.
-	return write.NewPoint(Measurement, tags, fields, r.SampledAt), nil
+	return write.NewPoint(Measurement, tags, fields, Timestamp(r)), nil
+}
+
+// Timestamp is the point time of r: sampled_at to the millisecond, with
+// the sequence number in the nanoseconds below, so that two readings of one
+// device sampled in the same millisecond remain two points.
+func Timestamp(r tapproof.Reading) time.Time {
+	return r.SampledAt.Truncate(time.Millisecond).Add(time.Duration(r.Seq % 1_000_000))
 }
 
 // WriteError is the error Write returns.

@@ -113,8 +113,8 @@ func TestPoint(t *testing.T) {
 			if diff := cmp.Diff(tt.fields, fields); diff != "" {
 				t.Errorf("fields (-want +got):\n%s", diff)
 			}
-			if !p.Time().Equal(t0) {
-				t.Errorf("time = %v, want %v", p.Time(), t0)
+			if want := t0.Truncate(time.Millisecond).Add(time.Duration(tt.in.Reading.Seq)); !p.Time().Equal(want) {
+				t.Errorf("time = %v, want %v (sampled_at to the ms, plus seq ns)", p.Time(), want)
 			}
 			// The encoding is deterministic, which makes rewrites idempotent.
 			q, _ := influx.Point(tt.in)
@@ -246,13 +246,31 @@ func TestWriteIdempotent(t *testing.T) {
 	}
 	r := batch[5].Reading
 	want := map[string]string{
-		"time":    fmt.Sprint(r.SampledAt.UnixNano()),
+		"time":    fmt.Sprint(influx.Timestamp(r).UnixNano()),
 		"utility": "springfield", "site": "elm-st-12", "device": "asv-2",
 		"analyte": "lead", "method": "ASV", "unit": "ug/L",
 		"value": "8.25", "seq": "3", "leaf_index": "5", "detection_limit": "0.5",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("point asv-2/3 (-want +got):\n%s", diff)
+	}
+}
+
+func TestWriteSameMillisecondKeepsBoth(t *testing.T) {
+	base := influxURL(t)
+	db := newDatabase(t, base)
+	w := newWriter(t, influx.Config{URL: base, Database: db})
+	batch := accepted(2)
+	for i := range batch {
+		batch[i].Reading.Device = "asv-1"
+		batch[i].Reading.Seq = uint64(10 + i)
+		batch[i].Reading.SampledAt = t0.Add(123 * time.Microsecond)
+	}
+	if err := w.Write(context.Background(), batch); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if got := count(t, base, db); got != 2 {
+		t.Errorf("count(value) = %d, want 2: readings sampled in the same millisecond must stay two points", got)
 	}
 }
 

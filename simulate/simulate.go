@@ -253,16 +253,11 @@ func (f *Fleet) Run(ctx context.Context, js jetstream.JetStream, cfg Config) err
 		}
 		s := f.Sensors[i%len(f.Sensors)]
 		for _, r := range s.next(time.Now(), time.Since(start), cfg.Spikes) {
-			raw, err := signed.SignReading(ctx, s.Key, r)
-			if err != nil {
-				return err
-			}
-			subject := fmt.Sprintf("tapproof.readings.%s.%s.%s", r.Utility, r.Site, r.Device)
-			if _, err := js.Publish(ctx, subject, raw, jetstream.WithMsgID(r.Key())); err != nil {
+			if _, err := s.Publish(ctx, js, r); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
-				return fmt.Errorf("publish %s: %w", r.Key(), err)
+				return err
 			}
 			if cfg.OnPublish != nil {
 				cfg.OnPublish(r)
@@ -312,4 +307,32 @@ func (s *Sensor) next(now time.Time, since time.Duration, spikes []Spike) []tapp
 func round(v float64, digits int) float64 {
 	p := math.Pow(10, float64(digits))
 	return math.Round(v*p) / p
+}
+
+// Lead returns the sensor's next lead reading, of ppb, sampled at.
+func (s *Sensor) Lead(ppb float64, at time.Time) tapproof.Reading {
+	s.seq = max(s.seq+1, uint64(at.UnixMilli()))
+	return tapproof.Reading{
+		Utility: s.Device.Utility, Site: s.Device.Site, Device: s.Device.ID, Seq: s.seq,
+		Analyte: tapproof.Lead, Value: ppb, Unit: tapproof.MicrogramsPerLiter, Method: s.Device.Kind,
+		SampledAt: at.UTC().Truncate(time.Millisecond), Firmware: s.Device.Firmware, DetectionLimit: 0.5,
+	}
+}
+
+// Publish signs r with the sensor's key and publishes it as the sensor
+// would: on its subject, with its message id.
+func (s *Sensor) Publish(ctx context.Context, js jetstream.JetStream, r tapproof.Reading) ([]byte, error) {
+	raw, err := signed.SignReading(ctx, s.Key, r)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := js.Publish(ctx, Subject(r), raw, jetstream.WithMsgID(r.Key())); err != nil {
+		return nil, fmt.Errorf("publish %s: %w", r.Key(), err)
+	}
+	return raw, nil
+}
+
+// Subject is the NATS subject a sensor publishes r on.
+func Subject(r tapproof.Reading) string {
+	return fmt.Sprintf("tapproof.readings.%s.%s.%s", r.Utility, r.Site, r.Device)
 }

@@ -1,0 +1,429 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	tproof "github.com/transparency-dev/formats/proof"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/anchor"
+	"github.com/tapproof/tapproof/httpapi"
+	"github.com/tapproof/tapproof/internal/localstack"
+	"github.com/tapproof/tapproof/signed"
+	"github.com/tapproof/tapproof/simulate"
+)
+
+const adminToken = "e2e-admin-token"
+
+// instance is a running `tapproof serve` on the real stack.
+type instance struct {
+	api, nats string
+	stop      func()
+}
+
+func startServe(t *testing.T, st *localstack.Stack, dataDir string) *instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan [2]string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, serveConfig{
+			DataDir: dataDir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+			TrillianAddr: st.TrillianAddr, InfluxURL: st.InfluxURL, InfluxDB: st.InfluxDatabase,
+			AdminToken: adminToken, CheckpointInterval: 200 * time.Millisecond,
+			Log:   slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Ready: func(h, n string) { ready <- [2]string{h, n} },
+		})
+	}()
+	var in instance
+	select {
+	case a := <-ready:
+		in = instance{api: "http://" + a[0], nats: a[1]}
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatal("serve did not become ready")
+	}
+	stopped := false
+	in.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}
+	t.Cleanup(in.stop)
+	return &in
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func jsFor(t *testing.T, url string) jetstream.JetStream {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// waitFor polls f every 100 ms until it returns nil, failing after total.
+func waitFor(t *testing.T, total time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", total, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func get(t *testing.T, u string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// influxCount counts points of measurement reading for device in InfluxDB.
+func influxCount(t *testing.T, st *localstack.Stack, where string) int {
+	t.Helper()
+	q := url.Values{"db": {st.InfluxDatabase}, "q": {"SELECT count(value) FROM reading WHERE " + where}}
+	code, b := get(t, st.InfluxURL+"/query?"+q.Encode())
+	if code != 200 {
+		t.Fatalf("influx query: %d %s", code, b)
+	}
+	var res struct {
+		Results []struct {
+			Series []struct {
+				Values [][]any `json:"values"`
+			} `json:"series"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Results) == 0 || len(res.Results[0].Series) == 0 {
+		return 0
+	}
+	return int(res.Results[0].Series[0].Values[0][1].(float64))
+}
+
+func logInfo(t *testing.T, api, utility string) httpapi.LogSummary {
+	t.Helper()
+	code, b := get(t, api+"/v1/logs")
+	if code != 200 {
+		t.Fatalf("GET /v1/logs = %d %s", code, b)
+	}
+	var ls []httpapi.LogSummary
+	if err := json.Unmarshal(b, &ls); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		if l.Utility == utility {
+			return l
+		}
+	}
+	t.Fatalf("no log for %s in %s", utility, b)
+	return httpapi.LogSummary{}
+}
+
+func metricValue(t *testing.T, api, series string) float64 {
+	t.Helper()
+	_, b := get(t, api+"/metrics")
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, series+" ") {
+			var v float64
+			fmt.Sscan(strings.TrimPrefix(line, series+" "), &v)
+			return v
+		}
+	}
+	return 0
+}
+
+// TestEndToEnd runs the spine on real NATS JetStream, InfluxDB, and
+// Trillian on PostgreSQL: readings land exactly once in both stores, a
+// lead reading above the action level raises one alert, bundles verify
+// offline and tampered ones do not, and bad input is rejected by reason.
+func TestEndToEnd(t *testing.T) {
+	st := localstack.ForTest(t)
+	dataDir := t.TempDir()
+	in := startServe(t, st, dataDir)
+	ctx := t.Context()
+
+	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 2, LeadPerSite: 1, NIRSPerUtil: 1, UtilityNames: []string{"flint"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fleet.Enroll(ctx, in.api, "wrong-token"); err == nil {
+		t.Fatal("enrollment with a wrong admin token succeeded")
+	}
+	if err := fleet.Enroll(ctx, in.api, adminToken); err != nil {
+		t.Fatal(err)
+	}
+	enrolled := uint64(len(fleet.Sensors))
+	js := jsFor(t, in.nats)
+	s1, s2 := fleet.Sensors[0], fleet.Sensors[1]
+
+	// (a) N readings become exactly N points and N leaves.
+	const n = 200
+	t0 := time.Now().Add(-time.Hour)
+	for i := range n {
+		s := []*simulate.Sensor{s1, s2}[i%2]
+		if _, err := s.Publish(ctx, js, s.Lead(2+float64(i%7), t0.Add(time.Duration(i)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A sensor's network retry: same reading, same message id, again.
+	dup := s1.Lead(3, t0.Add(time.Hour-time.Minute))
+	dupRaw, err := s1.Publish(ctx, js, dup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, simulate.Subject(dup), dupRaw, jetstream.WithMsgID("retry-"+dup.Key())); err != nil {
+		t.Fatal(err)
+	}
+	wantLeaves := enrolled + n + 1
+	waitFor(t, 60*time.Second, func() error {
+		if got := influxCount(t, st, `utility='flint'`); got != n+1 {
+			return fmt.Errorf("influx points = %d, want %d", got, n+1)
+		}
+		if got := logInfo(t, in.api, "flint").Size; got != wantLeaves {
+			return fmt.Errorf("log size = %d, want %d", got, wantLeaves)
+		}
+		return nil
+	})
+	if got := metricValue(t, in.api, `tapproof_ingest_rejected_total{reason="duplicate"}`); got != 1 {
+		t.Errorf("duplicate rejections = %v, want 1", got)
+	}
+
+	// (b) 16 ppb raises exactly one alert; 15 ppb raises none.
+	at := time.Now().Add(-time.Second)
+	high := s2.Lead(16, at)
+	if _, err := s2.Publish(ctx, js, high); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s1.Publish(ctx, js, s1.Lead(15, at)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		_, b := get(t, in.api+"/v1/alerts")
+		var as []tapproof.Alert
+		if err := json.Unmarshal(b, &as); err != nil {
+			return err
+		}
+		if len(as) != 1 || as[0].Device != high.Device || as[0].Seq != high.Seq || as[0].Value != 16 {
+			return fmt.Errorf("alerts = %s, want exactly one for %s", b, high.Key())
+		}
+		if !strings.HasPrefix(as[0].Rule, "us-lead-") {
+			return fmt.Errorf("alert rule = %q, want the federal lead rule", as[0].Rule)
+		}
+		return nil
+	})
+
+	// (c) a bundle from the API verifies with `tapproof verify`; one flipped
+	// bit in the leaf, the proof or the checkpoint fails with its reason.
+	li := logInfo(t, in.api, "flint")
+	var code int
+	var bundle []byte
+	waitFor(t, 20*time.Second, func() error {
+		code, bundle = get(t, fmt.Sprintf("%s/v1/readings/%s/%d/bundle", in.api, high.Device, high.Seq))
+		if code != 200 {
+			return fmt.Errorf("bundle: %d %s", code, bundle)
+		}
+		return nil
+	})
+	if out, err := runVerify(t, li.VerifierKey, bundle); err != nil {
+		t.Fatalf("verify of a genuine bundle: %v\n%s", err, out)
+	} else if !strings.Contains(out, "OK reading "+high.Device) {
+		t.Errorf("verify output = %q", out)
+	}
+	for _, tc := range []struct {
+		name, check string
+		tamper      func(*anchor.Bundle)
+	}{
+		{"leaf", anchor.CheckInclusion, func(b *anchor.Bundle) { b.Leaf[len(b.Leaf)/2] ^= 1 }},
+		{"proof", anchor.CheckInclusion, func(b *anchor.Bundle) {
+			var p tproof.TLogProof
+			if err := p.Unmarshal([]byte(b.TLogProof)); err != nil {
+				t.Fatal(err)
+			}
+			p.Hashes[0][3] ^= 1
+			b.TLogProof = string(p.Marshal())
+		}},
+		{"checkpoint", anchor.CheckCheckpoint, func(b *anchor.Bundle) {
+			var p tproof.TLogProof
+			if err := p.Unmarshal([]byte(b.TLogProof)); err != nil {
+				t.Fatal(err)
+			}
+			p.Checkpoint[len(li.Origin)+2] ^= 1 // a digit of the tree size
+			b.TLogProof = string(p.Marshal())
+		}},
+	} {
+		var b anchor.Bundle
+		if err := json.Unmarshal(bundle, &b); err != nil {
+			t.Fatal(err)
+		}
+		tc.tamper(&b)
+		raw, _ := json.Marshal(&b)
+		out, err := runVerify(t, li.VerifierKey, raw)
+		if err == nil || !strings.Contains(out, "FAIL "+tc.check) {
+			t.Errorf("verify with a flipped bit in the %s = %v, %q; want FAIL %s", tc.name, err, out, tc.check)
+		}
+	}
+
+	// (d) bad input is rejected with its reason on /metrics, and valid
+	// readings around it still land.
+	stranger, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 1, NIRSPerUtil: -1, UtilityNames: []string{"flint"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := *stranger.Sensors[0]
+	x.Device.ID = s1.Device.ID // claims to be s1, signs with another key
+	forged := x.Lead(1, time.Now())
+	forgedRaw, _ := signed.SignReading(ctx, x.Key, forged)
+	oldRaw := func() []byte { r := s1.Lead(1, t0); r.Seq = 5; b, _ := signed.SignReading(ctx, s1.Key, r); return b }()
+	future := s1.Lead(2, time.Now().Add(time.Hour))
+	futureRaw, _ := signed.SignReading(ctx, s1.Key, future)
+	neg := s1.Lead(-3, time.Now())
+	negRaw, _ := signed.SignReading(ctx, s1.Key, neg)
+	huge := s1.Lead(1e9, time.Now())
+	hugeRaw, _ := signed.SignReading(ctx, s1.Key, huge)
+	badSubject := s1.Lead(2, time.Now())
+	badSubjectRaw, _ := signed.SignReading(ctx, s1.Key, badSubject)
+	bad := []struct {
+		reason  tapproof.Reason
+		subject string
+		raw     []byte
+	}{
+		{tapproof.ReasonMalformed, simulate.Subject(forged), []byte(`{"payloadType":`)},
+		{tapproof.ReasonBadSignature, simulate.Subject(forged), forgedRaw},
+		{tapproof.ReasonUnknownDevice, "tapproof.readings.flint.site-1.nobody", func() []byte {
+			nobody := *stranger.Sensors[0]
+			nobody.Device.ID = "nobody"
+			b, _ := signed.SignReading(ctx, nobody.Key, nobody.Lead(1, time.Now()))
+			return b
+		}()},
+		{tapproof.ReasonSubjectMismatch, "tapproof.readings.flint.site-2." + s1.Device.ID, badSubjectRaw},
+		{tapproof.ReasonAbsurd, simulate.Subject(neg), negRaw},
+		{tapproof.ReasonAbsurd, simulate.Subject(huge), hugeRaw},
+		{tapproof.ReasonFuture, simulate.Subject(future), futureRaw},
+		{tapproof.ReasonReplayed, simulate.Subject(forged), oldRaw},
+		{tapproof.ReasonOversized, simulate.Subject(forged), bytes.Repeat([]byte("{"), signed.MaxEnvelopeSize+10)},
+	}
+	before := map[tapproof.Reason]float64{}
+	for _, c := range bad {
+		before[c.reason] = metricValue(t, in.api, fmt.Sprintf(`tapproof_ingest_rejected_total{reason="%s"}`, c.reason))
+	}
+	want := map[tapproof.Reason]float64{}
+	var good int
+	for i, c := range bad {
+		if _, err := js.Publish(ctx, c.subject, c.raw, jetstream.WithMsgID(fmt.Sprint("bad-", i))); err != nil {
+			t.Fatal(err)
+		}
+		want[c.reason]++
+		if _, err := s2.Publish(ctx, js, s2.Lead(4, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		good++
+	}
+	waitFor(t, 30*time.Second, func() error {
+		for r, n := range want {
+			series := fmt.Sprintf(`tapproof_ingest_rejected_total{reason="%s"}`, r)
+			if got := metricValue(t, in.api, series) - before[r]; got != n {
+				return fmt.Errorf("%s rose by %v, want %v", series, got, n)
+			}
+		}
+		if got := influxCount(t, st, `utility='flint'`); got != n+1+2+good {
+			return fmt.Errorf("influx points = %d, want %d", got, n+1+2+good)
+		}
+		return nil
+	})
+	wantLeaves += 2 + uint64(good)
+	waitFor(t, 30*time.Second, func() error {
+		if got := logInfo(t, in.api, "flint").Size; got != wantLeaves {
+			return fmt.Errorf("log size = %d, want %d: rejected readings must not enter the log", got, wantLeaves)
+		}
+		return nil
+	})
+
+	// Restart on the same data: nothing lost, and the log grows from where
+	// it was, consistent with the checkpoint published before.
+	old := logInfo(t, in.api, "flint")
+	in.stop()
+	in = startServe(t, st, dataDir)
+	js = jsFor(t, in.nats)
+	if _, err := s1.Publish(ctx, js, s1.Lead(2, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() error {
+		if got := logInfo(t, in.api, "flint").Size; got != old.Size+1 {
+			return fmt.Errorf("log size after restart = %d, want %d", got, old.Size+1)
+		}
+		return nil
+	})
+	code, b := get(t, fmt.Sprintf("%s/v1/logs/flint/proof/consistency?from=%d&to=%d", in.api, old.Size, old.Size+1))
+	if code != 200 {
+		t.Fatalf("consistency proof: %d %s", code, b)
+	}
+}
+
+// runVerify runs `tapproof verify` on a bundle and returns its output.
+func runVerify(t *testing.T, logKey string, bundle []byte) (string, error) {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "bundle-*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(bundle)
+	f.Close()
+	var out bytes.Buffer
+	cmd := newRootCmd()
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs([]string{"verify", "--log-key", logKey, f.Name()})
+	err = cmd.ExecuteContext(t.Context())
+	var ec exitCode
+	if errors.As(err, &ec) {
+		return out.String(), err
+	}
+	return out.String(), err
+}
+

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/anchor"
+	"github.com/tapproof/tapproof/httpapi"
+	"github.com/tapproof/tapproof/journal"
+	"github.com/tapproof/tapproof/signed"
+)
+
+// platform ties the journal, the registry and the Trillian logs together:
+// it creates a utility's log on its first enrollment, starts that log's
+// sinks, and answers the regulator API. It implements httpapi.Logs and
+// httpapi.Devices.
+type platform struct {
+	cfg      serveConfig
+	journal  *journal.Journal
+	registry *journal.Registry
+	trillian *anchor.Client
+	log      *slog.Logger
+	// startSinks runs a log's sinks (anchor, InfluxDB, checkpointer) until
+	// shutdown.
+	startSinks func(l *utilityLog)
+
+	enrollMu sync.Mutex // one enrollment at a time
+	mu       sync.Mutex
+	logs     map[string]*utilityLog
+}
+
+// utilityLog is one utility's log as the platform runs it.
+type utilityLog struct {
+	info        journal.LogInfo
+	log         *anchor.Log
+	verifier    note.Verifier
+	checkpoints *journal.Checkpoints
+}
+
+// openLogs opens every log the journal knows and starts its sinks.
+func (p *platform) openLogs(ctx context.Context) error {
+	infos, err := p.journal.Logs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, li := range infos {
+		if _, err := p.open(ctx, li); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *platform) keyPath(utility string) string {
+	return filepath.Join(p.cfg.DataDir, "keys", utility+".note-key")
+}
+
+// open loads the signing key of a known log and starts its sinks.
+func (p *platform) open(ctx context.Context, li journal.LogInfo) (*utilityLog, error) {
+	skey, err := os.ReadFile(p.keyPath(li.Utility))
+	if err != nil {
+		return nil, fmt.Errorf("log key of %s: %w", li.Utility, err)
+	}
+	signer, err := note.NewSigner(string(skey))
+	if err != nil {
+		return nil, fmt.Errorf("log key of %s: %w", li.Utility, err)
+	}
+	verifier, err := note.NewVerifier(li.VerifierKey)
+	if err != nil {
+		return nil, fmt.Errorf("verifier key of %s: %w", li.Utility, err)
+	}
+	l, err := p.trillian.Log(anchor.LogConfig{TreeID: li.TreeID, Origin: li.Origin, Signer: signer, Verifier: verifier, BatchSize: p.cfg.BatchSize})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.journal.EnsureLogStream(ctx, li.Utility); err != nil {
+		return nil, err
+	}
+	ul := &utilityLog{info: li, log: l, verifier: verifier, checkpoints: p.journal.Checkpoints(li.Utility)}
+	p.mu.Lock()
+	p.logs[li.Utility] = ul
+	p.mu.Unlock()
+	p.startSinks(ul)
+	p.log.Info("log open", slog.String("utility", li.Utility), slog.Int64("tree_id", li.TreeID), slog.String("origin", li.Origin))
+	return ul, nil
+}
+
+// ensureLog returns utility's log, creating its Trillian tree, signing key
+// and journal if it has none.
+func (p *platform) ensureLog(ctx context.Context, utility string) (*utilityLog, error) {
+	p.mu.Lock()
+	ul, ok := p.logs[utility]
+	p.mu.Unlock()
+	if ok {
+		return ul, nil
+	}
+	if li, err := p.journal.Log(ctx, utility); err == nil {
+		return p.open(ctx, li)
+	} else if !errors.Is(err, journal.ErrNotFound) {
+		return nil, err
+	}
+	origin := p.cfg.Origin + "/" + utility
+	skey, vkey, err := note.GenerateKey(nil, origin)
+	if err != nil {
+		return nil, fmt.Errorf("log key: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(p.keyPath(utility)), 0o700); err != nil {
+		return nil, fmt.Errorf("log key: %w", err)
+	}
+	if err := os.WriteFile(p.keyPath(utility), []byte(skey), 0o600); err != nil {
+		return nil, fmt.Errorf("log key: %w", err)
+	}
+	tree, err := p.trillian.CreateTree(ctx, "tapproof "+utility)
+	if err != nil {
+		return nil, err
+	}
+	li := journal.LogInfo{Utility: utility, TreeID: tree, Origin: origin, VerifierKey: vkey, CreatedAt: time.Now().UTC()}
+	if err := p.journal.CreateLog(ctx, li); err != nil {
+		return nil, err
+	}
+	p.log.Info("log created", slog.String("utility", utility), slog.Int64("tree_id", tree), slog.String("verifier_key", vkey))
+	return p.open(ctx, li)
+}
+
+// Enroll registers the device of a self-signed enrollment envelope: it
+// appends the enrollment to the utility's log, then adds the device to the
+// registry. Enrolling the same device with the same key again is a no-op.
+func (p *platform) Enroll(ctx context.Context, envelope []byte) (tapproof.Device, error) {
+	env, err := signed.Parse(envelope, 64<<10)
+	if err != nil {
+		return tapproof.Device{}, err
+	}
+	en, err := env.Enrollment()
+	if err != nil {
+		return tapproof.Device{}, err
+	}
+	if err := env.Verify(ctx, en.PublicKey); err != nil {
+		return tapproof.Device{}, tapproof.Reject(tapproof.ReasonBadSignature, "enrollment is not signed by the key it enrolls")
+	}
+	d := tapproof.Device{ID: en.Device, Utility: en.Utility, Site: en.Site, Kind: en.Kind, PublicKey: en.PublicKey,
+		Firmware: en.Firmware, Status: tapproof.DeviceActive, EnrolledAt: en.EnrolledAt}
+	if err := d.Validate(); err != nil {
+		return d, tapproof.Reject(tapproof.ReasonInvalid, "%v", err)
+	}
+	p.enrollMu.Lock()
+	defer p.enrollMu.Unlock()
+	if old, ok := p.registry.Device(d.ID); ok {
+		if old.Utility == d.Utility && old.Site == d.Site && old.Firmware == d.Firmware && ed25519.PublicKey.Equal(old.PublicKey, d.PublicKey) {
+			return old, nil
+		}
+		return d, fmt.Errorf("device %s is already enrolled with other details: %w", d.ID, httpapi.ErrConflict)
+	}
+	if _, err := p.ensureLog(ctx, d.Utility); err != nil {
+		return d, err
+	}
+	if _, err := p.journal.AppendEnrollment(ctx, d.Utility, d.ID, envelope); err != nil {
+		return d, err
+	}
+	return d, p.registry.Put(ctx, d)
+}
+
+// Devices lists enrolled devices.
+func (p *platform) Devices() []tapproof.Device { return p.registry.Devices() }
+
+func (p *platform) utilityLog(utility string) (*utilityLog, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ul, ok := p.logs[utility]
+	if !ok {
+		return nil, fmt.Errorf("log %q: %w", utility, httpapi.ErrNotFound)
+	}
+	return ul, nil
+}
+
+// Logs summarises every log.
+func (p *platform) Logs(ctx context.Context) ([]httpapi.LogSummary, error) {
+	p.mu.Lock()
+	uls := make([]*utilityLog, 0, len(p.logs))
+	for _, ul := range p.logs {
+		uls = append(uls, ul)
+	}
+	p.mu.Unlock()
+	out := []httpapi.LogSummary{}
+	for _, ul := range uls {
+		s := httpapi.LogSummary{Utility: ul.info.Utility, Origin: ul.info.Origin, VerifierKey: ul.info.VerifierKey}
+		cp, err := ul.checkpoints.LatestCheckpoint(ctx, ul.info.Origin)
+		if err != nil {
+			return nil, err
+		}
+		if cp != nil {
+			c, err := anchor.OpenCheckpoint(cp, ul.verifier)
+			if err != nil {
+				return nil, err
+			}
+			s.Size = c.Size
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b httpapi.LogSummary) int { return strings.Compare(a.Utility, b.Utility) })
+	return out, nil
+}
+
+// LatestCheckpoint returns the latest signed checkpoint of utility's log.
+func (p *platform) LatestCheckpoint(ctx context.Context, utility string) ([]byte, error) {
+	ul, err := p.utilityLog(utility)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := ul.checkpoints.LatestCheckpoint(ctx, ul.info.Origin)
+	if err == nil && cp == nil {
+		err = fmt.Errorf("no checkpoint published yet: %w", httpapi.ErrNotYetAnchored)
+	}
+	return cp, err
+}
+
+// Checkpoint returns the checkpoint published at size.
+func (p *platform) Checkpoint(ctx context.Context, utility string, size uint64) ([]byte, error) {
+	ul, err := p.utilityLog(utility)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := ul.checkpoints.Checkpoint(ctx, size)
+	if errors.Is(err, journal.ErrNotFound) {
+		return nil, fmt.Errorf("no checkpoint of size %d was published: %w", size, httpapi.ErrNotFound)
+	}
+	return cp, err
+}
+
+// ConsistencyProof proves the log at from is a prefix of the log at to. Both
+// must be sizes of published checkpoints, so a proof is only ever given
+// between trees the log operator signed.
+func (p *platform) ConsistencyProof(ctx context.Context, utility string, from, to uint64) ([][]byte, error) {
+	ul, err := p.utilityLog(utility)
+	if err != nil {
+		return nil, err
+	}
+	for _, size := range []uint64{from, to} {
+		if _, err := p.Checkpoint(ctx, utility, size); err != nil {
+			return nil, err
+		}
+	}
+	return ul.log.ConsistencyProof(ctx, from, to)
+}
+
+// Bundle assembles the offline proof of reading seq of device at the latest
+// published checkpoint, with the device's enrollment when it precedes the
+// reading in the log.
+func (p *platform) Bundle(ctx context.Context, device string, seq uint64) (any, error) {
+	d, ok := p.registry.Device(device)
+	if !ok {
+		return nil, fmt.Errorf("device %q: %w", device, httpapi.ErrNotFound)
+	}
+	ul, err := p.utilityLog(d.Utility)
+	if err != nil {
+		return nil, err
+	}
+	e, err := p.journal.Reading(ctx, d.Utility, device, seq)
+	if errors.Is(err, journal.ErrNotFound) {
+		return nil, fmt.Errorf("reading %s: %w", tapproof.ReadingKey(device, seq), httpapi.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cp, err := p.LatestCheckpoint(ctx, d.Utility)
+	if err != nil {
+		return nil, err
+	}
+	b, err := ul.log.Bundle(ctx, e.Index, cp)
+	if errors.Is(err, anchor.ErrNotYetAnchored) {
+		return nil, fmt.Errorf("reading %s at index %d: %w", tapproof.ReadingKey(device, seq), e.Index, httpapi.ErrNotYetAnchored)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if en, err := p.journal.Enrollment(ctx, d.Utility, device); err == nil && en.Index < e.Index {
+		if b.Enrollment, err = ul.log.Bundle(ctx, en.Index, cp); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}

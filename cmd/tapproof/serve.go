@@ -1,0 +1,387 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/anchor"
+	"github.com/tapproof/tapproof/httpapi"
+	"github.com/tapproof/tapproof/influx"
+	"github.com/tapproof/tapproof/ingest"
+	"github.com/tapproof/tapproof/journal"
+)
+
+// serveConfig is the configuration of `tapproof serve`. Flags and
+// TAPPROOF_* environment variables fill it in main; tests fill it directly.
+type serveConfig struct {
+	DataDir      string // embedded NATS store and log signing keys
+	HTTPAddr     string
+	NATSURL      string // external NATS; empty runs an embedded server
+	NATSListen   string // embedded server's client address
+	TrillianAddr string
+	InfluxURL    string
+	InfluxDB     string
+	InfluxToken  string // secret
+	AdminToken   string // secret
+	Origin       string // checkpoint origin prefix; a log's origin is <Origin>/<utility>
+	// LeadActionLevel, if > 0, replaces the lead action level of the rules.
+	LeadActionLevel    float64
+	Jurisdictions      map[string]tapproof.Jurisdiction
+	Webhooks           []alerts.WebhookConfig
+	DevicesFile        string // signed enrollments loaded at start
+	CheckpointInterval time.Duration
+	BatchSize          int
+	Workers            int
+	Log                *slog.Logger
+	// Ready, if set, receives the HTTP and NATS addresses once serving.
+	Ready func(httpAddr, natsURL string)
+}
+
+func (c *serveConfig) setDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.DataDir, "tapproof-data")
+	def(&c.HTTPAddr, httpapi.DefaultAddr)
+	def(&c.NATSListen, fmt.Sprintf("127.0.0.1:%d", journal.DefaultPort))
+	def(&c.TrillianAddr, "127.0.0.1:8090")
+	def(&c.InfluxURL, "http://127.0.0.1:8086")
+	def(&c.InfluxDB, "tapproof")
+	def(&c.Origin, "tapproof.local/log")
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = 2 * time.Second
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+}
+
+// Validate checks the configuration before anything starts.
+func (c *serveConfig) Validate() error {
+	if strings.ContainsAny(c.Origin, " +\n") {
+		return fmt.Errorf("origin %q must not contain spaces or '+'", c.Origin)
+	}
+	for _, w := range c.Webhooks {
+		if err := w.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LogValue describes the configuration for the log without its secrets.
+func (c serveConfig) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("data_dir", c.DataDir), slog.String("http", c.HTTPAddr),
+		slog.Bool("nats_embedded", c.NATSURL == ""), slog.String("trillian", c.TrillianAddr),
+		slog.String("influx", c.InfluxURL), slog.String("influx_db", c.InfluxDB),
+		slog.Bool("admin_api", c.AdminToken != ""), slog.Int("webhooks", len(c.Webhooks)),
+		slog.Float64("lead_action_level_override", c.LeadActionLevel),
+	)
+}
+
+// serve runs tapproof until ctx is done. Shutdown order: stop the HTTP API
+// and intake, let in-flight readings finish, stop the sinks (each leaves
+// unacknowledged entries in the journal for next time), close clients, and
+// last stop the embedded NATS server.
+func serve(ctx context.Context, cfg serveConfig) error {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := cfg.Log
+	log.Info("starting tapproof", slog.Any("config", cfg))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		host, port, err := splitHostPort(cfg.NATSListen)
+		if err != nil {
+			return fmt.Errorf("nats listen: %w", err)
+		}
+		ns, err := journal.StartServer(journal.ServerConfig{Dir: filepath.Join(cfg.DataDir, "nats"), Host: host, Port: port})
+		if err != nil {
+			return err
+		}
+		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+		natsURL = ns.ClientURL()
+		log.Info("embedded NATS started", slog.String("url", natsURL))
+	}
+	nc, err := nats.Connect(natsURL, nats.Name("tapproof"), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("nats connect: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	j, err := journal.Open(ctx, js)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sinkMetrics := newSinkMetrics(reg)
+
+	trillian, err := anchor.Dial(ctx, cfg.TrillianAddr)
+	if err != nil {
+		return err
+	}
+	defer trillian.Close()
+	iw, err := influx.New(influx.Config{URL: cfg.InfluxURL, Database: cfg.InfluxDB, Token: cfg.InfluxToken})
+	if err != nil {
+		return err
+	}
+	defer iw.Close()
+
+	alertMetrics := alerts.NewMetrics(reg)
+	store, err := alerts.NewStore(ctx, js, alerts.WithMetrics(alertMetrics))
+	if err != nil {
+		return err
+	}
+	registry, err := j.Registry(ctx)
+	if err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	// Sinks run until the whole process stops, independent of intake.
+	sinkCtx, stopSinks := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSinks()
+	sinks, _ := errgroup.WithContext(sinkCtx)
+	p := &platform{cfg: cfg, journal: j, registry: registry, trillian: trillian, log: log, logs: map[string]*utilityLog{}}
+	p.startSinks = func(ul *utilityLog) { runSinks(sinkCtx, sinks, j, ul, iw, sinkMetrics, cfg, log) }
+	if err := p.openLogs(ctx); err != nil {
+		return err
+	}
+	if err := loadDevices(ctx, p, cfg.DevicesFile, log); err != nil {
+		return err
+	}
+
+	eval := alerts.NewEvaluator(tapproof.DefaultRules, cfg.Jurisdictions, cfg.LeadActionLevel)
+	in := ingest.New(ingest.Config{Workers: cfg.Workers}, js, registry, j, alerter{eval: eval, store: store}, ingest.NewMetrics(reg), log)
+	g.Go(func() error { return in.Run(gctx) })
+
+	if len(cfg.Webhooks) > 0 {
+		wh, err := alerts.NewWebhooks(js, cfg.Webhooks, alertMetrics, log)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return wh.Run(gctx) })
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	srv := httpapi.NewServer(cfg.HTTPAddr, httpapi.Handler(httpapi.Config{
+		Logs: p, Devices: p, Alerts: store, Gatherer: reg, AdminToken: cfg.AdminToken, Log: log,
+		Ready: func(ctx context.Context) error { return p.ready(ctx, nc, iw) },
+	}))
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	log.Info("tapproof serving", slog.String("http", "http://"+ln.Addr().String()), slog.String("nats", natsURL))
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr().String(), natsURL)
+	}
+	err = g.Wait()
+	log.Info("intake stopped; stopping sinks")
+	stopSinks()
+	_ = sinks.Wait()
+	log.Info("tapproof stopped")
+	return err
+}
+
+// runSinks starts the three consumers of one log's journal: the Trillian
+// anchor, the InfluxDB writer and the checkpointer.
+func runSinks(ctx context.Context, g *errgroup.Group, j *journal.Journal, ul *utilityLog, iw *influx.Writer, m *sinkMetrics, cfg serveConfig, log *slog.Logger) {
+	utility := ul.info.Utility
+	onErr := func(sink string) func(error) {
+		return func(err error) {
+			if ctx.Err() != nil {
+				return
+			}
+			m.errors.WithLabelValues(sink).Inc()
+			log.Warn("sink failed; will retry", slog.String("sink", sink), slog.String("utility", utility), slog.Any("error", err))
+		}
+	}
+	drain := func(name string, max int, sink journal.Sink) {
+		g.Go(func() error {
+			c, err := j.Cursor(ctx, utility, name)
+			for err != nil && ctx.Err() == nil {
+				onErr(name)(err)
+				time.Sleep(time.Second)
+				c, err = j.Cursor(ctx, utility, name)
+			}
+			if err != nil {
+				return nil
+			}
+			return c.Drain(ctx, max, sink, onErr(name))
+		})
+	}
+	batch := max(cfg.BatchSize, anchor.DefaultBatchSize)
+	drain("anchor", batch, func(ctx context.Context, es []journal.Entry) error {
+		entries := make([]anchor.Entry, len(es))
+		for i, e := range es {
+			entries[i] = anchor.Entry{Index: e.Index, Leaf: e.Leaf}
+		}
+		if err := ul.log.Append(ctx, entries); err != nil {
+			return err
+		}
+		m.entries.WithLabelValues("anchor").Add(float64(len(es)))
+		return nil
+	})
+	drain("influx", 5000, func(ctx context.Context, es []journal.Entry) error {
+		var rs []tapproof.Accepted
+		for _, e := range es {
+			if e.Reading != nil {
+				rs = append(rs, tapproof.Accepted{Reading: *e.Reading, Index: e.Index})
+			}
+		}
+		if len(rs) == 0 {
+			return nil
+		}
+		if err := iw.Write(ctx, rs); err != nil {
+			return err
+		}
+		m.entries.WithLabelValues("influx").Add(float64(len(rs)))
+		return nil
+	})
+	g.Go(func() error {
+		return ul.log.RunCheckpointer(ctx, ul.checkpoints, cfg.CheckpointInterval, func(err error) {
+			onErr("checkpoint")(err)
+		})
+	})
+}
+
+// sinkMetrics count what the journal's consumers store.
+type sinkMetrics struct {
+	entries *prometheus.CounterVec
+	errors  *prometheus.CounterVec
+}
+
+func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
+	m := &sinkMetrics{
+		entries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tapproof_sink_entries_total",
+			Help: "Journal entries stored by each sink (anchor: Trillian log; influx: InfluxDB).",
+		}, []string{"sink"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tapproof_sink_errors_total",
+			Help: "Failed sink attempts; the entries are retried, never dropped.",
+		}, []string{"sink"}),
+	}
+	for _, s := range []string{"anchor", "influx"} {
+		m.entries.WithLabelValues(s)
+		m.errors.WithLabelValues(s)
+	}
+	m.errors.WithLabelValues("checkpoint")
+	reg.MustRegister(m.entries, m.errors)
+	return m
+}
+
+// alerter evaluates readings and publishes the alerts they raise.
+type alerter struct {
+	eval  *alerts.Evaluator
+	store *alerts.Store
+}
+
+func (a alerter) Check(ctx context.Context, r tapproof.Reading) error {
+	al, ok := a.eval.Evaluate(r, time.Now())
+	if !ok {
+		return nil
+	}
+	return a.store.Publish(ctx, al)
+}
+
+// ready reports whether every component tapproof writes to answers.
+func (p *platform) ready(ctx context.Context, nc *nats.Conn, iw *influx.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if !nc.IsConnected() {
+		return errors.New("nats disconnected")
+	}
+	if err := iw.Ping(ctx); err != nil {
+		return fmt.Errorf("influxdb: %w", err)
+	}
+	p.mu.Lock()
+	var one *utilityLog
+	for _, ul := range p.logs {
+		one = ul
+		break
+	}
+	p.mu.Unlock()
+	if one != nil {
+		if _, _, err := one.log.Root(ctx); err != nil {
+			return fmt.Errorf("trillian: %w", err)
+		}
+	}
+	return nil
+}
+
+// loadDevices enrolls the devices of a file of signed enrollments, one JSON
+// envelope per line or a JSON array of envelopes.
+func loadDevices(ctx context.Context, p *platform, path string, log *slog.Logger) error {
+	if path == "" {
+		return nil
+	}
+	envs, err := readEnvelopes(path)
+	if err != nil {
+		return err
+	}
+	for _, env := range envs {
+		d, err := p.Enroll(ctx, env)
+		if err != nil {
+			return fmt.Errorf("devices file %s: %w", path, err)
+		}
+		log.Info("device from file", slog.String("device", d.ID), slog.String("utility", d.Utility))
+	}
+	return nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, ps, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	var port int
+	if _, err := fmt.Sscan(ps, &port); err != nil {
+		return "", 0, fmt.Errorf("port %q: %w", ps, err)
+	}
+	if port == 0 {
+		port = -1
+	}
+	return host, port, nil
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/simulate"
+)
+
+func newSimulateCmd() *cobra.Command {
+	var (
+		natsURL, server, fleetFile string
+		fc                         simulate.FleetConfig
+		rate                       float64
+		duration                   time.Duration
+		noSpikes                   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "simulate",
+		Short: "Run simulated lead and NIRS sensors that sign and publish readings",
+		Long: `Run a fleet of simulated sensors. The fleet (device ids and private keys) is
+kept in --fleet so a second run continues with the same devices. Devices are
+enrolled through the admin API first (TAPPROOF_ADMIN_TOKEN). Unless
+--no-spikes, the second site of the first utility sees a 24 ppb lead spike
+15 s after start, for 20 s, every 5 minutes.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := newLogger("info")
+			fleet, err := simulate.LoadOrCreate(fleetFile, fc)
+			if err != nil {
+				return err
+			}
+			if token := os.Getenv("TAPPROOF_ADMIN_TOKEN"); token != "" {
+				if err := fleet.Enroll(cmd.Context(), server, token); err != nil {
+					return err
+				}
+				log.Info("fleet enrolled", slog.Int("devices", len(fleet.Sensors)))
+			} else {
+				log.Warn("TAPPROOF_ADMIN_TOKEN not set: assuming the fleet is enrolled already")
+			}
+			nc, err := nats.Connect(natsURL, nats.Name("tapproof-simulate"))
+			if err != nil {
+				return fmt.Errorf("nats: %w", err)
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return err
+			}
+			var spikes []simulate.Spike
+			if !noSpikes {
+				spikes = fleet.DefaultSpikes()
+				for _, s := range spikes {
+					log.Info("scripted lead spike", slog.String("utility", s.Utility), slog.String("site", s.Site),
+						slog.Duration("after", s.After), slog.Duration("for", s.For), slog.Float64("ppb", s.PPB))
+				}
+			}
+			var n int
+			start := time.Now()
+			err = fleet.Run(cmd.Context(), js, simulate.Config{Rate: rate, Duration: duration, Spikes: spikes,
+				OnPublish: func(tapproof.Reading) { n++ }})
+			log.Info("simulation stopped", slog.Int("published", n), slog.Duration("elapsed", time.Since(start).Round(time.Millisecond)))
+			if errors.Is(err, cmd.Context().Err()) {
+				return nil
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&natsURL, "nats-url", env("NATS_URL", nats.DefaultURL), "NATS server the sensors publish to ($TAPPROOF_NATS_URL)")
+	f.StringVar(&server, "server", env("SERVER", "http://127.0.0.1:8480"), "tapproof HTTP API, for enrollment ($TAPPROOF_SERVER)")
+	f.StringVar(&fleetFile, "fleet", filepath.Join(env("DATA", "tapproof-data"), "simulated-fleet.json"), "file keeping the fleet's devices and keys")
+	f.IntVar(&fc.Utilities, "utilities", 2, "utilities (new fleet only)")
+	f.IntVar(&fc.Sites, "sites", 3, "sites per utility (new fleet only)")
+	f.IntVar(&fc.LeadPerSite, "lead-per-site", 1, "lead sensors per site (new fleet only)")
+	f.IntVar(&fc.NIRSPerUtil, "nirs", 1, "NIRS sensors per utility (new fleet only)")
+	f.Float64Var(&rate, "rate", 0, "readings per second across the fleet (0: one per sensor every 2 s)")
+	f.DurationVar(&duration, "duration", 0, "stop after this long (0: until interrupted)")
+	f.BoolVar(&noSpikes, "no-spikes", false, "no scripted lead spikes")
+	return cmd
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/tapproof/tapproof/anchor"
+)
+
+func newVerifyCmd() *cobra.Command {
+	var logKey, deviceKey string
+	cmd := &cobra.Command{
+		Use:   "verify --log-key KEY BUNDLE",
+		Short: "Verify an offline reading bundle (file, or - for standard input)",
+		Long: `Verify an offline reading bundle, trusting nothing from the server it came from.
+
+It checks, in order: that the checkpoint is signed by the log key; that the
+leaf is included in the tree the checkpoint commits to; and that the reading
+is signed by the device. The device key is taken from --device-key, or else
+from the device's enrollment, which must itself be proven in the same log at
+an earlier index. Exit status 0 means every check passed; 1 names the check
+that failed.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if logKey == "" {
+				return errors.New("--log-key is required: the note verifier key of the log (GET /v1/logs lists them)")
+			}
+			v, err := note.NewVerifier(strings.TrimSpace(logKey))
+			if err != nil {
+				return fmt.Errorf("--log-key: %w", err)
+			}
+			var dk ed25519.PublicKey
+			if deviceKey != "" {
+				b, err := base64.StdEncoding.DecodeString(deviceKey)
+				if err != nil || len(b) != ed25519.PublicKeySize {
+					return errors.New("--device-key: want the base64 Ed25519 public key (GET /v1/devices lists them)")
+				}
+				dk = b
+			}
+			raw, err := readInput(cmd.InOrStdin(), args[0])
+			if err != nil {
+				return err
+			}
+			var b anchor.Bundle
+			if err := json.Unmarshal(raw, &b); err != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "FAIL bundle: not a tapproof bundle: %v\n", err)
+				return exitCode(1)
+			}
+			res, err := anchor.VerifyBundle(cmd.Context(), &b, v, dk)
+			if err != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "FAIL %v\n", err)
+				return exitCode(1)
+			}
+			r := res.Reading
+			fmt.Fprintf(cmd.OutOrStdout(), "OK reading %s seq %d: %s %g %s at %s, site %s, utility %s\n",
+				r.Device, r.Seq, r.Analyte, r.Value, r.Unit, r.SampledAt.Format("2006-01-02T15:04:05Z07:00"), r.Site, r.Utility)
+			fmt.Fprintf(cmd.OutOrStdout(), "   is leaf %d of %s, in the tree of size %d the log signed\n", res.Index, res.Origin, res.Size)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&logKey, "log-key", os.Getenv("TAPPROOF_LOG_KEY"), "the log's note verifier key ($TAPPROOF_LOG_KEY)")
+	cmd.Flags().StringVar(&deviceKey, "device-key", "", "the device's base64 Ed25519 public key; default: from the enrollment in the bundle")
+	return cmd
+}
+
+func readInput(stdin io.Reader, name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(io.LimitReader(stdin, 16<<20))
+	}
+	return os.ReadFile(name)
+}
