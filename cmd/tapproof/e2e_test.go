@@ -426,4 +426,3 @@ func runVerify(t *testing.T, logKey string, bundle []byte) (string, error) {
 	}
 	return out.String(), err
 }
-
