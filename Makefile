@@ -1,0 +1,42 @@
+# tapproof: the two commands a newcomer needs are `make demo` and `make test`.
+# Everything they use is installed or built by the project itself; built
+# components are cached in $TAPPROOF_CACHE (default ~/.cache/tapproof).
+
+GO      ?= go
+BIN     := bin/tapproof
+TIMEOUT ?= 45m
+
+.PHONY: all build demo test lint unit deps generate clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/tapproof
+
+## demo: the whole platform on real components with simulated sensors.
+demo: deps build
+	$(GO) run ./deploy/local --tapproof $(BIN)
+
+## test: formatting, vet, staticcheck, then every test (unit and integration
+## on real NATS JetStream, InfluxDB and Trillian on PostgreSQL) with -race.
+test: deps lint
+	$(GO) test -race -timeout $(TIMEOUT) ./...
+
+## unit: the fast tests only (no PostgreSQL, Trillian or InfluxDB).
+unit:
+	$(GO) test -race -short ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+## deps: system packages the stack and tests use (PostgreSQL, promtool, xmllint).
+deps:
+	@scripts/deps.sh
+
+generate:
+	$(GO) generate ./...
+
+clean:
+	rm -rf bin .data

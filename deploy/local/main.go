@@ -1,0 +1,273 @@
+// Command local runs the whole tapproof platform on this machine, on real
+// components, with simulated sensors: `make demo` runs it.
+//
+// It starts PostgreSQL, the Trillian log server and signer, and InfluxDB
+// 1.8 (internal/localstack builds and caches them on first use), then
+// `tapproof serve` with its embedded NATS JetStream, a small webhook
+// receiver that prints every alert it gets, and `tapproof simulate`. Data
+// lives in --dir, so running it again continues where it stopped. Ctrl-C
+// stops everything: sensors first, then tapproof, then the stack.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/internal/localstack"
+)
+
+// Ports of the demo; fixed so the printed URLs stay true across runs.
+const (
+	apiAddr     = "127.0.0.1:8480"
+	webhookAddr = "127.0.0.1:8481"
+	natsAddr    = "127.0.0.1:4222"
+)
+
+func main() {
+	dir := flag.String("dir", ".data/demo", "where the demo keeps its data")
+	bin := flag.String("tapproof", "bin/tapproof", "the tapproof binary")
+	rate := flag.Float64("rate", 0, "simulated readings per second (0: one per sensor every 2 s)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *dir, *bin, *rate); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, dir, bin string, rate float64) error {
+	start := time.Now()
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if bin, err = filepath.Abs(bin); err != nil {
+		return err
+	}
+	logs := filepath.Join(dir, "logs")
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		return err
+	}
+	// The postgres user must be able to reach the stack's directory.
+	for d := dir; d != "/"; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o011 == 0 {
+			_ = os.Chmod(d, fi.Mode().Perm()|0o011)
+		}
+	}
+	say("starting PostgreSQL, Trillian and InfluxDB in %s (the first run builds them: a few minutes)", dir)
+	st, err := localstack.Start(ctx, localstack.Config{
+		Dir: filepath.Join(dir, "stack"), Log: prefixWriter("stack: "),
+		PostgresPort: 15432, TrillianRPCPort: 18090, TrillianHTTPPort: 18091,
+		SignerRPCPort: 18092, SignerHTTPPort: 18093, InfluxPort: 18086, InfluxRPCPort: 18088,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		say("stopping the stack")
+		if err := st.Close(); err != nil {
+			say("stack: %v", err)
+		}
+	}()
+
+	token, err := adminToken(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		return err
+	}
+	secret, err := adminToken(filepath.Join(dir, "webhook-secret"))
+	if err != nil {
+		return err
+	}
+	hook, err := webhookReceiver(secret)
+	if err != nil {
+		return err
+	}
+	defer hook.Close()
+
+	env := append(os.Environ(), "TAPPROOF_ADMIN_TOKEN="+token, "TAPPROOF_WEBHOOK_SECRET="+secret)
+	serve, err := startChild(bin, env, filepath.Join(logs, "tapproof.log"), "serve",
+		"--data", filepath.Join(dir, "tapproof"), "--http", apiAddr, "--nats-listen", natsAddr,
+		"--trillian", st.TrillianAddr, "--influx-url", st.InfluxURL, "--influx-db", st.InfluxDatabase,
+		"--webhook", "http://"+webhookAddr+"/alerts", "--checkpoint-interval", "1s")
+	if err != nil {
+		return err
+	}
+	defer serve.stop("tapproof serve", 30*time.Second)
+	if err := waitReady(ctx, "http://"+apiAddr+"/readyz", serve); err != nil {
+		return fmt.Errorf("tapproof did not become ready (see %s): %w", filepath.Join(logs, "tapproof.log"), err)
+	}
+	simArgs := []string{"simulate", "--nats-url", "nats://" + natsAddr, "--server", "http://" + apiAddr,
+		"--fleet", filepath.Join(dir, "simulated-fleet.json")}
+	if rate > 0 {
+		simArgs = append(simArgs, "--rate", fmt.Sprint(rate))
+	}
+	sim, err := startChild(bin, env, filepath.Join(logs, "simulate.log"), simArgs...)
+	if err != nil {
+		return err
+	}
+	defer sim.stop("simulated sensors", 10*time.Second)
+
+	printGuide(dir, st, time.Since(start))
+	select {
+	case <-ctx.Done():
+		say("interrupted; shutting down")
+		return nil
+	case err := <-serve.done:
+		return fmt.Errorf("tapproof serve exited: %v (see %s)", err, filepath.Join(logs, "tapproof.log"))
+	case err := <-sim.done:
+		return fmt.Errorf("simulator exited: %v (see %s)", err, filepath.Join(logs, "simulate.log"))
+	}
+}
+
+func printGuide(dir string, st *localstack.Stack, took time.Duration) {
+	api := "http://" + apiAddr
+	fmt.Printf(`
+tapproof is up (%s). Simulated sensors are publishing signed readings.
+A lead spike of about 24 ppb at utility-1/site-2 starts about 15 s from now;
+alerts are printed here as the webhook receives them.
+
+  Regulator API     %[2]s/v1/logs   (logs, origins, verifier keys)
+                    %[2]s/v1/logs/utility-1/checkpoint
+                    %[2]s/v1/alerts
+                    %[2]s/v1/devices
+  Metrics           %[2]s/metrics   readiness: %[2]s/readyz
+  NATS JetStream    nats://%[3]s     (readings on tapproof.readings.>, rejections on tapproof.rejected.>)
+  InfluxDB 1.8      %[4]s  database %[5]s  e.g. curl -G %[4]s/query --data-urlencode db=%[5]s --data-urlencode 'q=SELECT last(value) FROM reading GROUP BY site'
+  Trillian gRPC     %[6]s (PostgreSQL on 127.0.0.1:15432)
+  Grafana           dashboards/json/*.json with deploy/grafana provisioning (see docs/operations.md)
+  Logs              %[7]s/logs
+
+Verify a reading offline, as a regulator would:
+  curl -s %[2]s/v1/devices                                   # pick a device
+  curl -s %[2]s/v1/readings/DEVICE/SEQ/bundle > bundle.json  # SEQ: see InfluxDB field "seq"
+  bin/tapproof verify --log-key "$(curl -s %[2]s/v1/logs | jq -r '.[0].verifier_key')" bundle.json
+
+Ctrl-C stops everything; running make demo again continues on the same data.
+
+`, took.Round(100*time.Millisecond), api, natsAddr, st.InfluxURL, st.InfluxDatabase, st.TrillianAddr, dir)
+}
+
+// webhookReceiver listens for tapproof's alert webhooks, checks their
+// signature and prints each alert.
+func webhookReceiver(secret string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", webhookAddr)
+	if err != nil {
+		return nil, fmt.Errorf("webhook receiver: %w", err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil || !alerts.Verify(secret, body, r.Header.Get(alerts.HeaderSignature)) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			say("webhook: refused a delivery with a bad signature")
+			return
+		}
+		var a tapproof.Alert
+		if err := json.Unmarshal(body, &a); err != nil {
+			http.Error(w, "bad alert", http.StatusBadRequest)
+			return
+		}
+		fmt.Printf("\n*** ALERT %s: %s %.1f %s at %s/%s (device %s, seq %d) exceeds %g %s [rule %s]\n"+
+			"    verify: curl -s http://%s/v1/readings/%s/%d/bundle > bundle.json\n\n",
+			a.Class, a.Analyte, a.Value, a.Unit, a.Utility, a.Site, a.Device, a.Seq, a.Level, a.Unit, a.Rule, apiAddr, a.Device, a.Seq)
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	go srv.Serve(ln)
+	return srv, nil
+}
+
+type child struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func startChild(bin string, env []string, logFile string, args ...string) (*child, error) {
+	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = f, f
+	// Own process group: Ctrl-C reaches only this program, which stops
+	// the children in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s %s: %w", bin, args[0], err)
+	}
+	c := &child{cmd: cmd, done: make(chan error, 1)}
+	go func() { c.done <- cmd.Wait(); f.Close() }()
+	return c, nil
+}
+
+func (c *child) stop(name string, grace time.Duration) {
+	say("stopping %s", name)
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(grace):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+func waitReady(ctx context.Context, url string, c *child) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-c.done:
+			return fmt.Errorf("exited: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return errors.New("timed out")
+}
+
+// adminToken reads a random secret kept in path, creating it on first use.
+func adminToken(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return string(b), nil
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(b)
+	return tok, os.WriteFile(path, []byte(tok), 0o600)
+}
+
+func say(format string, args ...any) {
+	fmt.Printf("demo: "+format+"\n", args...)
+}
+
+type prefixWriter string
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	fmt.Print(string(p) + string(b))
+	return len(b), nil
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tapproof's demo and tests use, when missing:
+# PostgreSQL 15 (Trillian's storage), promtool (Prometheus rule checks) and
+# xmllint (CAP 1.2 schema checks). Go-built components (InfluxDB 1.8.10,
+# Trillian v1.8.0) are built and cached by internal/localstack on first use.
+set -euo pipefail
+
+need=()
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: please install: ${need[*]} (apt-get install -y ${need[*]})" >&2
+  exit 1
+fi
+echo "deps: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# The prometheus package starts a server we do not want.
+if [[ " ${need[*]} " == *" prometheus "* ]]; then
+  (systemctl stop prometheus prometheus-node-exporter 2>/dev/null || service prometheus stop 2>/dev/null || true) >/dev/null
+fi
