@@ -279,7 +279,9 @@ func (h *webhook) run(ctx context.Context, js jetstream.JetStream, cons jetstrea
 func (h *webhook) drain(ctx context.Context, cons jetstream.Consumer) error {
 	// One message in flight: prefetched messages would wait for a slow
 	// receiver while their ack wait runs out.
-	it, err := cons.Messages(jetstream.PullMaxMessages(1))
+	// Short pull expiry: a deleted consumer or restarted server is noticed
+	// within seconds.
+	it, err := cons.Messages(jetstream.PullMaxMessages(1), jetstream.PullExpiry(5*time.Second))
 	if err != nil {
 		return err
 	}

@@ -377,7 +377,7 @@ func TestWebhookRecreatesDeletedConsumer(t *testing.T) {
 	if err := js.DeleteConsumer(ctx, alerts.StreamName, name); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		_, err := js.Consumer(ctx, alerts.StreamName, name)
 		return err
 	})

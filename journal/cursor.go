@@ -88,10 +88,11 @@ func (b *Batch) Ack(ctx context.Context) error {
 	return nil
 }
 
-// Retry asks for the batch to be delivered again after delay.
-func (b *Batch) Retry(delay time.Duration) {
+// InProgress tells JetStream the batch is still being worked on, so that
+// it is not redelivered while a sink retries it.
+func (b *Batch) InProgress() {
 	for _, m := range b.msgs {
-		_ = m.NakWithDelay(delay)
+		_ = m.InProgress()
 	}
 }
 
@@ -108,35 +109,39 @@ func (c *Cursor) Pending(ctx context.Context) (uint64, error) {
 // crash, entries it already stored may be delivered again.
 type Sink func(ctx context.Context, entries []Entry) error
 
-// Drain feeds the cursor's entries to sink until ctx is done. A failed batch
-// is retried with exponential back-off (up to maxBackoff) and reported to
-// onErr; nothing is acknowledged before the sink has it.
+// Drain feeds the cursor's entries to sink, in index order, until ctx is
+// done. A batch the sink refuses is retried in place with exponential
+// back-off (reported to onErr) and nothing after it is fetched until it is
+// stored: acknowledging a later entry would acknowledge it too.
 func (c *Cursor) Drain(ctx context.Context, max int, sink Sink, onErr func(error)) error {
-	const minBackoff, maxBackoff = 100 * time.Millisecond, 15 * time.Second
-	backoff := minBackoff
+	const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
 	for ctx.Err() == nil {
 		b, err := c.Next(ctx, max, time.Second)
 		if err != nil {
 			onErr(err)
-			sleep(ctx, backoff)
-			backoff = min(2*backoff, maxBackoff)
+			sleep(ctx, minBackoff)
 			continue
 		}
 		if len(b.Entries) == 0 {
 			continue
 		}
-		if err := sink(ctx, b.Entries); err != nil {
+		for backoff := minBackoff; ; backoff = min(2*backoff, maxBackoff) {
+			err := sink(ctx, b.Entries)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return nil // unacknowledged: delivered again next time
+			}
 			onErr(err)
-			b.Retry(backoff)
+			b.InProgress()
 			sleep(ctx, backoff)
-			backoff = min(2*backoff, maxBackoff)
-			continue
 		}
-		if err := b.Ack(ctx); err != nil {
+		if err := b.Ack(ctx); err != nil && ctx.Err() == nil {
+			// The entries are stored; a redelivery is absorbed by the
+			// sink's idempotence.
 			onErr(err)
-			continue
 		}
-		backoff = minBackoff
 	}
 	return nil
 }

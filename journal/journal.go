@@ -56,9 +56,10 @@ const (
 	DefaultRejectedMaxAge = 30 * 24 * time.Hour
 )
 
-// ErrConflict is returned by AppendReading when the device's last journal
-// entry is not the one the caller expected: another copy of a reading got
-// there first. Reload the head and decide again.
+// ErrConflict is returned when an optimistic write loses: by AppendReading
+// when the device's last journal entry is not the one the caller expected
+// (another copy of the reading got there first: reload the head and decide
+// again), and by PutCheckpoint when another checkpoint was published first.
 var ErrConflict = errors.New("journal: device head moved")
 
 // ErrNotFound is returned when an entry, device or log does not exist.

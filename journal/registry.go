@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tapproof/tapproof"
@@ -166,9 +166,16 @@ func (j *Journal) CreateLog(ctx context.Context, li LogInfo) error {
 
 // Checkpoints stores the signed checkpoints of one utility's log. It
 // satisfies anchor's checkpoint store.
+//
+// Publishing is guarded by optimistic concurrency: a checkpoint is stored
+// only if the latest one is still the one LatestCheckpoint last returned, so
+// two writers can never interleave an older checkpoint after a newer one.
 type Checkpoints struct {
 	js      jetstream.JetStream
 	utility string
+
+	mu      sync.Mutex
+	lastSeq uint64 // stream sequence of the latest checkpoint seen
 }
 
 // Checkpoints returns the checkpoint store of utility's log.
@@ -182,19 +189,34 @@ func (c *Checkpoints) subject(size string) string {
 
 // LatestCheckpoint returns the newest signed checkpoint, or nil if none.
 func (c *Checkpoints) LatestCheckpoint(ctx context.Context, _ string) ([]byte, error) {
-	b, err := c.get(ctx, "*")
+	m, err := c.get(ctx, "*")
 	if errors.Is(err, ErrNotFound) {
+		c.setLast(0)
 		return nil, nil
 	}
-	return b, err
+	if err != nil {
+		return nil, err
+	}
+	c.setLast(m.Sequence)
+	return m.Data, nil
+}
+
+func (c *Checkpoints) setLast(seq uint64) {
+	c.mu.Lock()
+	c.lastSeq = seq
+	c.mu.Unlock()
 }
 
 // Checkpoint returns the signed checkpoint published at size.
 func (c *Checkpoints) Checkpoint(ctx context.Context, size uint64) ([]byte, error) {
-	return c.get(ctx, strconv.FormatUint(size, 10))
+	m, err := c.get(ctx, strconv.FormatUint(size, 10))
+	if err != nil {
+		return nil, err
+	}
+	return m.Data, nil
 }
 
-func (c *Checkpoints) get(ctx context.Context, size string) ([]byte, error) {
+func (c *Checkpoints) get(ctx context.Context, size string) (*jetstream.RawStreamMsg, error) {
 	s, err := c.js.Stream(ctx, CheckpointsStream)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)
@@ -206,20 +228,32 @@ func (c *Checkpoints) get(ctx context.Context, size string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s of %s: %w", size, c.utility, err)
 	}
-	return m.Data, nil
+	return m, nil
 }
 
 // PutCheckpoint publishes a signed checkpoint of size. Witnesses and
 // monitors may subscribe to tapproof.checkpoints.> to follow every log.
+// It fails with ErrConflict if another checkpoint was published since
+// LatestCheckpoint was last called.
 func (c *Checkpoints) PutCheckpoint(ctx context.Context, _ string, size uint64, signed []byte) error {
-	if _, err := c.js.Publish(ctx, c.subject(strconv.FormatUint(size, 10)), signed); err != nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := &nats.Msg{
+		Subject: c.subject(strconv.FormatUint(size, 10)),
+		Data:    signed,
+		Header: nats.Header{
+			jetstream.ExpectedLastSubjSeqHeader:           []string{strconv.FormatUint(c.lastSeq, 10)},
+			"Nats-Expected-Last-Subject-Sequence-Subject": []string{c.subject("*")},
+		},
+	}
+	ack, err := c.js.PublishMsg(ctx, m)
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		return fmt.Errorf("publish checkpoint %d of %s: another checkpoint was published first: %w", size, c.utility, ErrConflict)
+	}
+	if err != nil {
 		return fmt.Errorf("publish checkpoint: %w", err)
 	}
+	c.lastSeq = ack.Sequence
 	return nil
-}
-
-// ParseRejectedSubject returns the reason token of a tapproof.rejected subject.
-func ParseRejectedSubject(subject string) (tapproof.Reason, bool) {
-	r, ok := strings.CutPrefix(subject, RejectedSubject+".")
-	return tapproof.Reason(r), ok
 }
