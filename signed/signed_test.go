@@ -1,0 +1,153 @@
+package signed_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/signed"
+)
+
+func key(t testing.TB) ed25519.PrivateKey {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+var reading = tapproof.Reading{Utility: "u", Site: "s", Device: "d", Seq: 7, Analyte: tapproof.Lead, Value: 3.5,
+	Unit: tapproof.MicrogramsPerLiter, Method: tapproof.ASV, SampledAt: time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC),
+	Firmware: strings.Repeat("0f", 32)}
+
+func TestSignParseVerifyRoundTrip(t *testing.T) {
+	k := key(t)
+	raw, err := signed.SignReading(t.Context(), k, reading)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := signed.Parse(raw, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Verify(t.Context(), k.Public().(ed25519.PublicKey)); err != nil {
+		t.Errorf("Verify with the signing key = %v", err)
+	}
+	got, err := env.Reading()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(reading, got); diff != "" {
+		t.Errorf("Reading (-want +got):\n%s", diff)
+	}
+	if _, err := env.Enrollment(); !isReason(err, tapproof.ReasonMalformed) {
+		t.Errorf("Enrollment() of a reading = %v, want malformed", err)
+	}
+}
+
+func TestVerifyRejects(t *testing.T) {
+	k, other := key(t), key(t)
+	raw, err := signed.SignReading(t.Context(), k, reading)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := signed.Parse(raw, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Verify(t.Context(), other.Public().(ed25519.PublicKey)); !isReason(err, tapproof.ReasonBadSignature) {
+		t.Errorf("Verify with another key = %v, want bad_signature", err)
+	}
+	// The payload changed after signing: value 3.5 becomes 1.5.
+	r2 := reading
+	r2.Value = 1.5
+	forged, _ := signed.SignReading(t.Context(), other, r2)
+	swapped := bytes.Replace(raw, []byte(payloadOf(t, raw)), []byte(payloadOf(t, forged)), 1)
+	se, err := signed.Parse(swapped, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := se.Verify(t.Context(), k.Public().(ed25519.PublicKey)); !isReason(err, tapproof.ReasonBadSignature) {
+		t.Errorf("Verify of a swapped payload = %v, want bad_signature", err)
+	}
+}
+
+func payloadOf(t *testing.T, raw []byte) string {
+	i := bytes.Index(raw, []byte(`"payload":"`))
+	if i < 0 {
+		t.Fatalf("no payload in %s", raw)
+	}
+	rest := raw[i+len(`"payload":"`):]
+	return string(rest[:bytes.IndexByte(rest, '"')])
+}
+
+func TestParseRejects(t *testing.T) {
+	k := key(t)
+	good, _ := signed.SignReading(t.Context(), k, reading)
+	tests := []struct {
+		name string
+		raw  []byte
+		want tapproof.Reason
+	}{
+		{"empty", nil, tapproof.ReasonMalformed},
+		{"not json", []byte("hello"), tapproof.ReasonMalformed},
+		{"trailing data", append(append([]byte{}, good...), []byte(" {}")...), tapproof.ReasonMalformed},
+		{"unknown field", bytes.Replace(good, []byte(`{"payloadType"`), []byte(`{"x":1,"payloadType"`), 1), tapproof.ReasonMalformed},
+		{"no signatures", []byte(`{"payloadType":"a","payload":"","signatures":[]}`), tapproof.ReasonMalformed},
+		{"bad base64", []byte(`{"payloadType":"a","payload":"!!","signatures":[{"sig":"AA=="}]}`), tapproof.ReasonMalformed},
+		{"oversized", bytes.Repeat([]byte(" "), signed.MaxEnvelopeSize+1), tapproof.ReasonOversized},
+	}
+	for _, tt := range tests {
+		_, err := signed.Parse(tt.raw, 0)
+		if !isReason(err, tt.want) {
+			t.Errorf("Parse(%s) = %v, want %s", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestSignEnrollmentNeedsMatchingKey(t *testing.T) {
+	k, other := key(t), key(t)
+	en := tapproof.Enrollment{Device: "d", Utility: "u", Site: "s", Kind: tapproof.ASV, PublicKey: other.Public().(ed25519.PublicKey)}
+	if _, err := signed.SignEnrollment(t.Context(), k, en); err == nil {
+		t.Error("SignEnrollment with a key other than the enrolled one succeeded")
+	}
+}
+
+func isReason(err error, r tapproof.Reason) bool {
+	var rej *tapproof.Rejection
+	return errors.As(err, &rej) && rej.Reason == r
+}
+
+// FuzzParse feeds arbitrary bytes to the envelope and payload decoders:
+// they must never panic, and must fail only with a *tapproof.Rejection.
+func FuzzParse(f *testing.F) {
+	k := key(f)
+	good, _ := signed.SignReading(f.Context(), k, reading)
+	f.Add(good)
+	f.Add([]byte(`{"payloadType":"application/vnd.tapproof.reading.v1+json","payload":"e30=","signatures":[{"sig":"AA=="}]}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		env, err := signed.Parse(raw, 0)
+		if err != nil {
+			var rej *tapproof.Rejection
+			if !errors.As(err, &rej) {
+				t.Fatalf("Parse error %v is not a Rejection", err)
+			}
+			return
+		}
+		if _, err := env.Reading(); err != nil {
+			var rej *tapproof.Rejection
+			if !errors.As(err, &rej) {
+				t.Fatalf("Reading error %v is not a Rejection", err)
+			}
+		}
+		_ = env.Verify(t.Context(), k.Public().(ed25519.PublicKey))
+	})
+}
