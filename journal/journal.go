@@ -339,3 +339,34 @@ func entryOf(subject string, streamSeq uint64, hdr nats.Header, data []byte) (En
 	e.Reading = &r
 	return e, nil
 }
+
+// EntryTime returns when the entry at index was appended to utility's
+// journal.
+func (j *Journal) EntryTime(ctx context.Context, utility string, index uint64) (time.Time, error) {
+	s, err := j.logStream(ctx, utility, false)
+	if err != nil {
+		return time.Time{}, err
+	}
+	m, err := s.GetMsg(ctx, index+1)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return time.Time{}, fmt.Errorf("entry %d of %s: %w", index, utility, ErrNotFound)
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("entry %d of %s: %w", index, utility, err)
+	}
+	return m.Time, nil
+}
+
+// Pending returns how many readings wait in the readings stream for
+// ingest's durable consumer.
+func (j *Journal) Pending(ctx context.Context, durable string) (uint64, error) {
+	c, err := j.js.Consumer(ctx, ReadingsStream, durable)
+	if err != nil {
+		return 0, fmt.Errorf("ingest consumer: %w", err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("ingest consumer: %w", err)
+	}
+	return info.NumPending + uint64(info.NumAckPending), nil
+}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -47,7 +48,12 @@ type utilityLog struct {
 	log         *anchor.Log
 	verifier    note.Verifier
 	checkpoints *journal.Checkpoints
+	// lag is how long the oldest entry no checkpoint covers has waited.
+	lag atomic.Int64 // nanoseconds
 }
+
+// maxLag is the anchoring lag past which tapproof reports itself not ready.
+const maxLag = 30 * time.Second
 
 // openLogs opens every log the journal knows and starts its sinks.
 func (p *platform) openLogs(ctx context.Context) error {

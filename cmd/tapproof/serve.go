@@ -143,7 +143,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	sinkMetrics := newSinkMetrics(reg)
+	metrics := newPlatformMetrics(reg)
 
 	trillian, err := anchor.Dial(ctx, cfg.TrillianAddr)
 	if err != nil {
@@ -167,12 +167,16 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return watchIngest(gctx, j, metrics) })
 	// Sinks run until the whole process stops, independent of intake.
 	sinkCtx, stopSinks := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSinks()
 	sinks, _ := errgroup.WithContext(sinkCtx)
 	p := &platform{cfg: cfg, journal: j, registry: registry, trillian: trillian, log: log, logs: map[string]*utilityLog{}}
-	p.startSinks = func(ul *utilityLog) { runSinks(sinkCtx, sinks, j, ul, iw, sinkMetrics, cfg, log) }
+	p.startSinks = func(ul *utilityLog) {
+		r := &logRunner{ul: ul, journal: j, influx: iw, metrics: metrics, cfg: cfg, log: log}
+		r.start(sinkCtx, sinks)
+	}
 	if err := p.openLogs(ctx); err != nil {
 		return err
 	}
@@ -224,94 +228,6 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	return err
 }
 
-// runSinks starts the three consumers of one log's journal: the Trillian
-// anchor, the InfluxDB writer and the checkpointer.
-func runSinks(ctx context.Context, g *errgroup.Group, j *journal.Journal, ul *utilityLog, iw *influx.Writer, m *sinkMetrics, cfg serveConfig, log *slog.Logger) {
-	utility := ul.info.Utility
-	onErr := func(sink string) func(error) {
-		return func(err error) {
-			if ctx.Err() != nil {
-				return
-			}
-			m.errors.WithLabelValues(sink).Inc()
-			log.Warn("sink failed; will retry", slog.String("sink", sink), slog.String("utility", utility), slog.Any("error", err))
-		}
-	}
-	drain := func(name string, max int, sink journal.Sink) {
-		g.Go(func() error {
-			c, err := j.Cursor(ctx, utility, name)
-			for err != nil && ctx.Err() == nil {
-				onErr(name)(err)
-				time.Sleep(time.Second)
-				c, err = j.Cursor(ctx, utility, name)
-			}
-			if err != nil {
-				return nil
-			}
-			return c.Drain(ctx, max, sink, onErr(name))
-		})
-	}
-	batch := max(cfg.BatchSize, anchor.DefaultBatchSize)
-	drain("anchor", batch, func(ctx context.Context, es []journal.Entry) error {
-		entries := make([]anchor.Entry, len(es))
-		for i, e := range es {
-			entries[i] = anchor.Entry{Index: e.Index, Leaf: e.Leaf}
-		}
-		if err := ul.log.Append(ctx, entries); err != nil {
-			return err
-		}
-		m.entries.WithLabelValues("anchor").Add(float64(len(es)))
-		return nil
-	})
-	drain("influx", 5000, func(ctx context.Context, es []journal.Entry) error {
-		var rs []tapproof.Accepted
-		for _, e := range es {
-			if e.Reading != nil {
-				rs = append(rs, tapproof.Accepted{Reading: *e.Reading, Index: e.Index})
-			}
-		}
-		if len(rs) == 0 {
-			return nil
-		}
-		if err := iw.Write(ctx, rs); err != nil {
-			return err
-		}
-		m.entries.WithLabelValues("influx").Add(float64(len(rs)))
-		return nil
-	})
-	g.Go(func() error {
-		return ul.log.RunCheckpointer(ctx, ul.checkpoints, cfg.CheckpointInterval, func(err error) {
-			onErr("checkpoint")(err)
-		})
-	})
-}
-
-// sinkMetrics count what the journal's consumers store.
-type sinkMetrics struct {
-	entries *prometheus.CounterVec
-	errors  *prometheus.CounterVec
-}
-
-func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
-	m := &sinkMetrics{
-		entries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tapproof_sink_entries_total",
-			Help: "Journal entries stored by each sink (anchor: Trillian log; influx: InfluxDB).",
-		}, []string{"sink"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tapproof_sink_errors_total",
-			Help: "Failed sink attempts; the entries are retried, never dropped.",
-		}, []string{"sink"}),
-	}
-	for _, s := range []string{"anchor", "influx"} {
-		m.entries.WithLabelValues(s)
-		m.errors.WithLabelValues(s)
-	}
-	m.errors.WithLabelValues("checkpoint")
-	reg.MustRegister(m.entries, m.errors)
-	return m
-}
-
 // alerter evaluates readings and publishes the alerts they raise.
 type alerter struct {
 	eval  *alerts.Evaluator
@@ -337,15 +253,19 @@ func (p *platform) ready(ctx context.Context, nc *nats.Conn, iw *influx.Writer) 
 		return fmt.Errorf("influxdb: %w", err)
 	}
 	p.mu.Lock()
-	var one *utilityLog
+	uls := make([]*utilityLog, 0, len(p.logs))
 	for _, ul := range p.logs {
-		one = ul
-		break
+		uls = append(uls, ul)
 	}
 	p.mu.Unlock()
-	if one != nil {
-		if _, _, err := one.log.Root(ctx); err != nil {
-			return fmt.Errorf("trillian: %w", err)
+	for i, ul := range uls {
+		if i == 0 {
+			if _, _, err := ul.log.Root(ctx); err != nil {
+				return fmt.Errorf("trillian: %w", err)
+			}
+		}
+		if lag := time.Duration(ul.lag.Load()); lag > maxLag {
+			return fmt.Errorf("log %s is behind: its oldest unanchored entry waited %s (limit %s)", ul.info.Utility, lag.Round(time.Second), maxLag)
 		}
 	}
 	return nil

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/anchor"
+	"github.com/tapproof/tapproof/influx"
+	"github.com/tapproof/tapproof/ingest"
+	"github.com/tapproof/tapproof/journal"
+)
+
+// logRunner runs the consumers of one utility's journal: the Trillian
+// anchor, the InfluxDB writer and the checkpointer, and reports their lag.
+type logRunner struct {
+	ul      *utilityLog
+	journal *journal.Journal
+	influx  *influx.Writer
+	metrics *platformMetrics
+	cfg     serveConfig
+	log     *slog.Logger
+}
+
+func (r *logRunner) start(ctx context.Context, g *errgroup.Group) {
+	batch := max(r.cfg.BatchSize, anchor.DefaultBatchSize)
+	r.drain(ctx, g, "anchor", batch, r.anchor)
+	r.drain(ctx, g, "influx", 5000, r.writeInflux)
+	g.Go(func() error { return r.checkpoints(ctx) })
+}
+
+func (r *logRunner) onErr(ctx context.Context, sink string) func(error) {
+	return func(err error) {
+		if ctx.Err() != nil {
+			return
+		}
+		r.metrics.sinkErrors.WithLabelValues(sink).Inc()
+		r.log.Warn("sink failed; will retry", slog.String("sink", sink), slog.String("utility", r.ul.info.Utility), slog.Any("error", err))
+	}
+}
+
+// drain runs one durable cursor over the journal, and samples its backlog.
+func (r *logRunner) drain(ctx context.Context, g *errgroup.Group, name string, max int, sink journal.Sink) {
+	g.Go(func() error {
+		c, err := r.journal.Cursor(ctx, r.ul.info.Utility, name)
+		for err != nil {
+			r.onErr(ctx, name)(err)
+			if !sleepCtx(ctx, time.Second) {
+				return nil
+			}
+			c, err = r.journal.Cursor(ctx, r.ul.info.Utility, name)
+		}
+		g.Go(func() error {
+			gauge := r.metrics.pending.WithLabelValues(r.ul.info.Utility, name)
+			for sleepCtx(ctx, time.Second) {
+				if n, err := c.Pending(ctx); err == nil {
+					gauge.Set(float64(n))
+				}
+			}
+			return nil
+		})
+		return c.Drain(ctx, max, sink, r.onErr(ctx, name))
+	})
+}
+
+func (r *logRunner) anchor(ctx context.Context, es []journal.Entry) error {
+	entries := make([]anchor.Entry, len(es))
+	for i, e := range es {
+		entries[i] = anchor.Entry{Index: e.Index, Leaf: e.Leaf}
+	}
+	if err := r.ul.log.Append(ctx, entries); err != nil {
+		return err
+	}
+	r.metrics.sinkEntries.WithLabelValues("anchor").Add(float64(len(es)))
+	return nil
+}
+
+func (r *logRunner) writeInflux(ctx context.Context, es []journal.Entry) error {
+	var rs []tapproof.Accepted
+	for _, e := range es {
+		if e.Reading != nil {
+			rs = append(rs, tapproof.Accepted{Reading: *e.Reading, Index: e.Index})
+		}
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	if err := r.influx.Write(ctx, rs); err != nil {
+		return err
+	}
+	r.metrics.sinkEntries.WithLabelValues("influx").Add(float64(len(rs)))
+	return nil
+}
+
+// checkpoints signs a checkpoint whenever the tree has grown, and records
+// the log's size, the checkpoint's time, how long the entries it newly
+// covers waited for it, and how old the oldest entry not yet covered is.
+func (r *logRunner) checkpoints(ctx context.Context) error {
+	utility := r.ul.info.Utility
+	var covered uint64 // size of the latest checkpoint
+	if cp, err := r.ul.checkpoints.LatestCheckpoint(ctx, r.ul.info.Origin); err == nil && cp != nil {
+		if c, err := anchor.OpenCheckpoint(cp, r.ul.verifier); err == nil {
+			covered = c.Size
+		}
+	}
+	for {
+		signed, grew, err := r.ul.log.Checkpoint(ctx, r.ul.checkpoints)
+		var inconsistent *anchor.InconsistencyError
+		switch {
+		case errors.As(err, &inconsistent):
+			// Never sign over a tree that does not extend what was signed:
+			// this is the evidence a regulator needs. Stop and shout.
+			r.metrics.sinkErrors.WithLabelValues("checkpoint").Inc()
+			r.log.Error("LOG INCONSISTENT: refusing to sign", slog.String("utility", utility), slog.Any("error", err))
+		case err != nil:
+			r.onErr(ctx, "checkpoint")(err)
+		case grew:
+			if c, err := anchor.OpenCheckpoint(signed, r.ul.verifier); err == nil {
+				now := time.Now()
+				if c.Size > covered {
+					if t, err := r.journal.EntryTime(ctx, utility, covered); err == nil {
+						r.metrics.proofLatency.Observe(now.Sub(t).Seconds())
+					}
+				}
+				covered = c.Size
+				r.metrics.logSize.WithLabelValues(utility).Set(float64(c.Size))
+				r.metrics.checkpointTime.WithLabelValues(utility).Set(float64(now.Unix()))
+			}
+		}
+		// The oldest entry the log's checkpoints do not cover yet.
+		var age time.Duration
+		if t, err := r.journal.EntryTime(ctx, utility, covered); err == nil {
+			age = time.Since(t)
+		}
+		r.ul.lag.Store(int64(age))
+		r.metrics.oldestUnanchored.WithLabelValues(utility).Set(age.Seconds())
+		if !sleepCtx(ctx, r.cfg.CheckpointInterval) {
+			return nil
+		}
+	}
+}
+
+// watchIngest samples how many readings wait for ingest.
+func watchIngest(ctx context.Context, j *journal.Journal, m *platformMetrics) error {
+	for sleepCtx(ctx, time.Second) {
+		if n, err := j.Pending(ctx, ingest.DefaultDurable); err == nil {
+			m.ingestPending.Set(float64(n))
+		}
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// platformMetrics are the metrics of the journal's consumers and the logs.
+// The log label is a utility id: one per water system, a bounded set.
+type platformMetrics struct {
+	sinkEntries      *prometheus.CounterVec
+	sinkErrors       *prometheus.CounterVec
+	pending          *prometheus.GaugeVec
+	ingestPending    prometheus.Gauge
+	logSize          *prometheus.GaugeVec
+	checkpointTime   *prometheus.GaugeVec
+	oldestUnanchored *prometheus.GaugeVec
+	proofLatency     prometheus.Histogram
+}
+
+func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
+	m := &platformMetrics{
+		sinkEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tapproof_sink_entries_total",
+			Help: "Journal entries stored by each sink (anchor: Trillian log; influx: InfluxDB).",
+		}, []string{"sink"}),
+		sinkErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tapproof_sink_errors_total",
+			Help: "Failed sink attempts (anchor, influx, checkpoint); the entries are retried, never dropped.",
+		}, []string{"sink"}),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tapproof_journal_pending_entries",
+			Help: "Journal entries waiting for each sink.",
+		}, []string{"log", "sink"}),
+		ingestPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tapproof_ingest_pending_messages",
+			Help: "Readings waiting in JetStream for ingest.",
+		}),
+		logSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tapproof_log_size_leaves",
+			Help: "Size of each log at its latest signed checkpoint.",
+		}, []string{"log"}),
+		checkpointTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tapproof_checkpoint_timestamp_seconds",
+			Help: "Unix time the latest checkpoint of each log was signed.",
+		}, []string{"log"}),
+		oldestUnanchored: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tapproof_oldest_unanchored_seconds",
+			Help: "Age of the oldest journal entry no signed checkpoint covers yet; 0 when all are covered.",
+		}, []string{"log"}),
+		proofLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tapproof_publish_to_proof_seconds",
+			Help:    "For each new checkpoint, time from journaling the oldest entry it newly covers to signing it: when an inclusion proof becomes available.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
+		}),
+	}
+	for _, s := range []string{"anchor", "influx", "checkpoint"} {
+		m.sinkErrors.WithLabelValues(s)
+	}
+	m.sinkEntries.WithLabelValues("anchor")
+	m.sinkEntries.WithLabelValues("influx")
+	reg.MustRegister(m.sinkEntries, m.sinkErrors, m.pending, m.ingestPending, m.logSize, m.checkpointTime, m.oldestUnanchored, m.proofLatency)
+	return m
+}
