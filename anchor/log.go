@@ -207,6 +207,13 @@ func (l *Log) leaves(ctx context.Context, start, count uint64) ([][]byte, error)
 	return out, nil
 }
 
+// Leaves returns up to count integrated leaves from start on, in order;
+// fewer, or none, where Trillian has not integrated them yet. Auditors and
+// monitors use it to read the log back.
+func (l *Log) Leaves(ctx context.Context, start, count uint64) ([][]byte, error) {
+	return l.leaves(ctx, start, count)
+}
+
 // Leaf returns the leaf at index. The error wraps ErrNotIntegrated if
 // Trillian has not integrated it yet.
 func (l *Log) Leaf(ctx context.Context, index uint64) ([]byte, error) {

@@ -315,6 +315,12 @@ func seqFromSubject(subject string) (uint64, error) {
 	return seq, nil
 }
 
+// DecodeEntry decodes a journal message read directly from a log stream,
+// given its subject, stream sequence, headers and data.
+func DecodeEntry(subject string, streamSeq uint64, hdr nats.Header, data []byte) (Entry, error) {
+	return entryOf(subject, streamSeq, hdr, data)
+}
+
 // entryOf decodes a journal message.
 func entryOf(subject string, streamSeq uint64, hdr nats.Header, data []byte) (Entry, error) {
 	tok := strings.Split(subject, ".")

@@ -1,0 +1,267 @@
+// Package loadgen drives tapproof the way a fleet of sensors would, and
+// checks afterwards that nothing was lost or duplicated. The load benchmark
+// (bench/) and the fault tests use it. It is never imported by production
+// code.
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/signed"
+	"github.com/tapproof/tapproof/simulate"
+)
+
+// Msg is one pre-signed reading.
+type Msg struct {
+	Subject string
+	ID      string // Nats-Msg-Id
+	Data    []byte
+	Utility string
+	Device  string
+	Seq     uint64
+	High    bool // above the lead action level
+}
+
+// Key is the reading's device and sequence number.
+func (m Msg) Key() string { return tapproof.ReadingKey(m.Device, m.Seq) }
+
+// Presign signs n lead readings round-robin over the fleet's lead sensors,
+// using every core. Sensors listed in alerting alternate between 20 ppb and
+// 2 ppb, so that each of their high readings opens an alert; the others read
+// a few ppb.
+func Presign(ctx context.Context, fleet *simulate.Fleet, n int, alerting map[string]bool) ([]Msg, error) {
+	var sensors []*simulate.Sensor
+	for _, s := range fleet.Sensors {
+		if s.Device.Kind != tapproof.NIRS {
+			sensors = append(sensors, s)
+		}
+	}
+	if len(sensors) == 0 {
+		return nil, fmt.Errorf("presign: no lead sensors")
+	}
+	base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	seqBase := uint64(time.Now().UnixMilli()) * 1000 // above anything the simulator used
+	msgs := make([]Msg, n)
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				if ctx.Err() != nil {
+					errs <- ctx.Err()
+					return
+				}
+				s := sensors[i%len(sensors)]
+				round := uint64(i / len(sensors))
+				r := tapproof.Reading{
+					Utility: s.Device.Utility, Site: s.Device.Site, Device: s.Device.ID, Seq: seqBase + round,
+					Analyte: tapproof.Lead, Value: 1 + float64(i%5), Unit: tapproof.MicrogramsPerLiter, Method: s.Device.Kind,
+					SampledAt: base.Add(time.Duration(round) * time.Millisecond), Firmware: s.Device.Firmware,
+				}
+				high := alerting[s.Device.ID] && round%2 == 0
+				if alerting[s.Device.ID] {
+					r.Value = 2
+					if high {
+						r.Value = 20
+					}
+				}
+				raw, err := signed.SignReading(ctx, s.Key, r)
+				if err != nil {
+					errs <- err
+					return
+				}
+				msgs[i] = Msg{Subject: simulate.Subject(r), ID: r.Key(), Data: raw, Utility: r.Utility, Device: r.Device, Seq: r.Seq, High: high}
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return nil, err
+	default:
+	}
+	return msgs, nil
+}
+
+// Publisher publishes pre-signed readings at a steady rate, like sensors:
+// each reading is retried, with the same message id, until JetStream
+// acknowledges it, so a reading is never given up while tapproof or its NATS
+// server restarts. A device's readings always go out in order: all readings
+// of one device are published by the same goroutine.
+type Publisher struct {
+	URL     string
+	Rate    float64 // readings per second
+	Workers int     // must divide the number of sensors; default 20
+
+	// Sent[i] is when msgs[i] was first attempted.
+	Sent []time.Time
+	// Retries counts publish attempts that failed and were repeated.
+	Retries int64
+}
+
+// Run publishes msgs and returns once all are acknowledged or ctx is done.
+func (p *Publisher) Run(ctx context.Context, msgs []Msg, sensors int) error {
+	if p.Workers <= 0 {
+		p.Workers = 20
+	}
+	for sensors%p.Workers != 0 {
+		p.Workers--
+	}
+	p.Sent = make([]time.Time, len(msgs))
+	start := time.Now()
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		firstEr error
+	)
+	for w := range p.Workers {
+		wg.Go(func() {
+			nc, err := nats.Connect(p.URL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
+			if err != nil {
+				mu.Lock()
+				firstEr = err
+				mu.Unlock()
+				return
+			}
+			defer nc.Close()
+			js, _ := jetstream.New(nc)
+			for i := w; i < len(msgs); i += p.Workers {
+				due := start.Add(time.Duration(float64(i) / p.Rate * float64(time.Second)))
+				if d := time.Until(due); d > 0 {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(d):
+					}
+				}
+				m := msgs[i]
+				p.Sent[i] = time.Now()
+				for {
+					pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+					_, err := js.PublishMsg(pctx, &nats.Msg{Subject: m.Subject, Data: m.Data}, jetstream.WithMsgID(m.ID))
+					cancel()
+					if err == nil {
+						break
+					}
+					if ctx.Err() != nil {
+						return
+					}
+					mu.Lock()
+					p.Retries++
+					mu.Unlock()
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstEr != nil {
+		return firstEr
+	}
+	return ctx.Err()
+}
+
+// Observer records when checkpoints and alerts appear, as a regulator's
+// monitor and a resident's subscriber would see them.
+type Observer struct {
+	mu          sync.Mutex
+	checkpoints map[string][]Seen // utility -> sizes in arrival order
+	alerts      map[string]time.Time
+	subs        []*nats.Subscription
+	nc          *nats.Conn
+}
+
+// Seen is a checkpoint size and when it was seen.
+type Seen struct {
+	Size uint64
+	At   time.Time
+}
+
+// Observe subscribes to tapproof's checkpoints and alerts on url.
+func Observe(url string) (*Observer, error) {
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		return nil, err
+	}
+	o := &Observer{nc: nc, checkpoints: map[string][]Seen{}, alerts: map[string]time.Time{}}
+	s1, err := nc.Subscribe("tapproof.checkpoints.>", func(m *nats.Msg) {
+		tok := strings.Split(m.Subject, ".")
+		var size uint64
+		if len(tok) != 4 {
+			return
+		}
+		if _, err := fmt.Sscan(tok[3], &size); err != nil {
+			return
+		}
+		o.mu.Lock()
+		o.checkpoints[tok[2]] = append(o.checkpoints[tok[2]], Seen{Size: size, At: time.Now()})
+		o.mu.Unlock()
+	})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	s2, err := nc.Subscribe("tapproof.alerts.>", func(m *nats.Msg) {
+		var a tapproof.Alert
+		if json.Unmarshal(m.Data, &a) != nil {
+			return
+		}
+		o.mu.Lock()
+		if _, ok := o.alerts[tapproof.ReadingKey(a.Device, a.Seq)]; !ok {
+			o.alerts[tapproof.ReadingKey(a.Device, a.Seq)] = time.Now()
+		}
+		o.mu.Unlock()
+	})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	o.subs = []*nats.Subscription{s1, s2}
+	return o, nil
+}
+
+// Close unsubscribes.
+func (o *Observer) Close() { o.nc.Close() }
+
+// Covered returns when a checkpoint of utility's log first covered index,
+// and whether one has.
+func (o *Observer) Covered(utility string, index uint64) (time.Time, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, s := range o.checkpoints[utility] {
+		if s.Size > index {
+			return s.At, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// Size returns the largest checkpoint size seen for utility.
+func (o *Observer) Size(utility string) uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var n uint64
+	for _, s := range o.checkpoints[utility] {
+		n = max(n, s.Size)
+	}
+	return n
+}
+
+// Alert returns when the alert raised by reading key arrived.
+func (o *Observer) Alert(key string) (time.Time, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	t, ok := o.alerts[key]
+	return t, ok
+}
