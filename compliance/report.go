@@ -1,0 +1,279 @@
+package compliance
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tapproof/tapproof"
+)
+
+// Params says which report to compute and under which rules.
+type Params struct {
+	Utility string // water system id; required
+	Period  string // monitoring period id, e.g. "2026H2"; required
+	// Jurisdiction is the utility's; tapproof.Federal if empty.
+	Jurisdiction tapproof.Jurisdiction
+	// Analyte is tapproof.Lead if empty; tapproof.Copper is the other choice.
+	Analyte  tapproof.Analyte
+	Rounding Rounding // required: the state's rule for a fractional rank
+	// Rules are the action levels to choose from; tapproof.DefaultRules if nil.
+	Rules []tapproof.Rule
+}
+
+// withDefaults validates p and fills in its defaults.
+func (p Params) withDefaults() (Params, tapproof.Period, error) {
+	if !tapproof.ValidID(p.Utility) {
+		return p, tapproof.Period{}, fmt.Errorf("utility %q is not a valid id", p.Utility)
+	}
+	period, err := tapproof.ParsePeriod(p.Period)
+	if err != nil {
+		return p, period, err
+	}
+	if _, _, err := p.Rounding.Rank(1); err != nil {
+		return p, period, err
+	}
+	if p.Jurisdiction == "" {
+		p.Jurisdiction = tapproof.Federal
+	}
+	if p.Analyte == "" {
+		p.Analyte = tapproof.Lead
+	}
+	if p.Analyte != tapproof.Lead && p.Analyte != tapproof.Copper {
+		return p, period, fmt.Errorf("analyte %q: compliance is computed for lead or copper", p.Analyte)
+	}
+	if p.Rules == nil {
+		p.Rules = tapproof.DefaultRules
+	}
+	return p, period, nil
+}
+
+// RuleFor returns the action level in force for a period: the strictest
+// rule for the analyte in the jurisdiction (federal rules apply everywhere)
+// in force on the period's first day. A period is judged by one rule, the
+// one its samples were collected under from its start: 2027H2 is judged at
+// 15 ppb federally, 2028H1 at 10 ppb.
+func RuleFor(rules []tapproof.Rule, a tapproof.Analyte, j tapproof.Jurisdiction, p tapproof.Period) (tapproof.Rule, error) {
+	r, ok := tapproof.RuleFor(rules, a, j, p.Start)
+	if !ok {
+		return r, fmt.Errorf("no %s rule in force in %s on %s", a, j, p.Start.Format(time.DateOnly))
+	}
+	return r, nil
+}
+
+// Status is what became of a sample in a report.
+type Status string
+
+// Sample statuses.
+const (
+	StatusCounted    Status = "counted"    // its value counts towards the 90th percentile
+	StatusExcluded   Status = "excluded"   // invalidated by a state reviewer
+	StatusSuperseded Status = "superseded" // the other liter of its collection event counts instead
+)
+
+// ReportSample is a sample of the report's period and what became of it.
+type ReportSample struct {
+	Sample
+	Status Status `json:"status"`
+}
+
+// Exclusion is a sample that an invalidation removed from the computation.
+type Exclusion struct {
+	SampleIndex       uint64    `json:"sample_index"`
+	Sample            string    `json:"sample"` // lab/sample id
+	Site              string    `json:"site"`
+	Value             float64   `json:"value"` // in the canonical unit
+	InvalidationIndex uint64    `json:"invalidation_index"`
+	Reviewer          string    `json:"reviewer"`
+	Reason            string    `json:"reason"`
+	DecidedAt         time.Time `json:"decided_at"`
+}
+
+// Invalidation is an invalidation entry of the log, as input to Compute.
+type Invalidation struct {
+	Index uint64 // leaf index of the invalidation entry
+	tapproof.Invalidation
+	// Err is why the entry cannot apply, whatever it names: a signature by
+	// an unknown or wrong key, say. Nil if its signature was verified.
+	Err error
+}
+
+// InvalidationOutcome is an invalidation that names a sample of the report's
+// period, and whether it excluded it.
+type InvalidationOutcome struct {
+	Index uint64 `json:"index"`
+	tapproof.Invalidation
+	Applied bool `json:"applied"`
+	// Error is why an invalidation was not applied.
+	Error string `json:"error,omitempty"`
+}
+
+// Report is a monitoring period's compliance, recomputable from the log.
+type Report struct {
+	Utility      string                `json:"utility"`
+	Period       string                `json:"period"`
+	PeriodStart  string                `json:"period_start"`    // first day
+	PeriodEnd    string                `json:"period_last_day"` // last day
+	Jurisdiction tapproof.Jurisdiction `json:"jurisdiction"`
+	Analyte      tapproof.Analyte      `json:"analyte"`
+	Unit         tapproof.Unit         `json:"unit"`
+	Rule         string                `json:"rule"` // Rule.Name() of the rule that decided
+	RuleSource   string                `json:"rule_source"`
+	ActionLevel  float64               `json:"action_level"`
+	Result
+	// Exceedance is an action level exceedance: the 90th percentile strictly
+	// above the action level. Never true when no sample counts.
+	Exceedance bool `json:"exceedance"`
+	// Samples are all the period's samples in log order, with their status.
+	Samples    []ReportSample `json:"samples"`
+	Exclusions []Exclusion    `json:"exclusions"`
+	// Invalidations are the invalidations naming a sample of the period,
+	// applied or not, in log order.
+	Invalidations []InvalidationOutcome `json:"invalidations"`
+	// IndividualExceedances are the period's samples whose own value is
+	// above the action level, whatever their status: each needs a consumer
+	// notice, which is never suppressed.
+	IndividualExceedances []Sample `json:"individual_exceedances"`
+	// Leaves is the number of log entries the report was computed from,
+	// when it was computed by FromLeaves.
+	Leaves int `json:"leaves,omitempty"`
+}
+
+// Compute builds the report of p from the samples and invalidations of one
+// utility's log. samples must be verified and normalised; samples of other
+// utilities, periods or analytes are ignored. An invalidation applies if its
+// Err is nil, it is valid, it names (by leaf index, lab and sample id) a
+// sample of the period earlier in the log, and no earlier invalidation
+// already excluded that sample; every invalidation naming a sample of the
+// period is listed with its outcome. Compute returns an error only for bad
+// parameters, a sample given twice or an *EventError; a period without a
+// counted sample gives a report with N 0 and no exceedance.
+func Compute(p Params, samples []Sample, invalidations []Invalidation) (Report, error) {
+	p, period, err := p.withDefaults()
+	if err != nil {
+		return Report{}, err
+	}
+	rule, err := RuleFor(p.Rules, p.Analyte, p.Jurisdiction, period)
+	if err != nil {
+		return Report{}, err
+	}
+	unit, _ := p.Analyte.CanonicalUnit()
+	rep := Report{
+		Utility: p.Utility, Period: period.ID, Jurisdiction: p.Jurisdiction, Analyte: p.Analyte, Unit: unit,
+		PeriodStart: period.Start.Format(time.DateOnly), PeriodEnd: period.LastDay().Format(time.DateOnly),
+		Rule: rule.Name(), RuleSource: rule.Source, ActionLevel: rule.Level,
+		Samples: []ReportSample{}, Exclusions: []Exclusion{}, Invalidations: []InvalidationOutcome{},
+		IndividualExceedances: []Sample{},
+	}
+
+	var inScope []Sample
+	byIndex := map[uint64]Sample{}
+	byKey := map[string]Sample{}
+	for _, s := range samples {
+		if s.Utility != p.Utility || s.Period != period.ID || s.Analyte != p.Analyte {
+			continue
+		}
+		if prev, ok := byKey[s.Key()]; ok {
+			return Report{}, fmt.Errorf("sample %s is in the log twice, at leaves %d and %d", s.Key(), prev.Index, s.Index)
+		}
+		if prev, ok := byIndex[s.Index]; ok {
+			return Report{}, fmt.Errorf("leaf %d given twice, as samples %s and %s", s.Index, prev.Key(), s.Key())
+		}
+		byIndex[s.Index], byKey[s.Key()] = s, s
+		inScope = append(inScope, s)
+	}
+	slices.SortFunc(inScope, func(a, b Sample) int { return cmp.Compare(a.Index, b.Index) })
+
+	invs := slices.Clone(invalidations)
+	slices.SortStableFunc(invs, func(a, b Invalidation) int { return cmp.Compare(a.Index, b.Index) })
+	excluded := map[uint64]uint64{} // sample leaf -> invalidation leaf
+	for _, inv := range invs {
+		_, named := byKey[inv.SampleKey()]
+		_, pointed := byIndex[inv.SampleIndex]
+		if !named && !pointed {
+			continue // about another period, analyte or log
+		}
+		out := InvalidationOutcome{Index: inv.Index, Invalidation: inv.Invalidation}
+		if err := applicable(inv, byIndex, excluded); err != nil {
+			out.Error = err.Error()
+		} else {
+			s := byIndex[inv.SampleIndex]
+			out.Applied = true
+			excluded[s.Index] = inv.Index
+			rep.Exclusions = append(rep.Exclusions, Exclusion{
+				SampleIndex: s.Index, Sample: s.Key(), Site: s.Site, Value: s.Value,
+				InvalidationIndex: inv.Index, Reviewer: inv.Reviewer, Reason: inv.Reason, DecidedAt: inv.DecidedAt,
+			})
+		}
+		rep.Invalidations = append(rep.Invalidations, out)
+	}
+
+	var valid []Sample
+	for _, s := range inScope {
+		if _, ok := excluded[s.Index]; !ok {
+			valid = append(valid, s)
+		}
+	}
+	res, err := P90(valid, p.Rounding)
+	if err != nil && !errors.Is(err, ErrNoSamples) {
+		return Report{}, err
+	}
+	rep.Result = res
+	rep.Exceedance = res.N > 0 && rule.Exceeds(res.P90)
+
+	superseded := map[uint64]bool{}
+	for _, c := range res.Counted {
+		if c.Other != nil {
+			superseded[c.Other.Index] = true
+		}
+	}
+	for _, s := range inScope {
+		st := StatusCounted
+		if _, ok := excluded[s.Index]; ok {
+			st = StatusExcluded
+		} else if superseded[s.Index] {
+			st = StatusSuperseded
+		}
+		rep.Samples = append(rep.Samples, ReportSample{Sample: s, Status: st})
+	}
+	rep.IndividualExceedances = append(rep.IndividualExceedances, IndividualExceedances(inScope, rule)...)
+	return rep, nil
+}
+
+// applicable says why inv cannot exclude the sample it names, or nil.
+func applicable(inv Invalidation, byIndex map[uint64]Sample, excluded map[uint64]uint64) error {
+	if inv.Err != nil {
+		return inv.Err
+	}
+	if err := inv.Validate(); err != nil {
+		return err
+	}
+	s, ok := byIndex[inv.SampleIndex]
+	if !ok {
+		return fmt.Errorf("leaf %d, which it names, is not a %s sample of this period", inv.SampleIndex, inv.SampleKey())
+	}
+	if err := inv.Targets(inv.Index, s.LabSample, s.Index); err != nil {
+		return err
+	}
+	if at, ok := excluded[s.Index]; ok {
+		return fmt.Errorf("sample %s was already invalidated at leaf %d", s.Key(), at)
+	}
+	return nil
+}
+
+// IndividualExceedances returns the samples whose own value is strictly
+// above rule's action level, in the order given. It ignores invalidations
+// and first-/fifth-liter pairing: every such result needs a consumer notice
+// (DOMAIN.md), which is never suppressed. A result below the detection limit
+// never exceeds.
+func IndividualExceedances(samples []Sample, rule tapproof.Rule) []Sample {
+	var out []Sample
+	for _, s := range samples {
+		if s.Analyte == rule.Analyte && rule.Exceeds(s.Counted()) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
