@@ -105,7 +105,7 @@ func FromLeaves(ctx context.Context, leaves []LeafAt, keys KeySet, p Params) (Re
 			}
 			e := Invalidation{Index: l.Index, Invalidation: inv}
 			if err := verify(ctx, env, "reviewer", inv.Reviewer, keys.Reviewers[inv.Reviewer]); err != nil {
-				e.Err = fmt.Errorf("invalidation at leaf %d: %w", l.Index, err)
+				e.Err = err
 			}
 			invs = append(invs, e)
 		}

@@ -146,7 +146,8 @@ func (e *EventError) Error() string {
 // P90 computes the 90th percentile of samples following 40 CFR 141.80(c)(3):
 // the counted values are sorted ascending and ranked 1..n; with n > 5 the
 // percentile is the value at rank 0.9 × n, a fractional rank rounded by
-// rounding; with n == 5 it is the mean of the two highest values; with n < 5
+// rounding; with n == 5 it is the mean of the two highest values (rounded to
+// 1e-6 of the unit); with n < 5
 // the highest. A result below the detection limit counts as zero. At a
 // lead-service-line site the first- and fifth-liter samples of one
 // collection event (LabSample.EventKey) count once: for lead the higher of
@@ -204,7 +205,9 @@ func P90(samples []Sample, rounding Rounding) (Result, error) {
 		res.Method, res.Ranks, res.P90 = ByRank, []int{rank}, res.Counted[rank-1].Value
 	case n == 5:
 		res.Method, res.Ranks = MeanOfTwoHighest, []int{4, 5}
-		res.P90 = (res.Counted[3].Value + res.Counted[4].Value) / 2
+		// Rounded to 1e-6 of the unit, as sample values are, so that the
+		// mean of 1.3 and 1.35 mg/L is 1.325, not 1.3250000000000002.
+		res.P90 = math.Round((res.Counted[3].Value+res.Counted[4].Value)/2*1e6) / 1e6
 	default:
 		res.Method, res.Ranks, res.P90 = Highest, []int{n}, res.Counted[n-1].Value
 	}
