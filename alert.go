@@ -13,7 +13,47 @@ const (
 	SystemExceedance     AlertClass = "system_exceedance"
 )
 
-// Alert is raised when a reading exceeds the rule in force.
+// Suppressible reports whether alerts of class c may be held back, deduplicated
+// or suppressed. Only screening alerts may; compliance alerts never are.
+func (c AlertClass) Suppressible() bool { return c == Screening }
+
+// MsgType is the kind of an alert message, with the values and meaning of
+// OASIS CAP 1.2's msgType: a new alert, an update of earlier ones, or their
+// cancellation (for a screening alert, the all-clear).
+type MsgType string
+
+// Message types. An Alert whose MsgType is empty is an AlertMsg.
+const (
+	AlertMsg  MsgType = "Alert"
+	UpdateMsg MsgType = "Update"
+	CancelMsg MsgType = "Cancel"
+)
+
+// AlertStatus says what an alert message does to the alert it belongs to.
+type AlertStatus string
+
+// Alert statuses. An Alert whose Status is empty is AlertOpen.
+const (
+	// AlertOpen raises an alert, or updates one that is still open.
+	AlertOpen AlertStatus = "open"
+	// AlertCleared is the all-clear: the alerts in References are over.
+	AlertCleared AlertStatus = "cleared"
+	// AlertSuppressed records a further exceedance that raised no new alert
+	// because one was already open (References names it).
+	AlertSuppressed AlertStatus = "suppressed"
+)
+
+// AlertRef names an earlier alert message: its id and when it was raised,
+// the pair CAP's references element needs (with the sender).
+type AlertRef struct {
+	ID       string    `json:"id"`
+	RaisedAt time.Time `json:"raised_at"`
+}
+
+// Alert is raised when a reading exceeds the rule in force. The same type
+// carries its updates, its all-clear and the record of each suppressed
+// exceedance, told apart by MsgType and Status; the zero values of both
+// mean a new, open alert, which is all earlier versions of tapproof wrote.
 type Alert struct {
 	ID      string     `json:"id"`
 	Class   AlertClass `json:"class"`
@@ -29,10 +69,50 @@ type Alert struct {
 	// SampledAt is when the water was sampled; RaisedAt when tapproof decided.
 	SampledAt time.Time `json:"sampled_at"`
 	RaisedAt  time.Time `json:"raised_at"`
+
+	// MsgType is Alert (or empty), Update or Cancel.
+	MsgType MsgType `json:"msg_type,omitempty"`
+	// Status is open (or empty), cleared or suppressed.
+	Status AlertStatus `json:"status,omitempty"`
+	// References are the earlier messages an Update, Cancel or suppression
+	// refers to, oldest first.
+	References []AlertRef `json:"references,omitempty"`
+	// Recovery is the level a screening value must fall to (at or below)
+	// before the alert clears; zero when not applicable.
+	Recovery float64 `json:"recovery_level,omitempty"`
+	// Since is when the exceedance began (the first exceeding sample of a
+	// screening alert that waited out a pending duration).
+	Since time.Time `json:"since,omitzero"`
 }
+
+// Type returns a's message type, AlertMsg when unset.
+func (a Alert) Type() MsgType {
+	if a.MsgType == "" {
+		return AlertMsg
+	}
+	return a.MsgType
+}
+
+// State returns a's status, AlertOpen when unset.
+func (a Alert) State() AlertStatus {
+	if a.Status == "" {
+		return AlertOpen
+	}
+	return a.Status
+}
+
+// Ref returns the reference to a that later messages carry.
+func (a Alert) Ref() AlertRef { return AlertRef{ID: a.ID, RaisedAt: a.RaisedAt} }
 
 // AlertID is the deterministic id of the alert raised by a reading, so that a
 // redelivered reading cannot raise a second alert.
 func AlertID(class AlertClass, device string, seq uint64) string {
 	return string(class) + "-" + ReadingKey(device, seq)
+}
+
+// AlertEventID is the deterministic id of an alert message other than a new
+// alert (kind "update", "clear" or "suppressed") decided by reading seq of
+// device.
+func AlertEventID(kind string, class AlertClass, device string, seq uint64) string {
+	return kind + "-" + AlertID(class, device, seq)
 }

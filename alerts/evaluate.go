@@ -62,13 +62,31 @@ func (e *Evaluator) Rule(utility string, a tapproof.Analyte, t time.Time) (tappr
 // alert's ID is tapproof.AlertID, so evaluating a redelivered reading yields
 // the same alert; now becomes its RaisedAt.
 func (e *Evaluator) Evaluate(r tapproof.Reading, now time.Time) (tapproof.Alert, bool) {
+	m, ok := e.measure(r)
+	if !ok || !m.rule.Exceeds(m.value) {
+		return tapproof.Alert{}, false
+	}
+	return m.alert(r, now), true
+}
+
+// measurement is a reading's value in its analyte's canonical unit, with the
+// rule that judges it.
+type measurement struct {
+	rule  tapproof.Rule
+	value float64 // canonical unit; zero below the detection limit
+	class tapproof.AlertClass
+}
+
+// measure returns r's measurement, or false if no rule applies to r or its
+// unit cannot be converted.
+func (e *Evaluator) measure(r tapproof.Reading) (measurement, bool) {
 	rule, ok := e.Rule(r.Utility, r.Analyte, r.SampledAt)
 	if !ok {
-		return tapproof.Alert{}, false
+		return measurement{}, false
 	}
 	v, err := r.Analyte.Normalize(r.Value, r.Unit)
 	if err != nil {
-		return tapproof.Alert{}, false
+		return measurement{}, false
 	}
 	if r.DetectionLimit > 0 {
 		dl, err := r.Analyte.Normalize(r.DetectionLimit, r.Unit)
@@ -76,27 +94,29 @@ func (e *Evaluator) Evaluate(r tapproof.Reading, now time.Time) (tapproof.Alert,
 			v = 0
 		}
 	}
-	if !rule.Exceeds(v) {
-		return tapproof.Alert{}, false
-	}
 	class := tapproof.Screening
 	if r.Method == tapproof.Lab {
 		class = tapproof.IndividualCompliance
 	}
+	return measurement{rule: rule, value: v, class: class}, true
+}
+
+// alert returns the new alert m raises for r.
+func (m measurement) alert(r tapproof.Reading, now time.Time) tapproof.Alert {
 	unit, _ := r.Analyte.CanonicalUnit()
 	return tapproof.Alert{
-		ID:        tapproof.AlertID(class, r.Device, r.Seq),
-		Class:     class,
+		ID:        tapproof.AlertID(m.class, r.Device, r.Seq),
+		Class:     m.class,
 		Utility:   r.Utility,
 		Site:      r.Site,
 		Device:    r.Device,
 		Seq:       r.Seq,
 		Analyte:   r.Analyte,
-		Value:     v,
+		Value:     m.value,
 		Unit:      unit,
-		Level:     rule.Level,
-		Rule:      rule.Name(),
+		Level:     m.rule.Level,
+		Rule:      m.rule.Name(),
 		SampledAt: r.SampledAt,
 		RaisedAt:  now,
-	}, true
+	}
 }

@@ -20,6 +20,8 @@ const (
 type Metrics struct {
 	raised     *prometheus.CounterVec
 	deliveries *prometheus.CounterVec
+	screens    *prometheus.CounterVec
+	notices    *prometheus.CounterVec
 }
 
 // NewMetrics creates the alerting metrics and registers them with reg, which
@@ -35,9 +37,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tapproof_webhook_deliveries_total",
 			Help: "Webhook delivery attempts, by result (delivered, retried, failed).",
 		}, []string{"result"}),
+		screens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tapproof_screening_events_total",
+			Help: "Screening state machine events, by event (pending, fired, updated, suppressed, recovering, cleared, abandoned).",
+		}, []string{"event"}),
+		notices: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tapproof_notice_deliveries_total",
+			Help: "Resident notice and confirmation delivery attempts, by channel (email, webhook) and result (delivered, retried, failed).",
+		}, []string{"channel", "result"}),
 	}
 	m.raised = register(reg, m.raised)
 	m.deliveries = register(reg, m.deliveries)
+	m.screens = register(reg, m.screens)
+	m.notices = register(reg, m.notices)
+	for _, e := range screeningEvents {
+		m.screens.WithLabelValues(e)
+	}
+	for _, ch := range []Channel{ChannelEmail, ChannelWebhook} {
+		for _, r := range []string{ResultDelivered, ResultRetried, ResultFailed} {
+			m.notices.WithLabelValues(string(ch), r)
+		}
+	}
 	for _, c := range []tapproof.AlertClass{tapproof.Screening, tapproof.IndividualCompliance, tapproof.SystemExceedance} {
 		m.raised.WithLabelValues(string(c))
 	}
@@ -80,4 +100,18 @@ func (m *Metrics) delivery(result string) {
 		return
 	}
 	m.deliveries.WithLabelValues(result).Inc()
+}
+
+func (m *Metrics) screening(event string) {
+	if m == nil {
+		return
+	}
+	m.screens.WithLabelValues(event).Inc()
+}
+
+func (m *Metrics) notice(ch Channel, result string) {
+	if m == nil {
+		return
+	}
+	m.notices.WithLabelValues(string(ch), result).Inc()
 }

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tapproof/tapproof"
@@ -14,8 +17,16 @@ import (
 
 // Stream and subjects.
 const (
-	// StreamName is the JetStream stream that holds alerts.
+	// StreamName is the JetStream stream that holds alerts, their updates
+	// and their all-clears.
 	StreamName = "TAPPROOF_ALERTS"
+	// SuppressionStreamName is the JetStream stream that records each
+	// screening exceedance suppressed because an alert was already open.
+	// It is kept apart from StreamName so that notifiers never see them.
+	SuppressionStreamName = "TAPPROOF_SUPPRESSIONS"
+	// SuppressionPrefix prefixes suppression subjects:
+	// SuppressionPrefix.<utility>.<site>.
+	SuppressionPrefix = "tapproof.suppressed"
 	// SubjectPrefix prefixes alert subjects: SubjectPrefix.<utility>.<site>.
 	SubjectPrefix = "tapproof.alerts"
 	// SystemSite is the site token of alerts about a whole water system.
@@ -30,6 +41,9 @@ const DuplicateWindow = 24 * time.Hour
 
 // MaxRecent is the most alerts Recent returns.
 const MaxRecent = 1000
+
+// MaxScan is how many of the newest messages Get and Suppressions look at.
+const MaxScan = 10_000
 
 // Subject returns the subject alert a is stored under.
 func Subject(a tapproof.Alert) string {
@@ -49,9 +63,10 @@ func WithMetrics(m *Metrics) StoreOption { return func(s *Store) { s.metrics = m
 
 // Store keeps alerts in JetStream. It is safe for concurrent use.
 type Store struct {
-	js      jetstream.JetStream
-	stream  jetstream.Stream
-	metrics *Metrics
+	js           jetstream.JetStream
+	stream       jetstream.Stream
+	suppressions jetstream.Stream
+	metrics      *Metrics
 }
 
 // NewStore creates or updates the alert stream and returns a Store on it.
@@ -70,7 +85,21 @@ func NewStore(ctx context.Context, js jetstream.JetStream, opts ...StoreOption) 
 	if err != nil {
 		return nil, fmt.Errorf("alert stream: %w", err)
 	}
-	s := &Store{js: js, stream: st}
+	sup, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        SuppressionStreamName,
+		Description: "tapproof suppressed screening exceedances, one message each",
+		Subjects:    []string{SuppressionPrefix + ".>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		Duplicates:  DuplicateWindow,
+		MaxMsgSize:  64 << 10,
+		AllowDirect: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("suppression stream: %w", err)
+	}
+	s := &Store{js: js, stream: st, suppressions: sup}
 	for _, o := range opts {
 		o(s)
 	}
@@ -95,10 +124,151 @@ func (s *Store) Publish(ctx context.Context, a tapproof.Alert) error {
 	if err != nil {
 		return fmt.Errorf("publish alert %s: %w", a.ID, err)
 	}
-	if !ack.Duplicate {
+	if !ack.Duplicate && a.Type() == tapproof.AlertMsg {
 		s.metrics.alertRaised(a.Class)
 	}
 	return nil
+}
+
+// RecordSuppression stores a, a message with Status AlertSuppressed, in the
+// suppression stream, once per ID like Publish.
+func (s *Store) RecordSuppression(ctx context.Context, a tapproof.Alert) error {
+	if a.ID == "" || a.Status != tapproof.AlertSuppressed {
+		return fmt.Errorf("record suppression %q: not a suppression", a.ID)
+	}
+	if !tapproof.ValidID(a.Utility) || (a.Site != "" && !tapproof.ValidID(a.Site)) {
+		return fmt.Errorf("record suppression %s: invalid utility or site id", a.ID)
+	}
+	body, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("record suppression %s: %w", a.ID, err)
+	}
+	site := a.Site
+	if site == "" {
+		site = SystemSite
+	}
+	_, err = s.js.Publish(ctx, SuppressionPrefix+"."+a.Utility+"."+site, body,
+		jetstream.WithMsgID(a.ID), jetstream.WithExpectStream(SuppressionStreamName))
+	if err != nil {
+		return fmt.Errorf("record suppression %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// Get returns the alert message with id among the newest MaxScan messages
+// of the alert stream, and whether there is one.
+func (s *Store) Get(ctx context.Context, id string) (tapproof.Alert, bool, error) {
+	var found tapproof.Alert
+	ok := false
+	err := scan(ctx, s.js, s.stream, SubjectPrefix+".>", func(a tapproof.Alert) bool {
+		if a.ID == id {
+			found, ok = a, true
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return tapproof.Alert{}, false, fmt.Errorf("get alert: %w", err)
+	}
+	return found, ok, nil
+}
+
+// Suppressions returns the suppressions recorded for utility (and site,
+// unless empty) among the newest MaxScan, oldest first.
+func (s *Store) Suppressions(ctx context.Context, utility, site string) ([]tapproof.Alert, error) {
+	if site == "" {
+		site = "*"
+	}
+	var out []tapproof.Alert
+	err := scan(ctx, s.js, s.suppressions, SuppressionPrefix+"."+utility+"."+site, func(a tapproof.Alert) bool {
+		out = append(out, a)
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("suppressions: %w", err)
+	}
+	return out, nil
+}
+
+// scan calls fn with the messages among the newest MaxScan of st that match
+// filter, oldest first, until fn returns false.
+func scan(ctx context.Context, js jetstream.JetStream, st jetstream.Stream, filter string, fn func(tapproof.Alert) bool) error {
+	info, err := st.Info(ctx)
+	if err != nil {
+		return err
+	}
+	last := info.State.LastSeq
+	if info.State.Msgs == 0 {
+		return nil
+	}
+	start := max(info.State.FirstSeq, last-min(last, MaxScan-1))
+	c, err := js.OrderedConsumer(ctx, info.Config.Name, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    start,
+	})
+	if err != nil {
+		return err
+	}
+	for {
+		batch, err := c.Fetch(500, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			md, err := m.Metadata()
+			if err != nil {
+				return err
+			}
+			var a tapproof.Alert
+			if err := json.Unmarshal(m.Data(), &a); err == nil && !fn(a) {
+				return nil
+			}
+			if md.Sequence.Stream >= last || md.NumPending == 0 {
+				return nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		if n == 0 {
+			return nil // nothing more matches the filter
+		}
+	}
+}
+
+// Watch calls fn with every alert message stored after Watch starts, until
+// ctx is done (it then returns nil) or the subscription fails.
+func (s *Store) Watch(ctx context.Context, fn func(tapproof.Alert)) error {
+	c, err := s.js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{SubjectPrefix + ".>"},
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("watch alerts: %w", err)
+	}
+	it, err := c.Messages()
+	if err != nil {
+		return fmt.Errorf("watch alerts: %w", err)
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	defer it.Stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("watch alerts: %w", err)
+		}
+		var a tapproof.Alert
+		if json.Unmarshal(m.Data(), &a) == nil && a.ID != "" {
+			fn(a)
+		}
+	}
 }
 
 // Recent returns up to limit of the newest stored alerts, newest first.
@@ -132,4 +302,46 @@ func (s *Store) Recent(ctx context.Context, limit int) ([]tapproof.Alert, error)
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// Open returns the alerts among msgs that are still open, newest first: for
+// every alert no Cancel among msgs references, its newest message (the
+// Alert or its latest Update). Suppression records are ignored. msgs may be
+// in any order, e.g. as Recent returns them.
+func Open(msgs []tapproof.Alert) []tapproof.Alert {
+	root := func(a tapproof.Alert) string {
+		if a.Type() == tapproof.UpdateMsg && len(a.References) > 0 {
+			return a.References[0].ID
+		}
+		return a.ID
+	}
+	closed := map[string]bool{}
+	for _, a := range msgs {
+		if a.Type() == tapproof.CancelMsg {
+			for _, r := range a.References {
+				closed[r.ID] = true
+			}
+		}
+	}
+	latest := map[string]tapproof.Alert{}
+	for _, a := range msgs {
+		if a.Type() == tapproof.CancelMsg || a.State() == tapproof.AlertSuppressed || closed[root(a)] {
+			continue
+		}
+		r := root(a)
+		if cur, ok := latest[r]; !ok || a.RaisedAt.After(cur.RaisedAt) || (a.RaisedAt.Equal(cur.RaisedAt) && a.Type() == tapproof.UpdateMsg) {
+			latest[r] = a
+		}
+	}
+	out := make([]tapproof.Alert, 0, len(latest))
+	for _, a := range latest {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b tapproof.Alert) int {
+		if c := b.RaisedAt.Compare(a.RaisedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
 }

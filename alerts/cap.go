@@ -1,0 +1,264 @@
+package alerts
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tapproof/tapproof"
+)
+
+// Site is a sampling point as residents know it: its name and the service
+// area it belongs to, with the area's outline or codes for CAP.
+type Site struct {
+	Utility string `json:"utility"`
+	ID      string `json:"id"`
+	// Name is what residents call it, e.g. "Elm Street school".
+	Name string `json:"name"`
+	// Area is the service area id (a tapproof.ValidID) and AreaName its name.
+	Area     string `json:"area,omitempty"`
+	AreaName string `json:"area_name,omitempty"`
+	// Polygon outlines the area concerned as WGS 84 latitude, longitude
+	// pairs; closed (first point equals last), at least 4 points.
+	Polygon [][2]float64 `json:"polygon,omitempty"`
+	// Geocodes identify the area for CAP, e.g. {"SAME", "026049"}.
+	Geocodes []Geocode `json:"geocodes,omitempty"`
+}
+
+// Geocode is a CAP geocode: a code system and a value.
+type Geocode struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Sites lists the sites residents can find and subscribe to. The consumer
+// declares it; cmd/tapproof implements it from the device registry.
+type Sites interface {
+	Sites(ctx context.Context) ([]Site, error)
+}
+
+// FindSite returns the site of utility with id from sites.
+func FindSite(sites []Site, utility, id string) (*Site, bool) {
+	for i := range sites {
+		if sites[i].Utility == utility && sites[i].ID == id {
+			return &sites[i], true
+		}
+	}
+	return nil, false
+}
+
+// CAPNamespace is the XML namespace of OASIS CAP 1.2
+// (https://docs.oasis-open.org/emergency/cap/v1.2/CAP-v1.2-os.html).
+const CAPNamespace = "urn:oasis:names:tc:emergency:cap:1.2"
+
+// CAPConfig says who publishes CAP alerts.
+type CAPConfig struct {
+	// Sender identifies the originator, e.g. "alerts@water.example.org";
+	// no spaces, commas or '<' '&'.
+	Sender string
+	// SenderName is the human-readable name of the utility or agency.
+	SenderName string
+	// Status is Actual (default), Exercise, System, Test or Draft.
+	Status string
+	// Links point the info block's web element at the status page.
+	Links Links
+}
+
+// Validate checks c.
+func (c CAPConfig) Validate() error {
+	if c.Sender == "" || strings.ContainsAny(c.Sender, " ,<&\t\n") {
+		return errors.New("cap sender must be non-empty without spaces, commas, '<' or '&'")
+	}
+	switch c.Status {
+	case "", "Actual", "Exercise", "System", "Test", "Draft":
+	default:
+		return fmt.Errorf("cap status %q must be Actual, Exercise, System, Test or Draft", c.Status)
+	}
+	return nil
+}
+
+type capAlert struct {
+	XMLName    xml.Name `xml:"urn:oasis:names:tc:emergency:cap:1.2 alert"`
+	Identifier string   `xml:"identifier"`
+	Sender     string   `xml:"sender"`
+	Sent       string   `xml:"sent"`
+	Status     string   `xml:"status"`
+	MsgType    string   `xml:"msgType"`
+	Source     string   `xml:"source,omitempty"`
+	Scope      string   `xml:"scope"`
+	Note       string   `xml:"note,omitempty"`
+	References string   `xml:"references,omitempty"`
+	Info       capInfo  `xml:"info"`
+}
+
+type capInfo struct {
+	Language     string     `xml:"language"`
+	Category     string     `xml:"category"`
+	Event        string     `xml:"event"`
+	ResponseType string     `xml:"responseType,omitempty"`
+	Urgency      string     `xml:"urgency"`
+	Severity     string     `xml:"severity"`
+	Certainty    string     `xml:"certainty"`
+	EventCode    []capValue `xml:"eventCode"`
+	Effective    string     `xml:"effective,omitempty"`
+	Onset        string     `xml:"onset,omitempty"`
+	SenderName   string     `xml:"senderName,omitempty"`
+	Headline     string     `xml:"headline"`
+	Description  string     `xml:"description"`
+	Instruction  string     `xml:"instruction,omitempty"`
+	Web          string     `xml:"web,omitempty"`
+	Parameter    []capValue `xml:"parameter"`
+	Area         capArea    `xml:"area"`
+}
+
+type capValue struct {
+	ValueName string `xml:"valueName"`
+	Value     string `xml:"value"`
+}
+
+type capArea struct {
+	AreaDesc string     `xml:"areaDesc"`
+	Polygon  []string   `xml:"polygon"`
+	Geocode  []capValue `xml:"geocode"`
+}
+
+// capTime formats t as CAP requires: no "Z", an explicit offset.
+func capTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05-07:00") }
+
+// CAP renders a as an OASIS CAP 1.2 alert. site, if known, supplies the
+// area's name, outline and geocodes. Only alert messages are public:
+// suppression records are refused.
+func CAP(a tapproof.Alert, site *Site, cfg CAPConfig) ([]byte, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if a.State() == tapproof.AlertSuppressed {
+		return nil, fmt.Errorf("cap %s: a suppression record is not a public alert", a.ID)
+	}
+	if a.ID == "" || strings.ContainsAny(a.ID, " ,<&") {
+		return nil, fmt.Errorf("cap: identifier %q not allowed", a.ID)
+	}
+	status := cfg.Status
+	if status == "" {
+		status = "Actual"
+	}
+	notice, err := RenderNotice(a, site, cfg.Links)
+	if err != nil {
+		return nil, err
+	}
+	urgency, severity, certainty, response := "Expected", "Moderate", "Possible", "Avoid"
+	switch a.Class {
+	case tapproof.IndividualCompliance:
+		certainty = "Observed"
+	case tapproof.SystemExceedance:
+		urgency, severity, certainty = "Immediate", "Severe", "Observed"
+	}
+	if a.Type() == tapproof.CancelMsg {
+		urgency, severity, certainty, response = "Past", "Minor", "Observed", "AllClear"
+	}
+	analyte := string(a.Analyte)
+	if analyte != "" {
+		analyte = strings.ToUpper(analyte[:1]) + analyte[1:]
+	}
+	doc := capAlert{
+		Identifier: a.ID,
+		Sender:     cfg.Sender,
+		Sent:       capTime(a.RaisedAt),
+		Status:     status,
+		MsgType:    string(a.Type()),
+		Source:     "tapproof " + a.Rule,
+		Scope:      "Public",
+		Info: capInfo{
+			Language:     "en-US",
+			Category:     "Health",
+			Event:        analyte + " in drinking water",
+			ResponseType: response,
+			Urgency:      urgency,
+			Severity:     severity,
+			Certainty:    certainty,
+			EventCode:    []capValue{{ValueName: "tapproof:class", Value: string(a.Class)}},
+			Onset:        capTime(a.SampledAt),
+			SenderName:   cfg.SenderName,
+			Headline:     truncate(notice.Subject, 160),
+			Description:  notice.Body,
+			Instruction:  instruction(a),
+			Web:          cfg.Links.Status(a.Utility, a.Site),
+			Parameter: []capValue{
+				{ValueName: "tapproof:value", Value: strconv.FormatFloat(a.Value, 'f', -1, 64) + " " + string(a.Unit)},
+				{ValueName: "tapproof:level", Value: strconv.FormatFloat(a.Level, 'f', -1, 64) + " " + string(a.Unit)},
+				{ValueName: "tapproof:rule", Value: a.Rule},
+			},
+			Area: capArea{AreaDesc: areaDesc(a, site)},
+		},
+	}
+	if cfg.Links.Base == "" {
+		doc.Info.Web = ""
+	}
+	if !a.Since.IsZero() {
+		doc.Info.Onset = capTime(a.Since)
+	}
+	if len(a.References) > 0 {
+		refs := make([]string, len(a.References))
+		for i, r := range a.References {
+			refs[i] = cfg.Sender + "," + r.ID + "," + capTime(r.RaisedAt)
+		}
+		doc.References = strings.Join(refs, " ")
+	}
+	if site != nil {
+		if len(site.Polygon) >= 4 && site.Polygon[0] == site.Polygon[len(site.Polygon)-1] {
+			pts := make([]string, len(site.Polygon))
+			for i, p := range site.Polygon {
+				pts[i] = strconv.FormatFloat(p[0], 'f', -1, 64) + "," + strconv.FormatFloat(p[1], 'f', -1, 64)
+			}
+			doc.Info.Area.Polygon = []string{strings.Join(pts, " ")}
+		}
+		for _, g := range site.Geocodes {
+			doc.Info.Area.Geocode = append(doc.Info.Area.Geocode, capValue{ValueName: g.Name, Value: g.Value})
+		}
+	}
+	out, err := xml.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("cap %s: %w", a.ID, err)
+	}
+	return append([]byte(xml.Header), append(out, '\n')...), nil
+}
+
+// instruction is what residents should do; for lead and copper it carries
+// the mandatory health-effects language.
+func instruction(a tapproof.Alert) string {
+	var b strings.Builder
+	if a.Type() == tapproof.CancelMsg {
+		b.WriteString("Readings are back at or below the recovery level. No action is needed because of this alert.")
+	} else {
+		b.WriteString("Use filtered or bottled water for drinking, cooking and preparing baby formula. " +
+			"Use only cold water for drinking and cooking. Do not boil water to remove lead.")
+	}
+	if h := HealthEffects(a.Analyte); h != "" {
+		b.WriteString(" ")
+		b.WriteString(h)
+	}
+	return b.String()
+}
+
+func areaDesc(a tapproof.Alert, site *Site) string {
+	switch {
+	case site != nil && site.AreaName != "" && site.Name != "":
+		return site.Name + ", " + site.AreaName
+	case site != nil && site.Name != "":
+		return site.Name
+	case a.Site != "":
+		return "Site " + a.Site + " of the " + a.Utility + " water system"
+	}
+	return "The " + a.Utility + " water system"
+}
+
+func truncate(s string, n int) string {
+	if len([]rune(s)) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}

@@ -1,0 +1,257 @@
+package alerts
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/tapproof/tapproof"
+)
+
+// HealthEffectsLead is the mandatory health-effects language of every lead
+// notice (40 CFR 141.85(a)(1)(ii), as revised by the LCRR).
+const HealthEffectsLead = "Exposure to lead in drinking water can cause serious health effects in all age groups. " +
+	"Infants and children can have decreases in IQ and attention span. Lead exposure can lead to new learning and " +
+	"behavior problems or exacerbate existing learning and behavior problems. The children of women who are exposed " +
+	"to lead before or during pregnancy can have increased risk of these adverse health effects. Adults can have " +
+	"increased risks of heart disease, high blood pressure, kidney or nervous system problems."
+
+// HealthEffectsCopper is the health-effects language of copper notices
+// (40 CFR 141 subpart O, appendix A).
+const HealthEffectsCopper = "Copper is an essential nutrient, but some people who drink water containing copper in " +
+	"excess of the action level over a relatively short amount of time could experience gastrointestinal distress. " +
+	"Some people who drink water containing copper in excess of the action level over many years could suffer liver " +
+	"or kidney damage. People with Wilson's Disease should consult their personal doctor."
+
+// HealthEffects returns the mandatory health-effects language for a, or ""
+// if there is none.
+func HealthEffects(a tapproof.Analyte) string {
+	switch a {
+	case tapproof.Lead:
+		return HealthEffectsLead
+	case tapproof.Copper:
+		return HealthEffectsCopper
+	}
+	return ""
+}
+
+// NoticeRecordType is the type of a NoticeRecord, its first JSON field.
+const NoticeRecordType = "tapproof.notice.v1"
+
+// Notice template ids. A template's id and version are recorded with every
+// notice rendered from it; a changed text gets a new version, never the
+// same one.
+const (
+	TemplateScreeningAlert   = "screening-alert"
+	TemplateScreeningClear   = "screening-all-clear"
+	TemplateIndividualResult = "individual-result"
+	TemplateTier1            = "tier1-lead-ale"
+	TemplateConfirm          = "subscription-confirm"
+)
+
+//go:embed notices/*.tmpl
+var noticeFS embed.FS
+
+// NoticeTemplate is one version of a notice text.
+type NoticeTemplate struct {
+	ID      string
+	Version int
+	tmpl    *template.Template
+}
+
+// Name is "<id>@v<version>".
+func (t NoticeTemplate) Name() string { return fmt.Sprintf("%s@v%d", t.ID, t.Version) }
+
+// noticeTemplates are the current version of each template.
+var noticeTemplates = func() map[string]NoticeTemplate {
+	funcs := template.FuncMap{"upper": func(v any) string { return strings.ToUpper(fmt.Sprint(v)) }}
+	out := map[string]NoticeTemplate{}
+	for _, t := range []NoticeTemplate{
+		{ID: TemplateScreeningAlert, Version: 1},
+		{ID: TemplateScreeningClear, Version: 1},
+		{ID: TemplateIndividualResult, Version: 1},
+		{ID: TemplateTier1, Version: 1},
+		{ID: TemplateConfirm, Version: 1},
+	} {
+		file := fmt.Sprintf("notices/%s.v%d.tmpl", t.ID, t.Version)
+		t.tmpl = template.Must(template.New(file).Funcs(funcs).Option("missingkey=error").ParseFS(noticeFS, file))
+		out[t.ID] = t
+	}
+	return out
+}()
+
+// Template returns the current version of the notice template id.
+func Template(id string) (NoticeTemplate, bool) {
+	t, ok := noticeTemplates[id]
+	return t, ok
+}
+
+// TemplateFor returns the template of the notice for a.
+func TemplateFor(a tapproof.Alert) NoticeTemplate {
+	switch {
+	case a.Class == tapproof.SystemExceedance:
+		return noticeTemplates[TemplateTier1]
+	case a.Class == tapproof.IndividualCompliance:
+		return noticeTemplates[TemplateIndividualResult]
+	case a.Type() == tapproof.CancelMsg:
+		return noticeTemplates[TemplateScreeningClear]
+	}
+	return noticeTemplates[TemplateScreeningAlert]
+}
+
+// Notice is a rendered notice: the exact text every recipient gets, before
+// the per-recipient footer (the unsubscribe link), which is not part of it.
+type Notice struct {
+	Template NoticeTemplate
+	Subject  string
+	Body     string
+}
+
+// Text is the notice as hashed and recorded: the subject line, a blank line
+// and the body.
+func (n Notice) Text() string { return n.Subject + "\n\n" + n.Body }
+
+// SHA256 is the hex SHA-256 of Text.
+func (n Notice) SHA256() string {
+	sum := sha256.Sum256([]byte(n.Text()))
+	return hex.EncodeToString(sum[:])
+}
+
+// Links are the public pages a notice points to.
+type Links struct {
+	// Base is the public site's base URL, e.g. https://water.example.org/.
+	Base string
+}
+
+// Status returns the status page of utility's site, or of the utility.
+func (l Links) Status(utility, site string) string {
+	p := "sites/" + url.PathEscape(utility)
+	if site != "" {
+		p += "/" + url.PathEscape(site)
+	}
+	return l.join(p)
+}
+
+// CAP returns the CAP document of alert id.
+func (l Links) CAP(id string) string { return l.join("v1/alerts/" + url.PathEscape(id) + "/cap.xml") }
+
+// Confirm returns the confirmation link of token.
+func (l Links) Confirm(token string) string { return l.join("confirm?token=" + url.QueryEscape(token)) }
+
+// Unsubscribe returns the unsubscribe link of token.
+func (l Links) Unsubscribe(token string) string {
+	return l.join("unsubscribe?token=" + url.QueryEscape(token))
+}
+
+func (l Links) join(p string) string { return strings.TrimSuffix(l.Base, "/") + "/" + p }
+
+// noticeData is what notice templates see.
+type noticeData struct {
+	AlertID, Utility, Place, Analyte, Rule string
+	Value, Level, Recovery                 string
+	SampledAt, Since                       string
+	Update                                 bool
+	References                             []tapproof.AlertRef
+	HealthEffects                          string
+	StatusURL, CAPURL, ConfirmURL          string
+}
+
+// RenderNotice renders the notice for alert a about site (nil if unknown).
+func RenderNotice(a tapproof.Alert, site *Site, links Links) (Notice, error) {
+	t := TemplateFor(a)
+	d := noticeData{
+		AlertID: a.ID, Utility: a.Utility, Place: placeName(a.Utility, a.Site, site), Analyte: string(a.Analyte),
+		Rule: a.Rule, Value: quantity(a.Value, a.Unit), Level: quantity(a.Level, a.Unit), Recovery: quantity(a.Recovery, a.Unit),
+		SampledAt: stamp(a.SampledAt), Update: a.Type() == tapproof.UpdateMsg, References: a.References,
+		HealthEffects: HealthEffects(a.Analyte), StatusURL: links.Status(a.Utility, a.Site), CAPURL: links.CAP(a.ID),
+	}
+	if !a.Since.IsZero() && !a.Since.Equal(a.SampledAt) {
+		d.Since = stamp(a.Since)
+	}
+	return render(t, d)
+}
+
+// RenderConfirmation renders the confirmation request for sub, whose
+// confirmation token is token.
+func RenderConfirmation(sub Subscription, site *Site, token string, links Links) (Notice, error) {
+	place := placeName(sub.Utility, sub.Site, site)
+	if sub.Area != "" {
+		place = "the " + sub.Area + " service area"
+		if site != nil && site.AreaName != "" {
+			place = site.AreaName
+		}
+	}
+	return render(noticeTemplates[TemplateConfirm], noticeData{
+		Utility: sub.Utility, Place: place, ConfirmURL: links.Confirm(token),
+	})
+}
+
+func render(t NoticeTemplate, d noticeData) (Notice, error) {
+	var subj, body strings.Builder
+	if err := t.tmpl.ExecuteTemplate(&subj, "subject", d); err != nil {
+		return Notice{}, fmt.Errorf("notice %s: %w", t.Name(), err)
+	}
+	if err := t.tmpl.ExecuteTemplate(&body, "body", d); err != nil {
+		return Notice{}, fmt.Errorf("notice %s: %w", t.Name(), err)
+	}
+	return Notice{Template: t, Subject: strings.Join(strings.Fields(subj.String()), " "), Body: strings.TrimLeft(body.String(), "\n")}, nil
+}
+
+func placeName(utility, siteID string, site *Site) string {
+	switch {
+	case site != nil && site.Name != "":
+		return site.Name
+	case siteID != "":
+		return siteID + " (" + utility + ")"
+	}
+	return "the " + utility + " water system"
+}
+
+func quantity(v float64, u tapproof.Unit) string {
+	unit := string(u)
+	switch u {
+	case tapproof.MicrogramsPerLiter:
+		unit = "µg/L (ppb)"
+	case tapproof.NTU:
+		unit = "NTU"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64) + " " + unit
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2 January 2006 15:04 UTC") }
+
+// NoticeRecord is what the verifiable log records of every notice sent: when,
+// about which alert, from which template version, a hash of the exact text
+// and how many recipients — never who.
+type NoticeRecord struct {
+	Type            string              `json:"type"` // NoticeRecordType
+	AlertID         string              `json:"alert_id"`
+	Class           tapproof.AlertClass `json:"class"`
+	MsgType         tapproof.MsgType    `json:"msg_type"`
+	Utility         string              `json:"utility"`
+	Site            string              `json:"site,omitempty"`
+	Template        string              `json:"template"`
+	TemplateVersion int                 `json:"template_version"`
+	TextSHA256      string              `json:"text_sha256"`
+	Recipients      int                 `json:"recipients"`
+	Channels        map[Channel]int     `json:"channels,omitempty"`
+	AlertRaisedAt   time.Time           `json:"alert_raised_at"`
+	SentAt          time.Time           `json:"sent_at"`
+	References      []tapproof.AlertRef `json:"references,omitempty"`
+	Public          []string            `json:"public,omitempty"` // public channels that carry it: cap, atom
+}
+
+// NoticeLog appends notice records to a utility's verifiable log. The
+// journal implements it. record is the JSON of a NoticeRecord; AlertID
+// identifies it, so an implementation may drop a second record for the same
+// alert (a redelivery after a crash).
+type NoticeLog interface {
+	AppendNotice(ctx context.Context, utility string, record []byte) (index uint64, err error)
+}

@@ -1,0 +1,671 @@
+package alerts
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tapproof/tapproof"
+)
+
+// Notice streams, buckets and consumers.
+const (
+	// NoticeStreamName is the JetStream work queue of deliveries to
+	// residents, one message per notice (or confirmation) and subscription,
+	// on subjects NoticeSubjectPrefix.<channel>. A message names its
+	// subscription, never an address.
+	NoticeStreamName    = "TAPPROOF_NOTICES"
+	NoticeSubjectPrefix = "tapproof.notices"
+	// NoticeBucket keeps, per alert, the notice record appended to the log
+	// (key issued.<alert id>) and, per delivery, its outcome (key
+	// delivery.<delivery id>).
+	NoticeBucket = "tapproof_notices"
+
+	dispatchConsumer = "tapproof-notice-dispatch"
+	deliveryConsumer = "tapproof-notice-delivery"
+)
+
+// Notifier defaults, used where a NotifierConfig field is zero.
+const (
+	DefaultNoticeWorkers = 4
+)
+
+// Headers of a resident webhook delivery, besides HeaderSignature and
+// HeaderAlertID.
+const (
+	HeaderDeliveryID = "X-Tapproof-Delivery"
+	HeaderKind       = "X-Tapproof-Kind" // "notice" or "confirm"
+)
+
+// Delivery outcomes, the values of DeliveryStatus.Status.
+const (
+	DeliveryRetrying  = "retrying"
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed"
+	DeliveryCancelled = "cancelled" // unsubscribed before delivery
+)
+
+// NotifierConfig configures a Notifier.
+type NotifierConfig struct {
+	// Links are the public pages notices link to (Base is required).
+	Links Links
+	// Mailer sends email; without one, email subscriptions are refused.
+	Mailer Mailer
+	// NoticeLog records each notice; nil records nothing (tests, demos).
+	NoticeLog NoticeLog
+	// Workers deliver in parallel; DefaultNoticeWorkers if zero.
+	Workers int
+	// WebhookTimeout, MaxDeliver, MinBackoff and MaxBackoff are as in
+	// WebhookConfig, with its defaults.
+	WebhookTimeout time.Duration
+	MaxDeliver     int
+	MinBackoff     time.Duration
+	MaxBackoff     time.Duration
+	// Now stamps notice records; time.Now if nil.
+	Now func() time.Time
+}
+
+// Validate checks c.
+func (c NotifierConfig) Validate() error {
+	u, err := url.Parse(c.Links.Base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("notifier: the public base URL must be an absolute http or https URL")
+	}
+	if c.Workers < 0 || c.WebhookTimeout < 0 || c.MaxDeliver < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 {
+		return errors.New("notifier: workers, timeout, max deliver and back-off must not be negative")
+	}
+	if c.MaxBackoff > 0 && c.MinBackoff > c.MaxBackoff {
+		return errors.New("notifier: min back-off above max back-off")
+	}
+	return nil
+}
+
+// DeliveryStatus is the outcome of one delivery to one subscription.
+type DeliveryStatus struct {
+	ID           string    `json:"id"`
+	Kind         string    `json:"kind"` // notice or confirm
+	AlertID      string    `json:"alert_id,omitempty"`
+	Subscription string    `json:"subscription"`
+	Channel      Channel   `json:"channel"`
+	Status       string    `json:"status"`
+	Attempts     uint64    `json:"attempts"`
+	Error        string    `json:"error,omitempty"` // never an address
+	At           time.Time `json:"at"`
+}
+
+// job is one message of the notice work queue.
+type job struct {
+	ID           string          `json:"id"`
+	Kind         string          `json:"kind"` // notice or confirm
+	Subscription string          `json:"subscription"`
+	Alert        *tapproof.Alert `json:"alert,omitempty"`
+	Template     string          `json:"template"`
+	Subject      string          `json:"subject"`
+	Body         string          `json:"body"`
+	TextSHA256   string          `json:"text_sha256,omitempty"`
+	ConfirmURL   string          `json:"confirm_url,omitempty"`
+}
+
+// Notifier sends notices to subscribed residents: for every alert message
+// stored (Store.Publish) it renders the notice from its template, appends a
+// NoticeRecord to the utility's log, and queues one delivery per confirmed
+// subscription; workers deliver by email or signed webhook, retrying with
+// back-off through JetStream redelivery, and record each delivery as
+// delivered or failed. It also runs the double opt-in of subscriptions.
+type Notifier struct {
+	js     jetstream.JetStream
+	subs   *Subscriptions
+	sites  Sites
+	cfg    NotifierConfig
+	status jetstream.KeyValue
+	client *http.Client
+	m      *Metrics
+	log    *slog.Logger
+}
+
+// NewNotifier creates or updates the notice stream and bucket and returns a
+// Notifier. The alert stream must exist (NewStore). metrics and log may be nil.
+func NewNotifier(ctx context.Context, js jetstream.JetStream, subs *Subscriptions, sites Sites, cfg NotifierConfig, metrics *Metrics, log *slog.Logger) (*Notifier, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if subs == nil || sites == nil {
+		return nil, errors.New("notifier: subscriptions and sites are required")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	w := WebhookConfig{Timeout: cfg.WebhookTimeout, MaxDeliver: cfg.MaxDeliver, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff}.withDefaults()
+	cfg.WebhookTimeout, cfg.MaxDeliver, cfg.MinBackoff, cfg.MaxBackoff = w.Timeout, w.MaxDeliver, w.MinBackoff, w.MaxBackoff
+	if cfg.Workers == 0 {
+		cfg.Workers = DefaultNoticeWorkers
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        NoticeStreamName,
+		Description: "tapproof deliveries to residents (work queue; names subscriptions, never addresses)",
+		Subjects:    []string{NoticeSubjectPrefix + ".>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.WorkQueuePolicy,
+		Duplicates:  DuplicateWindow,
+		MaxMsgSize:  256 << 10,
+	}); err != nil {
+		return nil, fmt.Errorf("notice stream: %w", err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      NoticeBucket,
+		Description: "tapproof notice records and delivery outcomes",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notice bucket: %w", err)
+	}
+	dialer := &net.Dialer{Timeout: cfg.WebhookTimeout}
+	if !subs.allowPrivate {
+		dialer.Control = refusePrivate
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil // a proxy would dial for us, past refusePrivate
+	tr.DialContext = dialer.DialContext
+	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &Notifier{js: js, subs: subs, sites: sites, cfg: cfg, status: kv, client: client, m: metrics, log: log}, nil
+}
+
+// refusePrivate is a net.Dialer Control that refuses to connect a resident's
+// webhook to a loopback, private or link-local address, whatever its name
+// resolved to.
+func refusePrivate(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); ip == nil || privateIP(ip) {
+		return errors.New("webhook address is not public")
+	}
+	return nil
+}
+
+// Subscribe stores a pending subscription and queues its confirmation
+// request. If the address is already confirmed for the target nothing is
+// sent. Errors wrapping ErrInvalidSubscription are the resident's to fix.
+func (n *Notifier) Subscribe(ctx context.Context, req SubscribeRequest) (Subscription, error) {
+	if req.Channel == ChannelEmail && n.cfg.Mailer == nil {
+		return Subscription{}, fmt.Errorf("%w: email alerts are not available here", ErrInvalidSubscription)
+	}
+	if err := n.checkTarget(ctx, req.Target); err != nil {
+		return Subscription{}, err
+	}
+	sub, token, err := n.subs.Subscribe(ctx, req)
+	if err != nil {
+		return Subscription{}, err
+	}
+	n.log.Info("subscription requested", slog.Any("subscription", sub), slog.Bool("confirmation", token != ""))
+	if token == "" {
+		return sub, nil
+	}
+	site := n.siteFor(ctx, sub.Target)
+	notice, err := RenderConfirmation(sub, site, token, n.cfg.Links)
+	if err != nil {
+		return Subscription{}, err
+	}
+	j := job{
+		ID: "confirm-" + sub.ID + "." + hashHex(token)[:16], Kind: "confirm", Subscription: sub.ID,
+		Template: notice.Template.Name(), Subject: notice.Subject, Body: notice.Body, ConfirmURL: n.cfg.Links.Confirm(token),
+	}
+	if err := n.enqueue(ctx, sub.Channel, j); err != nil {
+		return Subscription{}, err
+	}
+	return sub, nil
+}
+
+// Confirm confirms the subscription whose confirmation token is token.
+func (n *Notifier) Confirm(ctx context.Context, token string) (Subscription, error) {
+	sub, err := n.subs.Confirm(ctx, token)
+	if err == nil {
+		n.log.Info("subscription confirmed", slog.Any("subscription", sub))
+	}
+	return sub, err
+}
+
+// Unsubscribe ends the subscription whose unsubscribe token is token.
+func (n *Notifier) Unsubscribe(ctx context.Context, token string) (Subscription, error) {
+	sub, err := n.subs.Unsubscribe(ctx, token)
+	if err == nil {
+		n.log.Info("unsubscribed", slog.Any("subscription", sub))
+	}
+	return sub, err
+}
+
+// checkTarget makes sure the target exists among the sites.
+func (n *Notifier) checkTarget(ctx context.Context, t Target) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	sites, err := n.sites.Sites(ctx)
+	if err != nil {
+		return fmt.Errorf("sites: %w", err)
+	}
+	for _, s := range sites {
+		if s.Utility == t.Utility && ((t.Site != "" && s.ID == t.Site) || (t.Area != "" && s.Area == t.Area)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: no such site or service area", ErrInvalidSubscription)
+}
+
+func (n *Notifier) siteFor(ctx context.Context, t Target) *Site {
+	sites, err := n.sites.Sites(ctx)
+	if err != nil {
+		return nil
+	}
+	for i, s := range sites {
+		if s.Utility == t.Utility && ((t.Site != "" && s.ID == t.Site) || (t.Site == "" && s.Area == t.Area)) {
+			return &sites[i]
+		}
+	}
+	return nil
+}
+
+func (n *Notifier) enqueue(ctx context.Context, ch Channel, j job) error {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	if _, err := n.js.Publish(ctx, NoticeSubjectPrefix+"."+string(ch), b,
+		jetstream.WithMsgID(j.ID), jetstream.WithExpectStream(NoticeStreamName)); err != nil {
+		return fmt.Errorf("queue delivery %s: %w", j.ID, err)
+	}
+	return nil
+}
+
+// Issued returns the notice record of alert id and its index in the log,
+// and whether the notice was issued.
+func (n *Notifier) Issued(ctx context.Context, alertID string) (NoticeRecord, uint64, bool, error) {
+	e, err := n.status.Get(ctx, "issued."+alertID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return NoticeRecord{}, 0, false, nil
+	}
+	if err != nil {
+		return NoticeRecord{}, 0, false, fmt.Errorf("notice %s: %w", alertID, err)
+	}
+	var v issued
+	if err := json.Unmarshal(e.Value(), &v); err != nil {
+		return NoticeRecord{}, 0, false, fmt.Errorf("notice %s: %w", alertID, err)
+	}
+	return v.Record, v.Index, true, nil
+}
+
+// Deliveries returns the outcome of every delivery of alert id's notice.
+func (n *Notifier) Deliveries(ctx context.Context, alertID string) ([]DeliveryStatus, error) {
+	return n.deliveries(ctx, "delivery.notice-"+alertID+".*")
+}
+
+// Confirmations returns the outcome of every confirmation request sent
+// for subscription id.
+func (n *Notifier) Confirmations(ctx context.Context, subscription string) ([]DeliveryStatus, error) {
+	return n.deliveries(ctx, "delivery.confirm-"+subscription+".*")
+}
+
+func (n *Notifier) deliveries(ctx context.Context, filter string) ([]DeliveryStatus, error) {
+	l, err := n.status.ListKeysFiltered(ctx, filter)
+	if err != nil {
+		return nil, fmt.Errorf("deliveries: %w", err)
+	}
+	defer l.Stop()
+	var out []DeliveryStatus
+	for k := range l.Keys() {
+		e, err := n.status.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		var d DeliveryStatus
+		if json.Unmarshal(e.Value(), &d) == nil {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+type issued struct {
+	Record NoticeRecord `json:"record"`
+	Index  uint64       `json:"index"`
+}
+
+// Run dispatches notices and delivers them until ctx is done, then returns
+// nil; or returns an error if a consumer cannot be created.
+func (n *Notifier) Run(ctx context.Context) error {
+	dispatch, err := n.js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
+		Durable:       dispatchConsumer,
+		Description:   "tapproof resident notices: one per alert message",
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       time.Minute,
+		MaxDeliver:    -1, // an alert's notice is never given up
+		FilterSubject: SubjectPrefix + ".>",
+	})
+	if err != nil {
+		return fmt.Errorf("notice dispatch consumer: %w", err)
+	}
+	deliver, err := n.js.CreateOrUpdateConsumer(ctx, NoticeStreamName, jetstream.ConsumerConfig{
+		Durable:       deliveryConsumer,
+		Description:   "tapproof resident deliveries",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       2*max(n.cfg.WebhookTimeout, DefaultSMTPTimeout) + 10*time.Second,
+		MaxDeliver:    n.cfg.MaxDeliver,
+		MaxAckPending: 4 * n.cfg.Workers,
+	})
+	if err != nil {
+		return fmt.Errorf("notice delivery consumer: %w", err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { n.consume(ctx, dispatch, n.dispatch) })
+	for range n.cfg.Workers {
+		wg.Go(func() { n.consume(ctx, deliver, n.deliver) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// consume hands messages of c to handle one at a time until ctx is done,
+// resuming after interruptions.
+func (n *Notifier) consume(ctx context.Context, c jetstream.Consumer, handle func(context.Context, jetstream.Msg)) {
+	for ctx.Err() == nil {
+		it, err := c.Messages(jetstream.PullMaxMessages(1), jetstream.PullExpiry(5*time.Second))
+		if err == nil {
+			for {
+				msg, err := it.Next(jetstream.NextContext(ctx))
+				if err != nil {
+					break
+				}
+				handle(ctx, msg)
+			}
+			it.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		n.log.Warn("notice consumer interrupted, resuming", logKeyError, err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// dispatch issues the notice of one alert message.
+func (n *Notifier) dispatch(ctx context.Context, msg jetstream.Msg) {
+	var a tapproof.Alert
+	if err := json.Unmarshal(msg.Data(), &a); err != nil || a.ID == "" || a.State() == tapproof.AlertSuppressed {
+		n.settle(msg.Term())
+		return
+	}
+	attempt := uint64(1)
+	if md, err := msg.Metadata(); err == nil {
+		attempt = md.NumDelivered
+	}
+	if err := n.issue(ctx, a); err != nil {
+		if ctx.Err() != nil {
+			n.settle(msg.Nak())
+			return
+		}
+		delay := backoff(n.cfg.MinBackoff, n.cfg.MaxBackoff, attempt)
+		n.log.Warn("notice not issued, will retry", logKeyAlert, a.ID, logKeyAttempt, attempt, logKeyRetryIn, delay, logKeyError, err)
+		n.settle(msg.NakWithDelay(delay))
+		return
+	}
+	n.settle(msg.Ack())
+}
+
+func (n *Notifier) issue(ctx context.Context, a tapproof.Alert) error {
+	sites, err := n.sites.Sites(ctx)
+	if err != nil {
+		return fmt.Errorf("sites: %w", err)
+	}
+	site, _ := FindSite(sites, a.Utility, a.Site)
+	area := ""
+	if site != nil {
+		area = site.Area
+	}
+	notice, err := RenderNotice(a, site, n.cfg.Links)
+	if err != nil {
+		return err
+	}
+	subs, err := n.subs.Matching(ctx, a.Utility, a.Site, area)
+	if err != nil {
+		return err
+	}
+	rec, _, done, err := n.Issued(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	if !done {
+		rec = NoticeRecord{
+			Type: NoticeRecordType, AlertID: a.ID, Class: a.Class, MsgType: a.Type(), Utility: a.Utility, Site: a.Site,
+			Template: notice.Template.ID, TemplateVersion: notice.Template.Version, TextSHA256: notice.SHA256(),
+			Recipients: len(subs), Channels: map[Channel]int{}, AlertRaisedAt: a.RaisedAt, SentAt: n.cfg.Now().UTC(),
+			References: a.References, Public: []string{"cap", "atom"},
+		}
+		for _, s := range subs {
+			rec.Channels[s.Channel]++
+		}
+		var index uint64
+		if n.cfg.NoticeLog != nil {
+			body, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			if index, err = n.cfg.NoticeLog.AppendNotice(ctx, a.Utility, body); err != nil {
+				return fmt.Errorf("notice log: %w", err)
+			}
+		}
+		b, _ := json.Marshal(issued{Record: rec, Index: index})
+		if _, err := n.status.Put(ctx, "issued."+a.ID, b); err != nil {
+			return fmt.Errorf("notice %s: %w", a.ID, err)
+		}
+		n.log.Info("notice issued", logKeyAlert, a.ID, "template", notice.Template.Name(),
+			"text_sha256", rec.TextSHA256, "recipients", rec.Recipients, "log_index", index)
+	}
+	for _, s := range subs {
+		j := job{
+			ID: "notice-" + a.ID + "." + s.ID, Kind: "notice", Subscription: s.ID, Alert: &a,
+			Template: notice.Template.Name(), Subject: notice.Subject, Body: notice.Body, TextSHA256: notice.SHA256(),
+		}
+		if err := n.enqueue(ctx, s.Channel, j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deliver sends one queued delivery.
+func (n *Notifier) deliver(ctx context.Context, msg jetstream.Msg) {
+	var j job
+	if err := json.Unmarshal(msg.Data(), &j); err != nil || j.ID == "" {
+		n.log.Error("undecodable delivery dropped", "subject", msg.Subject())
+		n.settle(msg.Term())
+		return
+	}
+	attempt := uint64(1)
+	if md, err := msg.Metadata(); err == nil {
+		attempt = md.NumDelivered
+	}
+	st := DeliveryStatus{ID: j.ID, Kind: j.Kind, Subscription: j.Subscription, Attempts: attempt}
+	if j.Alert != nil {
+		st.AlertID = j.Alert.ID
+	}
+	sub, err := n.subs.Get(ctx, j.Subscription)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		st.Status = DeliveryCancelled
+		n.record(ctx, st)
+		n.settle(msg.Ack())
+		return
+	case err != nil:
+		n.settle(msg.NakWithDelay(backoff(n.cfg.MinBackoff, n.cfg.MaxBackoff, attempt)))
+		return
+	case j.Kind == "notice" && !sub.Confirmed:
+		st.Status = DeliveryCancelled
+		n.record(ctx, st)
+		n.settle(msg.Ack()) // unconfirmed subscriptions receive nothing
+		return
+	}
+	st.Channel = sub.Channel
+	log := n.log.With("delivery", j.ID, logKeyAttempt, attempt, "subscription", sub)
+	switch sub.Channel {
+	case ChannelEmail:
+		err = n.sendEmail(ctx, sub, j)
+	case ChannelWebhook:
+		err = n.sendWebhook(ctx, sub, j)
+	default:
+		err = fmt.Errorf("unknown channel %q", sub.Channel)
+	}
+	switch {
+	case err == nil:
+		st.Status = DeliveryDelivered
+		n.m.notice(sub.Channel, ResultDelivered)
+		log.Info("delivered")
+		n.record(ctx, st)
+		n.settle(msg.Ack())
+	case ctx.Err() != nil:
+		n.settle(msg.Nak())
+	case attempt >= uint64(n.cfg.MaxDeliver):
+		st.Status, st.Error = DeliveryFailed, redactAddress(err, sub)
+		n.m.notice(sub.Channel, ResultFailed)
+		log.Error("delivery failed for the last time", logKeyError, st.Error)
+		n.record(ctx, st)
+		n.settle(msg.Term())
+	default:
+		delay := backoff(n.cfg.MinBackoff, n.cfg.MaxBackoff, attempt)
+		st.Status, st.Error = DeliveryRetrying, redactAddress(err, sub)
+		n.m.notice(sub.Channel, ResultRetried)
+		log.Warn("delivery failed, will retry", logKeyError, st.Error, logKeyRetryIn, delay)
+		n.record(ctx, st)
+		n.settle(msg.NakWithDelay(delay))
+	}
+}
+
+func (n *Notifier) record(ctx context.Context, st DeliveryStatus) {
+	st.At = n.cfg.Now().UTC()
+	b, _ := json.Marshal(st)
+	if _, err := n.status.Put(ctx, "delivery."+st.ID, b); err != nil {
+		n.log.Warn("delivery status not recorded", "delivery", st.ID, logKeyError, err)
+	}
+}
+
+func (n *Notifier) settle(err error) {
+	if err != nil {
+		n.log.Warn("acknowledging notice message", logKeyError, err)
+	}
+}
+
+// footer is the per-recipient end of a notice, outside its hashed text.
+func (n *Notifier) footer(sub Subscription) string {
+	return "\n-- \nYou receive this because you subscribed to drinking-water alerts for " + sub.Target.String() +
+		".\nTo unsubscribe: " + n.cfg.Links.Unsubscribe(sub.UnsubscribeToken) + "\n"
+}
+
+func (n *Notifier) sendEmail(ctx context.Context, sub Subscription, j job) error {
+	if n.cfg.Mailer == nil {
+		return errors.New("no mailer configured")
+	}
+	e := Email{To: sub.Address, Subject: j.Subject, Text: j.Body, MessageID: j.ID + "@tapproof"}
+	if j.Kind == "notice" {
+		e.Text += n.footer(sub)
+		e.Unsubscribe = n.cfg.Links.Unsubscribe(sub.UnsubscribeToken)
+	}
+	return n.cfg.Mailer.Send(ctx, e)
+}
+
+// webhookPayload is the JSON body of a resident webhook delivery.
+type webhookPayload struct {
+	Type         string          `json:"type"` // notice or confirm
+	Delivery     string          `json:"delivery"`
+	Subscription string          `json:"subscription"`
+	Alert        *tapproof.Alert `json:"alert,omitempty"`
+	Template     string          `json:"template,omitempty"`
+	Subject      string          `json:"subject"`
+	Text         string          `json:"text"`
+	TextSHA256   string          `json:"text_sha256,omitempty"`
+	ConfirmURL   string          `json:"confirm_url,omitempty"`
+	Unsubscribe  string          `json:"unsubscribe_url,omitempty"`
+}
+
+func (n *Notifier) sendWebhook(ctx context.Context, sub Subscription, j job) error {
+	p := webhookPayload{Type: j.Kind, Delivery: j.ID, Subscription: sub.ID, Alert: j.Alert, Template: j.Template,
+		Subject: j.Subject, Text: j.Body, TextSHA256: j.TextSHA256, ConfirmURL: j.ConfirmURL}
+	if j.Kind == "notice" {
+		p.Unsubscribe = n.cfg.Links.Unsubscribe(sub.UnsubscribeToken)
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.WebhookTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sub.Address, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "tapproof-webhook/1")
+	req.Header.Set(HeaderSignature, Sign(sub.Secret, body))
+	req.Header.Set(HeaderDeliveryID, j.ID)
+	req.Header.Set(HeaderKind, j.Kind)
+	if j.Alert != nil {
+		req.Header.Set(HeaderAlertID, j.Alert.ID)
+	}
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("webhook answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// redactAddress returns err's text without sub's address or its host.
+func redactAddress(err error, sub Subscription) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	s := err.Error()
+	secrets := []string{sub.Address, sub.Secret}
+	if u, perr := url.Parse(sub.Address); perr == nil && sub.Channel == ChannelWebhook {
+		secrets = append(secrets, u.Host, u.Hostname())
+	}
+	for _, x := range secrets {
+		if x != "" {
+			s = strings.ReplaceAll(s, x, "<redacted>")
+		}
+	}
+	return s
+}
+
+// backoff is the delay after failed attempt n (1-based): min doubling up to max.
+func backoff(lo, hi time.Duration, n uint64) time.Duration {
+	d := lo
+	for i := uint64(1); i < n && d < hi; i++ {
+		d *= 2
+	}
+	return min(d, hi)
+}

@@ -1,0 +1,446 @@
+package alerts
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/mail"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tapproof/tapproof"
+)
+
+// SubscriptionBucket is the JetStream key-value bucket that keeps resident
+// subscriptions. Its keys: sub.<id> (the subscription), tok.<sha256 of a
+// confirmation token> (its subscription id) and addr.<sha256 of channel,
+// address and target> (the subscription of that address to that target).
+const SubscriptionBucket = "tapproof_subscriptions"
+
+// Subscription limits.
+const (
+	// MaxAddress is the longest accepted email address or webhook URL.
+	MaxAddress = 2048
+	// ConfirmTTL is how long a confirmation token is valid.
+	ConfirmTTL = 7 * 24 * time.Hour
+)
+
+// Errors of Subscriptions. ErrInvalidSubscription wraps a reason fit to show
+// the resident.
+var (
+	ErrInvalidSubscription = errors.New("invalid subscription")
+	ErrUnknownToken        = errors.New("unknown or expired token")
+)
+
+// Channel is how a resident receives notices.
+type Channel string
+
+// Channels.
+const (
+	ChannelEmail   Channel = "email"
+	ChannelWebhook Channel = "webhook"
+)
+
+// Target is what a resident subscribes to: one site of a utility, or one
+// service area of it (every site in the area).
+type Target struct {
+	Utility string `json:"utility"`
+	Site    string `json:"site,omitempty"`
+	Area    string `json:"area,omitempty"`
+}
+
+// String is "utility/site" or "utility/area:<area>".
+func (t Target) String() string {
+	if t.Site != "" {
+		return t.Utility + "/" + t.Site
+	}
+	return t.Utility + "/area:" + t.Area
+}
+
+// Validate checks that t names a utility and exactly one of a site or area.
+func (t Target) Validate() error {
+	if !tapproof.ValidID(t.Utility) {
+		return fmt.Errorf("%w: unknown utility", ErrInvalidSubscription)
+	}
+	switch {
+	case t.Site != "" && t.Area != "":
+		return fmt.Errorf("%w: choose a site or a service area, not both", ErrInvalidSubscription)
+	case t.Site != "" && !tapproof.ValidID(t.Site):
+		return fmt.Errorf("%w: unknown site", ErrInvalidSubscription)
+	case t.Area != "" && !tapproof.ValidID(t.Area):
+		return fmt.Errorf("%w: unknown service area", ErrInvalidSubscription)
+	case t.Site == "" && t.Area == "":
+		return fmt.Errorf("%w: choose a site or a service area", ErrInvalidSubscription)
+	}
+	return nil
+}
+
+// Matches reports whether an alert about site (in service area area) of
+// utility concerns t. An alert about the whole system (site "") concerns
+// every target of its utility.
+func (t Target) Matches(utility, site, area string) bool {
+	if t.Utility != utility {
+		return false
+	}
+	if site == "" {
+		return true
+	}
+	return (t.Site != "" && t.Site == site) || (t.Area != "" && t.Area == area)
+}
+
+// Subscription is one resident's subscription. Address, Secret and
+// UnsubscribeToken are private: a Subscription formats and logs as its ID,
+// channel and target only, and as AddressHash.
+type Subscription struct {
+	ID string `json:"id"`
+	Target
+	Channel Channel `json:"channel"`
+	// Address is the email address or webhook URL.
+	Address string `json:"address"`
+	// Secret keys the HMAC signature of webhook deliveries (Sign).
+	Secret string `json:"secret,omitempty"`
+	// UnsubscribeToken ends the subscription; every notice links to it.
+	UnsubscribeToken string    `json:"unsubscribe_token"`
+	Confirmed        bool      `json:"confirmed"`
+	CreatedAt        time.Time `json:"created_at"`
+	ConfirmedAt      time.Time `json:"confirmed_at,omitzero"`
+	// ConfirmHash is the SHA-256 of the pending confirmation token.
+	ConfirmHash string `json:"confirm_hash,omitempty"`
+}
+
+// AddressHash is 16 hex digits of the SHA-256 of the address, what logs
+// show instead of it.
+func (s Subscription) AddressHash() string { return hashHex(string(s.Channel) + ":" + s.Address)[:16] }
+
+// String describes s without its address.
+func (s Subscription) String() string {
+	return fmt.Sprintf("subscription %s (%s to %s)", s.ID, s.Channel, s.Target)
+}
+
+// GoString is String.
+func (s Subscription) GoString() string { return s.String() }
+
+// LogValue logs s without its address or secrets.
+func (s Subscription) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", s.ID), slog.String("channel", string(s.Channel)),
+		slog.String("target", s.Target.String()), slog.String("address_sha256", s.AddressHash()))
+}
+
+// SubscribeRequest is what a resident submits.
+type SubscribeRequest struct {
+	Target
+	Channel Channel
+	Address string
+}
+
+// Subscriptions keeps subscriptions in a JetStream key-value bucket. It is
+// safe for concurrent use.
+type Subscriptions struct {
+	kv  jetstream.KeyValue
+	now func() time.Time
+	// allowPrivate lets webhook URLs name loopback and private hosts.
+	allowPrivate bool
+}
+
+// SubscriptionsOption configures Subscriptions.
+type SubscriptionsOption func(*Subscriptions)
+
+// WithClock sets the clock of Subscriptions (time.Now by default).
+func WithClock(now func() time.Time) SubscriptionsOption {
+	return func(s *Subscriptions) { s.now = now }
+}
+
+// AllowPrivateWebhooks accepts webhook URLs whose host is a loopback,
+// private or link-local address. Without it they are refused, so that a
+// resident cannot make tapproof post into the network it runs in. For tests
+// and closed deployments.
+func AllowPrivateWebhooks() SubscriptionsOption {
+	return func(s *Subscriptions) { s.allowPrivate = true }
+}
+
+// NewSubscriptions creates or opens the SubscriptionBucket.
+func NewSubscriptions(ctx context.Context, js jetstream.JetStream, opts ...SubscriptionsOption) (*Subscriptions, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      SubscriptionBucket,
+		Description: "tapproof resident subscriptions (private: holds addresses)",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscription bucket: %w", err)
+	}
+	s := &Subscriptions{kv: kv, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Normalize validates req and returns it with its address in canonical
+// form. Its errors wrap ErrInvalidSubscription and never contain the address.
+func (s *Subscriptions) Normalize(req SubscribeRequest) (SubscribeRequest, error) {
+	if err := req.Target.Validate(); err != nil {
+		return req, err
+	}
+	addr := strings.TrimSpace(req.Address)
+	if addr == "" || len(addr) > MaxAddress {
+		return req, fmt.Errorf("%w: an address of at most %d characters is required", ErrInvalidSubscription, MaxAddress)
+	}
+	switch req.Channel {
+	case ChannelEmail:
+		a, err := mail.ParseAddress(addr)
+		if err != nil || a.Name != "" || a.Address != addr || len(addr) > 254 || strings.ContainsAny(addr, "\r\n") {
+			return req, fmt.Errorf("%w: not a valid email address", ErrInvalidSubscription)
+		}
+		local, domain, _ := strings.Cut(a.Address, "@")
+		if local == "" || !strings.Contains(domain, ".") && domain != "localhost" {
+			return req, fmt.Errorf("%w: not a valid email address", ErrInvalidSubscription)
+		}
+		req.Address = local + "@" + strings.ToLower(domain)
+	case ChannelWebhook:
+		u, err := url.Parse(addr)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" {
+			return req, fmt.Errorf("%w: a webhook must be an absolute http or https URL without credentials", ErrInvalidSubscription)
+		}
+		if !s.allowPrivate && privateHost(u.Hostname()) {
+			return req, fmt.Errorf("%w: a webhook must not point into a private network", ErrInvalidSubscription)
+		}
+		req.Address = u.String()
+	default:
+		return req, fmt.Errorf("%w: channel must be email or webhook", ErrInvalidSubscription)
+	}
+	return req, nil
+}
+
+// privateHost reports whether host is a literal loopback, private,
+// link-local or unspecified address, or localhost. Delivery checks the
+// resolved address again (see webhookDialer).
+func privateHost(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && privateIP(ip)
+}
+
+func privateIP(ip net.IP) bool {
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast()
+}
+
+// Subscribe stores a pending subscription for req and returns it with a
+// new confirmation token to send to its address. If the address is already
+// subscribed to the target and confirmed, it returns that subscription and
+// an empty token: nothing needs sending.
+func (s *Subscriptions) Subscribe(ctx context.Context, req SubscribeRequest) (Subscription, string, error) {
+	req, err := s.Normalize(req)
+	if err != nil {
+		return Subscription{}, "", err
+	}
+	addrKey := "addr." + hashHex(string(req.Channel)+"\x00"+req.Address+"\x00"+req.Target.String())
+	token := randomToken()
+	now := s.now().UTC()
+	if e, err := s.kv.Get(ctx, addrKey); err == nil {
+		sub, err := s.get(ctx, string(e.Value()))
+		if err == nil {
+			if sub.Confirmed {
+				return sub, "", nil
+			}
+			// Pending: replace its token (the old one stops working).
+			_ = s.kv.Delete(ctx, "tok."+sub.ConfirmHash)
+			sub.ConfirmHash, sub.CreatedAt = hashHex(token), now
+			if err := s.put(ctx, sub); err != nil {
+				return Subscription{}, "", err
+			}
+			if _, err := s.kv.Put(ctx, "tok."+sub.ConfirmHash, []byte(sub.ID)); err != nil {
+				return Subscription{}, "", fmt.Errorf("subscribe: %w", err)
+			}
+			return sub, token, nil
+		}
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Subscription{}, "", fmt.Errorf("subscribe: %w", err)
+	}
+	sub := Subscription{
+		ID: randomToken()[:20], Target: req.Target, Channel: req.Channel, Address: req.Address,
+		UnsubscribeToken: randomToken(), CreatedAt: now, ConfirmHash: hashHex(token),
+	}
+	if req.Channel == ChannelWebhook {
+		sub.Secret = randomToken()
+	}
+	if err := s.put(ctx, sub); err != nil {
+		return Subscription{}, "", err
+	}
+	for k, v := range map[string]string{"tok." + sub.ConfirmHash: sub.ID, addrKey: sub.ID, "unsub." + hashHex(sub.UnsubscribeToken): sub.ID} {
+		if _, err := s.kv.Put(ctx, k, []byte(v)); err != nil {
+			return Subscription{}, "", fmt.Errorf("subscribe: %w", err)
+		}
+	}
+	return sub, token, nil
+}
+
+// Confirm confirms the subscription whose confirmation token is token.
+// Confirming twice is not an error.
+func (s *Subscriptions) Confirm(ctx context.Context, token string) (Subscription, error) {
+	if !validToken(token) {
+		return Subscription{}, ErrUnknownToken
+	}
+	e, err := s.kv.Get(ctx, "tok."+hashHex(token))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Subscription{}, ErrUnknownToken
+	}
+	if err != nil {
+		return Subscription{}, fmt.Errorf("confirm: %w", err)
+	}
+	sub, err := s.get(ctx, string(e.Value()))
+	if err != nil {
+		return Subscription{}, err
+	}
+	if sub.Confirmed {
+		return sub, nil
+	}
+	if s.now().Sub(sub.CreatedAt) > ConfirmTTL {
+		return Subscription{}, ErrUnknownToken
+	}
+	sub.Confirmed, sub.ConfirmedAt = true, s.now().UTC()
+	if err := s.put(ctx, sub); err != nil {
+		return Subscription{}, err
+	}
+	return sub, nil
+}
+
+// Unsubscribe deletes the subscription whose unsubscribe token is token.
+func (s *Subscriptions) Unsubscribe(ctx context.Context, token string) (Subscription, error) {
+	if !validToken(token) {
+		return Subscription{}, ErrUnknownToken
+	}
+	e, err := s.kv.Get(ctx, "unsub."+hashHex(token))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Subscription{}, ErrUnknownToken
+	}
+	if err != nil {
+		return Subscription{}, fmt.Errorf("unsubscribe: %w", err)
+	}
+	sub, err := s.get(ctx, string(e.Value()))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Subscription{}, ErrUnknownToken
+	}
+	if err != nil {
+		return Subscription{}, err
+	}
+	if sub.UnsubscribeToken != token {
+		return Subscription{}, ErrUnknownToken
+	}
+	// The subscription first: once it is gone nothing more is sent.
+	keys := []string{"sub." + sub.ID, "tok." + sub.ConfirmHash, "unsub." + hashHex(token),
+		"addr." + hashHex(string(sub.Channel)+"\x00"+sub.Address+"\x00"+sub.Target.String())}
+	for _, k := range keys {
+		if err := s.kv.Delete(ctx, k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return Subscription{}, fmt.Errorf("unsubscribe: %w", err)
+		}
+	}
+	return sub, nil
+}
+
+// Get returns the subscription with id; its error wraps
+// jetstream.ErrKeyNotFound if there is none (unsubscribed).
+func (s *Subscriptions) Get(ctx context.Context, id string) (Subscription, error) {
+	return s.get(ctx, id)
+}
+
+// All returns every subscription, confirmed or not.
+func (s *Subscriptions) All(ctx context.Context) ([]Subscription, error) {
+	lister, err := s.kv.ListKeysFiltered(ctx, "sub.*")
+	if err != nil {
+		return nil, fmt.Errorf("list subscriptions: %w", err)
+	}
+	defer lister.Stop()
+	var out []Subscription
+	for k := range lister.Keys() {
+		sub, err := s.get(ctx, strings.TrimPrefix(k, "sub."))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sub)
+	}
+	return out, nil
+}
+
+// Matching returns the confirmed subscriptions that an alert about site (in
+// service area area) of utility concerns.
+func (s *Subscriptions) Matching(ctx context.Context, utility, site, area string) ([]Subscription, error) {
+	all, err := s.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Subscription
+	for _, sub := range all {
+		if sub.Confirmed && sub.Matches(utility, site, area) {
+			out = append(out, sub)
+		}
+	}
+	return out, nil
+}
+
+func (s *Subscriptions) get(ctx context.Context, id string) (Subscription, error) {
+	if !validToken(id) {
+		return Subscription{}, fmt.Errorf("subscription: %w", jetstream.ErrKeyNotFound)
+	}
+	e, err := s.kv.Get(ctx, "sub."+id)
+	if err != nil {
+		return Subscription{}, fmt.Errorf("subscription %s: %w", id, err)
+	}
+	var sub Subscription
+	if err := json.Unmarshal(e.Value(), &sub); err != nil {
+		return Subscription{}, fmt.Errorf("subscription %s: %w", id, err)
+	}
+	return sub, nil
+}
+
+func (s *Subscriptions) put(ctx context.Context, sub Subscription) error {
+	b, err := json.Marshal(sub)
+	if err != nil {
+		return err
+	}
+	if _, err := s.kv.Put(ctx, "sub."+sub.ID, b); err != nil {
+		return fmt.Errorf("store %s: %w", sub, err)
+	}
+	return nil
+}
+
+// randomToken returns 32 random bytes in hex.
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
+}
+
+// validToken reports whether t looks like a token or id we issue: hex, at
+// most 64 digits. Anything else is refused before it reaches a KV key.
+func validToken(t string) bool {
+	if t == "" || len(t) > 64 {
+		return false
+	}
+	for _, c := range t {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func hashHex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
