@@ -120,7 +120,7 @@ func New(cfg Config, js jetstream.JetStream, reg Registry, j Journal, a Alerter,
 // Run consumes readings until ctx is done, then lets in-flight readings
 // finish and returns.
 func (in *Ingester) Run(ctx context.Context) error {
-	cons, err := in.js.CreateOrUpdateConsumer(ctx, in.cfg.Stream, jetstream.ConsumerConfig{
+	cons, err := journal.Resume(ctx, in.js, in.cfg.Stream, jetstream.ConsumerConfig{
 		Durable:       in.cfg.Durable,
 		Description:   "tapproof ingest: verify, validate, journal",
 		AckPolicy:     jetstream.AckExplicitPolicy,

@@ -20,11 +20,10 @@ type Cursor struct {
 // Cursor returns the durable cursor name in utility's journal, creating it
 // at the journal's start if new.
 func (j *Journal) Cursor(ctx context.Context, utility, name string) (*Cursor, error) {
-	s, err := j.logStream(ctx, utility, false)
-	if err != nil {
+	if _, err := j.logStream(ctx, utility, false); err != nil {
 		return nil, err
 	}
-	cons, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	cons, err := Resume(ctx, j.js, LogStreamName(utility), jetstream.ConsumerConfig{
 		Durable:       name,
 		Description:   "tapproof sink " + name,
 		AckPolicy:     jetstream.AckAllPolicy,

@@ -177,3 +177,46 @@ func TestCheckpoints(t *testing.T) {
 		t.Errorf("u2 LatestCheckpoint = %q, %v; want none", b, err)
 	}
 }
+
+// TestCursorAfterCrashRedeliversInFlightFirst: entries fetched but not
+// stored when the process died must come back at once and in order, before
+// anything newer; otherwise a cumulative ack would acknowledge them unstored.
+func TestCursorAfterCrashRedeliversInFlightFirst(t *testing.T) {
+	ctx := t.Context()
+	j := openJournal(t)
+	for i := range 10 {
+		if _, err := j.AppendReading(ctx, reading("d1", uint64(i+1)), []byte{byte(i)}, uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := j.Cursor(ctx, "u1", "sink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Next(ctx, 3, time.Second)
+	if err != nil || len(b.Entries) != 3 {
+		t.Fatalf("Next = %d entries, %v; want 3", len(b.Entries), err)
+	}
+	if err := b.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// In flight when the process dies: delivered, never acknowledged.
+	if b, err = c.Next(ctx, 4, time.Second); err != nil || len(b.Entries) != 4 {
+		t.Fatalf("Next = %d entries, %v; want 4", len(b.Entries), err)
+	}
+	restarted, err := j.Cursor(ctx, "u1", "sink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = restarted.Next(ctx, 100, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	for _, e := range b.Entries {
+		got = append(got, e.Index)
+	}
+	if diff := cmp.Diff([]uint64{3, 4, 5, 6, 7, 8, 9}, got); diff != "" {
+		t.Errorf("after restart, Next indices (-want +got):\n%s", diff)
+	}
+}
