@@ -24,9 +24,10 @@ type LeafAt struct {
 // KeySet holds the public keys a report trusts, by the id the signer claims
 // in its entries: a lab sample must be signed by a key of its lab, an
 // invalidation by a key of its reviewer. Several keys per id allow rotation.
+// In JSON the keys are base64: {"labs":{"acme-labs":["<base64>"]},"reviewers":{...}}.
 type KeySet struct {
-	Labs      map[string][]ed25519.PublicKey // certified laboratories
-	Reviewers map[string][]ed25519.PublicKey // state reviewers
+	Labs      map[string][]ed25519.PublicKey `json:"labs"`      // certified laboratories
+	Reviewers map[string][]ed25519.PublicKey `json:"reviewers"` // state reviewers
 }
 
 // ErrUnknownSigner is wrapped by the errors for entries not signed by a key

@@ -239,7 +239,12 @@ func TestFromLeavesGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var text bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
 	files := map[string][]byte{
+		"flint-2026H2.report.txt":   text.Bytes(),
 		"flint-2026H2.leaves.jsonl": in.Bytes(),
 		"flint-2026H2.report.json":  append(out, '\n'),
 		"keys.json":                 append(keys, '\n'),

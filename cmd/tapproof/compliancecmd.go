@@ -1,0 +1,170 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/compliance"
+)
+
+// complianceMaxInput bounds the leaves file or response read, in bytes.
+const complianceMaxInput = 1 << 30
+
+func newComplianceCmd() *cobra.Command {
+	var (
+		p                      compliance.Params
+		jurisdiction, analyte  string
+		rounding, leaves, keys string
+		labKeys, reviewerKeys  []string
+		asJSON                 bool
+	)
+	cmd := &cobra.Command{
+		Use:   "compliance --utility ID --period 2026H2 --leaves FILE|URL|- --rounding RULE [--lab-key LAB=KEY]... [--reviewer-key ID=KEY]...",
+		Short: "Compute a monitoring period's 90th percentile and action level exceedance from the log",
+		Long: `Compute a water system's lead (or copper) compliance for a monitoring period
+from the entries of its log alone, following 40 CFR 141.80(c)(3): the
+samples, the exclusions by state reviewers' invalidations, the 90th
+percentile, the rule and action level in force, and whether it is exceeded.
+
+--leaves holds the log's entries as JSON lines, {"index":N,"leaf":"<base64>"},
+from a file, a URL or standard input (-). Check them against a checkpoint you
+trust before relying on the result. A lab sample counts only if signed by a
+key of its lab, an invalidation applies only if signed by a key of its
+reviewer: give the keys with --lab-key and --reviewer-key (LAB=BASE64, one
+flag per key) or --keys, a JSON file {"labs":{"LAB":["BASE64"]},
+"reviewers":{"ID":["BASE64"]}}. An invalidation by any other key is listed
+as not applied, and its sample still counts.
+
+--rounding is the state's rule for a fractional rank 0.9 × n: half-up,
+half-even or up; it is printed with the result.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if p.Rounding, err = compliance.ParseRounding(rounding); err != nil {
+				return fmt.Errorf("--rounding: %w", err)
+			}
+			p.Jurisdiction, p.Analyte = tapproof.Jurisdiction(jurisdiction), tapproof.Analyte(analyte)
+			if leaves == "" {
+				return errors.New("--leaves is required: a file, URL or - of JSON lines {\"index\":N,\"leaf\":\"<base64>\"}")
+			}
+			ks, err := complianceKeys(keys, labKeys, reviewerKeys)
+			if err != nil {
+				return err
+			}
+			raw, err := complianceInput(cmd, leaves)
+			if err != nil {
+				return err
+			}
+			defer raw.Close()
+			ls, err := compliance.ReadLeaves(io.LimitReader(raw, complianceMaxInput))
+			if err != nil {
+				return err
+			}
+			rep, err := compliance.FromLeaves(cmd.Context(), ls, ks, p)
+			if err != nil {
+				return fmt.Errorf("compliance: %w", err)
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(rep)
+			}
+			return rep.WriteText(cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&p.Utility, "utility", "", "utility (water system) id")
+	f.StringVar(&p.Period, "period", "", "monitoring period: YYYYH1, YYYYH2, YYYY or YYYY-YYYY")
+	f.StringVar(&jurisdiction, "jurisdiction", string(tapproof.Federal), "the utility's jurisdiction: US, or a state such as US-MI")
+	f.StringVar(&analyte, "analyte", string(tapproof.Lead), "lead or copper")
+	f.StringVar(&rounding, "rounding", string(compliance.HalfUp), "rounding of a fractional rank: half-up, half-even or up")
+	f.StringVar(&leaves, "leaves", "", "log entries as JSON lines: a file, an http(s) URL, or - for standard input")
+	f.StringArrayVar(&labKeys, "lab-key", nil, "a certified lab's key, LAB=BASE64 Ed25519 public key (repeatable)")
+	f.StringArrayVar(&reviewerKeys, "reviewer-key", nil, "a state reviewer's key, ID=BASE64 Ed25519 public key (repeatable)")
+	f.StringVar(&keys, "keys", "", `JSON file of keys: {"labs":{"LAB":["BASE64"]},"reviewers":{"ID":["BASE64"]}}`)
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	for _, name := range []string{"utility", "period"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}
+
+// complianceKeys builds the key set from a --keys file and the key flags.
+func complianceKeys(file string, labs, reviewers []string) (compliance.KeySet, error) {
+	ks := compliance.KeySet{Labs: map[string][]ed25519.PublicKey{}, Reviewers: map[string][]ed25519.PublicKey{}}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return ks, fmt.Errorf("--keys: %w", err)
+		}
+		var fromFile compliance.KeySet
+		if err := json.Unmarshal(b, &fromFile); err != nil {
+			return ks, fmt.Errorf("--keys %s: %w", file, err)
+		}
+		for _, m := range []struct {
+			from, to map[string][]ed25519.PublicKey
+			role     string
+		}{{fromFile.Labs, ks.Labs, "lab"}, {fromFile.Reviewers, ks.Reviewers, "reviewer"}} {
+			for id, keys := range m.from {
+				for _, k := range keys {
+					if len(k) != ed25519.PublicKeySize {
+						return ks, fmt.Errorf("--keys %s: %s %s: a key of %d bytes, want %d", file, m.role, id, len(k), ed25519.PublicKeySize)
+					}
+				}
+				m.to[id] = append(m.to[id], keys...)
+			}
+		}
+	}
+	for _, m := range []struct {
+		flag string
+		kvs  []string
+		to   map[string][]ed25519.PublicKey
+	}{{"--lab-key", labs, ks.Labs}, {"--reviewer-key", reviewers, ks.Reviewers}} {
+		for _, kv := range m.kvs {
+			id, b64, ok := strings.Cut(kv, "=")
+			k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
+			if !ok || !tapproof.ValidID(id) || err != nil || len(k) != ed25519.PublicKeySize {
+				return ks, fmt.Errorf("%s %q: want ID=BASE64, the id and the base64 Ed25519 public key", m.flag, kv)
+			}
+			m.to[id] = append(m.to[id], ed25519.PublicKey(k))
+		}
+	}
+	return ks, nil
+}
+
+// complianceInput opens the leaves: a file, an http(s) URL or standard input.
+func complianceInput(cmd *cobra.Command, name string) (io.ReadCloser, error) {
+	switch {
+	case name == "-":
+		return io.NopCloser(cmd.InOrStdin()), nil
+	case strings.HasPrefix(name, "http://"), strings.HasPrefix(name, "https://"):
+		req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, name, nil)
+		if err != nil {
+			return nil, fmt.Errorf("--leaves: %w", err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("--leaves: %w", err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return nil, fmt.Errorf("--leaves: GET %s: %s", name, resp.Status)
+		}
+		return resp.Body, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("--leaves: %w", err)
+	}
+	return f, nil
+}
