@@ -208,6 +208,7 @@ func (s *Stack) startPostgres(ctx context.Context) (*process, error) {
 	ready := func(ctx context.Context) error {
 		cmd := exec.CommandContext(ctx, filepath.Join(bin, "pg_isready"),
 			"-q", "-h", "127.0.0.1", "-p", strconv.Itoa(s.cfg.PostgresPort), "-U", "postgres", "-t", "1")
+		cmd.Dir = s.Dir
 		return cmd.Run()
 	}
 	if err := s.await(ctx, Postgres, p, time.Minute, ready); err != nil {
@@ -227,6 +228,7 @@ func (s *Stack) loadTrillianSchema(ctx context.Context, bin string) error {
 		args = append([]string{"-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
 			"-h", "127.0.0.1", "-p", strconv.Itoa(s.cfg.PostgresPort), "-U", "postgres", "-d", db}, args...)
 		cmd := exec.CommandContext(ctx, filepath.Join(bin, "psql"), args...)
+		cmd.Dir = s.Dir // psql needs a working directory that still exists
 		cmd.Env = environ(func(k string) bool { return strings.HasPrefix(k, "PG") }, "PGCONNECT_TIMEOUT=10")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
