@@ -9,6 +9,7 @@
 //	tapproof simulate   run simulated sensors against a running platform
 //	tapproof verify     check an offline reading bundle (for regulators)
 //	tapproof device     generate device keys and enroll devices
+//	tapproof compliance compute a monitoring period's 90th percentile from the log
 //
 // Flags and TAPPROOF_* environment variables are read here and nowhere else.
 package main
@@ -51,7 +52,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newSimulateCmd(), newVerifyCmd(), newDeviceCmd())
+	root.AddCommand(newServeCmd(), newSimulateCmd(), newVerifyCmd(), newDeviceCmd(), newComplianceCmd())
 	return root
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tapproof/tapproof"
@@ -118,26 +120,83 @@ func (p *platform) ensureLog(ctx context.Context, utility string) (*utilityLog, 
 		return nil, err
 	}
 	origin := p.cfg.Origin + "/" + utility
-	skey, vkey, err := note.GenerateKey(nil, origin)
+	vkey, err := p.logKey(utility, origin)
 	if err != nil {
-		return nil, fmt.Errorf("log key: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(p.keyPath(utility)), 0o700); err != nil {
-		return nil, fmt.Errorf("log key: %w", err)
-	}
-	if err := os.WriteFile(p.keyPath(utility), []byte(skey), 0o600); err != nil {
-		return nil, fmt.Errorf("log key: %w", err)
+		return nil, err
 	}
 	tree, err := p.trillian.CreateTree(ctx, "tapproof "+utility)
 	if err != nil {
 		return nil, err
 	}
 	li := journal.LogInfo{Utility: utility, TreeID: tree, Origin: origin, VerifierKey: vkey, CreatedAt: time.Now().UTC()}
-	if err := p.journal.CreateLog(ctx, li); err != nil {
+	if err := p.journal.CreateLog(ctx, li); errors.Is(err, jetstream.ErrKeyExists) {
+		// Another replica created this utility's log first; use it. The
+		// tree made here stays empty.
+		if li, err = p.journal.Log(ctx, utility); err != nil {
+			return nil, err
+		}
+		return p.open(ctx, li)
+	} else if err != nil {
 		return nil, err
 	}
 	p.log.Info("log created", slog.String("utility", utility), slog.Int64("tree_id", tree), slog.String("verifier_key", vkey))
 	return p.open(ctx, li)
+}
+
+// logKey creates the signing key of utility's log, exclusively: if another
+// replica sharing the data directory created it first, that key is used.
+// It returns the verifier key.
+func (p *platform) logKey(utility, origin string) (string, error) {
+	path := p.keyPath(utility)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("log key: %w", err)
+	}
+	skey, _, err := note.GenerateKey(nil, origin)
+	if err != nil {
+		return "", fmt.Errorf("log key: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		_, err = f.WriteString(skey)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", fmt.Errorf("log key: %w", err)
+		}
+	case errors.Is(err, os.ErrExist):
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("log key: %w", err)
+		}
+		skey = string(b)
+	default:
+		return "", fmt.Errorf("log key: %w", err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return "", fmt.Errorf("log key %s: %w", path, err)
+	}
+	if signer.Name() != origin {
+		return "", fmt.Errorf("log key %s is for %q, not %q", path, signer.Name(), origin)
+	}
+	return verifierKey(skey)
+}
+
+// verifierKey derives the note verifier key from a note signer key
+// ("PRIVATE+KEY+name+hash+key"), whose public half it carries implicitly.
+func verifierKey(skey string) (string, error) {
+	parts := strings.Split(skey, "+")
+	if len(parts) != 5 {
+		return "", errors.New("log key: malformed note signer key")
+	}
+	k, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(k) != 1+ed25519.SeedSize || k[0] != 1 {
+		return "", errors.New("log key: not an Ed25519 note key")
+	}
+	pub := ed25519.NewKeyFromSeed(k[1:]).Public().(ed25519.PublicKey)
+	return note.NewEd25519VerifierKey(parts[2], pub)
 }
 
 // Enroll registers the device of a self-signed enrollment envelope: it

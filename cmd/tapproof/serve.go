@@ -38,6 +38,7 @@ type serveConfig struct {
 	InfluxURL    string
 	InfluxDB     string
 	InfluxToken  string // secret
+	InfluxOrg    string // InfluxDB 2.x organisation
 	AdminToken   string // secret
 	Origin       string // checkpoint origin prefix; a log's origin is <Origin>/<utility>
 	// LeadActionLevel, if > 0, replaces the lead action level of the rules.
@@ -150,7 +151,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		return err
 	}
 	defer trillian.Close()
-	iw, err := influx.New(influx.Config{URL: cfg.InfluxURL, Database: cfg.InfluxDB, Token: cfg.InfluxToken})
+	iw, err := influx.New(influx.Config{URL: cfg.InfluxURL, Database: cfg.InfluxDB, Token: cfg.InfluxToken, Org: cfg.InfluxOrg})
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.TrillianAddr, "trillian", env("TRILLIAN", "127.0.0.1:8090"), "Trillian log server gRPC address ($TAPPROOF_TRILLIAN)")
 	f.StringVar(&cfg.InfluxURL, "influx-url", env("INFLUX_URL", "http://127.0.0.1:8086"), "InfluxDB URL ($TAPPROOF_INFLUX_URL)")
 	f.StringVar(&cfg.InfluxDB, "influx-db", env("INFLUX_DB", "tapproof"), "InfluxDB database (1.8: db or db/rp) or bucket (2.x/3.x) ($TAPPROOF_INFLUX_DB)")
+	f.StringVar(&cfg.InfluxOrg, "influx-org", env("INFLUX_ORG", ""), "InfluxDB 2.x organisation; 1.8 and 3.x ignore it ($TAPPROOF_INFLUX_ORG)")
 	f.StringVar(&cfg.Origin, "origin", env("ORIGIN", "tapproof.local/log"), "checkpoint origin prefix; each log is <origin>/<utility> ($TAPPROOF_ORIGIN)")
 	f.StringVar(&cfg.DevicesFile, "devices", env("DEVICES", ""), "file of signed enrollments to enroll at start ($TAPPROOF_DEVICES)")
 	level, _ := strconv.ParseFloat(env("LEAD_ACTION_LEVEL", "0"), 64)
