@@ -22,12 +22,7 @@ import (
 // pendingEnv are TAPPROOF_* variables the deployment files set although the
 // serve command does not read them yet, each with the reason. Keep it empty
 // when you can.
-var pendingEnv = map[string]string{
-	// InfluxDB 2.x OSS refuses /api/v2/write without an organisation
-	// ("Please provide either orgID or org"), and influx.Config.Org is not
-	// yet wired to a flag or variable in cmd/tapproof.
-	"TAPPROOF_INFLUX_ORG": "influx.Config.Org for InfluxDB 2.x",
-}
+var pendingEnv = map[string]string{}
 
 // The addresses tapproof listens on and connects to.
 const (

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -218,5 +219,77 @@ func TestCursorAfterCrashRedeliversInFlightFirst(t *testing.T) {
 	}
 	if diff := cmp.Diff([]uint64{3, 4, 5, 6, 7, 8, 9}, got); diff != "" {
 		t.Errorf("after restart, Next indices (-want +got):\n%s", diff)
+	}
+}
+
+func TestLeaseOneLeaderAndHandover(t *testing.T) {
+	j := openJournal(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	const ttl = 600 * time.Millisecond
+	var mu sync.Mutex
+	leading := map[string]bool{}
+	maxLeaders := 0
+	run := func(name string) (context.CancelFunc, chan struct{}) {
+		l, err := j.Lease(ctx, "leader", name, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, rcancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = l.Lead(rctx, func(lctx context.Context) error {
+				<-lctx.Done()
+				return nil
+			}, func(on bool) {
+				mu.Lock()
+				defer mu.Unlock()
+				leading[name] = on
+				n := 0
+				for _, v := range leading {
+					if v {
+						n++
+					}
+				}
+				maxLeaders = max(maxLeaders, n)
+			})
+		}()
+		return rcancel, done
+	}
+	stopA, doneA := run("a")
+	stopB, doneB := run("b")
+	stop := map[string]func(){"a": func() { stopA(); <-doneA }, "b": func() { stopB(); <-doneB }}
+	leader := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		for k, v := range leading {
+			if v {
+				return k
+			}
+		}
+		return ""
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for leader() == "" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	first := leader()
+	if first == "" {
+		t.Fatal("nobody took the lease")
+	}
+	other := map[string]string{"a": "b", "b": "a"}[first]
+	stop[first]()
+	deadline = time.Now().Add(5 * time.Second)
+	for leader() != other && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if leader() != other {
+		t.Errorf("%s did not take over after %s stopped", other, first)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if maxLeaders != 1 {
+		t.Errorf("%d replicas led at once, want 1", maxLeaders)
 	}
 }

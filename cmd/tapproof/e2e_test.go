@@ -23,6 +23,7 @@ import (
 	"github.com/tapproof/tapproof/anchor"
 	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/internal/localstack"
+	"github.com/tapproof/tapproof/internal/natstest"
 	"github.com/tapproof/tapproof/signed"
 	"github.com/tapproof/tapproof/simulate"
 )
@@ -36,13 +37,19 @@ type instance struct {
 }
 
 func startServe(t *testing.T, st *localstack.Stack, dataDir string) *instance {
+	return startServeNATS(t, st, dataDir, "")
+}
+
+// startServeNATS starts serve on the stack, with an external NATS server if
+// natsURL is set.
+func startServeNATS(t *testing.T, st *localstack.Stack, dataDir, natsURL string) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
 	done := make(chan error, 1)
 	go func() {
 		done <- serve(ctx, serveConfig{
-			DataDir: dataDir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+			DataDir: dataDir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0", NATSURL: natsURL,
 			TrillianAddr: st.TrillianAddr, InfluxURL: st.InfluxURL, InfluxDB: st.InfluxDatabase,
 			AdminToken: adminToken, CheckpointInterval: 200 * time.Millisecond,
 			Log:   slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -403,6 +410,71 @@ func TestEndToEnd(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("consistency proof: %d %s", code, b)
 	}
+}
+
+// TestReplicasHandOver runs two replicas on one NATS server: both serve
+// the API, exactly one leads, and when the leader stops the other takes over
+// ingest and anchoring with nothing lost or duplicated.
+func TestReplicasHandOver(t *testing.T) {
+	st := localstack.ForTest(t)
+	ns := natstest.Server(t)
+	dataDir := t.TempDir()
+	a := startServeNATS(t, st, dataDir, ns.ClientURL())
+	b := startServeNATS(t, st, dataDir, ns.ClientURL())
+	ctx := t.Context()
+	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 2, NIRSPerUtil: -1, UtilityNames: []string{"twin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fleet.Enroll(ctx, b.api, adminToken); err != nil {
+		t.Fatal(err)
+	}
+	js := jsFor(t, ns.ClientURL())
+	publish := func(n int) {
+		for i := range n {
+			s := fleet.Sensors[i%len(fleet.Sensors)]
+			if _, err := s.Publish(ctx, js, s.Lead(3, time.Now())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	enrolled := uint64(len(fleet.Sensors))
+	publish(100)
+	leaders := func() (*instance, *instance, error) {
+		la := metricValue(t, a.api, "tapproof_leader")
+		lb := metricValue(t, b.api, "tapproof_leader")
+		switch {
+		case la == 1 && lb == 0:
+			return a, b, nil
+		case la == 0 && lb == 1:
+			return b, a, nil
+		}
+		return nil, nil, fmt.Errorf("tapproof_leader: a=%v b=%v, want exactly one leader", la, lb)
+	}
+	waitFor(t, 30*time.Second, func() error {
+		for _, in := range []*instance{a, b} {
+			if got := logInfo(t, in.api, "twin").Size; got != enrolled+100 {
+				return fmt.Errorf("%s: log size = %d, want %d", in.api, got, enrolled+100)
+			}
+		}
+		_, _, err := leaders()
+		return err
+	})
+	leader, follower, _ := leaders()
+	leader.stop()
+	publish(100)
+	waitFor(t, 45*time.Second, func() error {
+		if got := logInfo(t, follower.api, "twin").Size; got != enrolled+200 {
+			return fmt.Errorf("log size after handover = %d, want %d", got, enrolled+200)
+		}
+		if got := influxCount(t, st, `utility='twin'`); got != 200 {
+			return fmt.Errorf("influx points = %d, want 200", got)
+		}
+		if metricValue(t, follower.api, "tapproof_leader") != 1 {
+			return errors.New("the remaining replica does not lead")
+		}
+		return nil
+	})
 }
 
 // runVerify runs `tapproof verify` on a bundle and returns its output.

@@ -17,10 +17,12 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/anchor"
 	"github.com/tapproof/tapproof/httpapi"
+	"github.com/tapproof/tapproof/influx"
 	"github.com/tapproof/tapproof/journal"
 	"github.com/tapproof/tapproof/signed"
 )
@@ -35,9 +37,8 @@ type platform struct {
 	registry *journal.Registry
 	trillian *anchor.Client
 	log      *slog.Logger
-	// startSinks runs a log's sinks (anchor, InfluxDB, checkpointer) until
-	// shutdown.
-	startSinks func(l *utilityLog)
+	// leading is whether this replica holds the leadership lease.
+	leading atomic.Bool
 
 	enrollMu sync.Mutex // one enrollment at a time
 	mu       sync.Mutex
@@ -57,7 +58,7 @@ type utilityLog struct {
 // maxLag is the anchoring lag past which tapproof reports itself not ready.
 const maxLag = 30 * time.Second
 
-// openLogs opens every log the journal knows and starts its sinks.
+// openLogs opens every log the journal knows.
 func (p *platform) openLogs(ctx context.Context) error {
 	infos, err := p.journal.Logs(ctx)
 	if err != nil {
@@ -75,7 +76,8 @@ func (p *platform) keyPath(utility string) string {
 	return filepath.Join(p.cfg.DataDir, "keys", utility+".note-key")
 }
 
-// open loads the signing key of a known log and starts its sinks.
+// open loads the signing key of a known log; another replica may have
+// created it.
 func (p *platform) open(ctx context.Context, li journal.LogInfo) (*utilityLog, error) {
 	skey, err := os.ReadFile(p.keyPath(li.Utility))
 	if err != nil {
@@ -98,9 +100,12 @@ func (p *platform) open(ctx context.Context, li journal.LogInfo) (*utilityLog, e
 	}
 	ul := &utilityLog{info: li, log: l, verifier: verifier, checkpoints: p.journal.Checkpoints(li.Utility)}
 	p.mu.Lock()
-	p.logs[li.Utility] = ul
+	if old, ok := p.logs[li.Utility]; ok {
+		ul = old
+	} else {
+		p.logs[li.Utility] = ul
+	}
 	p.mu.Unlock()
-	p.startSinks(ul)
 	p.log.Info("log open", slog.String("utility", li.Utility), slog.Int64("tree_id", li.TreeID), slog.String("origin", li.Origin))
 	return ul, nil
 }
@@ -187,7 +192,7 @@ func (p *platform) logKey(utility, origin string) (string, error) {
 // verifierKey derives the note verifier key from a note signer key
 // ("PRIVATE+KEY+name+hash+key"), whose public half it carries implicitly.
 func verifierKey(skey string) (string, error) {
-	parts := strings.Split(skey, "+")
+	parts := strings.SplitN(skey, "+", 5) // the base64 key may contain "+"
 	if len(parts) != 5 {
 		return "", errors.New("log key: malformed note signer key")
 	}
@@ -239,26 +244,64 @@ func (p *platform) Enroll(ctx context.Context, envelope []byte) (tapproof.Device
 // Devices lists enrolled devices.
 func (p *platform) Devices() []tapproof.Device { return p.registry.Devices() }
 
-func (p *platform) utilityLog(utility string) (*utilityLog, error) {
+// utilityLog returns utility's log, opening it if another replica created
+// it since.
+func (p *platform) utilityLog(ctx context.Context, utility string) (*utilityLog, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	ul, ok := p.logs[utility]
-	if !ok {
+	p.mu.Unlock()
+	if ok {
+		return ul, nil
+	}
+	li, err := p.journal.Log(ctx, utility)
+	if errors.Is(err, journal.ErrNotFound) {
 		return nil, fmt.Errorf("log %q: %w", utility, httpapi.ErrNotFound)
 	}
-	return ul, nil
+	if err != nil {
+		return nil, err
+	}
+	return p.open(ctx, li)
+}
+
+// runLogs runs the sinks and checkpointer of every log, starting those of
+// logs created later (by any replica) as they appear, until ctx is done.
+func (p *platform) runLogs(ctx context.Context, g *errgroup.Group, iw *influx.Writer, m *platformMetrics) error {
+	running := map[string]bool{}
+	for {
+		infos, err := p.journal.Logs(ctx)
+		if err == nil {
+			for _, li := range infos {
+				if running[li.Utility] {
+					continue
+				}
+				ul, err := p.utilityLog(ctx, li.Utility)
+				if err != nil {
+					p.log.Warn("log unavailable", slog.String("utility", li.Utility), slog.Any("error", err))
+					continue
+				}
+				r := &logRunner{ul: ul, journal: p.journal, influx: iw, metrics: m, cfg: p.cfg, log: p.log}
+				r.start(ctx, g)
+				running[li.Utility] = true
+			}
+		}
+		if !sleepCtx(ctx, 2*time.Second) {
+			return nil
+		}
+	}
 }
 
 // Logs summarises every log.
 func (p *platform) Logs(ctx context.Context) ([]httpapi.LogSummary, error) {
-	p.mu.Lock()
-	uls := make([]*utilityLog, 0, len(p.logs))
-	for _, ul := range p.logs {
-		uls = append(uls, ul)
+	infos, err := p.journal.Logs(ctx)
+	if err != nil {
+		return nil, err
 	}
-	p.mu.Unlock()
 	out := []httpapi.LogSummary{}
-	for _, ul := range uls {
+	for _, li := range infos {
+		ul, err := p.utilityLog(ctx, li.Utility)
+		if err != nil {
+			return nil, err
+		}
 		s := httpapi.LogSummary{Utility: ul.info.Utility, Origin: ul.info.Origin, VerifierKey: ul.info.VerifierKey}
 		cp, err := ul.checkpoints.LatestCheckpoint(ctx, ul.info.Origin)
 		if err != nil {
@@ -279,7 +322,7 @@ func (p *platform) Logs(ctx context.Context) ([]httpapi.LogSummary, error) {
 
 // LatestCheckpoint returns the latest signed checkpoint of utility's log.
 func (p *platform) LatestCheckpoint(ctx context.Context, utility string) ([]byte, error) {
-	ul, err := p.utilityLog(utility)
+	ul, err := p.utilityLog(ctx, utility)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +335,7 @@ func (p *platform) LatestCheckpoint(ctx context.Context, utility string) ([]byte
 
 // Checkpoint returns the checkpoint published at size.
 func (p *platform) Checkpoint(ctx context.Context, utility string, size uint64) ([]byte, error) {
-	ul, err := p.utilityLog(utility)
+	ul, err := p.utilityLog(ctx, utility)
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +350,7 @@ func (p *platform) Checkpoint(ctx context.Context, utility string, size uint64) 
 // must be sizes of published checkpoints, so a proof is only ever given
 // between trees the log operator signed.
 func (p *platform) ConsistencyProof(ctx context.Context, utility string, from, to uint64) ([][]byte, error) {
-	ul, err := p.utilityLog(utility)
+	ul, err := p.utilityLog(ctx, utility)
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +370,7 @@ func (p *platform) Bundle(ctx context.Context, device string, seq uint64) (any, 
 	if !ok {
 		return nil, fmt.Errorf("device %q: %w", device, httpapi.ErrNotFound)
 	}
-	ul, err := p.utilityLog(d.Utility)
+	ul, err := p.utilityLog(ctx, d.Utility)
 	if err != nil {
 		return nil, err
 	}

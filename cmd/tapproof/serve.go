@@ -167,17 +167,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		return err
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return watchIngest(gctx, j, metrics) })
-	// Sinks run until the whole process stops, independent of intake.
-	sinkCtx, stopSinks := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopSinks()
-	sinks, _ := errgroup.WithContext(sinkCtx)
 	p := &platform{cfg: cfg, journal: j, registry: registry, trillian: trillian, log: log, logs: map[string]*utilityLog{}}
-	p.startSinks = func(ul *utilityLog) {
-		r := &logRunner{ul: ul, journal: j, influx: iw, metrics: metrics, cfg: cfg, log: log}
-		r.start(sinkCtx, sinks)
-	}
 	if err := p.openLogs(ctx); err != nil {
 		return err
 	}
@@ -187,15 +177,38 @@ func serve(ctx context.Context, cfg serveConfig) error {
 
 	eval := alerts.NewEvaluator(tapproof.DefaultRules, cfg.Jurisdictions, cfg.LeadActionLevel)
 	in := ingest.New(ingest.Config{Workers: cfg.Workers}, js, registry, j, alerter{eval: eval, store: store}, ingest.NewMetrics(reg), log)
-	g.Go(func() error { return in.Run(gctx) })
-
+	var wh *alerts.Webhooks
 	if len(cfg.Webhooks) > 0 {
-		wh, err := alerts.NewWebhooks(js, cfg.Webhooks, alertMetrics, log)
-		if err != nil {
+		if wh, err = alerts.NewWebhooks(js, cfg.Webhooks, alertMetrics, log); err != nil {
 			return err
 		}
-		g.Go(func() error { return wh.Run(gctx) })
 	}
+	// Every replica serves the API; the one holding the lease also runs
+	// ingest, the log sinks, the checkpointers and the notifiers.
+	lead := func(ctx context.Context) error {
+		log.Info("leading: starting ingest, sinks and notifiers")
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return in.Run(ctx) })
+		g.Go(func() error { return watchIngest(ctx, j, metrics) })
+		g.Go(func() error { return p.runLogs(ctx, g, iw, metrics) })
+		if wh != nil {
+			g.Go(func() error { return wh.Run(ctx) })
+		}
+		err := g.Wait()
+		log.Info("no longer leading")
+		return err
+	}
+	lease, err := j.Lease(ctx, "leader", holderName(), journal.DefaultLeaseTTL)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return lease.Lead(gctx, lead, func(on bool) {
+			p.leading.Store(on)
+			metrics.leader.Set(map[bool]float64{false: 0, true: 1}[on])
+		})
+	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -222,11 +235,14 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		cfg.Ready(ln.Addr().String(), natsURL)
 	}
 	err = g.Wait()
-	log.Info("intake stopped; stopping sinks")
-	stopSinks()
-	_ = sinks.Wait()
 	log.Info("tapproof stopped")
 	return err
+}
+
+// holderName names this replica in the leadership lease.
+func holderName() string {
+	h, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", h, os.Getpid())
 }
 
 // alerter evaluates readings and publishes the alerts they raise.

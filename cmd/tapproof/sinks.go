@@ -177,6 +177,7 @@ type platformMetrics struct {
 	checkpointTime   *prometheus.GaugeVec
 	oldestUnanchored *prometheus.GaugeVec
 	proofLatency     prometheus.Histogram
+	leader           prometheus.Gauge
 }
 
 func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
@@ -214,12 +215,16 @@ func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
 			Help:    "For each new checkpoint, time from journaling the oldest entry it newly covers to signing it: when an inclusion proof becomes available.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
 		}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tapproof_leader",
+			Help: "1 if this replica holds the leadership lease and runs ingest, the sinks and the notifiers.",
+		}),
 	}
 	for _, s := range []string{"anchor", "influx", "checkpoint"} {
 		m.sinkErrors.WithLabelValues(s)
 	}
 	m.sinkEntries.WithLabelValues("anchor")
 	m.sinkEntries.WithLabelValues("influx")
-	reg.MustRegister(m.sinkEntries, m.sinkErrors, m.pending, m.ingestPending, m.logSize, m.checkpointTime, m.oldestUnanchored, m.proofLatency)
+	reg.MustRegister(m.sinkEntries, m.sinkErrors, m.pending, m.ingestPending, m.logSize, m.checkpointTime, m.oldestUnanchored, m.proofLatency, m.leader)
 	return m
 }

@@ -1,0 +1,90 @@
+package journal
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const leasesBucket = "tapproof_leases"
+
+// DefaultLeaseTTL is how long a lease outlives its holder's last renewal.
+const DefaultLeaseTTL = 10 * time.Second
+
+// Lease is leadership among tapproof replicas sharing a NATS server: a key
+// in a key-value bucket whose entries expire ttl after their last write.
+// The holder renews it every ttl/3 with a compare-and-set on the revision
+// it wrote last, so at most one replica holds it at a time, and a replica
+// that dies loses it within ttl.
+type Lease struct {
+	kv     jetstream.KeyValue
+	key    string
+	holder string
+	ttl    time.Duration
+}
+
+// Lease returns the lease name, to be held as holder.
+func (j *Journal) Lease(ctx context.Context, name, holder string, ttl time.Duration) (*Lease, error) {
+	if ttl <= 0 {
+		ttl = DefaultLeaseTTL
+	}
+	kv, err := j.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: leasesBucket, Description: "Leadership leases of tapproof replicas", TTL: ttl, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", leasesBucket, err)
+	}
+	return &Lease{kv: kv, key: name, holder: holder, ttl: ttl}, nil
+}
+
+// Lead runs fn whenever this replica holds the lease, until ctx is done.
+// fn's context is cancelled as soon as the lease cannot be renewed, and
+// Lead waits for fn to return before trying to take the lease again. When
+// ctx ends, a held lease is released so another replica takes over at once.
+// elected, if not nil, is told each time the lease is won or lost.
+func (l *Lease) Lead(ctx context.Context, fn func(context.Context) error, elected func(bool)) error {
+	every := l.ttl / 3
+	for ctx.Err() == nil {
+		rev, err := l.kv.Create(ctx, l.key, []byte(l.holder))
+		if err != nil {
+			// Held by another replica (ErrKeyExists), or NATS is
+			// unavailable: try again.
+			sleep(ctx, every)
+			continue
+		}
+		if elected != nil {
+			elected(true)
+		}
+		lctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- fn(lctx) }()
+		var fnErr error
+	renew:
+		for {
+			select {
+			case fnErr = <-done:
+				break renew
+			case <-time.After(every):
+				if rev, err = l.kv.Update(ctx, l.key, []byte(l.holder), rev); err != nil {
+					cancel()
+					fnErr = <-done
+					break renew
+				}
+			}
+		}
+		cancel()
+		if elected != nil {
+			elected(false)
+		}
+		// Hand over: release the lease if it is still ours.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		_ = l.kv.Delete(rctx, l.key, jetstream.LastRevision(rev))
+		rcancel()
+		if fnErr != nil && ctx.Err() == nil {
+			return fnErr
+		}
+	}
+	return nil
+}
