@@ -52,6 +52,7 @@ var exported = map[string]map[string][]string{
 	"tapproof_checkpoint_timestamp_seconds": {"log": nil},
 	"tapproof_publish_to_proof_seconds":     {},
 	"tapproof_oldest_unanchored_seconds":    {"log": nil},
+	"tapproof_leader":                       {},
 }
 
 // histograms are the metrics of exported that are histograms.
