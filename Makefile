@@ -6,7 +6,7 @@ GO      ?= go
 BIN     := bin/tapproof
 TIMEOUT ?= 45m
 
-.PHONY: all build demo test lint unit deps generate clean
+.PHONY: all build demo test lint unit bench deps generate clean
 
 all: build
 
@@ -25,6 +25,10 @@ test: deps lint
 ## unit: the fast tests only (no PostgreSQL, Trillian or InfluxDB).
 unit:
 	$(GO) test -race -short ./...
+
+## bench: the load benchmark on the real stack (3 runs of 60 s at 6,000 readings/s).
+bench: deps
+	$(GO) run ./bench -out bench-results.json $(BENCHFLAGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -6,7 +6,7 @@
 // Ingest appends each accepted entry to it; the JetStream stream sequence of
 // that message, minus one, is the entry's index in the utility's Trillian log.
 // Because a reading is appended with the header
-// Nats-Expected-Last-Subject-Sequence on the device's subjects, two copies of
+// Nats-Expected-Last-Subject-Sequence on the device's subject, two copies of
 // the same reading can never both be appended, even when a crash causes a
 // redelivery: JetStream itself arbitrates. The anchor and the InfluxDB sink
 // each drain the journal with their own durable consumer and are idempotent,
@@ -16,9 +16,13 @@
 //
 //	tapproof.readings.<utility>.<site>.<device>   signed readings from sensors (stream TAPPROOF_READINGS)
 //	tapproof.rejected.<reason>                     rejected messages with their reason (stream TAPPROOF_REJECTED)
-//	tapproof.log.<utility>.r.<device>.<seq>        accepted readings (stream TAPPROOF_LOG_<utility>)
+//	tapproof.log.<utility>.r.<device>              accepted readings, header Tapproof-Seq (stream TAPPROOF_LOG_<utility>)
 //	tapproof.log.<utility>.e.<device>              device enrollments (same stream)
-//	tapproof.checkpoints.<utility>.<size>          signed checkpoints (stream TAPPROOF_CHECKPOINTS)
+//	tapproof.checkpoints.<utility>                 signed checkpoints, header Tapproof-Size (stream TAPPROOF_CHECKPOINTS)
+//
+// Subjects are per device or per log, never per message, so JetStream's
+// per-subject state stays bounded; a reading or checkpoint is found by a
+// binary search over its subject on the increasing header value.
 //
 // journal must not import ingest, anchor, alerts, influx or httpapi.
 package journal

@@ -45,6 +45,11 @@ const (
 	HeaderDetail = "Tapproof-Detail"
 	// HeaderSubject carries the subject a rejected message arrived on.
 	HeaderSubject = "Tapproof-Subject"
+	// HeaderSeq carries a journaled reading's sequence number, and
+	// HeaderSize a checkpoint's tree size; both increase along their
+	// subject, which lets Reading and Checkpoint binary-search for them.
+	HeaderSeq  = "Tapproof-Seq"
+	HeaderSize = "Tapproof-Size"
 )
 
 // Defaults.
@@ -125,12 +130,11 @@ func (j *Journal) JetStream() jetstream.JetStream { return j.js }
 // LogStreamName is the name of the journal stream of utility's log.
 func LogStreamName(utility string) string { return logStreamPrefix + utility }
 
-func readingSubject(utility, device string, seq uint64) string {
-	return fmt.Sprintf("%s.%s.r.%s.%d", logSubject, utility, device, seq)
-}
-
-func deviceReadings(utility, device string) string {
-	return fmt.Sprintf("%s.%s.r.%s.*", logSubject, utility, device)
+// readingSubject is the subject of every reading of one device. One subject
+// per device, not per reading, keeps JetStream's per-subject state bounded
+// by the number of devices.
+func readingSubject(utility, device string) string {
+	return fmt.Sprintf("%s.%s.r.%s", logSubject, utility, device)
 }
 
 func enrollmentSubject(utility, device string) string {
@@ -200,34 +204,81 @@ func (j *Journal) Head(ctx context.Context, utility, device string) (Head, error
 	if err != nil {
 		return Head{}, err
 	}
-	m, err := s.GetLastMsgForSubject(ctx, deviceReadings(utility, device))
+	m, err := s.GetLastMsgForSubject(ctx, readingSubject(utility, device))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return Head{}, nil
 	}
 	if err != nil {
 		return Head{}, fmt.Errorf("device head: %w", err)
 	}
-	seq, err := seqFromSubject(m.Subject)
+	seq, err := headerUint(m.Header, HeaderSeq)
 	if err != nil {
 		return Head{}, err
 	}
 	return Head{Seq: seq, Digest: sha256.Sum256(m.Data), StreamSeq: m.Sequence}, nil
 }
 
-// Reading returns the journal entry of reading seq of device.
+// Reading returns the journal entry of reading seq of device. A device's
+// sequence numbers increase along its subject, so it binary-searches the
+// stream: O(log n) lookups, no index to keep.
 func (j *Journal) Reading(ctx context.Context, utility, device string, seq uint64) (Entry, error) {
 	s, err := j.logStream(ctx, utility, false)
 	if err != nil {
 		return Entry{}, err
 	}
-	m, err := s.GetLastMsgForSubject(ctx, readingSubject(utility, device, seq))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+	m, err := search(ctx, s, readingSubject(utility, device), HeaderSeq, seq)
+	if errors.Is(err, ErrNotFound) {
 		return Entry{}, fmt.Errorf("reading %s: %w", tapproof.ReadingKey(device, seq), ErrNotFound)
 	}
 	if err != nil {
 		return Entry{}, fmt.Errorf("reading %s: %w", tapproof.ReadingKey(device, seq), err)
 	}
 	return entryOf(m.Subject, m.Sequence, m.Header, m.Data)
+}
+
+// search finds the message on subject whose header key holds want, where
+// that value increases with the stream sequence along subject.
+func search(ctx context.Context, s jetstream.Stream, subject, key string, want uint64) (*jetstream.RawStreamMsg, error) {
+	last, err := s.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	lo, hi := uint64(1), last.Sequence
+	for lo <= hi {
+		mid := lo + (hi-lo)/2
+		m, err := s.GetMsg(ctx, mid, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			hi = mid - 1
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		v, err := headerUint(m.Header, key)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case v == want:
+			return m, nil
+		case v < want:
+			lo = m.Sequence + 1
+		default:
+			hi = mid - 1
+		}
+	}
+	return nil, ErrNotFound
+}
+
+func headerUint(h nats.Header, key string) (uint64, error) {
+	v, err := strconv.ParseUint(h.Get(key), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("journal message: header %s: %w", key, err)
+	}
+	return v, nil
 }
 
 // Enrollment returns the latest enrollment entry of device.
@@ -260,12 +311,12 @@ func (j *Journal) AppendReading(ctx context.Context, r tapproof.Reading, leaf []
 		return 0, fmt.Errorf("encode reading: %w", err)
 	}
 	m := &nats.Msg{
-		Subject: readingSubject(r.Utility, r.Device, r.Seq),
+		Subject: readingSubject(r.Utility, r.Device),
 		Data:    leaf,
 		Header: nats.Header{
-			HeaderReading:                                 []string{string(hdr)},
-			jetstream.ExpectedLastSubjSeqHeader:           []string{strconv.FormatUint(expect, 10)},
-			"Nats-Expected-Last-Subject-Sequence-Subject": []string{deviceReadings(r.Utility, r.Device)},
+			HeaderReading:                       []string{string(hdr)},
+			HeaderSeq:                           []string{strconv.FormatUint(r.Seq, 10)},
+			jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(expect, 10)},
 		},
 	}
 	ack, err := j.js.PublishMsg(ctx, m, jetstream.WithExpectStream(s.CachedInfo().Config.Name))
@@ -306,15 +357,6 @@ func (j *Journal) Size(ctx context.Context, utility string) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
-func seqFromSubject(subject string) (uint64, error) {
-	i := strings.LastIndexByte(subject, '.')
-	seq, err := strconv.ParseUint(subject[i+1:], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("journal subject %q: no sequence number", subject)
-	}
-	return seq, nil
-}
-
 // DecodeEntry decodes a journal message read directly from a log stream,
 // given its subject, stream sequence, headers and data.
 func DecodeEntry(subject string, streamSeq uint64, hdr nats.Header, data []byte) (Entry, error) {
@@ -331,12 +373,9 @@ func entryOf(subject string, streamSeq uint64, hdr nats.Header, data []byte) (En
 	if tok[3] != "r" {
 		return e, nil
 	}
-	if len(tok) != 6 {
-		return Entry{}, fmt.Errorf("journal subject %q: not a reading", subject)
-	}
 	var err error
-	if e.Seq, err = strconv.ParseUint(tok[5], 10, 64); err != nil {
-		return Entry{}, fmt.Errorf("journal subject %q: %w", subject, err)
+	if e.Seq, err = headerUint(hdr, HeaderSeq); err != nil {
+		return Entry{}, fmt.Errorf("journal entry %d: %w", e.Index, err)
 	}
 	var r tapproof.Reading
 	if err := json.Unmarshal([]byte(hdr.Get(HeaderReading)), &r); err != nil {

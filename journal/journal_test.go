@@ -293,3 +293,34 @@ func TestLeaseOneLeaderAndHandover(t *testing.T) {
 		t.Errorf("%d replicas led at once, want 1", maxLeaders)
 	}
 }
+
+// TestReadingSearch finds every reading of an interleaved device by its
+// sequence number, and reports gaps as not found.
+func TestReadingSearch(t *testing.T) {
+	ctx := t.Context()
+	j := openJournal(t)
+	heads := map[string]uint64{}
+	for i := range 120 {
+		dev := []string{"a", "b", "b"}[i%3]
+		seq := uint64(10 * (i + 1)) // gaps between sequence numbers
+		idx, err := j.AppendReading(ctx, reading(dev, seq), fmt.Appendf(nil, "%s %d", dev, seq), heads[dev])
+		if err != nil {
+			t.Fatal(err)
+		}
+		heads[dev] = idx + 1
+	}
+	for i := range 120 {
+		dev := []string{"a", "b", "b"}[i%3]
+		seq := uint64(10 * (i + 1))
+		e, err := j.Reading(ctx, "u1", dev, seq)
+		if err != nil {
+			t.Fatalf("Reading(%s, %d): %v", dev, seq, err)
+		}
+		if e.Index != uint64(i) || string(e.Leaf) != fmt.Sprintf("%s %d", dev, seq) || e.Seq != seq {
+			t.Errorf("Reading(%s, %d) = index %d seq %d %q, want index %d", dev, seq, e.Index, e.Seq, e.Leaf, i)
+		}
+		if _, err := j.Reading(ctx, "u1", dev, seq+5); !errors.Is(err, journal.ErrNotFound) {
+			t.Errorf("Reading(%s, %d) error = %v, want ErrNotFound", dev, seq+5, err)
+		}
+	}
+}

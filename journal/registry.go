@@ -183,13 +183,15 @@ func (j *Journal) Checkpoints(utility string) *Checkpoints {
 	return &Checkpoints{js: j.js, utility: utility}
 }
 
-func (c *Checkpoints) subject(size string) string {
-	return CheckpointsSubject + "." + c.utility + "." + size
+// subject is the one subject of every checkpoint of the log; the size is
+// in a header.
+func (c *Checkpoints) subject() string {
+	return CheckpointsSubject + "." + c.utility
 }
 
 // LatestCheckpoint returns the newest signed checkpoint, or nil if none.
 func (c *Checkpoints) LatestCheckpoint(ctx context.Context, _ string) ([]byte, error) {
-	m, err := c.get(ctx, "*")
+	m, err := c.get(ctx, 0)
 	if errors.Is(err, ErrNotFound) {
 		c.setLast(0)
 		return nil, nil
@@ -209,24 +211,33 @@ func (c *Checkpoints) setLast(seq uint64) {
 
 // Checkpoint returns the signed checkpoint published at size.
 func (c *Checkpoints) Checkpoint(ctx context.Context, size uint64) ([]byte, error) {
-	m, err := c.get(ctx, strconv.FormatUint(size, 10))
+	m, err := c.get(ctx, size)
 	if err != nil {
 		return nil, err
 	}
 	return m.Data, nil
 }
 
-func (c *Checkpoints) get(ctx context.Context, size string) (*jetstream.RawStreamMsg, error) {
+// get returns the checkpoint of size, or the latest if size is 0.
+func (c *Checkpoints) get(ctx context.Context, size uint64) (*jetstream.RawStreamMsg, error) {
 	s, err := c.js.Stream(ctx, CheckpointsStream)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)
 	}
-	m, err := s.GetLastMsgForSubject(ctx, c.subject(size))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, fmt.Errorf("checkpoint %s of %s: %w", size, c.utility, ErrNotFound)
+	var m *jetstream.RawStreamMsg
+	if size == 0 {
+		m, err = s.GetLastMsgForSubject(ctx, c.subject())
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			err = ErrNotFound
+		}
+	} else {
+		m, err = search(ctx, s, c.subject(), HeaderSize, size)
+	}
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("checkpoint %d of %s: %w", size, c.utility, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s of %s: %w", size, c.utility, err)
+		return nil, fmt.Errorf("checkpoint %d of %s: %w", size, c.utility, err)
 	}
 	return m, nil
 }
@@ -239,11 +250,11 @@ func (c *Checkpoints) PutCheckpoint(ctx context.Context, _ string, size uint64, 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m := &nats.Msg{
-		Subject: c.subject(strconv.FormatUint(size, 10)),
+		Subject: c.subject(),
 		Data:    signed,
 		Header: nats.Header{
-			jetstream.ExpectedLastSubjSeqHeader:           []string{strconv.FormatUint(c.lastSeq, 10)},
-			"Nats-Expected-Last-Subject-Sequence-Subject": []string{c.subject("*")},
+			HeaderSize:                          []string{strconv.FormatUint(size, 10)},
+			jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(c.lastSeq, 10)},
 		},
 	}
 	ack, err := c.js.PublishMsg(ctx, m)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/journal"
 	"github.com/tapproof/tapproof/signed"
 	"github.com/tapproof/tapproof/simulate"
 )
@@ -195,13 +197,13 @@ func Observe(url string) (*Observer, error) {
 		return nil, err
 	}
 	o := &Observer{nc: nc, checkpoints: map[string][]Seen{}, alerts: map[string]time.Time{}}
-	s1, err := nc.Subscribe("tapproof.checkpoints.>", func(m *nats.Msg) {
+	s1, err := nc.Subscribe(journal.CheckpointsSubject+".>", func(m *nats.Msg) {
 		tok := strings.Split(m.Subject, ".")
-		var size uint64
-		if len(tok) != 4 {
+		if len(tok) != 3 {
 			return
 		}
-		if _, err := fmt.Sscan(tok[3], &size); err != nil {
+		size, err := strconv.ParseUint(m.Header.Get(journal.HeaderSize), 10, 64)
+		if err != nil {
 			return
 		}
 		o.mu.Lock()
@@ -254,6 +256,19 @@ func (o *Observer) Size(utility string) uint64 {
 	var n uint64
 	for _, s := range o.checkpoints[utility] {
 		n = max(n, s.Size)
+	}
+	return n
+}
+
+// SizeAt returns the largest checkpoint size of utility seen by t.
+func (o *Observer) SizeAt(utility string, t time.Time) uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var n uint64
+	for _, s := range o.checkpoints[utility] {
+		if !s.At.After(t) {
+			n = max(n, s.Size)
+		}
 	}
 	return n
 }

@@ -173,7 +173,7 @@ func Reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*
 			}
 		}
 		// InfluxDB: one point per accepted reading.
-		n, err := influxCount(ctx, t.InfluxURL, t.InfluxDB, utility)
+		n, err := InfluxCount(ctx, t.InfluxURL, t.InfluxDB, utility)
 		if err != nil {
 			return nil, err
 		}
@@ -269,7 +269,7 @@ func readCheckpoints(ctx context.Context, js jetstream.JetStream, utility string
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{journal.CheckpointsSubject + "." + utility + ".*"}})
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{journal.CheckpointsSubject + "." + utility}})
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +336,8 @@ func checkCheckpoints(cps [][]byte, leaves [][]byte, v note.Verifier, rep *Repor
 	return nil
 }
 
-func influxCount(ctx context.Context, base, db, utility string) (int, error) {
+// InfluxCount counts the points of utility in InfluxDB.
+func InfluxCount(ctx context.Context, base, db, utility string) (int, error) {
 	q := url.Values{"db": {db}, "q": {fmt.Sprintf(`SELECT count("value") FROM "reading" WHERE "utility" = '%s'`, utility)}}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/query?"+q.Encode(), nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -366,4 +367,26 @@ func influxCount(ctx context.Context, base, db, utility string) (int, error) {
 	}
 	n, _ := res.Results[0].Series[0].Values[0][1].(float64)
 	return int(n), nil
+}
+
+// Indexes returns the leaf index of every reading in utility's journal, by
+// reading key.
+func Indexes(ctx context.Context, natsURL, utility string) (map[string]uint64, error) {
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	es, err := readJournal(ctx, js, utility)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]uint64, len(es))
+	for _, e := range es {
+		if e.Reading != nil {
+			out[readingKey(e)] = e.Index
+		}
+	}
+	return out, nil
 }

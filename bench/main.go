@@ -1,0 +1,422 @@
+// Command bench measures tapproof end to end on the real local stack: it
+// publishes signed readings at a chosen rate for a chosen time and reports
+// the rate at which readings became verified, stored in InfluxDB and
+// covered by a signed checkpoint, the latency from publishing a reading to
+// its inclusion proof being available and to its alert, and tapproof's peak
+// memory. In the same run it measures what Trillian (AddSequencedLeaves, one
+// caller, the same batch size) and InfluxDB (batched writes) sustain on
+// their own, and reports tapproof's rate as a ratio to each.
+//
+//	make bench                      # 3 runs of 60 s at 6,000 readings/s
+//	go run ./bench -rate 2000 -duration 20s -runs 1
+//
+// Everything runs on this machine: the stack, tapproof and the publisher
+// share its cores, as in the issue's target.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/anchor"
+	"github.com/tapproof/tapproof/influx"
+	"github.com/tapproof/tapproof/internal/loadgen"
+	"github.com/tapproof/tapproof/internal/localstack"
+	"github.com/tapproof/tapproof/internal/tapproofproc"
+	"github.com/tapproof/tapproof/simulate"
+)
+
+type options struct {
+	rate        float64
+	duration    time.Duration
+	runs        int
+	utilities   int
+	sites       int
+	perSite     int
+	rawTrillian int
+	rawInflux   int
+	batch       int
+	out         string
+}
+
+// Result is one run's figures.
+type Result struct {
+	Offered      float64 `json:"offered_per_s"`
+	EndToEnd     float64 `json:"end_to_end_per_s"`   // readings / (last anchored and in InfluxDB − first published)
+	Sustained    float64 `json:"sustained_per_s"`    // checkpointed leaves/s between 10 s and the end of publishing
+	ProofP50     float64 `json:"proof_p50_s"`        // publish → covered by a signed checkpoint
+	ProofP99     float64 `json:"proof_p99_s"`        //
+	AlertP50     float64 `json:"alert_p50_ms"`       // publish → alert on tapproof.alerts.>
+	AlertP99     float64 `json:"alert_p99_ms"`       //
+	PeakRSSMiB   float64 `json:"peak_rss_mib"`       // tapproof's VmHWM
+	TrillianRaw  float64 `json:"trillian_raw_per_s"` // AddSequencedLeaves alone, integrated
+	InfluxRaw    float64 `json:"influx_raw_per_s"`   // batched writes alone
+	VsTrillian   float64 `json:"ratio_vs_trillian"`
+	VsInflux     float64 `json:"ratio_vs_influx"`
+	Readings     int     `json:"readings"`
+	PublishRetry int64   `json:"publish_retries"`
+}
+
+func main() {
+	var o options
+	flag.Float64Var(&o.rate, "rate", 6000, "readings per second offered")
+	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long to publish")
+	flag.IntVar(&o.runs, "runs", 3, "runs; figures are reported per run and as medians")
+	flag.IntVar(&o.utilities, "utilities", 2, "utilities (one log each)")
+	flag.IntVar(&o.sites, "sites", 20, "sites per utility")
+	flag.IntVar(&o.perSite, "per-site", 10, "lead sensors per site")
+	flag.IntVar(&o.rawTrillian, "raw-trillian", 60000, "leaves for the raw Trillian baseline")
+	flag.IntVar(&o.rawInflux, "raw-influx", 200000, "points for the raw InfluxDB baseline")
+	flag.IntVar(&o.batch, "batch", anchor.DefaultBatchSize, "AddSequencedLeaves batch size (tapproof and baseline)")
+	flag.StringVar(&o.out, "out", "", "also write the results as JSON to this file")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	dir, err := os.MkdirTemp("", "tapproof-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	_ = os.Chmod(dir, 0o755)
+	logf("building tapproof and starting the stack in %s", dir)
+	bin, err := tapproofproc.Build(ctx, dir)
+	if err != nil {
+		return err
+	}
+	st, err := localstack.Start(ctx, localstack.Config{Dir: filepath.Join(dir, "stack"), Log: os.Stderr})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	var results []Result
+	for i := range o.runs {
+		logf("run %d of %d: %.0f readings/s for %s", i+1, o.runs, o.rate, o.duration)
+		r, err := oneRun(ctx, o, st, bin, filepath.Join(dir, fmt.Sprintf("run%d", i)), i)
+		if err != nil {
+			return fmt.Errorf("run %d: %w", i+1, err)
+		}
+		results = append(results, *r)
+		report(results)
+	}
+	if o.out != "" {
+		b, _ := json.MarshalIndent(map[string]any{"options": fmt.Sprintf("%+v", o), "runs": results, "median": median(results)}, "", "  ")
+		if err := os.WriteFile(o.out, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir string, n int) (*Result, error) {
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	token := rand.Text()
+	proc, err := tapproofproc.Start(ctx, tapproofproc.Config{
+		Binary: bin, DataDir: data, TrillianAddr: st.TrillianAddr, InfluxURL: st.InfluxURL, InfluxDB: st.InfluxDatabase,
+		AdminToken: token, LogFile: filepath.Join(dir, "tapproof.log"),
+		Args: []string{"--checkpoint-interval", "250ms"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer proc.Stop()
+	var names []string
+	for u := range o.utilities {
+		names = append(names, fmt.Sprintf("bench%d-u%d", n, u+1))
+	}
+	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: o.utilities, Sites: o.sites, LeadPerSite: o.perSite, NIRSPerUtil: -1, UtilityNames: names})
+	if err != nil {
+		return nil, err
+	}
+	if err := fleet.Enroll(ctx, proc.API(), token); err != nil {
+		return nil, err
+	}
+	// One alerting sensor per utility: every other reading is 20 ppb.
+	alerting := map[string]bool{}
+	for _, s := range fleet.Sensors {
+		if s.Device.Site == "site-1" && len(alerting) < o.utilities && !alerting[s.Device.ID] {
+			alerting[s.Device.ID] = true
+		}
+	}
+	total := int(o.rate * o.duration.Seconds())
+	logf("signing %d readings", total)
+	msgs, err := loadgen.Presign(ctx, fleet, total, alerting)
+	if err != nil {
+		return nil, err
+	}
+	obs, err := loadgen.Observe(proc.NATS())
+	if err != nil {
+		return nil, err
+	}
+	defer obs.Close()
+
+	perUtility := map[string]uint64{}
+	for _, m := range msgs {
+		perUtility[m.Utility]++
+	}
+	enrolled := map[string]uint64{}
+	for _, s := range fleet.Sensors {
+		enrolled[s.Device.Utility]++
+	}
+	pub := &loadgen.Publisher{URL: proc.NATS(), Rate: o.rate, Workers: 40}
+	logf("publishing")
+	start := time.Now()
+	if err := pub.Run(ctx, msgs, len(fleet.Sensors)); err != nil {
+		return nil, err
+	}
+	published := time.Now()
+	// Wait until everything is covered by a checkpoint and in InfluxDB.
+	var done time.Time
+	for {
+		all := true
+		for u, k := range perUtility {
+			if obs.Size(u) < k+enrolled[u] {
+				all = false
+			}
+		}
+		if all {
+			done = time.Now()
+			break
+		}
+		if time.Since(published) > 10*time.Minute {
+			return nil, fmt.Errorf("not all readings anchored 10 minutes after publishing")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for {
+		ok := true
+		for u, k := range perUtility {
+			c, err := loadgen.InfluxCount(ctx, st.InfluxURL, st.InfluxDatabase, u)
+			if err != nil || uint64(c) < k {
+				ok = false
+			}
+		}
+		if ok {
+			if t := time.Now(); t.After(done) {
+				done = t
+			}
+			break
+		}
+		if time.Since(published) > 10*time.Minute {
+			return nil, fmt.Errorf("not all readings in InfluxDB 10 minutes after publishing")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r := &Result{Readings: total, PublishRetry: pub.Retries}
+	first, last := pub.Sent[0], pub.Sent[0]
+	for _, t := range pub.Sent {
+		if t.Before(first) {
+			first = t
+		}
+		if t.After(last) {
+			last = t
+		}
+	}
+	r.Offered = float64(total) / last.Sub(first).Seconds()
+	r.EndToEnd = float64(total) / done.Sub(first).Seconds()
+	r.Sustained = sustained(obs, names, start.Add(10*time.Second), published)
+	r.PeakRSSMiB = float64(proc.PeakRSS()) / (1 << 20)
+
+	// Latencies, from the journal's indices and the checkpoints and alerts
+	// seen as they were published.
+	var proofs, alertsMS []float64
+	for _, u := range names {
+		idx, err := loadgen.Indexes(ctx, proc.NATS(), u)
+		if err != nil {
+			return nil, err
+		}
+		for i, m := range msgs {
+			if m.Utility != u {
+				continue
+			}
+			if m.High {
+				if at, ok := obs.Alert(m.Key()); ok {
+					alertsMS = append(alertsMS, float64(at.Sub(pub.Sent[i]))/float64(time.Millisecond))
+				}
+			}
+			if i%10 != 0 {
+				continue
+			}
+			if at, ok := obs.Covered(u, idx[m.Key()]); ok {
+				proofs = append(proofs, at.Sub(pub.Sent[i]).Seconds())
+			}
+		}
+	}
+	r.ProofP50, r.ProofP99 = quantile(proofs, 0.5), quantile(proofs, 0.99)
+	r.AlertP50, r.AlertP99 = quantile(alertsMS, 0.5), quantile(alertsMS, 0.99)
+	if err := proc.Stop(); err != nil {
+		logf("stopping tapproof: %v", err)
+	}
+
+	logf("baseline: Trillian AddSequencedLeaves, %d leaves in batches of %d", o.rawTrillian, o.batch)
+	if r.TrillianRaw, err = rawTrillian(ctx, st, o.rawTrillian, o.batch); err != nil {
+		return nil, err
+	}
+	logf("baseline: InfluxDB writes, %d points in batches of 5000", o.rawInflux)
+	if r.InfluxRaw, err = rawInflux(ctx, st, o.rawInflux, fmt.Sprintf("raw%d", n)); err != nil {
+		return nil, err
+	}
+	r.VsTrillian = r.EndToEnd / r.TrillianRaw
+	r.VsInflux = r.EndToEnd / r.InfluxRaw
+	return r, nil
+}
+
+// sustained is the rate at which checkpoints covered new leaves between
+// from and to, summed over the logs.
+func sustained(obs *loadgen.Observer, logs []string, from, to time.Time) float64 {
+	var rate float64
+	for _, u := range logs {
+		a, b := obs.SizeAt(u, from), obs.SizeAt(u, to)
+		rate += float64(b-a) / to.Sub(from).Seconds()
+	}
+	return rate
+}
+
+// rawTrillian appends n leaves of reading size to a new tree from one
+// caller, in batches, and returns the rate at which they were integrated.
+func rawTrillian(ctx context.Context, st *localstack.Stack, n, batch int) (float64, error) {
+	c, err := anchor.Dial(ctx, st.TrillianAddr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	tree, err := c.CreateTree(ctx, "bench raw")
+	if err != nil {
+		return 0, err
+	}
+	skey, vkey, _ := note.GenerateKey(nil, "bench.raw/"+fmt.Sprint(tree))
+	signer, _ := note.NewSigner(skey)
+	verifier, _ := note.NewVerifier(vkey)
+	lg, err := c.Log(anchor.LogConfig{TreeID: tree, Signer: signer, Verifier: verifier, BatchSize: batch})
+	if err != nil {
+		return 0, err
+	}
+	leaf := make([]byte, 700)
+	start := time.Now()
+	for i := 0; i < n; i += batch {
+		es := make([]anchor.Entry, 0, batch)
+		for k := i; k < min(i+batch, n); k++ {
+			l := slices.Clone(leaf)
+			copy(l, fmt.Sprint(k))
+			es = append(es, anchor.Entry{Index: uint64(k), Leaf: l})
+		}
+		if err := lg.Append(ctx, es); err != nil {
+			return 0, err
+		}
+	}
+	for {
+		size, _, err := lg.Root(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if size >= uint64(n) {
+			return float64(n) / time.Since(start).Seconds(), nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// rawInflux writes n points like tapproof's, in batches of 5000, and
+// returns the rate.
+func rawInflux(ctx context.Context, st *localstack.Stack, n int, utility string) (float64, error) {
+	w, err := influx.New(influx.Config{URL: st.InfluxURL, Database: st.InfluxDatabase})
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	t0 := time.Now().Add(-time.Hour)
+	start := time.Now()
+	for i := 0; i < n; i += 5000 {
+		batch := make([]tapproof.Accepted, 0, 5000)
+		for k := i; k < min(i+5000, n); k++ {
+			batch = append(batch, tapproof.Accepted{Index: uint64(k), Reading: tapproof.Reading{
+				Utility: utility, Site: fmt.Sprintf("site-%d", k%20), Device: fmt.Sprintf("dev-%d", k%400), Seq: uint64(k + 1),
+				Analyte: tapproof.Lead, Value: float64(k % 7), Unit: tapproof.MicrogramsPerLiter, Method: tapproof.ASV,
+				SampledAt: t0.Add(time.Duration(k) * time.Millisecond),
+			}})
+		}
+		if err := w.Write(ctx, batch); err != nil {
+			return 0, err
+		}
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+func median(rs []Result) Result {
+	pick := func(f func(Result) float64) float64 {
+		var xs []float64
+		for _, r := range rs {
+			xs = append(xs, f(r))
+		}
+		sort.Float64s(xs)
+		return xs[len(xs)/2]
+	}
+	return Result{
+		Offered:     pick(func(r Result) float64 { return r.Offered }),
+		EndToEnd:    pick(func(r Result) float64 { return r.EndToEnd }),
+		Sustained:   pick(func(r Result) float64 { return r.Sustained }),
+		ProofP50:    pick(func(r Result) float64 { return r.ProofP50 }),
+		ProofP99:    pick(func(r Result) float64 { return r.ProofP99 }),
+		AlertP50:    pick(func(r Result) float64 { return r.AlertP50 }),
+		AlertP99:    pick(func(r Result) float64 { return r.AlertP99 }),
+		PeakRSSMiB:  pick(func(r Result) float64 { return r.PeakRSSMiB }),
+		TrillianRaw: pick(func(r Result) float64 { return r.TrillianRaw }),
+		InfluxRaw:   pick(func(r Result) float64 { return r.InfluxRaw }),
+		VsTrillian:  pick(func(r Result) float64 { return r.VsTrillian }),
+		VsInflux:    pick(func(r Result) float64 { return r.VsInflux }),
+	}
+}
+
+func report(rs []Result) {
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "run\toffered/s\tend-to-end/s\tsustained/s\tproof p50 s\tproof p99 s\talert p50 ms\talert p99 ms\tpeak RSS MiB\ttrillian raw/s\tinflux raw/s\t÷trillian\t÷influx\t")
+	row := func(name string, r Result) {
+		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t\n", name,
+			r.Offered, r.EndToEnd, r.Sustained, r.ProofP50, r.ProofP99, r.AlertP50, r.AlertP99, r.PeakRSSMiB,
+			r.TrillianRaw, r.InfluxRaw, r.VsTrillian, r.VsInflux)
+	}
+	for i, r := range rs {
+		row(fmt.Sprint(i+1), r)
+	}
+	if len(rs) > 1 {
+		row("median", median(rs))
+	}
+	w.Flush()
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
