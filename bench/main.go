@@ -51,6 +51,7 @@ type options struct {
 	rawInflux   int
 	batch       int
 	out         string
+	debugAddr   string
 }
 
 // Result is one run's figures.
@@ -83,6 +84,7 @@ func main() {
 	flag.IntVar(&o.rawInflux, "raw-influx", 200000, "points for the raw InfluxDB baseline")
 	flag.IntVar(&o.batch, "batch", anchor.DefaultBatchSize, "AddSequencedLeaves batch size (tapproof and baseline)")
 	flag.StringVar(&o.out, "out", "", "also write the results as JSON to this file")
+	flag.StringVar(&o.debugAddr, "debug-addr", "", "run tapproof with --debug-addr (pprof) here")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -138,7 +140,7 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 	proc, err := tapproofproc.Start(ctx, tapproofproc.Config{
 		Binary: bin, DataDir: data, TrillianAddr: st.TrillianAddr, InfluxURL: st.InfluxURL, InfluxDB: st.InfluxDatabase,
 		AdminToken: token, LogFile: filepath.Join(dir, "tapproof.log"),
-		Args: []string{"--checkpoint-interval", "250ms"},
+		Args: append([]string{"--checkpoint-interval", "250ms"}, debugArgs(o.debugAddr)...),
 	})
 	if err != nil {
 		return nil, err
@@ -415,6 +417,13 @@ func report(rs []Result) {
 		row("median", median(rs))
 	}
 	w.Flush()
+}
+
+func debugArgs(addr string) []string {
+	if addr == "" {
+		return nil
+	}
+	return []string{"--debug-addr", addr}
 }
 
 func logf(format string, args ...any) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // on --debug-addr only
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,7 +50,9 @@ type serveConfig struct {
 	CheckpointInterval time.Duration
 	BatchSize          int
 	Workers            int
-	Log                *slog.Logger
+	// DebugAddr, if set, serves net/http/pprof there (keep it on loopback).
+	DebugAddr string
+	Log       *slog.Logger
 	// Ready, if set, receives the HTTP and NATS addresses once serving.
 	Ready func(httpAddr, natsURL string)
 }
@@ -230,6 +233,16 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
+	if cfg.DebugAddr != "" {
+		dbg := &http.Server{Addr: cfg.DebugAddr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := dbg.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("debug listener: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error { <-gctx.Done(); return dbg.Close() })
+	}
 	log.Info("tapproof serving", slog.String("http", "http://"+ln.Addr().String()), slog.String("nats", natsURL))
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String(), natsURL)

@@ -66,6 +66,7 @@ func newServeCmd() *cobra.Command {
 	f.StringArrayVar(&webhooks, "webhook", nil, "URL to POST alerts to, signed with TAPPROOF_WEBHOOK_SECRET (repeatable)")
 	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", 2*time.Second, "how often each log's new tree head is checked and signed")
 	f.IntVar(&cfg.Workers, "workers", 0, "ingest workers (0: default)")
+	f.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's pprof profiles here, e.g. 127.0.0.1:6060 (off by default)")
 	f.StringVar(&logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error ($TAPPROOF_LOG_LEVEL)")
 	return cmd
 }
