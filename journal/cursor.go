@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -14,8 +15,17 @@ import (
 // failed sink never holds another back.
 type Cursor struct {
 	utility string
-	cons    jetstream.Consumer
+	js      jetstream.JetStream
+	name    string
+	reopen  func(context.Context) (jetstream.Consumer, error)
+	cons    jetstream.Consumer        // nil after a failure: reopened by Next
+	it      jetstream.MessagesContext // opened by Next
 }
+
+// linger is how long Next keeps adding messages that are already arriving
+// to a batch after the first: large batches under load, a single entry's
+// latency when idle.
+const linger = 5 * time.Millisecond
 
 // Cursor returns the durable cursor name in utility's journal, creating it
 // at the journal's start if new.
@@ -23,7 +33,7 @@ func (j *Journal) Cursor(ctx context.Context, utility, name string) (*Cursor, er
 	if _, err := j.logStream(ctx, utility, false); err != nil {
 		return nil, err
 	}
-	cons, err := Resume(ctx, j.js, LogStreamName(utility), jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable:       name,
 		Description:   "tapproof sink " + name,
 		AckPolicy:     jetstream.AckAllPolicy,
@@ -31,11 +41,19 @@ func (j *Journal) Cursor(ctx context.Context, utility, name string) (*Cursor, er
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		MaxAckPending: 50_000,
 		MaxWaiting:    8,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cursor %s of %s: %w", name, utility, err)
 	}
-	return &Cursor{utility: utility, cons: cons}, nil
+	c := &Cursor{utility: utility, js: j.js, name: name, reopen: func(ctx context.Context) (jetstream.Consumer, error) {
+		cons, err := Resume(ctx, j.js, LogStreamName(utility), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("cursor %s of %s: %w", name, utility, err)
+		}
+		return cons, nil
+	}}
+	var err error
+	if c.cons, err = c.reopen(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Batch is a run of journal entries fetched together, in index order.
@@ -47,14 +65,42 @@ type Batch struct {
 // Next fetches up to max entries, waiting at most wait for the first.
 // It returns an empty batch if none arrived.
 func (c *Cursor) Next(ctx context.Context, max int, wait time.Duration) (*Batch, error) {
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	mb, err := c.cons.Fetch(max, jetstream.FetchContext(ctx))
-	if err != nil {
-		return nil, fmt.Errorf("cursor fetch: %w", err)
+	if c.cons == nil {
+		// After a broken flow: resuming at the acknowledgement floor brings
+		// back first what the broken flow had delivered.
+		cons, err := c.reopen(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.cons = cons
+	}
+	if c.it == nil {
+		it, err := c.cons.Messages(jetstream.PullMaxMessages(2 * max))
+		if err != nil {
+			c.cons = nil
+			return nil, fmt.Errorf("cursor: %w", err)
+		}
+		c.it = it
 	}
 	b := &Batch{}
-	for m := range mb.Messages() {
+	first, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for opt := jetstream.NextContext(first); len(b.msgs) < max; opt = jetstream.NextMaxWait(linger) {
+		m, err := c.it.Next(opt)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.Canceled) {
+				return b, nil
+			}
+			// The flow is broken (consumer deleted, connection closed):
+			// messages it had delivered but not handed out would come back
+			// only after their ack wait, so reopen at the ack floor.
+			c.it.Stop()
+			c.it, c.cons = nil, nil
+			if len(b.msgs) > 0 {
+				return b, nil
+			}
+			return nil, fmt.Errorf("cursor next: %w", err)
+		}
 		meta, err := m.Metadata()
 		if err != nil {
 			return nil, fmt.Errorf("cursor metadata: %w", err)
@@ -69,10 +115,16 @@ func (c *Cursor) Next(ctx context.Context, max int, wait time.Duration) (*Batch,
 		b.Entries = append(b.Entries, e)
 		b.msgs = append(b.msgs, m)
 	}
-	if err := mb.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-		return b, fmt.Errorf("cursor fetch: %w", err)
-	}
 	return b, nil
+}
+
+// Close stops the cursor's message flow; unacknowledged entries are
+// delivered again to the next cursor of the same name.
+func (c *Cursor) Close() {
+	if c.it != nil {
+		c.it.Stop()
+		c.it = nil
+	}
 }
 
 // Ack records that every entry of the batch is durable in the sink.
@@ -95,9 +147,14 @@ func (b *Batch) InProgress() {
 	}
 }
 
-// Pending returns how many entries wait for this cursor's sink.
+// Pending returns how many entries wait for this cursor's sink. It may be
+// called while another goroutine drains the cursor.
 func (c *Cursor) Pending(ctx context.Context) (uint64, error) {
-	info, err := c.cons.Info(ctx)
+	cons, err := c.js.Consumer(ctx, LogStreamName(c.utility), c.name)
+	if err != nil {
+		return 0, fmt.Errorf("cursor info: %w", err)
+	}
+	info, err := cons.Info(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("cursor info: %w", err)
 	}
@@ -114,6 +171,7 @@ type Sink func(ctx context.Context, entries []Entry) error
 // stored: acknowledging a later entry would acknowledge it too.
 func (c *Cursor) Drain(ctx context.Context, max int, sink Sink, onErr func(error)) error {
 	const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
+	defer c.Close()
 	for ctx.Err() == nil {
 		b, err := c.Next(ctx, max, time.Second)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -391,6 +392,34 @@ func TestEndToEnd(t *testing.T) {
 		return nil
 	})
 
+	// A user adds a sensor with the CLI: a key and a signed enrollment,
+	// enrolled into the running platform, and its readings land.
+	dir := t.TempDir()
+	keyFile, enrollments := filepath.Join(dir, "pb-9.key"), filepath.Join(dir, "enrollments.jsonl")
+	if out, err := runCmd(t, "device", "new", "--id", "pb-9", "--utility", "flint", "--site", "site-2",
+		"--firmware", s1.Device.Firmware, "--key", keyFile, "--out", enrollments); err != nil {
+		t.Fatalf("device new: %v\n%s", err, out)
+	}
+	t.Setenv("TAPPROOF_ADMIN_TOKEN", adminToken)
+	if out, err := runCmd(t, "device", "enroll", "--server", in.api, enrollments); err != nil || !strings.Contains(out, "enrolled 1") {
+		t.Fatalf("device enroll: %v\n%s", err, out)
+	}
+	key, err := loadOrCreateKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb9 := &simulate.Sensor{Key: key, Device: tapproof.Device{ID: "pb-9", Utility: "flint", Site: "site-2", Kind: tapproof.ASV, Firmware: s1.Device.Firmware}}
+	if _, err := pb9.Publish(ctx, js, pb9.Lead(1.5, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	wantLeaves += 2 // the enrollment and the reading
+	waitFor(t, 30*time.Second, func() error {
+		if got := logInfo(t, in.api, "flint").Size; got != wantLeaves {
+			return fmt.Errorf("log size = %d, want %d after the CLI-enrolled sensor's reading", got, wantLeaves)
+		}
+		return nil
+	})
+
 	// Restart on the same data: nothing lost, and the log grows from where
 	// it was, consistent with the checkpoint published before.
 	old := logInfo(t, in.api, "flint")
@@ -475,6 +504,18 @@ func TestReplicasHandOver(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// runCmd runs the tapproof command line in process and returns its output.
+func runCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := newRootCmd()
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(t.Context())
+	return out.String(), err
 }
 
 // runVerify runs `tapproof verify` on a bundle and returns its output.
