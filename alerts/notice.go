@@ -152,6 +152,9 @@ func (l Links) Unsubscribe(token string) string {
 
 func (l Links) join(p string) string { return strings.TrimSuffix(l.Base, "/") + "/" + p }
 
+// Join returns the absolute URL of path p (without a leading slash) under Base.
+func (l Links) Join(p string) string { return l.join(strings.TrimPrefix(p, "/")) }
+
 // noticeData is what notice templates see.
 type noticeData struct {
 	AlertID, Utility, Place, Analyte, Rule string

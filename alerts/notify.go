@@ -604,6 +604,9 @@ type webhookPayload struct {
 	TextSHA256   string          `json:"text_sha256,omitempty"`
 	ConfirmURL   string          `json:"confirm_url,omitempty"`
 	Unsubscribe  string          `json:"unsubscribe_url,omitempty"`
+	// Secret is the subscription's signing secret, sent once, in the
+	// confirmation request: only the owner of the URL learns it.
+	Secret string `json:"secret,omitempty"`
 }
 
 func (n *Notifier) sendWebhook(ctx context.Context, sub Subscription, j job) error {
@@ -611,6 +614,8 @@ func (n *Notifier) sendWebhook(ctx context.Context, sub Subscription, j job) err
 		Subject: j.Subject, Text: j.Body, TextSHA256: j.TextSHA256, ConfirmURL: j.ConfirmURL}
 	if j.Kind == "notice" {
 		p.Unsubscribe = n.cfg.Links.Unsubscribe(sub.UnsubscribeToken)
+	} else {
+		p.Secret = sub.Secret
 	}
 	body, err := json.Marshal(p)
 	if err != nil {

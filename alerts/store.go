@@ -239,36 +239,44 @@ func scan(ctx context.Context, js jetstream.JetStream, st jetstream.Stream, filt
 	}
 }
 
-// Watch calls fn with every alert message stored after Watch starts, until
-// ctx is done (it then returns nil) or the subscription fails.
-func (s *Store) Watch(ctx context.Context, fn func(tapproof.Alert)) error {
+// Watch returns a channel that receives every alert message stored after
+// Watch returns. The channel is closed when ctx is done or the subscription
+// fails; a slow reader holds back only itself.
+func (s *Store) Watch(ctx context.Context) (<-chan tapproof.Alert, error) {
 	c, err := s.js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{SubjectPrefix + ".>"},
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
 	})
 	if err != nil {
-		return fmt.Errorf("watch alerts: %w", err)
+		return nil, fmt.Errorf("watch alerts: %w", err)
 	}
 	it, err := c.Messages()
 	if err != nil {
-		return fmt.Errorf("watch alerts: %w", err)
+		return nil, fmt.Errorf("watch alerts: %w", err)
 	}
+	out := make(chan tapproof.Alert)
 	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	defer it.Stop()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+	go func() {
+		defer close(out)
+		defer stop()
+		defer it.Stop()
+		for {
+			m, err := it.Next()
+			if err != nil {
+				return
 			}
-			return fmt.Errorf("watch alerts: %w", err)
+			var a tapproof.Alert
+			if json.Unmarshal(m.Data(), &a) != nil || a.ID == "" {
+				continue
+			}
+			select {
+			case out <- a:
+			case <-ctx.Done():
+				return
+			}
 		}
-		var a tapproof.Alert
-		if json.Unmarshal(m.Data(), &a) == nil && a.ID != "" {
-			fn(a)
-		}
-	}
+	}()
+	return out, nil
 }
 
 // Recent returns up to limit of the newest stored alerts, newest first.

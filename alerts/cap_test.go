@@ -1,0 +1,201 @@
+package alerts_test
+
+import (
+	"bytes"
+	"encoding/xml"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/alerts"
+)
+
+// capSchema is the OASIS CAP 1.2 schema, shared by the team outside the
+// repository (../shared/schemas from the module root).
+func capSchema(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	p := filepath.Join(filepath.Dir(file), "..", "..", "shared", "schemas", "CAP-v1.2.xsd")
+	if _, err := os.Stat(p); err != nil {
+		requireTool(t, "CAP 1.2 schema "+p)
+	}
+	return p
+}
+
+// requireTool fails the test in CI and skips it elsewhere.
+func requireTool(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is missing (Debian: apt-get install -y libxml2-utils)", what)
+	}
+	t.Skipf("%s is missing; install libxml2-utils", what)
+}
+
+// xmllint validates doc against the CAP 1.2 schema with xmllint.
+func xmllint(t *testing.T, doc []byte) error {
+	t.Helper()
+	bin, err := exec.LookPath("xmllint")
+	if err != nil {
+		requireTool(t, "xmllint")
+	}
+	schema := capSchema(t)
+	f := filepath.Join(t.TempDir(), "alert.xml")
+	if err := os.WriteFile(f, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "--noout", "--schema", schema, f).CombinedOutput()
+	if err != nil {
+		return errorf("xmllint: %v\n%s", err, out)
+	}
+	return nil
+}
+
+func TestCAPValidates(t *testing.T) {
+	site := &alerts.Site{Utility: "springfield", ID: "elm-st-12", Name: "Elm Street school", Area: "north", AreaName: "North service area",
+		Polygon:  [][2]float64{{42.1, -83.1}, {42.2, -83.1}, {42.2, -83.0}, {42.1, -83.1}},
+		Geocodes: []alerts.Geocode{{Name: "SAME", Value: "026049"}}}
+	fired := testAlert(1)
+	fired.MsgType, fired.Status = tapproof.AlertMsg, tapproof.AlertOpen
+	update := testAlert(2)
+	update.ID, update.MsgType, update.References = "update-"+update.ID, tapproof.UpdateMsg, []tapproof.AlertRef{fired.Ref()}
+	clear := testAlert(3)
+	clear.ID, clear.MsgType, clear.Status = "clear-"+clear.ID, tapproof.CancelMsg, tapproof.AlertCleared
+	clear.References = []tapproof.AlertRef{fired.Ref(), update.Ref()}
+	compliance := testAlert(4)
+	compliance.Class, compliance.ID = tapproof.IndividualCompliance, tapproof.AlertID(tapproof.IndividualCompliance, "lab-1", 4)
+	system := testAlert(5)
+	system.Class, system.Site, system.Device, system.ID = tapproof.SystemExceedance, "", "", "system_exceedance-springfield-2026h1"
+	copper := testAlert(6)
+	copper.Analyte, copper.Unit, copper.Value, copper.Level = tapproof.Copper, tapproof.MilligramsPerLiter, 1.5, 1.3
+	cfg := alerts.CAPConfig{Sender: "alerts@water.springfield.example", SenderName: "Springfield Water", Links: alerts.Links{Base: "https://water.springfield.example"}}
+
+	tests := []struct {
+		name  string
+		a     tapproof.Alert
+		site  *alerts.Site
+		want  []string // substrings of the document
+		avoid []string
+	}{
+		{"alert with polygon", fired, site, []string{"<msgType>Alert</msgType>", "<category>Health</category>", "<urgency>Expected</urgency>",
+			"<certainty>Possible</certainty>", "<polygon>42.1,-83.1 42.2,-83.1 42.2,-83 42.1,-83.1</polygon>", "<valueName>SAME</valueName>",
+			"<areaDesc>Elm Street school, North service area</areaDesc>", "Exposure to lead in drinking water can cause serious health effects in all age groups. Infants and children can have decreases in IQ and attention span",
+			"<sent>2026-06-01T08:01:02+00:00</sent>", "<web>https://water.springfield.example/sites/springfield/elm-st-12</web>"}, []string{"<references>"}},
+		{"update", update, site, []string{"<msgType>Update</msgType>", "<references>alerts@water.springfield.example,screening-asv-1-1,2026-06-01T08:01:02+00:00</references>"}, nil},
+		{"all-clear", clear, nil, []string{"<msgType>Cancel</msgType>", "<responseType>AllClear</responseType>", "<urgency>Past</urgency>",
+			"screening-asv-1-1,2026-06-01T08:01:02+00:00 alerts@water.springfield.example,update-screening-asv-1-2,", "<areaDesc>Site elm-st-12 of the springfield water system</areaDesc>"}, nil},
+		{"individual compliance", compliance, site, []string{"<certainty>Observed</certainty>", "individual_compliance"}, nil},
+		{"system exceedance", system, nil, []string{"<urgency>Immediate</urgency>", "<severity>Severe</severity>", "Tier 1", "<areaDesc>The springfield water system</areaDesc>"}, nil},
+		{"copper", copper, nil, []string{"<event>Copper in drinking water</event>", "Wilson&#39;s Disease"}, []string{"Exposure to lead"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc, err := alerts.CAP(tt.a, tt.site, cfg)
+			if err != nil {
+				t.Fatalf("CAP: %v", err)
+			}
+			if err := xmllint(t, doc); err != nil {
+				t.Errorf("%v\n%s", err, doc)
+			}
+			for _, w := range tt.want {
+				if !bytes.Contains(doc, []byte(w)) {
+					t.Errorf("CAP lacks %q:\n%s", w, doc)
+				}
+			}
+			for _, w := range tt.avoid {
+				if bytes.Contains(doc, []byte(w)) {
+					t.Errorf("CAP contains %q", w)
+				}
+			}
+			var parsed struct {
+				XMLName    xml.Name
+				Identifier string `xml:"identifier"`
+			}
+			if err := xml.Unmarshal(doc, &parsed); err != nil || parsed.XMLName.Space != alerts.CAPNamespace || parsed.Identifier != tt.a.ID {
+				t.Errorf("parsed back %+v, %v; want namespace %s, identifier %s", parsed, err, alerts.CAPNamespace, tt.a.ID)
+			}
+		})
+	}
+}
+
+// TestXMLLintCatchesInvalid makes sure the validation above can fail.
+func TestXMLLintCatchesInvalid(t *testing.T) {
+	doc, err := alerts.CAP(testAlert(1), nil, alerts.CAPConfig{Sender: "x@example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Replace(doc, []byte("<category>Health</category>"), []byte("<category>Lead</category>"), 1)
+	if err := xmllint(t, bad); err == nil {
+		t.Errorf("xmllint accepted category Lead")
+	}
+	bad = bytes.Replace(doc, []byte("+00:00</sent>"), []byte("Z</sent>"), 1)
+	if err := xmllint(t, bad); err == nil {
+		t.Errorf("xmllint accepted a sent time in Z form")
+	}
+}
+
+func TestCAPRefuses(t *testing.T) {
+	sup := testAlert(1)
+	sup.Status = tapproof.AlertSuppressed
+	tests := []struct {
+		name string
+		a    tapproof.Alert
+		cfg  alerts.CAPConfig
+	}{
+		{"suppression", sup, alerts.CAPConfig{Sender: "x@example.org"}},
+		{"no sender", testAlert(1), alerts.CAPConfig{}},
+		{"sender with comma", testAlert(1), alerts.CAPConfig{Sender: "a,b"}},
+		{"bad status", testAlert(1), alerts.CAPConfig{Sender: "x", Status: "Real"}},
+	}
+	for _, tt := range tests {
+		if _, err := alerts.CAP(tt.a, nil, tt.cfg); err == nil {
+			t.Errorf("CAP(%s) = nil error", tt.name)
+		}
+	}
+}
+
+func TestRenderNotice(t *testing.T) {
+	a := testAlert(3)
+	a.Since = a.SampledAt.Add(-20 * time.Minute)
+	n, err := alerts.RenderNotice(a, &alerts.Site{Name: "Elm Street school"}, alerts.Links{Base: "https://w.example/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Elm Street school", "18 µg/L (ppb)", "15 µg/L (ppb)", "us-lead-lcr@v1", "since 1 June 2026 07:43 UTC", alerts.HealthEffectsLead, "https://w.example/sites/springfield/elm-st-12"} {
+		if !strings.Contains(n.Text(), want) {
+			t.Errorf("notice lacks %q:\n%s", want, n.Text())
+		}
+	}
+	if n.Template.Name() != "screening-alert@v1" || len(n.SHA256()) != 64 {
+		t.Errorf("template %s, hash %q", n.Template.Name(), n.SHA256())
+	}
+	n2, _ := alerts.RenderNotice(a, &alerts.Site{Name: "Elm Street school"}, alerts.Links{Base: "https://w.example/"})
+	if n2.SHA256() != n.SHA256() {
+		t.Errorf("rendering twice gives different hashes")
+	}
+	for _, tt := range []struct {
+		class tapproof.AlertClass
+		mt    tapproof.MsgType
+		want  string
+	}{
+		{tapproof.Screening, "", alerts.TemplateScreeningAlert},
+		{tapproof.Screening, tapproof.UpdateMsg, alerts.TemplateScreeningAlert},
+		{tapproof.Screening, tapproof.CancelMsg, alerts.TemplateScreeningClear},
+		{tapproof.IndividualCompliance, "", alerts.TemplateIndividualResult},
+		{tapproof.SystemExceedance, "", alerts.TemplateTier1},
+	} {
+		a := testAlert(1)
+		a.Class, a.MsgType = tt.class, tt.mt
+		if got := alerts.TemplateFor(a).ID; got != tt.want {
+			t.Errorf("TemplateFor(%s %s) = %s, want %s", tt.class, tt.mt, got, tt.want)
+		}
+		n, err := alerts.RenderNotice(a, nil, alerts.Links{Base: "https://w.example"})
+		if err != nil || !strings.Contains(n.Body, alerts.HealthEffectsLead) {
+			t.Errorf("RenderNotice(%s %s) = %v without the health-effects language", tt.class, tt.mt, err)
+		}
+	}
+}

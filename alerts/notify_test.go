@@ -1,0 +1,517 @@
+package alerts_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/internal/localstack"
+)
+
+type staticSites []alerts.Site
+
+func (s staticSites) Sites(context.Context) ([]alerts.Site, error) { return s, nil }
+
+var testSites = staticSites{
+	{Utility: "springfield", ID: "elm-st-12", Name: "Elm Street school", Area: "north", AreaName: "North service area"},
+	{Utility: "springfield", ID: "oak-ave-3", Name: "Oak Avenue", Area: "north", AreaName: "North service area"},
+	{Utility: "springfield", ID: "river-rd", Name: "River Road", Area: "south", AreaName: "South service area"},
+}
+
+// memNoticeLog is a NoticeLog in memory.
+type memNoticeLog struct {
+	mu      sync.Mutex
+	records []alerts.NoticeRecord
+	raw     [][]byte
+}
+
+func (l *memNoticeLog) AppendNotice(_ context.Context, utility string, record []byte) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var r alerts.NoticeRecord
+	if err := json.Unmarshal(record, &r); err != nil {
+		return 0, err
+	}
+	if r.Utility != utility {
+		return 0, errors.New("record for another utility")
+	}
+	l.records = append(l.records, r)
+	l.raw = append(l.raw, record)
+	return uint64(len(l.records) - 1), nil
+}
+
+func (l *memNoticeLog) all() []alerts.NoticeRecord {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]alerts.NoticeRecord(nil), l.records...)
+}
+
+type notifyEnv struct {
+	js    jetstream.JetStream
+	store *alerts.Store
+	subs  *alerts.Subscriptions
+	n     *alerts.Notifier
+	nlog  *memNoticeLog
+	reg   *prometheus.Registry
+	logs  *lockedBuffer
+}
+
+func fastNotifier(mailer alerts.Mailer) alerts.NotifierConfig {
+	return alerts.NotifierConfig{
+		Links: alerts.Links{Base: "https://water.example.org/"}, Mailer: mailer, Workers: 2,
+		WebhookTimeout: 500 * time.Millisecond, MaxDeliver: 5, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+	}
+}
+
+// startNotifier runs a Notifier with cfg until the test ends.
+func startNotifier(t *testing.T, cfg alerts.NotifierConfig) *notifyEnv {
+	t.Helper()
+	ctx := context.Background()
+	e := &notifyEnv{js: startJetStream(t), nlog: &memNoticeLog{}, reg: prometheus.NewRegistry(), logs: &lockedBuffer{}}
+	m := alerts.NewMetrics(e.reg)
+	e.store = newStore(t, e.js, alerts.WithMetrics(m))
+	var err error
+	if e.subs, err = alerts.NewSubscriptions(ctx, e.js, alerts.AllowPrivateWebhooks()); err != nil {
+		t.Fatal(err)
+	}
+	cfg.NoticeLog = e.nlog
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if e.n, err = alerts.NewNotifier(ctx, e.js, e.subs, testSites, cfg, m, log); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.n.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Notifier.Run = %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Notifier.Run did not return 10s after cancel")
+		}
+	})
+	// Run creates its consumers; alerts published before would be missed.
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		_, err := e.js.Consumer(ctx, alerts.StreamName, "tapproof-notice-dispatch")
+		return err
+	})
+	return e
+}
+
+// subscribed returns a confirmed subscription, confirmed without mail.
+func (e *notifyEnv) subscribed(t *testing.T, req alerts.SubscribeRequest) alerts.Subscription {
+	t.Helper()
+	_, token, err := e.subs.Subscribe(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	sub, err := e.subs.Confirm(context.Background(), token)
+	if err != nil {
+		t.Fatalf("Confirm: %v", err)
+	}
+	return sub
+}
+
+func (e *notifyEnv) waitDelivery(t *testing.T, alertID, status string, n int) []alerts.DeliveryStatus {
+	t.Helper()
+	var got []alerts.DeliveryStatus
+	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		var err error
+		if got, err = e.n.Deliveries(context.Background(), alertID); err != nil {
+			return err
+		}
+		k := 0
+		for _, d := range got {
+			if d.Status == status {
+				k++
+			}
+		}
+		if k != n {
+			return errorf("deliveries of %s = %+v, want %d %s", alertID, got, n, status)
+		}
+		return nil
+	})
+	return got
+}
+
+func waitMail(t *testing.T, mp *localstack.Mailpit, to string, n int) []localstack.MailpitMessage {
+	t.Helper()
+	var out []localstack.MailpitMessage
+	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		list, err := mp.Search(context.Background(), "to:"+to)
+		if err != nil {
+			return err
+		}
+		if len(list) < n {
+			return errorf("%d messages to %s, want %d", len(list), to, n)
+		}
+		out = out[:0]
+		for _, m := range list {
+			full, err := mp.Message(context.Background(), m.ID)
+			if err != nil {
+				return err
+			}
+			out = append(out, full)
+		}
+		return nil
+	})
+	return out
+}
+
+func mailpitMailer(t *testing.T, host string, port int) alerts.Mailer {
+	t.Helper()
+	m, err := alerts.NewSMTPMailer(alerts.SMTPConfig{Host: host, Port: port, From: "alerts@water.example.org",
+		TLS: alerts.SMTPTLSNone, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+var confirmLink = regexp.MustCompile(`https://water\.example\.org/confirm\?token=([0-9a-f]{64})`)
+
+// TestNotifyEmail: double opt-in through real SMTP, a notice to the
+// confirmed address only, its record in the log, and unsubscribe.
+func TestNotifyEmail(t *testing.T) {
+	mp := localstack.MailpitForTest(t, nil)
+	e := startNotifier(t, fastNotifier(mailpitMailer(t, mp.SMTPHost, mp.SMTPPort)))
+	ctx := context.Background()
+	const resident, lurker = "resident@example.org", "never-confirms@example.org"
+
+	sub, err := e.n.Subscribe(ctx, alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield", Area: "north"}, Channel: alerts.ChannelEmail, Address: resident})
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	if _, err := e.n.Subscribe(ctx, alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield", Site: "elm-st-12"}, Channel: alerts.ChannelEmail, Address: lurker}); err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	confirm := waitMail(t, mp, resident, 1)[0]
+	if !strings.Contains(confirm.Subject, "Confirm") || !strings.Contains(confirm.Text, "North service area") {
+		t.Errorf("confirmation = %q / %q, want a confirmation for the North service area", confirm.Subject, confirm.Text)
+	}
+	m := confirmLink.FindStringSubmatch(confirm.Text)
+	if m == nil {
+		t.Fatalf("confirmation text has no confirm link:\n%s", confirm.Text)
+	}
+	if got, err := e.n.Confirm(ctx, m[1]); err != nil || got.ID != sub.ID || !got.Confirmed {
+		t.Fatalf("Confirm = %v, %v; want %s confirmed", got, err, sub.ID)
+	}
+	if _, err := e.n.Confirm(ctx, strings.Repeat("ab", 32)); !errors.Is(err, alerts.ErrUnknownToken) {
+		t.Errorf("Confirm(unknown token) = %v, want ErrUnknownToken", err)
+	}
+	waitMail(t, mp, lurker, 1) // its confirmation, and nothing more later
+
+	a := testAlert(5) // elm-st-12: in the north area
+	publish(t, e.store, a)
+	e.waitDelivery(t, a.ID, alerts.DeliveryDelivered, 1)
+	msgs := waitMail(t, mp, resident, 2)
+	notice := msgs[0] // newest first
+	for _, want := range []string{"Elm Street school", "20 µg/L (ppb)", alerts.HealthEffectsLead, "To unsubscribe: https://water.example.org/unsubscribe?token=" + sub.UnsubscribeToken} {
+		if !strings.Contains(notice.Text, want) {
+			t.Errorf("notice text lacks %q:\n%s", want, notice.Text)
+		}
+	}
+	hdr, err := mp.Headers(ctx, notice.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hdr["List-Unsubscribe-Post"]; len(got) != 1 || got[0] != "List-Unsubscribe=One-Click" {
+		t.Errorf("List-Unsubscribe-Post = %q", got)
+	}
+
+	recs := e.nlog.all()
+	if len(recs) != 1 {
+		t.Fatalf("notice log holds %d records, want 1", len(recs))
+	}
+	r := recs[0]
+	text := strings.ReplaceAll(notice.Text, "\r\n", "\n")
+	body, _, _ := strings.Cut(text, "\n-- \n")
+	sum := sha256.Sum256([]byte(notice.Subject + "\n\n" + body + "\n"))
+	sumNoNL := sha256.Sum256([]byte(notice.Subject + "\n\n" + body))
+	if r.TextSHA256 != hex.EncodeToString(sum[:]) && r.TextSHA256 != hex.EncodeToString(sumNoNL[:]) {
+		t.Errorf("record text_sha256 %s is not the SHA-256 of the text sent:\n%q", r.TextSHA256, notice.Subject+"\n\n"+body)
+	}
+	if r.AlertID != a.ID || r.Recipients != 1 || r.Template != alerts.TemplateScreeningAlert || r.TemplateVersion != 1 ||
+		r.Class != tapproof.Screening || r.SentAt.IsZero() || !r.AlertRaisedAt.Equal(a.RaisedAt) {
+		t.Errorf("notice record = %+v", r)
+	}
+	for _, raw := range e.nlog.raw {
+		if strings.Contains(string(raw), "@") {
+			t.Errorf("notice record contains an address: %s", raw)
+		}
+	}
+	if _, idx, ok, err := e.n.Issued(ctx, a.ID); err != nil || !ok || idx != 0 {
+		t.Errorf("Issued(%s) = _, %d, %v, %v; want index 0", a.ID, idx, ok, err)
+	}
+
+	// Unsubscribed: the all-clear is recorded with no recipient and sent
+	// to nobody.
+	if _, err := e.n.Unsubscribe(ctx, sub.UnsubscribeToken); err != nil {
+		t.Fatalf("Unsubscribe: %v", err)
+	}
+	if _, err := e.n.Unsubscribe(ctx, sub.UnsubscribeToken); !errors.Is(err, alerts.ErrUnknownToken) {
+		t.Errorf("second Unsubscribe = %v, want ErrUnknownToken", err)
+	}
+	clear := a
+	clear.ID, clear.MsgType, clear.Status, clear.References = "clear-"+a.ID, tapproof.CancelMsg, tapproof.AlertCleared, []tapproof.AlertRef{a.Ref()}
+	publish(t, e.store, clear)
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if n := len(e.nlog.all()); n != 2 {
+			return errorf("%d notice records, want 2", n)
+		}
+		return nil
+	})
+	if r := e.nlog.all()[1]; r.Recipients != 0 || r.Template != alerts.TemplateScreeningClear || r.MsgType != tapproof.CancelMsg {
+		t.Errorf("all-clear record = %+v, want 0 recipients from %s", r, alerts.TemplateScreeningClear)
+	}
+	if n := len(waitMail(t, mp, resident, 2)); n != 2 {
+		t.Errorf("%s received %d messages, want 2 (confirmation, notice)", resident, n)
+	}
+	if n := len(waitMail(t, mp, lurker, 1)); n != 1 {
+		t.Errorf("unconfirmed %s received %d messages, want only the confirmation", lurker, n)
+	}
+	for _, addr := range []string{resident, lurker, sub.UnsubscribeToken, m[1]} {
+		if strings.Contains(e.logs.String(), addr) {
+			t.Errorf("logs contain %q", addr)
+		}
+	}
+}
+
+// TestNotifySMTPDown: a notice waits while the SMTP server is down and is
+// delivered, once, when it comes up; with the server down for good the
+// delivery is recorded as failed.
+func TestNotifySMTPDown(t *testing.T) {
+	t.Run("then up", func(t *testing.T) {
+		port := freePort(t)
+		nc := fastNotifier(mailpitMailer(t, "127.0.0.1", port))
+		nc.MaxDeliver = 50
+		e := startNotifier(t, nc)
+		e.subscribed(t, alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield", Site: "elm-st-12"}, Channel: alerts.ChannelEmail, Address: "patient@example.org"})
+		a := testAlert(7)
+		publish(t, e.store, a)
+		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+			ds, err := e.n.Deliveries(context.Background(), a.ID)
+			if err != nil || len(ds) != 1 || ds[0].Status != alerts.DeliveryRetrying || ds[0].Attempts < 2 {
+				return errorf("deliveries = %+v, %v; want retrying after 2 attempts", ds, err)
+			}
+			if strings.Contains(ds[0].Error, "patient@") {
+				t.Errorf("delivery error reveals the address: %s", ds[0].Error)
+			}
+			return nil
+		})
+		mp := localstack.MailpitForTest(t, &localstack.MailpitConfig{SMTPPort: port})
+		e.waitDelivery(t, a.ID, alerts.DeliveryDelivered, 1)
+		if n := len(waitMail(t, mp, "patient@example.org", 1)); n != 1 {
+			t.Errorf("received %d notices, want 1", n)
+		}
+	})
+	t.Run("for good", func(t *testing.T) {
+		nc := fastNotifier(mailpitMailer(t, "127.0.0.1", freePort(t)))
+		nc.MaxDeliver = 3
+		e := startNotifier(t, nc)
+		e.subscribed(t, alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield", Area: "north"}, Channel: alerts.ChannelEmail, Address: "unlucky@example.org"})
+		a := testAlert(8)
+		publish(t, e.store, a)
+		ds := e.waitDelivery(t, a.ID, alerts.DeliveryFailed, 1)
+		if ds[0].Attempts != 3 || ds[0].Channel != alerts.ChannelEmail {
+			t.Errorf("failed delivery = %+v, want 3 attempts by email", ds[0])
+		}
+		if r := e.nlog.all(); len(r) != 1 || r[0].Recipients != 1 {
+			t.Errorf("notice records = %+v, want one with 1 recipient", r)
+		}
+	})
+}
+
+// TestNotifyWebhook: resident webhooks are signed with the subscription's
+// secret, retried after a 500 and after a timeout, and get the confirmation
+// request too.
+func TestNotifyWebhook(t *testing.T) {
+	e := startNotifier(t, fastNotifier(nil))
+	block := make(chan struct{})
+	rcv := newReceiver(t, func(n int) int {
+		switch n {
+		case 2:
+			return http.StatusInternalServerError
+		case 3:
+			<-block // a timeout: the notifier gives up after 500ms
+		}
+		return http.StatusOK
+	})
+	t.Cleanup(func() { close(block) }) // before the receiver closes
+	ctx := context.Background()
+	sub, err := e.n.Subscribe(ctx, alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield", Site: "elm-st-12"}, Channel: alerts.ChannelWebhook, Address: rcv.srv.URL + "/sms-gateway"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub.Secret == "" {
+		t.Fatal("webhook subscription has no secret")
+	}
+	req := rcv.waitRequests(t, 1)[0]
+	var p struct {
+		Type       string `json:"type"`
+		ConfirmURL string `json:"confirm_url"`
+		Secret     string `json:"secret"`
+	}
+	if !alerts.Verify(sub.Secret, req.body, req.header.Get(alerts.HeaderSignature)) {
+		t.Errorf("confirmation signature does not verify")
+	}
+	if err := json.Unmarshal(req.body, &p); err != nil || p.Type != "confirm" || p.Secret != sub.Secret || !confirmLink.MatchString(p.ConfirmURL) {
+		t.Fatalf("confirmation payload %s: %v", req.body, err)
+	}
+	if _, err := e.n.Confirm(ctx, confirmLink.FindStringSubmatch(p.ConfirmURL)[1]); err != nil {
+		t.Fatal(err)
+	}
+
+	a := testAlert(9)
+	publish(t, e.store, a)
+	ds := e.waitDelivery(t, a.ID, alerts.DeliveryDelivered, 1)
+	if ds[0].Attempts != 3 {
+		t.Errorf("delivered after %d attempts, want 3 (500, timeout, 200)", ds[0].Attempts)
+	}
+	reqs := rcv.requests()
+	if len(reqs) != 4 {
+		t.Fatalf("receiver got %d requests, want 4", len(reqs))
+	}
+	last := reqs[3]
+	if !alerts.Verify(sub.Secret, last.body, last.header.Get(alerts.HeaderSignature)) || last.header.Get(alerts.HeaderAlertID) != a.ID {
+		t.Errorf("notice delivery not signed with the subscription secret or wrong alert id")
+	}
+	var got struct {
+		Type  string         `json:"type"`
+		Alert tapproof.Alert `json:"alert"`
+		Text  string         `json:"text"`
+		Unsub string         `json:"unsubscribe_url"`
+	}
+	if err := json.Unmarshal(last.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Type != "notice" || got.Alert.ID != a.ID || !strings.Contains(got.Text, alerts.HealthEffectsLead) || !strings.Contains(got.Unsub, sub.UnsubscribeToken) {
+		t.Errorf("notice payload = %+v", got)
+	}
+}
+
+func TestSubscribeValidation(t *testing.T) {
+	js := startJetStream(t)
+	ctx := context.Background()
+	strict, err := alerts.NewSubscriptions(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := alerts.Target{Utility: "springfield", Site: "elm-st-12"}
+	tests := []struct {
+		name string
+		req  alerts.SubscribeRequest
+		ok   bool
+	}{
+		{"email", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelEmail, Address: "a@example.org"}, true},
+		{"email with spaces around", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelEmail, Address: "  a@example.org "}, true},
+		{"area", alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield", Area: "north"}, Channel: alerts.ChannelEmail, Address: "a@example.org"}, true},
+		{"public webhook", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelWebhook, Address: "https://hooks.example.org/x?k=1"}, true},
+		{"no target", alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield"}, Channel: alerts.ChannelEmail, Address: "a@example.org"}, false},
+		{"site and area", alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield", Site: "x", Area: "y"}, Channel: alerts.ChannelEmail, Address: "a@example.org"}, false},
+		{"bad utility", alerts.SubscribeRequest{Target: alerts.Target{Utility: "Spring Field", Site: "x"}, Channel: alerts.ChannelEmail, Address: "a@example.org"}, false},
+		{"named address", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelEmail, Address: "Bob <a@example.org>"}, false},
+		{"header injection", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelEmail, Address: "a@example.org\r\nBcc: b@example.org"}, false},
+		{"no domain dot", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelEmail, Address: "a@example"}, false},
+		{"too long", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelEmail, Address: strings.Repeat("a", 250) + "@example.org"}, false},
+		{"empty", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelEmail}, false},
+		{"unknown channel", alerts.SubscribeRequest{Target: site, Channel: "sms", Address: "+15555550100"}, false},
+		{"ftp webhook", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelWebhook, Address: "ftp://example.org/x"}, false},
+		{"webhook with credentials", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelWebhook, Address: "https://u:p@example.org/x"}, false},
+		{"loopback webhook", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelWebhook, Address: "http://127.0.0.1:8080/x"}, false},
+		{"localhost webhook", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelWebhook, Address: "http://localhost/x"}, false},
+		{"metadata webhook", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelWebhook, Address: "http://169.254.169.254/latest"}, false},
+		{"private webhook", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelWebhook, Address: "http://10.1.2.3/x"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sub, token, err := strict.Subscribe(ctx, tt.req)
+			if tt.ok {
+				if err != nil || token == "" || sub.Confirmed {
+					t.Errorf("Subscribe = %v, token %q, %v; want a pending subscription and a token", sub, token, err)
+				}
+				return
+			}
+			if !errors.Is(err, alerts.ErrInvalidSubscription) {
+				t.Errorf("Subscribe = %v, want ErrInvalidSubscription", err)
+			}
+			if tt.req.Address != "" && err != nil && strings.Contains(err.Error(), strings.TrimSpace(tt.req.Address)) {
+				t.Errorf("error %q repeats the address", err)
+			}
+		})
+	}
+
+	// Subscribing again while pending replaces the token; once confirmed,
+	// subscribing again sends nothing.
+	req := alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelEmail, Address: "twice@example.org"}
+	s1, tok1, err := strict.Subscribe(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, tok2, err := strict.Subscribe(ctx, req)
+	if err != nil || s2.ID != s1.ID || tok2 == tok1 {
+		t.Fatalf("second Subscribe = %v, %q, %v; want the same subscription with a new token", s2, tok2, err)
+	}
+	if _, err := strict.Confirm(ctx, tok1); !errors.Is(err, alerts.ErrUnknownToken) {
+		t.Errorf("Confirm(replaced token) = %v, want ErrUnknownToken", err)
+	}
+	if _, err := strict.Confirm(ctx, tok2); err != nil {
+		t.Fatal(err)
+	}
+	if _, tok3, err := strict.Subscribe(ctx, req); err != nil || tok3 != "" {
+		t.Errorf("Subscribe when confirmed = %q, %v; want no token", tok3, err)
+	}
+	for _, bad := range []string{"", "../sub.x", strings.Repeat("f", 65), "ABC"} {
+		if _, err := strict.Confirm(ctx, bad); !errors.Is(err, alerts.ErrUnknownToken) {
+			t.Errorf("Confirm(%q) = %v, want ErrUnknownToken", bad, err)
+		}
+	}
+	if got := s1.String() + s1.GoString(); strings.Contains(got, "twice@") {
+		t.Errorf("Subscription formats with its address: %s", got)
+	}
+}
+
+func TestConfirmExpires(t *testing.T) {
+	js := startJetStream(t)
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	subs, err := alerts.NewSubscriptions(context.Background(), js, alerts.WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tok, err := subs.Subscribe(context.Background(), alerts.SubscribeRequest{Target: alerts.Target{Utility: "u", Site: "s"}, Channel: alerts.ChannelEmail, Address: "late@example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(alerts.ConfirmTTL + time.Minute)
+	if _, err := subs.Confirm(context.Background(), tok); !errors.Is(err, alerts.ErrUnknownToken) {
+		t.Errorf("Confirm after %v = %v, want ErrUnknownToken", alerts.ConfirmTTL, err)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,435 @@
+package public_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/public"
+)
+
+func startJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready after 10s")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatalf("nats connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// checkFor calls f every step until it returns nil, failing t with f's last
+// error after total.
+func checkFor(t *testing.T, total, step time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", total, err)
+		}
+		time.Sleep(step)
+	}
+}
+
+type staticSites []alerts.Site
+
+func (s staticSites) Sites(context.Context) ([]alerts.Site, error) { return s, nil }
+
+var testSites = staticSites{
+	{Utility: "springfield", ID: "elm-st-12", Name: "Elm Street school", Area: "north", AreaName: "North service area",
+		Polygon: [][2]float64{{42.1, -83.1}, {42.2, -83.1}, {42.2, -83.0}, {42.1, -83.1}}},
+	{Utility: "springfield", ID: "oak-ave-3", Name: "Oak Avenue", Area: "north", AreaName: "North service area"},
+	{Utility: "springfield", ID: "river-rd", Name: "River Road", Area: "south", AreaName: "South service area"},
+}
+
+// memReadings returns fixed readings per site.
+type memReadings map[string][]tapproof.Reading
+
+func (m memReadings) LatestReadings(_ context.Context, utility, site string) ([]tapproof.Reading, error) {
+	return m[utility+"/"+site], nil
+}
+
+const firmware = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+var june = time.Date(2026, time.June, 1, 8, 0, 0, 0, time.UTC)
+
+func lead(seq uint64, v float64) tapproof.Reading {
+	return tapproof.Reading{Utility: "springfield", Site: "elm-st-12", Device: "asv-1", Seq: seq,
+		Analyte: tapproof.Lead, Value: v, Unit: tapproof.MicrogramsPerLiter, Method: tapproof.ASV,
+		SampledAt: june.Add(time.Duration(seq) * time.Minute), Firmware: firmware}
+}
+
+var readings = memReadings{"springfield/elm-st-12": {lead(1, 3.2)}}
+
+// fakeSubscriber records requests and answers with err.
+type fakeSubscriber struct {
+	mu   sync.Mutex
+	reqs []alerts.SubscribeRequest
+	err  error
+}
+
+func (f *fakeSubscriber) Subscribe(_ context.Context, req alerts.SubscribeRequest) (alerts.Subscription, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reqs = append(f.reqs, req)
+	return alerts.Subscription{ID: "s1", Target: req.Target, Channel: req.Channel}, f.err
+}
+
+func (f *fakeSubscriber) Confirm(_ context.Context, token string) (alerts.Subscription, error) {
+	if token == "good" {
+		return alerts.Subscription{ID: "s1", Target: alerts.Target{Utility: "springfield", Site: "elm-st-12"}, Confirmed: true}, nil
+	}
+	return alerts.Subscription{}, alerts.ErrUnknownToken
+}
+
+func (f *fakeSubscriber) Unsubscribe(_ context.Context, token string) (alerts.Subscription, error) {
+	if token == "good" {
+		return alerts.Subscription{ID: "s1"}, nil
+	}
+	return alerts.Subscription{}, alerts.ErrUnknownToken
+}
+
+type unitEnv struct {
+	srv   *httptest.Server
+	store *alerts.Store
+	subs  *fakeSubscriber
+}
+
+func newUnitEnv(t *testing.T) *unitEnv {
+	t.Helper()
+	js := startJetStream(t)
+	store, err := alerts.NewStore(context.Background(), js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &unitEnv{store: store, subs: &fakeSubscriber{}}
+	var h http.Handler
+	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	base := "http://" + e.srv.Listener.Addr().String()
+	h = public.Handler(public.Config{
+		Sites: testSites, Readings: readings, Alerts: store, Subscriber: e.subs, Title: "Springfield water",
+		CAP: alerts.CAPConfig{Sender: "alerts@water.springfield.example", SenderName: "Springfield Water", Links: alerts.Links{Base: base}},
+	})
+	e.srv.Start()
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func (e *unitEnv) do(t *testing.T, method, path, body string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func alertAt(seq uint64, v float64) tapproof.Alert {
+	r := lead(seq, v)
+	return tapproof.Alert{ID: tapproof.AlertID(tapproof.Screening, r.Device, r.Seq), Class: tapproof.Screening,
+		Utility: r.Utility, Site: r.Site, Device: r.Device, Seq: r.Seq, Analyte: r.Analyte, Value: v, Unit: r.Unit,
+		Level: 15, Rule: "us-lead-lcr@v1", SampledAt: r.SampledAt, RaisedAt: r.SampledAt.Add(time.Second),
+		MsgType: tapproof.AlertMsg, Status: tapproof.AlertOpen}
+}
+
+func TestRoutes(t *testing.T) {
+	e := newUnitEnv(t)
+	if err := e.store.Publish(context.Background(), alertAt(2, 22)); err != nil {
+		t.Fatal(err)
+	}
+	form := func(kv ...string) string {
+		v := url.Values{}
+		for i := 0; i < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v.Encode()
+	}
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		contains                 []string
+	}{
+		{"status page", "GET", "/", "", 200, []string{"Elm Street school", "North service area", "South service area", "Screening alert", "22 ug/L"}},
+		{"search", "GET", "/?q=river", "", 200, []string{"River Road"}},
+		{"search is escaped", "GET", "/?q=%3Cscript%3E", "", 200, []string{"&lt;script&gt;", "No site matches"}},
+		{"utility page", "GET", "/sites/springfield", "", 200, []string{"Oak Avenue"}},
+		{"unknown utility", "GET", "/sites/shelbyville", "", 404, []string{"no such water system"}},
+		{"site page", "GET", "/sites/springfield/elm-st-12", "", 200, []string{"Latest readings", "3.2 ug/L", "Open alerts", `value="site:springfield/elm-st-12" selected`, "EventSource"}},
+		{"site without alerts", "GET", "/sites/springfield/river-rd", "", 200, []string{"No open alerts", "No readings yet"}},
+		{"unknown site", "GET", "/sites/springfield/nope", "", 404, nil},
+		{"bad site id", "GET", "/sites/springfield/NOPE..", "", 404, nil},
+		{"subscribe form", "GET", "/subscribe?target=area:springfield/north", "", 200, []string{`value="area:springfield/north" selected`}},
+		{"subscribe", "POST", "/subscribe", form("target", "area:springfield/north", "channel", "email", "address", "r@example.org"), 200, []string{"Check your inbox"}},
+		{"subscribe webhook", "POST", "/subscribe", form("target", "site:springfield/oak-ave-3", "channel", "webhook", "address", "https://h.example.org/x"), 200, []string{"signing secret"}},
+		{"subscribe bad target", "POST", "/subscribe", form("target", "city:springfield", "channel", "email", "address", "r@example.org"), 400, []string{"Choose a site"}},
+		{"subscribe bad channel", "POST", "/subscribe", form("target", "area:springfield/north", "channel", "pigeon", "address", "r@example.org"), 400, []string{"Choose how"}},
+		{"subscribe too large", "POST", "/subscribe", form("target", "area:springfield/north", "channel", "email", "address", strings.Repeat("a", public.MaxFormBytes)), 413, nil},
+		{"confirm", "GET", "/confirm?token=good", "", 200, []string{"Subscription confirmed", "elm-st-12"}},
+		{"confirm unknown", "GET", "/confirm?token=bad", "", 404, []string{"invalid or has expired"}},
+		{"unsubscribe page", "GET", "/unsubscribe?token=good", "", 200, []string{`name="token" value="good"`, "Stop sending"}},
+		{"unsubscribe without token", "GET", "/unsubscribe", "", 400, nil},
+		{"unsubscribe", "POST", "/unsubscribe", form("token", "good"), 200, []string{"Unsubscribed"}},
+		{"one-click unsubscribe", "POST", "/unsubscribe?token=good", "List-Unsubscribe=One-Click", 200, []string{"Unsubscribed"}},
+		{"unsubscribe unknown", "POST", "/unsubscribe", form("token", "bad"), 404, nil},
+		{"POST to the status page", "POST", "/", "", 405, nil},
+		{"DELETE an alert", "DELETE", "/v1/alerts/screening-asv-1-2/cap.xml", "", 405, nil},
+		{"PUT confirm", "PUT", "/confirm?token=good", "", 405, nil},
+		{"unknown alert", "GET", "/v1/alerts/nope/cap.xml", "", 404, nil},
+		{"unknown path", "GET", "/admin", "", 404, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := e.do(t, tt.method, tt.path, tt.body)
+			if resp.StatusCode != tt.status {
+				t.Errorf("%s %s = %d, want %d\n%s", tt.method, tt.path, resp.StatusCode, tt.status, body)
+			}
+			for _, c := range tt.contains {
+				if !strings.Contains(body, c) {
+					t.Errorf("%s %s lacks %q:\n%s", tt.method, tt.path, c, body)
+				}
+			}
+			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+				t.Errorf("Content-Security-Policy = %q", csp)
+			}
+		})
+	}
+	got := e.subs.reqs
+	want := []alerts.SubscribeRequest{
+		{Target: alerts.Target{Utility: "springfield", Area: "north"}, Channel: alerts.ChannelEmail, Address: "r@example.org"},
+		{Target: alerts.Target{Utility: "springfield", Site: "oak-ave-3"}, Channel: alerts.ChannelWebhook, Address: "https://h.example.org/x"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("subscriber got %v, want %v", got, want)
+	}
+}
+
+func TestSubscribeShowsReason(t *testing.T) {
+	e := newUnitEnv(t)
+	e.subs.err = fmt.Errorf("%w: not a valid email address", alerts.ErrInvalidSubscription)
+	resp, body := e.do(t, "POST", "/subscribe", "target=site%3Aspringfield%2Felm-st-12&channel=email&address=nope")
+	if resp.StatusCode != 400 || !strings.Contains(body, "not a valid email address") {
+		t.Errorf("POST /subscribe = %d, want 400 with the reason:\n%s", resp.StatusCode, body)
+	}
+	e.subs.err = errors.New("nats: timeout")
+	resp, body = e.do(t, "POST", "/subscribe", "target=site%3Aspringfield%2Felm-st-12&channel=email&address=a%40b.org")
+	if resp.StatusCode != 500 || strings.Contains(body, "nats") {
+		t.Errorf("POST /subscribe with a failing store = %d, want 500 without internals:\n%s", resp.StatusCode, body)
+	}
+}
+
+// xmllint validates doc against the CAP 1.2 schema; it fails without
+// xmllint when CI=true and skips otherwise.
+func xmllint(t *testing.T, doc []byte) {
+	t.Helper()
+	bin, err := exec.LookPath("xmllint")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("xmllint is missing (Debian: apt-get install -y libxml2-utils)")
+		}
+		t.Skip("xmllint is missing; install libxml2-utils")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	schema := filepath.Join(filepath.Dir(file), "..", "..", "shared", "schemas", "CAP-v1.2.xsd")
+	f := filepath.Join(t.TempDir(), "alert.xml")
+	if err := os.WriteFile(f, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "--noout", "--schema", schema, f).CombinedOutput(); err != nil {
+		t.Errorf("xmllint: %v\n%s\n%s", err, out, doc)
+	}
+}
+
+// TestFeedAndCAP polls the Atom feed like an aggregator and follows each
+// entry to its CAP document.
+func TestFeedAndCAP(t *testing.T) {
+	e := newUnitEnv(t)
+	ctx := context.Background()
+	fired := alertAt(2, 22)
+	clear := alertAt(5, 3)
+	clear.ID, clear.MsgType, clear.Status, clear.References = "clear-"+fired.ID, tapproof.CancelMsg, tapproof.AlertCleared, []tapproof.AlertRef{fired.Ref()}
+	sup := alertAt(3, 30)
+	sup.ID, sup.Status, sup.MsgType, sup.References = "suppressed-"+fired.ID, tapproof.AlertSuppressed, "", []tapproof.AlertRef{fired.Ref()}
+	for _, a := range []tapproof.Alert{fired, clear} {
+		if err := e.store.Publish(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.store.RecordSuppression(ctx, sup); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := e.do(t, "GET", "/v1/alerts/feed.atom", "")
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/atom+xml") {
+		t.Fatalf("feed = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	var feed struct {
+		XMLName xml.Name
+		ID      string `xml:"id"`
+		Title   string `xml:"title"`
+		Updated string `xml:"updated"`
+		Author  struct {
+			Name string `xml:"name"`
+		} `xml:"author"`
+		Entries []struct {
+			ID      string `xml:"id"`
+			Title   string `xml:"title"`
+			Updated string `xml:"updated"`
+			Links   []struct {
+				Rel  string `xml:"rel,attr"`
+				Type string `xml:"type,attr"`
+				Href string `xml:"href,attr"`
+			} `xml:"link"`
+		} `xml:"entry"`
+	}
+	if err := xml.Unmarshal([]byte(body), &feed); err != nil {
+		t.Fatalf("feed does not parse: %v\n%s", err, body)
+	}
+	if feed.XMLName.Space != "http://www.w3.org/2005/Atom" || feed.XMLName.Local != "feed" || feed.ID == "" || feed.Title == "" || feed.Author.Name == "" {
+		t.Errorf("feed head = %+v, want an Atom feed with id, title and author", feed)
+	}
+	if feed.Updated != clear.RaisedAt.Format(time.RFC3339) {
+		t.Errorf("feed updated = %s, want the newest alert's %s", feed.Updated, clear.RaisedAt.Format(time.RFC3339))
+	}
+	if len(feed.Entries) != 2 {
+		t.Fatalf("feed has %d entries, want 2 (the suppression is not public)", len(feed.Entries))
+	}
+	for i, want := range []string{clear.ID, fired.ID} {
+		en := feed.Entries[i]
+		if _, err := time.Parse(time.RFC3339, en.Updated); err != nil || en.Title == "" {
+			t.Errorf("entry %d: updated %q, title %q", i, en.Updated, en.Title)
+		}
+		var capURL string
+		for _, l := range en.Links {
+			if l.Rel == "alternate" && l.Type == "application/cap+xml" {
+				capURL = l.Href
+			}
+		}
+		if !strings.HasSuffix(capURL, "/v1/alerts/"+want+"/cap.xml") {
+			t.Fatalf("entry %d CAP link = %q, want alert %s", i, capURL, want)
+		}
+		resp, err := http.Get(capURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/cap+xml; charset=utf-8" {
+			t.Errorf("GET %s = %d %s", capURL, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		xmllint(t, doc)
+		if !strings.Contains(string(doc), "<identifier>"+want+"</identifier>") || !strings.Contains(string(doc), "<polygon>") {
+			t.Errorf("CAP of %s lacks its identifier or the site's polygon:\n%s", want, doc)
+		}
+	}
+	if resp, _ := e.do(t, "GET", "/v1/alerts/"+sup.ID+"/cap.xml", ""); resp.StatusCode != 404 {
+		t.Errorf("CAP of a suppression = %d, want 404", resp.StatusCode)
+	}
+	// The all-clear closed the alert: the status page says so.
+	if _, body := e.do(t, "GET", "/sites/springfield/elm-st-12", ""); !strings.Contains(body, "No open alerts") {
+		t.Errorf("site page after the all-clear still shows an open alert")
+	}
+}
+
+// TestStream reads Server-Sent Events like a browser's EventSource.
+func TestStream(t *testing.T) {
+	e := newUnitEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/alerts/stream", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type = %q", ct)
+	}
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	next := func() string {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			return l
+		case <-ctx.Done():
+			t.Fatal("no event within 20s")
+		}
+		return ""
+	}
+	for next() != ": connected" {
+	}
+	a := alertAt(7, 40) // the watch exists once the stream says connected
+	if err := e.store.Publish(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	var event, id, data string
+	for data == "" {
+		l := next()
+		switch {
+		case strings.HasPrefix(l, "event: "):
+			event = strings.TrimPrefix(l, "event: ")
+		case strings.HasPrefix(l, "id: "):
+			id = strings.TrimPrefix(l, "id: ")
+		case strings.HasPrefix(l, "data: "):
+			data = strings.TrimPrefix(l, "data: ")
+		}
+	}
+	var got tapproof.Alert
+	if err := json.Unmarshal([]byte(data), &got); err != nil || event != "alert" || id != a.ID || got.ID != a.ID {
+		t.Errorf("event %q id %q data %s (%v), want alert %s", event, id, data, err, a.ID)
+	}
+}
