@@ -15,14 +15,13 @@ import (
 	"github.com/tapproof/tapproof/alerts"
 )
 
-// capSchema is the OASIS CAP 1.2 schema, shared by the team outside the
-// repository (../shared/schemas from the module root).
+// capSchema is the OASIS CAP 1.2 schema in the module's testdata.
 func capSchema(t *testing.T) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(file), "..", "..", "shared", "schemas", "CAP-v1.2.xsd")
+	p := filepath.Join(filepath.Dir(file), "..", "testdata", "cap", "CAP-v1.2.xsd")
 	if _, err := os.Stat(p); err != nil {
-		requireTool(t, "CAP 1.2 schema "+p)
+		t.Fatalf("CAP 1.2 schema: %v", err)
 	}
 	return p
 }

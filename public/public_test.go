@@ -276,7 +276,7 @@ func xmllint(t *testing.T, doc []byte) {
 		t.Skip("xmllint is missing; install libxml2-utils")
 	}
 	_, file, _, _ := runtime.Caller(0)
-	schema := filepath.Join(filepath.Dir(file), "..", "..", "shared", "schemas", "CAP-v1.2.xsd")
+	schema := filepath.Join(filepath.Dir(file), "..", "testdata", "cap", "CAP-v1.2.xsd")
 	f := filepath.Join(t.TempDir(), "alert.xml")
 	if err := os.WriteFile(f, doc, 0o644); err != nil {
 		t.Fatal(err)
