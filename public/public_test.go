@@ -143,6 +143,7 @@ func newUnitEnv(t *testing.T) *unitEnv {
 	e := &unitEnv{store: store, subs: &fakeSubscriber{}}
 	var h http.Handler
 	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	e.srv.Config.WriteTimeout = 300 * time.Millisecond // like httpapi.NewServer's, shorter
 	base := "http://" + e.srv.Listener.Addr().String()
 	h = public.Handler(public.Config{
 		Sites: testSites, Readings: readings, Alerts: store, Subscriber: e.subs, Title: "Springfield water",
@@ -412,6 +413,7 @@ func TestStream(t *testing.T) {
 	}
 	for next() != ": connected" {
 	}
+	time.Sleep(time.Second) // past the server's WriteTimeout: the stream must survive it
 	a := alertAt(7, 40) // the watch exists once the stream says connected
 	if err := e.store.Publish(context.Background(), a); err != nil {
 		t.Fatal(err)
