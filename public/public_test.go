@@ -414,7 +414,7 @@ func TestStream(t *testing.T) {
 	for next() != ": connected" {
 	}
 	time.Sleep(time.Second) // past the server's WriteTimeout: the stream must survive it
-	a := alertAt(7, 40) // the watch exists once the stream says connected
+	a := alertAt(7, 40)     // the watch exists once the stream says connected
 	if err := e.store.Publish(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
