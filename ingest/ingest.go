@@ -56,7 +56,7 @@ type Alerter interface {
 // Defaults.
 const (
 	DefaultDurable       = "tapproof-ingest"
-	DefaultWorkers       = 8
+	DefaultWorkers       = 64
 	DefaultMaxAckPending = 4096
 	DefaultAckWait       = 30 * time.Second
 )
@@ -65,7 +65,7 @@ const (
 type Config struct {
 	Stream        string        // readings stream; journal.ReadingsStream
 	Durable       string        // durable consumer name; DefaultDurable
-	Workers       int           // parallel workers; each device is always handled by the same one
+	Workers       int           // parallel workers, mostly waiting on JetStream; each device is always handled by the same one
 	MaxAckPending int           // bound on unacknowledged readings in flight
 	AckWait       time.Duration // before JetStream redelivers an unacknowledged reading
 	MaxSize       int           // largest envelope accepted; signed.MaxEnvelopeSize
@@ -140,7 +140,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 	queues := make([]chan jetstream.Msg, in.cfg.Workers)
 	var wg sync.WaitGroup
 	for i := range queues {
-		queues[i] = make(chan jetstream.Msg, 64)
+		queues[i] = make(chan jetstream.Msg, 4)
 		wg.Go(func() {
 			w := &worker{in: in, heads: map[string]journal.Head{}}
 			for m := range queues[i] {
@@ -242,6 +242,12 @@ func (w *worker) decide(ctx context.Context, m jetstream.Msg) error {
 			}
 			return w.reject(ctx, m, rej)
 		}
+		// The alert goes out before the reading is journaled: it waits for
+		// nothing but the verdict. Its id is the reading's, so raising it
+		// again after a crash or a lost race changes nothing.
+		if err := w.in.alerter.Check(ctx, r); err != nil {
+			return fmt.Errorf("alert: %w", err)
+		}
 		idx, err := w.in.journal.AppendReading(ctx, r, m.Data(), h.StreamSeq)
 		if errors.Is(err, journal.ErrConflict) && attempt < 3 {
 			delete(w.heads, r.Device)
@@ -251,9 +257,6 @@ func (w *worker) decide(ctx context.Context, m jetstream.Msg) error {
 			return err
 		}
 		w.heads[r.Device] = journal.Head{Seq: r.Seq, Digest: digest, StreamSeq: idx + 1}
-		if err := w.in.alerter.Check(ctx, r); err != nil {
-			return fmt.Errorf("alert: %w", err)
-		}
 		if err := m.Ack(); err != nil {
 			// Redelivery will find the reading in the journal.
 			w.in.log.Warn("ingest: ack", slog.Any("error", err))
