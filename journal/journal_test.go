@@ -324,3 +324,23 @@ func TestReadingSearch(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendNoticeOncePerAlert(t *testing.T) {
+	ctx := t.Context()
+	j := openJournal(t)
+	rec := []byte(`{"alert_id":"screening-d1-7","msg_type":"Alert","template":"lead-screening","recipients":3}`)
+	first, err := j.AppendNotice(ctx, "u1", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := j.AppendNotice(ctx, "u1", rec)
+	if err != nil || again != first {
+		t.Errorf("AppendNotice again = %d, %v; want the first index %d", again, err, first)
+	}
+	if n, _ := j.Size(ctx, "u1"); n != 1 {
+		t.Errorf("journal size = %d, want 1", n)
+	}
+	if _, err := j.AppendNotice(ctx, "u1", []byte(`{"recipients":3}`)); err == nil {
+		t.Error("AppendNotice accepted a record without an alert id")
+	}
+}

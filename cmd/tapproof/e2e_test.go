@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	tproof "github.com/transparency-dev/formats/proof"
@@ -265,6 +266,13 @@ func TestEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
+	// The spike goes on: no storm, the open alert absorbs it.
+	const spike = 3
+	for range spike {
+		if _, err := s2.Publish(ctx, js, s2.Lead(18, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// (c) a bundle from the API verifies with `tapproof verify`; one flipped
 	// bit in the leaf, the proof or the checkpoint fails with its reason.
@@ -379,18 +387,34 @@ func TestEndToEnd(t *testing.T) {
 				return fmt.Errorf("%s rose by %v, want %v", series, got, n)
 			}
 		}
-		if got := influxCount(t, st, `utility='flint'`); got != n+1+2+good {
-			return fmt.Errorf("influx points = %d, want %d", got, n+1+2+good)
+		if got := influxCount(t, st, `utility='flint'`); got != n+1+2+spike+good {
+			return fmt.Errorf("influx points = %d, want %d", got, n+1+2+spike+good)
 		}
 		return nil
 	})
-	wantLeaves += 2 + uint64(good)
+	wantLeaves += 2 + spike + uint64(good)
+	// The spike ended in one alert and one all-clear once site-2 read 4 ppb
+	// again; each alert message leaves one notice record in the log.
 	waitFor(t, 30*time.Second, func() error {
-		if got := logInfo(t, in.api, "flint").Size; got != wantLeaves {
-			return fmt.Errorf("log size = %d, want %d: rejected readings must not enter the log", got, wantLeaves)
+		_, b := get(t, in.api+"/v1/alerts")
+		var as []tapproof.Alert
+		if err := json.Unmarshal(b, &as); err != nil {
+			return err
+		}
+		var types []string
+		for _, a := range as {
+			types = append(types, string(a.Type()))
+		}
+		if diff := cmp.Diff([]string{"Cancel", "Alert"}, types); diff != "" {
+			return fmt.Errorf("alert messages, newest first (-want +got):\n%s", diff)
+		}
+		notices := uint64(len(as))
+		if got := logInfo(t, in.api, "flint").Size; got != wantLeaves+notices {
+			return fmt.Errorf("log size = %d, want %d readings and enrollments and %d notice records: rejected readings must not enter the log", got, wantLeaves, notices)
 		}
 		return nil
 	})
+	wantLeaves += uint64(alertMessages(t, in.api))
 
 	// A user adds a sensor with the CLI: a key and a signed enrollment,
 	// enrolled into the running platform, and its readings land.
@@ -504,6 +528,18 @@ func TestReplicasHandOver(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// alertMessages counts the alert messages (alerts, updates, all-clears) on
+// /v1/alerts.
+func alertMessages(t *testing.T, api string) int {
+	t.Helper()
+	_, b := get(t, api+"/v1/alerts?limit=1000")
+	var as []tapproof.Alert
+	if err := json.Unmarshal(b, &as); err != nil {
+		t.Fatal(err)
+	}
+	return len(as)
 }
 
 // runCmd runs the tapproof command line in process and returns its output.

@@ -26,6 +26,7 @@ import (
 	"github.com/tapproof/tapproof/influx"
 	"github.com/tapproof/tapproof/ingest"
 	"github.com/tapproof/tapproof/journal"
+	"github.com/tapproof/tapproof/public"
 )
 
 // serveConfig is the configuration of `tapproof serve`. Flags and
@@ -50,6 +51,13 @@ type serveConfig struct {
 	CheckpointInterval time.Duration
 	BatchSize          int
 	Workers            int
+	// Residents: the public pages, notices and their channels.
+	PublicURL   string // base URL of the public pages, for links in notices and CAP
+	PublicTitle string
+	CAPSender   string
+	SitesFile   string // JSON []alerts.Site: names, service areas, CAP geocodes
+	SMTP        alerts.SMTPConfig
+	Screening   alerts.ScreenerConfig
 	// DebugAddr, if set, serves net/http/pprof there (keep it on loopback).
 	DebugAddr string
 	Log       *slog.Logger
@@ -70,6 +78,8 @@ func (c *serveConfig) setDefaults() {
 	def(&c.InfluxURL, "http://127.0.0.1:8086")
 	def(&c.InfluxDB, "tapproof")
 	def(&c.Origin, "tapproof.local/log")
+	def(&c.PublicTitle, "Drinking water status")
+	def(&c.CAPSender, "alerts@tapproof.local")
 	if c.CheckpointInterval <= 0 {
 		c.CheckpointInterval = 2 * time.Second
 	}
@@ -99,6 +109,7 @@ func (c serveConfig) LogValue() slog.Value {
 		slog.String("influx", c.InfluxURL), slog.String("influx_db", c.InfluxDB),
 		slog.Bool("admin_api", c.AdminToken != ""), slog.Int("webhooks", len(c.Webhooks)),
 		slog.Float64("lead_action_level_override", c.LeadActionLevel),
+		slog.String("public_url", c.PublicURL), slog.Bool("smtp", c.SMTP.Host != ""),
 	)
 }
 
@@ -179,7 +190,49 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	}
 
 	eval := alerts.NewEvaluator(tapproof.DefaultRules, cfg.Jurisdictions, cfg.LeadActionLevel)
-	in := ingest.New(ingest.Config{Workers: cfg.Workers}, js, registry, j, alerter{eval: eval, store: store}, ingest.NewMetrics(reg), log)
+	states, err := alerts.NewScreeningKV(ctx, js)
+	if err != nil {
+		return err
+	}
+	screener, err := alerts.NewScreener(eval, store, states, cfg.Screening, alertMetrics, log)
+	if err != nil {
+		return err
+	}
+	in := ingest.New(ingest.Config{Workers: cfg.Workers}, js, registry, j, screener, ingest.NewMetrics(reg), log)
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	defer ln.Close()
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + ln.Addr().String() + "/"
+	}
+
+	// Residents: subscriptions, notices, the public pages.
+	sites, err := newSiteDirectory(cfg.SitesFile, registry)
+	if err != nil {
+		return err
+	}
+	subs, err := alerts.NewSubscriptions(ctx, js)
+	if err != nil {
+		return err
+	}
+	var mailer alerts.Mailer
+	if cfg.SMTP.Host != "" {
+		if mailer, err = alerts.NewSMTPMailer(cfg.SMTP); err != nil {
+			return err
+		}
+	}
+	links := alerts.Links{Base: cfg.PublicURL}
+	notifier, err := alerts.NewNotifier(ctx, js, subs, sites, alerts.NotifierConfig{Links: links, Mailer: mailer, NoticeLog: j}, alertMetrics, log)
+	if err != nil {
+		return err
+	}
+	reader, err := influx.NewReader(influx.Config{URL: cfg.InfluxURL, Database: cfg.InfluxDB, Token: cfg.InfluxToken, Org: cfg.InfluxOrg})
+	if err != nil {
+		return err
+	}
 	var wh *alerts.Webhooks
 	if len(cfg.Webhooks) > 0 {
 		if wh, err = alerts.NewWebhooks(js, cfg.Webhooks, alertMetrics, log); err != nil {
@@ -194,6 +247,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		g.Go(func() error { return in.Run(ctx) })
 		g.Go(func() error { return watchIngest(ctx, j, metrics) })
 		g.Go(func() error { return p.runLogs(ctx, g, iw, metrics) })
+		g.Go(func() error { return notifier.Run(ctx) })
 		if wh != nil {
 			g.Go(func() error { return wh.Run(ctx) })
 		}
@@ -213,14 +267,17 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		})
 	})
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("http listen: %w", err)
-	}
-	srv := httpapi.NewServer(cfg.HTTPAddr, httpapi.Handler(httpapi.Config{
+	api := httpapi.Handler(httpapi.Config{
 		Logs: p, Devices: p, Alerts: store, Gatherer: reg, AdminToken: cfg.AdminToken, Log: log,
 		Ready: func(ctx context.Context) error { return p.ready(ctx, nc, iw) },
-	}))
+	})
+	streamsDone := make(chan struct{})
+	pub := public.Handler(public.Config{
+		Sites: sites, Readings: reader, Alerts: store, Subscriber: notifier, Title: cfg.PublicTitle,
+		CAP: alerts.CAPConfig{Sender: cfg.CAPSender, SenderName: cfg.PublicTitle, Links: links}, Log: log, Done: streamsDone,
+	})
+	srv := httpapi.NewServer(cfg.HTTPAddr, routes(api, pub))
+	srv.RegisterOnShutdown(func() { close(streamsDone) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
@@ -258,18 +315,17 @@ func holderName() string {
 	return fmt.Sprintf("%s/%d", h, os.Getpid())
 }
 
-// alerter evaluates readings and publishes the alerts they raise.
-type alerter struct {
-	eval  *alerts.Evaluator
-	store *alerts.Store
-}
-
-func (a alerter) Check(ctx context.Context, r tapproof.Reading) error {
-	al, ok := a.eval.Evaluate(r, time.Now())
-	if !ok {
-		return nil
+// routes puts the regulator and operator API and the residents' pages on
+// one listener: the API's paths go to api, everything else to pub
+// (status pages, subscriptions, /v1/alerts/{id}/cap.xml, the feed, live
+// events). "/v1/alerts" itself is the API's list.
+func routes(api, pub http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", pub)
+	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/v1/logs", "/v1/logs/", "/v1/readings/", "/v1/devices", "/v1/alerts", "/v1/admin/"} {
+		mux.Handle(p, api)
 	}
-	return a.store.Publish(ctx, al)
+	return mux
 }
 
 // ready reports whether every component tapproof writes to answers.

@@ -26,10 +26,12 @@ func newServeCmd() *cobra.Command {
 		Long: `Run the platform. Secrets come from the environment only:
   TAPPROOF_ADMIN_TOKEN     bearer token of the admin API (enrollment); unset disables it
   TAPPROOF_INFLUX_TOKEN    InfluxDB credentials ("user:password" for 1.8, a token for 2.x/3.x)
-  TAPPROOF_WEBHOOK_SECRET  HMAC key for webhook signatures`,
+  TAPPROOF_WEBHOOK_SECRET  HMAC key for webhook signatures
+  TAPPROOF_SMTP_PASSWORD   SMTP password for residents' email notices`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.AdminToken = os.Getenv("TAPPROOF_ADMIN_TOKEN")
 			cfg.InfluxToken = os.Getenv("TAPPROOF_INFLUX_TOKEN")
+			cfg.SMTP.Password = os.Getenv("TAPPROOF_SMTP_PASSWORD")
 			cfg.Log = newLogger(logLevel)
 			cfg.Jurisdictions = map[string]tapproof.Jurisdiction{}
 			for _, kv := range jurisdictions {
@@ -65,6 +67,20 @@ func newServeCmd() *cobra.Command {
 	f.StringArrayVar(&jurisdictions, "jurisdiction", nil, "utility=JURISDICTION, e.g. flint=US-MI; default US (repeatable)")
 	f.StringArrayVar(&webhooks, "webhook", nil, "URL to POST alerts to, signed with TAPPROOF_WEBHOOK_SECRET (repeatable)")
 	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", 2*time.Second, "how often each log's new tree head is checked and signed")
+	f.StringVar(&cfg.PublicURL, "public-url", env("PUBLIC_URL", ""), "base URL of the public pages, used in notices and CAP alerts (default: the HTTP address) ($TAPPROOF_PUBLIC_URL)")
+	f.StringVar(&cfg.PublicTitle, "public-title", env("PUBLIC_TITLE", "Drinking water status"), "title of the public pages and sender name of CAP alerts ($TAPPROOF_PUBLIC_TITLE)")
+	f.StringVar(&cfg.CAPSender, "cap-sender", env("CAP_SENDER", "alerts@tapproof.local"), "CAP sender id, e.g. alerts@water.example.org ($TAPPROOF_CAP_SENDER)")
+	f.StringVar(&cfg.SitesFile, "sites-file", env("SITES_FILE", ""), "JSON list of sites: names, service areas, CAP geocodes ($TAPPROOF_SITES_FILE)")
+	f.StringVar(&cfg.SMTP.Host, "smtp-host", env("SMTP_HOST", ""), "SMTP server for residents' email notices; empty disables email ($TAPPROOF_SMTP_HOST)")
+	smtpPort, _ := strconv.Atoi(env("SMTP_PORT", "587"))
+	f.IntVar(&cfg.SMTP.Port, "smtp-port", smtpPort, "SMTP port ($TAPPROOF_SMTP_PORT)")
+	f.StringVar(&cfg.SMTP.Username, "smtp-user", env("SMTP_USER", ""), "SMTP user; password in TAPPROOF_SMTP_PASSWORD ($TAPPROOF_SMTP_USER)")
+	f.StringVar(&cfg.SMTP.From, "smtp-from", env("SMTP_FROM", ""), "sender address of notices ($TAPPROOF_SMTP_FROM)")
+	f.StringVar(&cfg.SMTP.TLS, "smtp-tls", env("SMTP_TLS", "mandatory"), "mandatory, opportunistic or none ($TAPPROOF_SMTP_TLS)")
+	f.Float64Var(&cfg.Screening.Recovery, "screening-recovery", 0.8, "a screening alert clears at or below this fraction of the level (hysteresis)")
+	f.DurationVar(&cfg.Screening.Pending, "screening-pending", 0, "how long an exceedance must persist before a screening alert fires")
+	f.DurationVar(&cfg.Screening.ClearAfter, "screening-clear-after", 0, "how long values must stay recovered before the all-clear")
+	f.Float64Var(&cfg.Screening.Escalation, "screening-escalation", 2, "factor above the last reported value that publishes an update; -1 never")
 	f.IntVar(&cfg.Workers, "workers", 0, "ingest workers (0: default)")
 	f.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's pprof profiles here, e.g. 127.0.0.1:6060 (off by default)")
 	f.StringVar(&logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error ($TAPPROOF_LOG_LEVEL)")
