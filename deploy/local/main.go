@@ -37,6 +37,8 @@ const (
 	apiAddr     = "127.0.0.1:8480"
 	webhookAddr = "127.0.0.1:8481"
 	natsAddr    = "127.0.0.1:4222"
+	mailUIAddr  = "127.0.0.1:8025" // mailpit: the residents' inbox
+	smtpAddr    = "127.0.0.1:1025"
 )
 
 func main() {
@@ -101,11 +103,27 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 	}
 	defer hook.Close()
 
+	// Residents' email goes to a local mailpit, whose web UI shows what
+	// subscribers receive.
+	mailpit, err := localstack.MailpitBinary(ctx, "", prefixWriter("stack: "))
+	if err != nil {
+		return err
+	}
+	mail, err := startChild(mailpit, os.Environ(), filepath.Join(logs, "mailpit.log"),
+		"--listen", mailUIAddr, "--smtp", smtpAddr, "--database", filepath.Join(dir, "mailpit.db"),
+		"--smtp-disable-rdns", "--disable-version-check")
+	if err != nil {
+		return err
+	}
+	defer mail.stop("mailpit", 5*time.Second)
+
 	env := append(os.Environ(), "TAPPROOF_ADMIN_TOKEN="+token, "TAPPROOF_WEBHOOK_SECRET="+secret)
 	serve, err := startChild(bin, env, filepath.Join(logs, "tapproof.log"), "serve",
 		"--data", filepath.Join(dir, "tapproof"), "--http", apiAddr, "--nats-listen", natsAddr,
 		"--trillian", st.TrillianAddr, "--influx-url", st.InfluxURL, "--influx-db", st.InfluxDatabase,
-		"--webhook", "http://"+webhookAddr+"/alerts", "--checkpoint-interval", "1s")
+		"--webhook", "http://"+webhookAddr+"/alerts", "--checkpoint-interval", "1s",
+		"--public-url", "http://"+apiAddr+"/", "--public-title", "tapproof demo water",
+		"--smtp-host", "127.0.0.1", "--smtp-port", "1025", "--smtp-tls", "none", "--smtp-from", "alerts@demo.tapproof.local")
 	if err != nil {
 		return err
 	}
@@ -143,6 +161,9 @@ tapproof is up (%s). Simulated sensors are publishing signed readings.
 A lead spike of about 24 ppb at utility-1/site-2 starts about 15 s from now;
 alerts are printed here as the webhook receives them.
 
+  Residents         %[2]s/            status page: find a site, subscribe by email
+                    http://%[8]s       the demo's inbox (mailpit): confirmation and alert emails
+                    %[2]s/v1/alerts/feed.atom   (each alert also as CAP 1.2 at /v1/alerts/ID/cap.xml)
   Regulator API     %[2]s/v1/logs   (logs, origins, verifier keys)
                     %[2]s/v1/logs/utility-1/checkpoint
                     %[2]s/v1/alerts
@@ -151,7 +172,8 @@ alerts are printed here as the webhook receives them.
   NATS JetStream    nats://%[3]s     (readings on tapproof.readings.>, rejections on tapproof.rejected.>)
   InfluxDB 1.8      %[4]s  database %[5]s  e.g. curl -G %[4]s/query --data-urlencode db=%[5]s --data-urlencode 'q=SELECT last(value) FROM reading GROUP BY site'
   Trillian gRPC     %[6]s (PostgreSQL on 127.0.0.1:15432)
-  Grafana           dashboards/json/*.json with deploy/grafana provisioning (see docs/operations.md)
+  Grafana           dashboards in dashboards/json/, data sources and provider in deploy/grafana/
+                    (import them into any Grafana: docs/operations.md)
   Logs              %[7]s/logs
 
 Verify a reading offline, as a regulator would:
@@ -161,7 +183,7 @@ Verify a reading offline, as a regulator would:
 
 Ctrl-C stops everything; running make demo again continues on the same data.
 
-`, took.Round(100*time.Millisecond), api, natsAddr, st.InfluxURL, st.InfluxDatabase, st.TrillianAddr, dir)
+`, took.Round(100*time.Millisecond), api, natsAddr, st.InfluxURL, st.InfluxDatabase, st.TrillianAddr, dir, mailUIAddr)
 }
 
 // webhookReceiver listens for tapproof's alert webhooks, checks their
