@@ -205,9 +205,18 @@ func webhookReceiver(secret string) (*http.Server, error) {
 			http.Error(w, "bad alert", http.StatusBadRequest)
 			return
 		}
-		fmt.Printf("\n*** ALERT %s: %s %.1f %s at %s/%s (device %s, seq %d) exceeds %g %s [rule %s]\n"+
-			"    verify: curl -s http://%s/v1/readings/%s/%d/bundle > bundle.json\n\n",
-			a.Class, a.Analyte, a.Value, a.Unit, a.Utility, a.Site, a.Device, a.Seq, a.Level, a.Unit, a.Rule, apiAddr, a.Device, a.Seq)
+		switch a.Type() {
+		case tapproof.CancelMsg:
+			fmt.Printf("\n*** ALL CLEAR %s: %s back to %.1f %s at %s/%s (device %s)\n\n",
+				a.Class, a.Analyte, a.Value, a.Unit, a.Utility, a.Site, a.Device)
+		case tapproof.UpdateMsg:
+			fmt.Printf("\n*** UPDATE %s: %s now %.1f %s at %s/%s (device %s, seq %d)\n\n",
+				a.Class, a.Analyte, a.Value, a.Unit, a.Utility, a.Site, a.Device, a.Seq)
+		default:
+			fmt.Printf("\n*** ALERT %s: %s %.1f %s at %s/%s (device %s, seq %d) exceeds %g %s [rule %s]\n"+
+				"    verify: curl -s http://%s/v1/readings/%s/%d/bundle > bundle.json\n\n",
+				a.Class, a.Analyte, a.Value, a.Unit, a.Utility, a.Site, a.Device, a.Seq, a.Level, a.Unit, a.Rule, apiAddr, a.Device, a.Seq)
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})}
 	go srv.Serve(ln)
