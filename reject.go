@@ -21,6 +21,12 @@ const (
 	ReasonDuplicate       Reason = "duplicate"    // the same reading again (absorbed, never logged twice)
 	ReasonReplayed        Reason = "replayed"     // a sequence number at or below one already accepted
 	ReasonEquivocation    Reason = "equivocation" // a different reading claiming an accepted device and sequence number
+	// ReasonUnknownSigner: a lab sample or invalidation whose lab or state
+	// reviewer is not known, or that no key of that lab or reviewer signed.
+	ReasonUnknownSigner Reason = "unknown_signer"
+	// ReasonUnknownSample: an invalidation of a lab sample that is not in
+	// the log at the leaf index it names.
+	ReasonUnknownSample Reason = "unknown_sample"
 )
 
 // Reasons lists every rejection reason, for pre-initialising metrics.
@@ -28,6 +34,7 @@ var Reasons = []Reason{
 	ReasonMalformed, ReasonOversized, ReasonBadSignature, ReasonUnknownDevice,
 	ReasonDeviceDisabled, ReasonSubjectMismatch, ReasonFirmware, ReasonInvalid,
 	ReasonAbsurd, ReasonFuture, ReasonDuplicate, ReasonReplayed, ReasonEquivocation,
+	ReasonUnknownSigner, ReasonUnknownSample,
 }
 
 // Rejection is the error returned for input that is refused. It carries a

@@ -73,6 +73,17 @@ type Alerts interface {
 	Recent(ctx context.Context, limit int) ([]tapproof.Alert, error)
 }
 
+// Compliance serves monitoring periods' compliance reports and the log
+// entries they are computed from.
+type Compliance interface {
+	// Report returns the JSON report of utility's monitoring period for
+	// analyte ("" is lead). A *tapproof.Rejection is a bad request.
+	Report(ctx context.Context, utility, period, analyte string) (any, error)
+	// Leaves writes utility's lab sample and invalidation entries as JSON
+	// lines, {"index":N,"leaf":"<base64>"}, in log order.
+	Leaves(ctx context.Context, utility string, w io.Writer) error
+}
+
 // Config configures the API.
 type Config struct {
 	Logs     Logs
@@ -84,6 +95,9 @@ type Config struct {
 	// AdminToken guards the admin API. Empty disables it.
 	AdminToken string
 	Log        *slog.Logger
+
+	// Compliance serves /v1/compliance; nil answers 404 there.
+	Compliance Compliance
 }
 
 // Handler returns the API's HTTP handler.
@@ -104,6 +118,8 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /v1/readings/{device}/{seq}/bundle", a.bundle)
 	mux.HandleFunc("GET /v1/devices", a.devices)
 	mux.HandleFunc("GET /v1/alerts", a.alerts)
+	mux.HandleFunc("GET /v1/compliance/{utility}/leaves", a.complianceLeaves)
+	mux.HandleFunc("GET /v1/compliance/{utility}/{period}", a.complianceReport)
 	mux.HandleFunc("POST /v1/admin/devices", a.admin(a.enroll))
 	return mux
 }
@@ -263,6 +279,65 @@ func (a *api) alerts(w http.ResponseWriter, r *http.Request) {
 		as = []tapproof.Alert{}
 	}
 	writeJSON(w, as)
+}
+
+func (a *api) complianceReport(w http.ResponseWriter, r *http.Request) {
+	utility := r.PathValue("utility")
+	if a.cfg.Compliance == nil || !tapproof.ValidID(utility) {
+		a.fail(w, r, ErrNotFound)
+		return
+	}
+	rep, err := a.cfg.Compliance.Report(r.Context(), utility, r.PathValue("period"), r.URL.Query().Get("analyte"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-cache")
+	writeJSON(w, rep)
+}
+
+func (a *api) complianceLeaves(w http.ResponseWriter, r *http.Request) {
+	utility := r.PathValue("utility")
+	if a.cfg.Compliance == nil || !tapproof.ValidID(utility) {
+		a.fail(w, r, ErrNotFound)
+		return
+	}
+	lw := &lazyWriter{w: w, contentType: "application/jsonl"}
+	err := a.cfg.Compliance.Leaves(r.Context(), utility, lw)
+	switch {
+	case err == nil && !lw.started:
+		lw.start() // no entries: an empty, successful answer
+	case err != nil && !lw.started:
+		a.fail(w, r, err)
+	case err != nil:
+		// A truncated list must not read as a complete one: abort the
+		// response so that the client sees an error, not fewer leaves.
+		a.cfg.Log.Error("http: compliance leaves cut short", slog.String("utility", utility), slog.Any("error", err))
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// lazyWriter sends the status and headers on the first write, so that a
+// handler streaming from a backend can still answer an early error with
+// its status.
+type lazyWriter struct {
+	w           http.ResponseWriter
+	contentType string
+	started     bool
+}
+
+func (l *lazyWriter) start() {
+	l.started = true
+	l.w.Header().Set("Content-Type", l.contentType)
+	l.w.Header().Set("Cache-Control", "no-cache")
+	l.w.WriteHeader(http.StatusOK)
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.start()
+	}
+	return l.w.Write(p)
 }
 
 // admin wraps h with bearer-token authentication.

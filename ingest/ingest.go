@@ -1,6 +1,6 @@
-// Package ingest consumes signed readings from NATS JetStream, decides for
-// each whether it is accepted, and if so appends it to its utility's journal
-// and checks it for alerts.
+// Package ingest consumes signed readings, lab samples and invalidations
+// from NATS JetStream, decides for each whether it is accepted, and if so
+// appends it to its utility's journal and checks it for alerts.
 //
 // Per message: parse the DSSE envelope, look the device up, verify the
 // signature with the device's enrolled key, check the subject against the
@@ -10,7 +10,8 @@
 // the log. The sensor's message is acknowledged only once the reading is
 // durable in the journal (or its rejection is), so a crash at any point loses
 // nothing; JetStream's optimistic concurrency on the journal makes a
-// redelivered reading land once.
+// redelivered reading land once. Lab samples and invalidations follow the
+// same rules with their own checks; see compliance.go.
 //
 // ingest must not import anchor, alerts, influx, dashboards or httpapi.
 package ingest
@@ -40,11 +41,16 @@ type Registry interface {
 	Device(id string) (tapproof.Device, bool)
 }
 
-// Journal is where accepted readings go.
+// Journal is where accepted readings, lab samples and invalidations go.
 type Journal interface {
 	Head(ctx context.Context, utility, device string) (journal.Head, error)
 	Reading(ctx context.Context, utility, device string, seq uint64) (journal.Entry, error)
 	AppendReading(ctx context.Context, r tapproof.Reading, leaf []byte, expect uint64) (uint64, error)
+
+	LabSample(ctx context.Context, utility, lab, sampleID string) (journal.Entry, error)
+	AppendLabSample(ctx context.Context, s tapproof.LabSample, leaf []byte, opts ...journal.AppendOption) (uint64, error)
+	Invalidations(ctx context.Context, utility, lab, sampleID string, after uint64) ([]journal.Entry, error)
+	AppendInvalidation(ctx context.Context, inv tapproof.Invalidation, leaf []byte, opts ...journal.AppendOption) (uint64, error)
 }
 
 // Alerter checks an accepted reading for alerts and raises them. It must be
@@ -70,6 +76,11 @@ type Config struct {
 	AckWait       time.Duration // before JetStream redelivers an unacknowledged reading
 	MaxSize       int           // largest envelope accepted; signed.MaxEnvelopeSize
 	ClockSkew     time.Duration // allowed future skew of sampled_at; tapproof.DefaultClockSkew
+	// Labs and Reviewers hold the keys of certified laboratories and of
+	// state reviewers. If nil, every lab sample or invalidation is
+	// rejected as unknown_signer.
+	Labs      Labs
+	Reviewers Reviewers
 }
 
 func (c *Config) setDefaults() {
@@ -218,7 +229,17 @@ func (w *worker) handle(ctx context.Context, m jetstream.Msg) {
 // decide returns nil once the message is accepted or rejected durably and
 // acknowledged, or an error if that should be tried again.
 func (w *worker) decide(ctx context.Context, m jetstream.Msg) error {
-	r, dev, rej := w.verify(m)
+	env, err := signed.Parse(m.Data(), w.in.cfg.MaxSize)
+	if err != nil {
+		return w.reject(ctx, m, asRejection(err))
+	}
+	switch env.PayloadType() {
+	case tapproof.LabSamplePayloadType:
+		return w.decideLabSample(ctx, m, env)
+	case tapproof.InvalidationPayloadType:
+		return w.decideInvalidation(ctx, m, env)
+	}
+	r, dev, rej := w.verify(m, env)
 	if rej != nil {
 		return w.reject(ctx, m, rej)
 	}
@@ -298,16 +319,14 @@ func (w *worker) old(ctx context.Context, r tapproof.Reading, h journal.Head, di
 	return tapproof.Reject(tapproof.ReasonEquivocation, "a different reading %s was already accepted", r.Key()), nil
 }
 
-// verify runs every check that needs no state beyond the registry.
-func (w *worker) verify(m jetstream.Msg) (tapproof.Reading, tapproof.Device, *tapproof.Rejection) {
+// verify runs every check of a reading that needs no state beyond the
+// registry.
+func (w *worker) verify(m jetstream.Msg, env *signed.Envelope) (tapproof.Reading, tapproof.Device, *tapproof.Rejection) {
 	var (
 		r   tapproof.Reading
 		dev tapproof.Device
+		err error
 	)
-	env, err := signed.Parse(m.Data(), w.in.cfg.MaxSize)
-	if err != nil {
-		return r, dev, asRejection(err)
-	}
 	if r, err = env.Reading(); err != nil {
 		return r, dev, asRejection(err)
 	}

@@ -83,6 +83,13 @@ type harness struct {
 
 func start(t *testing.T, reg registry) *harness {
 	t.Helper()
+	return startWith(t, reg, ingest.Config{Workers: 4}, nil)
+}
+
+// startWith runs ingest with cfg; a non-nil alerter replaces the recording
+// one.
+func startWith(t *testing.T, reg registry, cfg ingest.Config, a ingest.Alerter) *harness {
+	t.Helper()
 	_, js := natstest.Connect(t, natstest.Server(t))
 	ctx, cancel := context.WithCancel(t.Context())
 	j, err := journal.Open(ctx, js)
@@ -93,7 +100,10 @@ func start(t *testing.T, reg registry) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{js: js, j: j, alerts: &alerter{seen: map[string]int{}}, reg: prometheus.NewRegistry(), cancel: cancel, stopped: make(chan struct{})}
-	in := ingest.New(ingest.Config{Workers: 4}, js, reg, j, h.alerts, ingest.NewMetrics(h.reg), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if a == nil {
+		a = h.alerts
+	}
+	in := ingest.New(cfg, js, reg, j, a, ingest.NewMetrics(h.reg), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	go func() { defer close(h.stopped); _ = in.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-h.stopped })
 	return h

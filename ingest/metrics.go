@@ -19,7 +19,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tapproof_ingest_accepted_total",
-			Help: "Readings accepted and appended to their utility's journal, by analyte and device kind.",
+			Help: "Readings, lab samples and invalidations accepted and appended to their utility's journal, by analyte and kind (the device kind, lab or invalidation).",
 		}, []string{"analyte", "kind"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tapproof_ingest_rejected_total",

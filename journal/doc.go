@@ -15,14 +15,23 @@
 // Subjects:
 //
 //	tapproof.readings.<utility>.<site>.<device>   signed readings from sensors (stream TAPPROOF_READINGS)
+//	tapproof.labsamples.<utility>.<lab>            signed lab sample results (same stream)
+//	tapproof.invalidations.<utility>.<reviewer>    signed invalidations by state reviewers (same stream)
 //	tapproof.rejected.<reason>                     rejected messages with their reason (stream TAPPROOF_REJECTED)
 //	tapproof.log.<utility>.r.<device>              accepted readings, header Tapproof-Seq (stream TAPPROOF_LOG_<utility>)
 //	tapproof.log.<utility>.e.<device>              device enrollments (same stream)
+//	tapproof.log.<utility>.s.<lab>                 accepted lab samples, header Tapproof-Sample (same stream)
+//	tapproof.log.<utility>.i.<lab>                 invalidations of that lab's samples (same stream)
 //	tapproof.checkpoints.<utility>                 signed checkpoints, header Tapproof-Size (stream TAPPROOF_CHECKPOINTS)
 //
-// Subjects are per device or per log, never per message, so JetStream's
+// Subjects are per device, lab or log, never per message, so JetStream's
 // per-subject state stays bounded; a reading or checkpoint is found by a
-// binary search over its subject on the increasing header value.
+// binary search over its subject on the increasing header value. Lab sample
+// ids are not ordered, so a lab sample is found through the key-value index
+// tapproof_samples (<utility>.<lab>.<sample id> → leaf index), which is
+// written after the append and repaired from the lab's subject after a
+// crash; the append itself is optimistic on the lab's subject, like a
+// reading's on its device's (see AppendLabSample).
 //
 // journal must not import ingest, anchor, alerts, influx or httpapi.
 package journal

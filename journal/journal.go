@@ -75,6 +75,7 @@ type Journal struct {
 	js      jetstream.JetStream
 	devices jetstream.KeyValue
 	logs    jetstream.KeyValue
+	samples jetstream.KeyValue // lab sample index; see compliance.go
 
 	mu      sync.Mutex
 	streams map[string]jetstream.Stream // utility -> log stream
@@ -87,7 +88,7 @@ func Open(ctx context.Context, js jetstream.JetStream) (*Journal, error) {
 	cfgs := []jetstream.StreamConfig{{
 		Name:        ReadingsStream,
 		Description: "Signed readings published by sensors",
-		Subjects:    []string{ReadingsSubject + ".>"},
+		Subjects:    []string{ReadingsSubject + ".>", LabSamplesSubject + ".>", InvalidationsSubject + ".>"},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.WorkQueuePolicy,
 		Duplicates:  DefaultDuplicateWindow,
@@ -120,6 +121,9 @@ func Open(ctx context.Context, js jetstream.JetStream) (*Journal, error) {
 		Bucket: logsBucket, Description: "Logs: Trillian tree and checkpoint identity per utility", Storage: jetstream.FileStorage,
 	}); err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", logsBucket, err)
+	}
+	if j.samples, err = js.CreateOrUpdateKeyValue(ctx, samplesConfig); err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", SamplesBucket, err)
 	}
 	return j, nil
 }
@@ -193,9 +197,21 @@ type Head struct {
 type Entry struct {
 	Index   uint64 // leaf index
 	Leaf    []byte // envelope bytes as received
-	Device  string
-	Seq     uint64            // reading sequence number; 0 for an enrollment
-	Reading *tapproof.Reading // the normalised reading; nil for an enrollment
+	Kind    Kind
+	Device  string            // the device of a reading or enrollment
+	Seq     uint64            // reading sequence number; 0 for other kinds
+	Reading *tapproof.Reading // the normalised reading; nil for other kinds
+
+	// Lab and SampleID name the lab sample of a lab sample or invalidation
+	// entry.
+	Lab, SampleID string
+	// LabSample is the normalised sample of a lab sample entry, and
+	// Invalidation the invalidation of an invalidation entry; nil otherwise.
+	LabSample    *tapproof.LabSample
+	Invalidation *tapproof.Invalidation
+	// Source is the stream sequence, in the readings stream, of the message
+	// a lab sample or invalidation entry was accepted from; 0 if unknown.
+	Source uint64
 }
 
 // Head returns the last reading of device in utility's journal.
@@ -369,10 +385,17 @@ func entryOf(subject string, streamSeq uint64, hdr nats.Header, data []byte) (En
 	if len(tok) < 5 || streamSeq == 0 {
 		return Entry{}, fmt.Errorf("journal subject %q: not a log entry", subject)
 	}
-	e := Entry{Index: streamSeq - 1, Leaf: data, Device: tok[4]}
-	if tok[3] != "r" {
+	e := Entry{Index: streamSeq - 1, Leaf: data, Kind: Kind(tok[3])}
+	switch e.Kind {
+	case KindReading:
+	case KindLabSample, KindInvalidation:
+		e.Lab = tok[4]
+		return complianceEntryOf(e, hdr)
+	default:
+		e.Device = tok[4]
 		return e, nil
 	}
+	e.Device = tok[4]
 	var err error
 	if e.Seq, err = headerUint(hdr, HeaderSeq); err != nil {
 		return Entry{}, fmt.Errorf("journal entry %d: %w", e.Index, err)
