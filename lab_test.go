@@ -2,10 +2,6 @@ package tapproof_test
 
 import (
 	"errors"
-	"go/parser"
-	"go/token"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -255,28 +251,4 @@ func FuzzParseLabSample(f *testing.F) {
 			t.Errorf("Normalize accepted %+v", n)
 		}
 	})
-}
-
-// TestImports enforces the package comment: the root package imports only
-// the standard library.
-func TestImports(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		ast, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range ast.Imports {
-			path, _ := strconv.Unquote(imp.Path.Value)
-			if first, _, _ := strings.Cut(path, "/"); strings.Contains(first, ".") {
-				t.Errorf("%s imports %s; the root package may import only the standard library", f, path)
-			}
-		}
-	}
 }

@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"go/build"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -336,26 +334,5 @@ func TestDialUnreachable(t *testing.T) {
 	if c, err := Dial(ctx, "127.0.0.1:1"); err == nil {
 		c.Close()
 		t.Fatal("Dial(127.0.0.1:1) = nil error, want one")
-	}
-}
-
-// TestImports enforces the package boundary stated in the package comment.
-func TestImports(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	forbidden := []string{"ingest", "journal", "alerts", "dashboards", "influx", "httpapi", "cmd"}
-	for _, imp := range pkg.Imports {
-		rest, ok := strings.CutPrefix(imp, "github.com/tapproof/tapproof/")
-		if !ok {
-			continue
-		}
-		if first, _, _ := strings.Cut(rest, "/"); slices.Contains(forbidden, first) {
-			t.Errorf("anchor imports %s", imp)
-		}
-		if rest != "signed" {
-			t.Errorf("anchor imports %s; it may import only the root package and signed", imp)
-		}
 	}
 }

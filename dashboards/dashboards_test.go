@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -298,32 +297,4 @@ func title(p dashboard.Panel) string {
 		return "(untitled)"
 	}
 	return *p.Title
-}
-
-// TestImports enforces the package comment: dashboards may use the domain
-// package and the point schema of influx, and nothing that runs the
-// platform.
-func TestImports(t *testing.T) {
-	const module = "github.com/tapproof/tapproof"
-	allowed := []string{module, module + "/influx", module + "/dashboards"}
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gen, err := filepath.Glob(filepath.Join("gen", "*.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range append(files, gen...) {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		for _, path := range importsOf(t, f) {
-			if strings.HasPrefix(path, module+"/") || path == module {
-				if !slices.Contains(allowed, path) {
-					t.Errorf("%s imports %s; dashboards may import only %v from this module", f, path, allowed)
-				}
-			}
-		}
-	}
 }
