@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/compliance"
+	"github.com/tapproof/tapproof/httpapi"
+	"github.com/tapproof/tapproof/ingest"
+	"github.com/tapproof/tapproof/journal"
+)
+
+// defaultRounding is the rounding of a fractional rank when serve is given
+// none, the same default as `tapproof compliance`, so that a report served
+// and one recomputed with default flags agree.
+const defaultRounding = compliance.HalfUp
+
+// newComplianceParts returns what serve needs for lab samples and
+// invalidations: the lab and reviewer keys for ingest, and the backend of
+// /v1/compliance. keys are the certified labs' and state reviewers' public
+// keys (from the state, never from a utility's enrollments); rounding is the
+// state's rule for a fractional rank (defaultRounding if empty);
+// jurisdictions map a utility to its jurisdiction (federal if absent).
+func newComplianceParts(keys compliance.KeySet, rounding compliance.Rounding, jurisdictions map[string]tapproof.Jurisdiction, j *journal.Journal) (ingest.Labs, ingest.Reviewers, *complianceBackend, error) {
+	if rounding == "" {
+		rounding = defaultRounding
+	}
+	if _, err := compliance.ParseRounding(string(rounding)); err != nil {
+		return nil, nil, nil, err
+	}
+	ks := compliance.KeySet{Labs: map[string][]ed25519.PublicKey{}, Reviewers: map[string][]ed25519.PublicKey{}}
+	for _, m := range []struct {
+		role     string
+		from, to map[string][]ed25519.PublicKey
+	}{{"lab", keys.Labs, ks.Labs}, {"reviewer", keys.Reviewers, ks.Reviewers}} {
+		for id, pubs := range m.from {
+			if !tapproof.ValidID(id) {
+				return nil, nil, nil, fmt.Errorf("compliance keys: %s id %q is not a valid id", m.role, id)
+			}
+			for _, k := range pubs {
+				if len(k) != ed25519.PublicKeySize {
+					return nil, nil, nil, fmt.Errorf("compliance keys: %s %s: a key of %d bytes, want %d", m.role, id, len(k), ed25519.PublicKeySize)
+				}
+			}
+			if len(pubs) > 0 {
+				m.to[id] = append([]ed25519.PublicKey(nil), pubs...)
+			}
+		}
+	}
+	k := complianceKeyring{ks}
+	b := &complianceBackend{journal: j, keys: ks, rounding: rounding, jurisdictions: maps.Clone(jurisdictions), rules: tapproof.DefaultRules}
+	return k, k, b, nil
+}
+
+// complianceKeyring implements ingest.Labs and ingest.Reviewers on the key
+// set reports are computed with, so that ingest accepts exactly what a
+// recomputation counts.
+type complianceKeyring struct{ ks compliance.KeySet }
+
+func (k complianceKeyring) Lab(id string) ([]ed25519.PublicKey, bool) {
+	pubs, ok := k.ks.Labs[id]
+	return pubs, ok
+}
+
+func (k complianceKeyring) Reviewer(id string) ([]ed25519.PublicKey, bool) {
+	pubs, ok := k.ks.Reviewers[id]
+	return pubs, ok
+}
+
+// complianceBackend implements httpapi.Compliance: reports computed from
+// the journal's lab sample and invalidation entries by compliance.FromLeaves,
+// the computation anyone can repeat with `tapproof compliance --leaves` on
+// the entries Leaves serves.
+type complianceBackend struct {
+	journal       *journal.Journal
+	keys          compliance.KeySet
+	rounding      compliance.Rounding
+	jurisdictions map[string]tapproof.Jurisdiction
+	rules         []tapproof.Rule
+}
+
+// Report computes the compliance report of utility's monitoring period for
+// analyte (lead if empty). The lead action level override of serve, which
+// is for screening alerts, does not apply: a report follows the rules, as a
+// recomputation from the log does.
+func (b *complianceBackend) Report(ctx context.Context, utility, period, analyte string) (any, error) {
+	if _, err := tapproof.ParsePeriod(period); err != nil {
+		return nil, err
+	}
+	a := tapproof.Analyte(analyte)
+	switch a {
+	case "":
+		a = tapproof.Lead
+	case tapproof.Lead, tapproof.Copper:
+	default:
+		return nil, tapproof.Reject(tapproof.ReasonInvalid, "analyte %q: compliance is computed for lead or copper", analyte)
+	}
+	leaves, err := b.leaves(ctx, utility)
+	if err != nil {
+		return nil, err
+	}
+	j, ok := b.jurisdictions[utility]
+	if !ok {
+		j = tapproof.Federal
+	}
+	rep, err := compliance.FromLeaves(ctx, leaves, b.keys, compliance.Params{
+		Utility: utility, Period: period, Jurisdiction: j, Analyte: a, Rounding: b.rounding, Rules: b.rules,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("compliance report of %s %s: %w", utility, period, err)
+	}
+	return rep, nil
+}
+
+// Leaves writes utility's lab sample and invalidation entries as JSON lines,
+// {"index":N,"leaf":"<base64>"}, which compliance.ReadLeaves reads. Nothing
+// is written if reading the journal fails.
+func (b *complianceBackend) Leaves(ctx context.Context, utility string, w io.Writer) error {
+	leaves, err := b.leaves(ctx, utility)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	for _, l := range leaves {
+		if err := enc.Encode(l); err != nil {
+			return fmt.Errorf("compliance leaves: %w", err)
+		}
+	}
+	return nil
+}
+
+func (b *complianceBackend) leaves(ctx context.Context, utility string) ([]compliance.LeafAt, error) {
+	es, err := b.journal.ComplianceEntries(ctx, utility)
+	if errors.Is(err, journal.ErrNotFound) {
+		return nil, fmt.Errorf("log %q: %w", utility, httpapi.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]compliance.LeafAt, len(es))
+	for i, e := range es {
+		out[i] = compliance.LeafAt{Index: e.Index, Bytes: e.Leaf}
+	}
+	return out, nil
+}

@@ -1,0 +1,262 @@
+//go:build compliancewire
+
+// This file needs serveConfig.ComplianceKeys and serveConfig.Rounding, wired
+// into serve by newComplianceParts; drop the build tag once they are.
+
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/compliance"
+	"github.com/tapproof/tapproof/internal/localstack"
+	"github.com/tapproof/tapproof/journal"
+	"github.com/tapproof/tapproof/signed"
+	"github.com/tapproof/tapproof/simulate"
+)
+
+// startServeCompliance starts serve on the stack with compliance keys and a
+// rounding rule.
+func startServeCompliance(t *testing.T, st *localstack.Stack, dataDir string, keys compliance.KeySet, rounding compliance.Rounding) *instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan [2]string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, serveConfig{
+			DataDir: dataDir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+			TrillianAddr: st.TrillianAddr, InfluxURL: st.InfluxURL, InfluxDB: st.InfluxDatabase,
+			AdminToken: adminToken, CheckpointInterval: 200 * time.Millisecond,
+			ComplianceKeys: keys, Rounding: rounding,
+			Log:   slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Ready: func(h, n string) { ready <- [2]string{h, n} },
+		})
+	}()
+	var in instance
+	select {
+	case a := <-ready:
+		in = instance{api: "http://" + a[0], nats: a[1]}
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatal("serve did not become ready")
+	}
+	stopped := false
+	in.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}
+	t.Cleanup(in.stop)
+	return &in
+}
+
+// TestComplianceEndToEnd runs a monitoring period on the real stack: a
+// certified lab publishes the period's lead samples, the API reports the
+// 90th percentile of 40 CFR 141.80(c)(3) and whether it exceeds the action
+// level, the one sample above it raises one individual compliance alert, a
+// state reviewer's invalidation excludes a sample and is listed, one signed
+// by an unknown key is refused, and `tapproof compliance` recomputes the
+// same figures from the served leaves under each rounding rule.
+func TestComplianceEndToEnd(t *testing.T) {
+	st := localstack.ForTest(t)
+	labPub, labKey, _ := ed25519.GenerateKey(rand.Reader)
+	revPub, revKey, _ := ed25519.GenerateKey(rand.Reader)
+	_, strangerKey, _ := ed25519.GenerateKey(rand.Reader)
+	const lab, reviewer, utility, period = "state-lab", "mi-egle-1", "flint", "2025H2"
+	keys := compliance.KeySet{
+		Labs:      map[string][]ed25519.PublicKey{lab: {labPub}},
+		Reviewers: map[string][]ed25519.PublicKey{reviewer: {revPub}},
+	}
+	in := startServeCompliance(t, st, t.TempDir(), keys, compliance.HalfUp)
+	ctx := t.Context()
+
+	// The utility's log exists once its first sensor is enrolled.
+	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 1, LeadPerSite: 1, NIRSPerUtil: -1, UtilityNames: []string{utility}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fleet.Enroll(ctx, in.api, adminToken); err != nil {
+		t.Fatal(err)
+	}
+	enrolled := uint64(len(fleet.Sensors))
+	js := jsFor(t, in.nats)
+	sign := func(key ed25519.PrivateKey, payloadType string, v any) []byte {
+		t.Helper()
+		p, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := signed.Sign(ctx, key, payloadType, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	publish := func(subject string, raw []byte, id string) {
+		t.Helper()
+		if _, err := js.Publish(ctx, subject, raw, jetstream.WithMsgID(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Ten lead samples, one above 15 ppb and one at exactly 15 ppb.
+	values := []float64{2, 3, 3, 4, 5, 6, 8, 9, 15, 22}
+	var samples []tapproof.LabSample
+	for i, v := range values {
+		at := time.Date(2025, 8, 4+i, 6, 30, 0, 0, time.FixedZone("EDT", -4*3600))
+		s := tapproof.LabSample{Lab: lab, SampleID: fmt.Sprintf("L2025-%03d", i+1), Utility: utility,
+			Site: fmt.Sprintf("home-%02d", i+1), Tier: 1, LeadServiceLine: i%2 == 0, Liter: tapproof.FirstLiter,
+			Analyte: tapproof.Lead, Value: v / 1000, Unit: tapproof.MilligramsPerLiter, DetectionLimit: 0.001,
+			CollectedAt: at, AnalyzedAt: at.Add(50 * time.Hour), Period: period, Method: "EPA 200.8"}
+		samples = append(samples, s)
+		publish(journal.LabSamplesSubject+"."+utility+"."+lab, sign(labKey, tapproof.LabSamplePayloadType, s), "sample-"+s.SampleID)
+	}
+	// A sample signed by a key no lab holds.
+	forged := samples[0]
+	forged.SampleID = "L2025-999"
+	publish(journal.LabSamplesSubject+"."+utility+"."+lab, sign(strangerKey, tapproof.LabSamplePayloadType, forged), "forged-sample")
+
+	report := func(query string) compliance.Report {
+		t.Helper()
+		var rep compliance.Report
+		waitFor(t, 30*time.Second, func() error {
+			code, b := get(t, in.api+"/v1/compliance/"+utility+"/"+period+query)
+			if code != 200 {
+				return fmt.Errorf("GET report = %d %s", code, b)
+			}
+			rep = compliance.Report{}
+			return json.Unmarshal(b, &rep)
+		})
+		return rep
+	}
+	var rep compliance.Report
+	waitFor(t, 30*time.Second, func() error {
+		rep = report("?analyte=lead")
+		if len(rep.Samples) != len(values) {
+			return fmt.Errorf("report has %d samples, want %d", len(rep.Samples), len(values))
+		}
+		return nil
+	})
+	// n = 10: rank 0.9 × 10 = 9, the 9th lowest, 15 ppb: not above 15.
+	if rep.N != 10 || rep.P90 != 15 || rep.RankExact != "9" || rep.Exceedance || rep.ActionLevel != 15 ||
+		rep.Rounding != compliance.HalfUp || !strings.HasPrefix(rep.Rule, "us-lead-") {
+		t.Errorf("report = n %d, p90 %v (rank %s, %s), exceedance %t, level %v, rule %s; want n 10, p90 15 at rank 9, no exceedance at 15 under the federal rule",
+			rep.N, rep.P90, rep.RankExact, rep.Rounding, rep.Exceedance, rep.ActionLevel, rep.Rule)
+	}
+	if len(rep.IndividualExceedances) != 1 || rep.IndividualExceedances[0].Value != 22 {
+		t.Errorf("individual exceedances = %+v, want the 22 ppb sample", rep.IndividualExceedances)
+	}
+
+	// The 22 ppb sample raised one individual compliance alert.
+	high := rep.Samples[len(rep.Samples)-1]
+	waitFor(t, 20*time.Second, func() error {
+		_, b := get(t, in.api+"/v1/alerts")
+		var as []tapproof.Alert
+		if err := json.Unmarshal(b, &as); err != nil {
+			return err
+		}
+		var got []tapproof.Alert
+		for _, a := range as {
+			if a.Class == tapproof.IndividualCompliance {
+				got = append(got, a)
+			}
+		}
+		if len(got) != 1 || got[0].Value != 22 || got[0].Site != high.Site || got[0].Seq != high.Index {
+			return fmt.Errorf("individual compliance alerts = %+v, want one of 22 ug/L at %s, leaf %d", got, high.Site, high.Index)
+		}
+		return nil
+	})
+
+	// A reviewer invalidates the 22 ppb sample; a forger tries the same
+	// with a key of their own.
+	inv := tapproof.Invalidation{Utility: utility, Lab: lab, SampleID: high.SampleID, SampleIndex: high.Index,
+		Reason: "collected after a service line replacement, outside the sampling protocol", Reviewer: reviewer,
+		DecidedAt: time.Now().UTC().Truncate(time.Second)}
+	rejectedBefore := metricValue(t, in.api, `tapproof_ingest_rejected_total{reason="unknown_signer"}`)
+	invSubject := journal.InvalidationsSubject + "." + utility + "." + reviewer
+	publish(invSubject, sign(strangerKey, tapproof.InvalidationPayloadType, inv), "forged-invalidation")
+	publish(invSubject, sign(revKey, tapproof.InvalidationPayloadType, inv), "invalidation")
+	waitFor(t, 30*time.Second, func() error {
+		if got := metricValue(t, in.api, `tapproof_ingest_rejected_total{reason="unknown_signer"}`); got != rejectedBefore+1 {
+			return fmt.Errorf("unknown_signer rejections = %v, want %v (the forged invalidation)", got, rejectedBefore+1)
+		}
+		rep = report("")
+		if len(rep.Exclusions) != 1 {
+			return fmt.Errorf("exclusions = %+v, want 1", rep.Exclusions)
+		}
+		return nil
+	})
+	if got := metricValue(t, in.api, `tapproof_ingest_rejected_total{reason="unknown_signer"}`); got != 2 {
+		t.Errorf("unknown_signer rejections = %v, want 2 (forged sample and forged invalidation)", got)
+	}
+	ex := rep.Exclusions[0]
+	if ex.SampleIndex != high.Index || ex.Value != 22 || ex.Reviewer != reviewer || ex.Reason != inv.Reason {
+		t.Errorf("exclusion = %+v, want sample at leaf %d by %s", ex, high.Index, reviewer)
+	}
+	// n = 9: rank 0.9 × 9 = 8.1, half-up 8: 9 ppb.
+	if rep.N != 9 || rep.P90 != 9 || rep.RankExact != "8.1" || rep.Exceedance {
+		t.Errorf("after the invalidation: n %d, p90 %v (rank %s), exceedance %t; want n 9, p90 9 (rank 8.1 → 8)", rep.N, rep.P90, rep.RankExact, rep.Exceedance)
+	}
+	// The alert stands: an invalidation never withdraws a consumer notice.
+	if len(rep.IndividualExceedances) != 1 {
+		t.Errorf("individual exceedances after the invalidation = %d, want 1", len(rep.IndividualExceedances))
+	}
+
+	// Anyone recomputes from the served leaves, under each rounding rule.
+	leavesURL := in.api + "/v1/compliance/" + utility + "/leaves"
+	for _, tc := range []struct {
+		rounding compliance.Rounding
+		p90      float64
+	}{{compliance.HalfUp, 9}, {compliance.HalfEven, 9}, {compliance.Up, 15}} {
+		out, err := runCmd(t, "compliance", "--utility", utility, "--period", period, "--leaves", leavesURL,
+			"--rounding", string(tc.rounding), "--lab-key", lab+"="+b64(labPub), "--reviewer-key", reviewer+"="+b64(revPub), "--json")
+		if err != nil {
+			t.Fatalf("tapproof compliance --rounding %s: %v\n%s", tc.rounding, err, out)
+		}
+		var got compliance.Report
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("tapproof compliance --json: %v\n%s", err, out)
+		}
+		if got.P90 != tc.p90 || got.N != 9 || len(got.Exclusions) != 1 || got.Rounding != tc.rounding {
+			t.Errorf("recomputed with %s: p90 %v, n %d, %d exclusions; want p90 %v, n 9, 1 exclusion", tc.rounding, got.P90, got.N, len(got.Exclusions), tc.p90)
+		}
+	}
+
+	// Every compliance entry is in the verifiable log: a published
+	// checkpoint covers the last one, the invalidation.
+	if len(rep.Invalidations) != 1 || !rep.Invalidations[0].Applied {
+		t.Fatalf("invalidations = %+v, want one, applied", rep.Invalidations)
+	}
+	last := rep.Invalidations[0].Index
+	if min := enrolled + uint64(len(values)); last < min {
+		t.Errorf("invalidation at leaf %d, want after the %d enrollments and %d samples", last, enrolled, len(values))
+	}
+	waitFor(t, 30*time.Second, func() error {
+		if got := logInfo(t, in.api, utility).Size; got <= last {
+			return fmt.Errorf("checkpoint size = %d, want > %d", got, last)
+		}
+		return nil
+	})
+}
+
+func b64(k ed25519.PublicKey) string { return base64.StdEncoding.EncodeToString(k) }
