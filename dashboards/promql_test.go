@@ -1,13 +1,10 @@
 package dashboards_test
 
 import (
-	"go/parser"
-	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -357,20 +354,3 @@ func readYAML(t *testing.T, path string, v any) {
 	}
 }
 
-// importsOf returns the import paths of the Go file f.
-func importsOf(t *testing.T, f string) []string {
-	t.Helper()
-	file, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, imp := range file.Imports {
-		p, err := strconv.Unquote(imp.Path.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, p)
-	}
-	return out
-}

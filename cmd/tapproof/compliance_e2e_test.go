@@ -1,8 +1,3 @@
-//go:build compliancewire
-
-// This file needs serveConfig.ComplianceKeys and serveConfig.Rounding, wired
-// into serve by newComplianceParts; drop the build tag once they are.
-
 package main
 
 import (
@@ -166,6 +161,14 @@ func TestComplianceEndToEnd(t *testing.T) {
 	if len(rep.IndividualExceedances) != 1 || rep.IndividualExceedances[0].Value != 22 {
 		t.Errorf("individual exceedances = %+v, want the 22 ppb sample", rep.IndividualExceedances)
 	}
+
+	// The samples are points in InfluxDB too, for the compliance dashboard.
+	waitFor(t, 30*time.Second, func() error {
+		if got := influxCount(t, st, `utility='flint' AND method='lab'`); got != len(values) {
+			return fmt.Errorf("lab points in InfluxDB = %d, want %d", got, len(values))
+		}
+		return nil
+	})
 
 	// The 22 ppb sample raised one individual compliance alert.
 	high := rep.Samples[len(rep.Samples)-1]

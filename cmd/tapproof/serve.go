@@ -22,6 +22,7 @@ import (
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
 	"github.com/tapproof/tapproof/anchor"
+	"github.com/tapproof/tapproof/compliance"
 	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/influx"
 	"github.com/tapproof/tapproof/ingest"
@@ -58,6 +59,13 @@ type serveConfig struct {
 	SitesFile   string // JSON []alerts.Site: names, service areas, CAP geocodes
 	SMTP        alerts.SMTPConfig
 	Screening   alerts.ScreenerConfig
+	// ComplianceKeys are the certified labs' and state reviewers' public
+	// keys: lab samples and invalidations are accepted, and compliance
+	// reports computed, with these keys only.
+	ComplianceKeys compliance.KeySet
+	// Rounding is the state's rounding of a fractional rank 0.9 × n in the
+	// 90th percentile; compliance.HalfUp if empty.
+	Rounding compliance.Rounding
 	// DebugAddr, if set, serves net/http/pprof there (keep it on loopback).
 	DebugAddr string
 	Log       *slog.Logger
@@ -198,7 +206,11 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	if err != nil {
 		return err
 	}
-	in := ingest.New(ingest.Config{Workers: cfg.Workers}, js, registry, j, screener, ingest.NewMetrics(reg), log)
+	labs, reviewers, complianceAPI, err := newComplianceParts(cfg.ComplianceKeys, cfg.Rounding, cfg.Jurisdictions, j)
+	if err != nil {
+		return err
+	}
+	in := ingest.New(ingest.Config{Workers: cfg.Workers, Labs: labs, Reviewers: reviewers}, js, registry, j, screener, ingest.NewMetrics(reg), log)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -268,7 +280,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	})
 
 	api := httpapi.Handler(httpapi.Config{
-		Logs: p, Devices: p, Alerts: store, Gatherer: reg, AdminToken: cfg.AdminToken, Log: log,
+		Logs: p, Devices: p, Alerts: store, Compliance: complianceAPI, Gatherer: reg, AdminToken: cfg.AdminToken, Log: log,
 		Ready: func(ctx context.Context) error { return p.ready(ctx, nc, iw) },
 	})
 	streamsDone := make(chan struct{})
@@ -322,7 +334,7 @@ func holderName() string {
 func routes(api, pub http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", pub)
-	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/v1/logs", "/v1/logs/", "/v1/readings/", "/v1/devices", "/v1/alerts", "/v1/admin/"} {
+	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/v1/logs", "/v1/logs/", "/v1/readings/", "/v1/devices", "/v1/alerts", "/v1/admin/", "/v1/compliance/"} {
 		mux.Handle(p, api)
 	}
 	return mux

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/compliance"
 )
 
 func newServeCmd() *cobra.Command {
@@ -19,6 +20,10 @@ func newServeCmd() *cobra.Command {
 		jurisdictions []string
 		webhooks      []string
 		logLevel      string
+		labKeys       []string
+		reviewerKeys  []string
+		keysFile      string
+		rounding      string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -48,10 +53,21 @@ func newServeCmd() *cobra.Command {
 				}
 				cfg.Webhooks = append(cfg.Webhooks, alerts.WebhookConfig{URL: u, Secret: secret})
 			}
+			var err error
+			if cfg.ComplianceKeys, err = complianceKeys(keysFile, labKeys, reviewerKeys); err != nil {
+				return err
+			}
+			if cfg.Rounding, err = compliance.ParseRounding(rounding); err != nil {
+				return fmt.Errorf("--rounding: %w", err)
+			}
 			return serve(cmd.Context(), cfg)
 		},
 	}
 	f := cmd.Flags()
+	f.StringArrayVar(&labKeys, "lab-key", nil, "a certified lab's key, LAB=BASE64 Ed25519 public key (repeatable)")
+	f.StringArrayVar(&reviewerKeys, "reviewer-key", nil, "a state reviewer's key, ID=BASE64 Ed25519 public key (repeatable)")
+	f.StringVar(&keysFile, "compliance-keys", env("COMPLIANCE_KEYS", ""), `JSON file of lab and reviewer keys, {"labs":{"LAB":["BASE64"]},"reviewers":{"ID":["BASE64"]}} ($TAPPROOF_COMPLIANCE_KEYS)`)
+	f.StringVar(&rounding, "rounding", env("ROUNDING", string(compliance.HalfUp)), "the state's rounding of a fractional 90th-percentile rank: half-up, half-even or up ($TAPPROOF_ROUNDING)")
 	f.StringVar(&cfg.DataDir, "data", env("DATA", "tapproof-data"), "data directory: embedded NATS store and log signing keys ($TAPPROOF_DATA)")
 	f.StringVar(&cfg.HTTPAddr, "http", env("HTTP", "127.0.0.1:8480"), "HTTP API address ($TAPPROOF_HTTP)")
 	f.StringVar(&cfg.NATSURL, "nats-url", env("NATS_URL", ""), "external NATS server; empty runs an embedded one ($TAPPROOF_NATS_URL)")

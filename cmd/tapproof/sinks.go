@@ -83,8 +83,13 @@ func (r *logRunner) anchor(ctx context.Context, es []journal.Entry) error {
 func (r *logRunner) writeInflux(ctx context.Context, es []journal.Entry) error {
 	var rs []tapproof.Accepted
 	for _, e := range es {
-		if e.Reading != nil {
+		switch {
+		case e.Reading != nil:
 			rs = append(rs, tapproof.Accepted{Reading: *e.Reading, Index: e.Index})
+		case e.LabSample != nil:
+			// Lab samples are points too (method "lab"), for the compliance
+			// dashboard; the log stays the source of the official figures.
+			rs = append(rs, tapproof.Accepted{Reading: ingest.LabSampleReading(*e.LabSample, e.Index), Index: e.Index})
 		}
 	}
 	if len(rs) == 0 {
