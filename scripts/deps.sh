@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tapproof's demo and tests use, when missing:
-# PostgreSQL 15 (Trillian's storage), promtool (Prometheus rule checks) and
-# xmllint (CAP 1.2 schema checks). Go-built components (InfluxDB 1.8.10,
+# PostgreSQL 15 (Trillian's storage), promtool (Prometheus rule checks),
+# xmllint (CAP 1.2 schema checks) and Chromium (the status page's browser
+# test). Go-built components (InfluxDB 1.8.10,
 # Trillian v1.8.0) are built and cached by internal/localstack on first use.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
