@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	tproof "github.com/transparency-dev/formats/proof"
 
 	"github.com/tapproof/tapproof"
@@ -444,6 +446,10 @@ func TestEndToEnd(t *testing.T) {
 		return nil
 	})
 
+	// The live /metrics, after all this traffic, follows Prometheus's
+	// conventions: promlint and promtool find nothing.
+	checkMetricsLint(t, in.api)
+
 	// Restart on the same data: nothing lost, and the log grows from where
 	// it was, consistent with the checkpoint published before.
 	old := logInfo(t, in.api, "flint")
@@ -528,6 +534,36 @@ func TestReplicasHandOver(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// checkMetricsLint lints a live /metrics with client_golang's promlint and,
+// where installed (always in CI), promtool check metrics.
+func checkMetricsLint(t *testing.T, api string) {
+	t.Helper()
+	code, body := get(t, api+"/metrics")
+	if code != 200 {
+		t.Fatalf("GET /metrics = %d", code)
+	}
+	problems, err := promlint.New(bytes.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool not installed (scripts/deps.sh installs it)")
+		}
+		t.Log("promtool not installed; skipping promtool check metrics")
+		return
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
 }
 
 // alertMessages counts the alert messages (alerts, updates, all-clears) on
