@@ -31,6 +31,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tapproof/tapproof/anchor"
+	"github.com/tapproof/tapproof/internal/localstack"
 )
 
 // Trillian's memory storage does not implement AddSequencedLeaves, so these
@@ -51,11 +52,12 @@ func trillianForTest(t testing.TB) string {
 	if addr := os.Getenv(trillianAddrEnv); addr != "" {
 		return addr
 	}
-	if os.Getenv(testdbpgx.PostgreSQLURIEnv) == "" {
-		t.Skipf("set %s or %s to run against Trillian on PostgreSQL (memory storage cannot do AddSequencedLeaves)",
-			trillianAddrEnv, testdbpgx.PostgreSQLURIEnv)
+	if os.Getenv(testdbpgx.PostgreSQLURIEnv) != "" {
+		return inProcessTrillian(t)
 	}
-	return inProcessTrillian(t)
+	// Memory storage cannot do AddSequencedLeaves: the real log server and
+	// signer on PostgreSQL, started for this test.
+	return localstack.ForTest(t).TrillianAddr
 }
 
 // inProcessTrillian runs a Trillian log server and sequencer on a fresh
