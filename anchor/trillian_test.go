@@ -44,7 +44,8 @@ import (
 //	                        each test gets a fresh database and an in-process
 //	                        Trillian log server and sequencer
 //
-// and are skipped otherwise.
+// and otherwise start a real log server and signer on PostgreSQL with
+// internal/localstack (skipped in -short mode).
 const trillianAddrEnv = "TAPPROOF_TRILLIAN_ADDR"
 
 func trillianForTest(t testing.TB) string {
