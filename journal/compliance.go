@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"strconv"
 	"time"
@@ -39,6 +40,7 @@ const (
 	KindEnrollment   Kind = "e" // tapproof.log.<utility>.e.<device>
 	KindLabSample    Kind = "s" // tapproof.log.<utility>.s.<lab>
 	KindInvalidation Kind = "i" // tapproof.log.<utility>.i.<lab of the sample>
+	KindNotice       Kind = "n" // tapproof.log.<utility>.n.notice
 )
 
 // Header names set on compliance entries.
@@ -292,7 +294,12 @@ func (j *Journal) AppendLabSample(ctx context.Context, s tapproof.LabSample, lea
 	if err != nil {
 		return 0, fmt.Errorf("encode lab sample: %w", err)
 	}
-	for range 8 {
+	// Each lost race means another append of the lab made progress; back off
+	// a little, at random, so that many writers do not keep colliding.
+	for attempt := range 100 {
+		if attempt > 0 {
+			sleep(ctx, time.Duration(rand.Int64N(int64(attempt)*int64(time.Millisecond))))
+		}
 		last, err := j.indexLab(ctx, st, s.Utility, s.Lab)
 		if err != nil {
 			return 0, err

@@ -20,6 +20,7 @@
 //	tapproof.rejected.<reason>                     rejected messages with their reason (stream TAPPROOF_REJECTED)
 //	tapproof.log.<utility>.r.<device>              accepted readings, header Tapproof-Seq (stream TAPPROOF_LOG_<utility>)
 //	tapproof.log.<utility>.e.<device>              device enrollments (same stream)
+//	tapproof.log.<utility>.n.notice                records of notices sent to the public (same stream)
 //	tapproof.log.<utility>.s.<lab>                 accepted lab samples, header Tapproof-Sample (same stream)
 //	tapproof.log.<utility>.i.<lab>                 invalidations of that lab's samples (same stream)
 //	tapproof.checkpoints.<utility>                 signed checkpoints, header Tapproof-Size (stream TAPPROOF_CHECKPOINTS)

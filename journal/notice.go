@@ -12,7 +12,7 @@ import (
 // noticeSubject carries the records of notices sent to the public: one
 // subject per log, a kind of its own ("n") next to readings and enrollments.
 func noticeSubject(utility string) string {
-	return fmt.Sprintf("%s.%s.n.notice", logSubject, utility)
+	return fmt.Sprintf("%s.%s.%s.notice", logSubject, utility, KindNotice)
 }
 
 // AppendNotice appends the record of a notice sent to the public to

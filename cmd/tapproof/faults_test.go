@@ -168,9 +168,15 @@ func TestExactlyOnceThroughFaults(t *testing.T) {
 	for _, pr := range rep.Problems {
 		t.Error(pr)
 	}
-	if rep.Journaled != len(msgs) || rep.InfluxPoints != len(msgs) || rep.Leaves != len(msgs)+len(fleet.Sensors) {
-		t.Errorf("journaled %d, InfluxDB %d, leaves %d; want %d readings and %d leaves",
-			rep.Journaled, rep.InfluxPoints, rep.Leaves, len(msgs), len(msgs)+len(fleet.Sensors))
+	// The log holds the readings, the enrollments and the records of the
+	// notices the alerting sensor caused, and nothing else.
+	if rep.Journaled != len(msgs) || rep.InfluxPoints != len(msgs) || rep.Enrollments != len(fleet.Sensors) ||
+		rep.Leaves != rep.Journaled+rep.Enrollments+rep.Notices {
+		t.Errorf("journaled %d, InfluxDB %d, enrollments %d, notices %d, leaves %d; want %d readings, %d enrollments, leaves = readings + enrollments + notices",
+			rep.Journaled, rep.InfluxPoints, rep.Enrollments, rep.Notices, rep.Leaves, len(msgs), len(fleet.Sensors))
+	}
+	if rep.Notices == 0 {
+		t.Errorf("no notice records in the log, though the alerting sensor raised alerts")
 	}
 	if rep.Checkpoints < 3 {
 		t.Errorf("only %d checkpoints verified", rep.Checkpoints)

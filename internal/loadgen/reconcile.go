@@ -37,7 +37,9 @@ type Target struct {
 type Report struct {
 	Published    int // distinct readings published
 	Journaled    int // readings in the journals
-	Leaves       int // leaves in the Trillian logs (readings and enrollments)
+	Leaves       int // leaves in the Trillian logs: readings, enrollments, notice records...
+	Enrollments  int // enrollment entries in the journals
+	Notices      int // records of notices to the public in the journals
 	InfluxPoints int
 	Checkpoints  int // checkpoints verified against the log's leaves
 	Problems     []string
@@ -135,6 +137,12 @@ func Reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*
 		// The journal: each published reading once, with its bytes; nothing else.
 		seen := map[string]int{}
 		for _, e := range entries {
+			switch e.Kind {
+			case journal.KindEnrollment:
+				rep.Enrollments++
+			case journal.KindNotice:
+				rep.Notices++
+			}
 			if e.Reading == nil {
 				continue
 			}
