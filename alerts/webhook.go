@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tapproof/tapproof"
@@ -188,15 +189,6 @@ func NewWebhooks(js jetstream.JetStream, cfgs []WebhookConfig, metrics *Metrics,
 // error if a consumer cannot be created or the NATS connection closes.
 // An alert being delivered when ctx ends is left for redelivery.
 func (w *Webhooks) Run(ctx context.Context) error {
-	cons := make([]jetstream.Consumer, len(w.hooks))
-	for i, h := range w.hooks {
-		c, err := h.consumer(ctx, w.js)
-		if err != nil {
-			return err
-		}
-		cons[i] = c
-		h.log.Info("webhook ready", logKeyConsumer, c.CachedInfo().Name)
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -204,9 +196,29 @@ func (w *Webhooks) Run(ctx context.Context) error {
 		once     sync.Once
 		firstErr error
 	)
-	for i, h := range w.hooks {
+	for _, h := range w.hooks {
 		wg.Go(func() {
-			if err := h.run(ctx, w.js, cons[i]); err != nil {
+			// A consumer that cannot be created yet (NATS restarting, a
+			// concurrent delete) is tried again, as in run.
+			c, err := h.consumer(ctx, w.js)
+			for err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if w.js.Conn().IsClosed() {
+					once.Do(func() { firstErr = err; cancel() })
+					return
+				}
+				h.log.Warn("webhook consumer unavailable", logKeyError, err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+				c, err = h.consumer(ctx, w.js)
+			}
+			h.log.Info("webhook ready", logKeyConsumer, c.CachedInfo().Name)
+			if err := h.run(ctx, w.js, c); err != nil {
 				once.Do(func() { firstErr = err; cancel() })
 			}
 		})
@@ -286,13 +298,22 @@ func (h *webhook) drain(ctx context.Context, cons jetstream.Consumer) error {
 		return err
 	}
 	defer it.Stop()
-	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
+	for ctx.Err() == nil {
+		msg, err := it.Next(jetstream.NextMaxWait(2 * time.Second))
+		if errors.Is(err, nats.ErrTimeout) {
+			// Idle: make sure the consumer still exists, since a deleted
+			// one is not always reported to a waiting pull.
+			if _, err := cons.Info(ctx); errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
 		h.handle(ctx, msg)
 	}
+	return ctx.Err()
 }
 
 // handle delivers one alert and acknowledges, schedules a retry or gives up.

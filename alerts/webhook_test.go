@@ -374,6 +374,10 @@ func TestWebhookRecreatesDeletedConsumer(t *testing.T) {
 	runWebhooks(t, js, []alerts.WebhookConfig{cfg}, nil, nil)
 	ctx := context.Background()
 	name := "tapproof-webhook-" + cfg.ID()
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { // Run has created it
+		_, err := js.Consumer(ctx, alerts.StreamName, name)
+		return err
+	})
 	if err := js.DeleteConsumer(ctx, alerts.StreamName, name); err != nil {
 		t.Fatal(err)
 	}
