@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -26,43 +24,9 @@ import (
 // rounding rule.
 func startServeCompliance(t *testing.T, st *localstack.Stack, dataDir string, keys compliance.KeySet, rounding compliance.Rounding) *instance {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan [2]string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, serveConfig{
-			DataDir: dataDir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
-			TrillianAddr: st.TrillianAddr, InfluxURL: st.InfluxURL, InfluxDB: st.InfluxDatabase,
-			AdminToken: adminToken, CheckpointInterval: 200 * time.Millisecond,
-			ComplianceKeys: keys, Rounding: rounding,
-			Log:   slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			Ready: func(h, n string) { ready <- [2]string{h, n} },
-		})
-	}()
-	var in instance
-	select {
-	case a := <-ready:
-		in = instance{api: "http://" + a[0], nats: a[1]}
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve: %v", err)
-	case <-time.After(60 * time.Second):
-		cancel()
-		t.Fatal("serve did not become ready")
-	}
-	stopped := false
-	in.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}
-	t.Cleanup(in.stop)
-	return &in
+	cfg := testServeConfig(t, st, dataDir)
+	cfg.ComplianceKeys, cfg.Rounding = keys, rounding
+	return startServeConfig(t, cfg)
 }
 
 // TestComplianceEndToEnd runs a monitoring period on the real stack: a

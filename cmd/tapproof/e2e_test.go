@@ -48,18 +48,30 @@ func startServe(t *testing.T, st *localstack.Stack, dataDir string) *instance {
 // natsURL is set.
 func startServeNATS(t *testing.T, st *localstack.Stack, dataDir, natsURL string) *instance {
 	t.Helper()
+	cfg := testServeConfig(t, st, dataDir)
+	cfg.NATSURL = natsURL
+	return startServeConfig(t, cfg)
+}
+
+// testServeConfig is serve's configuration for a test on st: loopback on
+// free ports, fast checkpoints, warnings to the test log.
+func testServeConfig(t *testing.T, st *localstack.Stack, dataDir string) serveConfig {
+	return serveConfig{
+		DataDir: dataDir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+		TrillianAddr: st.TrillianAddr, InfluxURL: st.InfluxURL, InfluxDB: st.InfluxDatabase,
+		AdminToken: adminToken, CheckpointInterval: 200 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+}
+
+// startServeConfig runs serve with cfg until the test ends (or stop).
+func startServeConfig(t *testing.T, cfg serveConfig) *instance {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, serveConfig{
-			DataDir: dataDir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0", NATSURL: natsURL,
-			TrillianAddr: st.TrillianAddr, InfluxURL: st.InfluxURL, InfluxDB: st.InfluxDatabase,
-			AdminToken: adminToken, CheckpointInterval: 200 * time.Millisecond,
-			Log:   slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			Ready: func(h, n string) { ready <- [2]string{h, n} },
-		})
-	}()
+	cfg.Ready = func(h, n string) { ready <- [2]string{h, n} }
+	go func() { done <- serve(ctx, cfg) }()
 	var in instance
 	select {
 	case a := <-ready:
