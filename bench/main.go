@@ -229,8 +229,9 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 		time.Sleep(100 * time.Millisecond)
 	}
 	r := &Result{Readings: total, PublishRetry: pub.Retries}
-	first, last := pub.Sent[0], pub.Sent[0]
-	for _, t := range pub.Sent {
+	first, last := pub.SentAt(0), pub.SentAt(0)
+	for i := range msgs {
+		t := pub.SentAt(i)
 		if t.Before(first) {
 			first = t
 		}
@@ -257,14 +258,14 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 			}
 			if m.High {
 				if at, ok := obs.Alert(m.Key()); ok {
-					alertsMS = append(alertsMS, float64(at.Sub(pub.Sent[i]))/float64(time.Millisecond))
+					alertsMS = append(alertsMS, float64(at.Sub(pub.SentAt(i)))/float64(time.Millisecond))
 				}
 			}
 			if i%10 != 0 {
 				continue
 			}
 			if at, ok := obs.Covered(u, idx[m.Key()]); ok {
-				proofs = append(proofs, at.Sub(pub.Sent[i]).Seconds())
+				proofs = append(proofs, at.Sub(pub.SentAt(i)).Seconds())
 			}
 		}
 	}

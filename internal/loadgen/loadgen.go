@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -106,10 +107,24 @@ type Publisher struct {
 	Rate    float64 // readings per second
 	Workers int     // must divide the number of sensors; default 20
 
-	// Sent[i] is when msgs[i] was first attempted.
-	Sent []time.Time
+	// sent[i] is when msgs[i] was first attempted, in Unix nanoseconds; it
+	// is read (SentAt) while Run writes it.
+	sent []atomic.Int64
 	// Retries counts publish attempts that failed and were repeated.
 	Retries int64
+}
+
+// SentAt returns when msgs[i] was first published, or the zero time if it
+// has not been yet. It may be called while Run runs.
+func (p *Publisher) SentAt(i int) time.Time {
+	if i >= len(p.sent) {
+		return time.Time{}
+	}
+	ns := p.sent[i].Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 // Run publishes msgs and returns once all are acknowledged or ctx is done.
@@ -120,7 +135,7 @@ func (p *Publisher) Run(ctx context.Context, msgs []Msg, sensors int) error {
 	for sensors%p.Workers != 0 {
 		p.Workers--
 	}
-	p.Sent = make([]time.Time, len(msgs))
+	p.sent = make([]atomic.Int64, len(msgs))
 	start := time.Now()
 	var (
 		wg      sync.WaitGroup
@@ -148,7 +163,7 @@ func (p *Publisher) Run(ctx context.Context, msgs []Msg, sensors int) error {
 					}
 				}
 				m := msgs[i]
-				p.Sent[i] = time.Now()
+				p.sent[i].Store(time.Now().UnixNano())
 				for {
 					pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 					_, err := js.PublishMsg(pctx, &nats.Msg{Subject: m.Subject, Data: m.Data}, jetstream.WithMsgID(m.ID))
