@@ -379,6 +379,15 @@ func DecodeEntry(subject string, streamSeq uint64, hdr nats.Header, data []byte)
 	return entryOf(subject, streamSeq, hdr, data)
 }
 
+// leafEntryOf decodes only a journal message's index, kind and leaf.
+func leafEntryOf(subject string, streamSeq uint64, data []byte) (Entry, error) {
+	tok := strings.Split(subject, ".")
+	if len(tok) < 5 || streamSeq == 0 {
+		return Entry{}, fmt.Errorf("journal subject %q: not a log entry", subject)
+	}
+	return Entry{Index: streamSeq - 1, Leaf: data, Kind: Kind(tok[3])}, nil
+}
+
 // entryOf decodes a journal message.
 func entryOf(subject string, streamSeq uint64, hdr nats.Header, data []byte) (Entry, error) {
 	tok := strings.Split(subject, ".")

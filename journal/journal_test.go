@@ -344,3 +344,23 @@ func TestAppendNoticeOncePerAlert(t *testing.T) {
 		t.Error("AppendNotice accepted a record without an alert id")
 	}
 }
+
+func TestCursorLeavesOnly(t *testing.T) {
+	ctx := t.Context()
+	j := openJournal(t)
+	if _, err := j.AppendReading(ctx, reading("d1", 1), []byte("leaf"), 0); err != nil {
+		t.Fatal(err)
+	}
+	c, err := j.Cursor(ctx, "u1", "log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.LeavesOnly().Next(ctx, 10, time.Second)
+	if err != nil || len(b.Entries) != 1 {
+		t.Fatalf("Next = %v, %v; want one entry", b, err)
+	}
+	e := b.Entries[0]
+	if e.Index != 0 || string(e.Leaf) != "leaf" || e.Kind != journal.KindReading || e.Reading != nil {
+		t.Errorf("leaves-only entry = %+v, want index 0, the leaf, kind r and no decoded reading", e)
+	}
+}

@@ -29,8 +29,8 @@ type logRunner struct {
 
 func (r *logRunner) start(ctx context.Context, g *errgroup.Group) {
 	batch := max(r.cfg.BatchSize, anchor.DefaultBatchSize)
-	r.drain(ctx, g, "anchor", batch, r.anchor)
-	r.drain(ctx, g, "influx", 5000, r.writeInflux)
+	r.drain(ctx, g, "anchor", batch, true, r.anchor)
+	r.drain(ctx, g, "influx", 5000, false, r.writeInflux)
 	g.Go(func() error { return r.checkpoints(ctx) })
 }
 
@@ -45,7 +45,9 @@ func (r *logRunner) onErr(ctx context.Context, sink string) func(error) {
 }
 
 // drain runs one durable cursor over the journal, and samples its backlog.
-func (r *logRunner) drain(ctx context.Context, g *errgroup.Group, name string, max int, sink journal.Sink) {
+// leavesOnly spares a sink that needs only the leaves (the log) the decoding
+// of readings and samples.
+func (r *logRunner) drain(ctx context.Context, g *errgroup.Group, name string, max int, leavesOnly bool, sink journal.Sink) {
 	g.Go(func() error {
 		c, err := r.journal.Cursor(ctx, r.ul.info.Utility, name)
 		for err != nil {
@@ -54,6 +56,9 @@ func (r *logRunner) drain(ctx context.Context, g *errgroup.Group, name string, m
 				return nil
 			}
 			c, err = r.journal.Cursor(ctx, r.ul.info.Utility, name)
+		}
+		if leavesOnly {
+			c.LeavesOnly()
 		}
 		g.Go(func() error {
 			gauge := r.metrics.pending.WithLabelValues(r.ul.info.Utility, name)
