@@ -71,33 +71,32 @@ type Store struct {
 
 // NewStore creates or updates the alert stream and returns a Store on it.
 func NewStore(ctx context.Context, js jetstream.JetStream, opts ...StoreOption) (*Store, error) {
-	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamName,
-		Description: "tapproof alerts, one message per alert",
-		Subjects:    []string{SubjectPrefix + ".>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		Duplicates:  DuplicateWindow,
-		MaxMsgSize:  64 << 10,
-		AllowDirect: true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("alert stream: %w", err)
+	// Alerts and suppressed exceedances are kept alike: one message each,
+	// deduplicated on the alert id.
+	stream := func(name, desc, prefix string) (jetstream.Stream, error) {
+		st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        name,
+			Description: desc,
+			Subjects:    []string{prefix + ".>"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Discard:     jetstream.DiscardOld,
+			Duplicates:  DuplicateWindow,
+			MaxMsgSize:  64 << 10,
+			AllowDirect: true,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", name, err)
+		}
+		return st, nil
 	}
-	sup, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        SuppressionStreamName,
-		Description: "tapproof suppressed screening exceedances, one message each",
-		Subjects:    []string{SuppressionPrefix + ".>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		Duplicates:  DuplicateWindow,
-		MaxMsgSize:  64 << 10,
-		AllowDirect: true,
-	})
+	st, err := stream(StreamName, "tapproof alerts, one message per alert", SubjectPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("suppression stream: %w", err)
+		return nil, err
+	}
+	sup, err := stream(SuppressionStreamName, "tapproof suppressed screening exceedances, one message each", SuppressionPrefix)
+	if err != nil {
+		return nil, err
 	}
 	s := &Store{js: js, stream: st, suppressions: sup}
 	for _, o := range opts {
