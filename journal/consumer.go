@@ -17,6 +17,10 @@ import (
 // ack wait: an ordered sink acknowledging cumulatively (AckAll) would then
 // acknowledge the in-flight messages without having stored them, and a
 // device's old reading could arrive after its newer ones.
+//
+// A work-queue stream allows only DeliverAll consumers. It also keeps only
+// what is unacknowledged, so there the recreated consumer starts at the
+// stream's first message, which is the oldest one in flight.
 func Resume(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
 	c, err := js.Consumer(ctx, stream, cfg.Durable)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -33,11 +37,19 @@ func Resume(ctx context.Context, js jetstream.JetStream, stream string, cfg jets
 	if info.NumAckPending == 0 {
 		return c, nil
 	}
+	cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+	cfg.OptStartSeq = info.AckFloor.Stream + 1
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: reset: %w", cfg.Durable, err)
+	}
+	if s.CachedInfo().Config.Retention == jetstream.WorkQueuePolicy {
+		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
+		cfg.OptStartSeq = 0
+	}
 	if err := js.DeleteConsumer(ctx, stream, cfg.Durable); err != nil {
 		return nil, fmt.Errorf("consumer %s: reset: %w", cfg.Durable, err)
 	}
-	cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-	cfg.OptStartSeq = info.AckFloor.Stream + 1
 	c, err = js.CreateConsumer(ctx, stream, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: reset: %w", cfg.Durable, err)
