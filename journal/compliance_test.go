@@ -264,3 +264,45 @@ func TestOpenExtendsReadingsStream(t *testing.T) {
 		t.Errorf("readings stream holds %d messages, want 3", n)
 	}
 }
+
+// TestCursorOfKinds: a cursor given kinds delivers only those entries, with
+// their log indices, and a second cursor without kinds still sees all.
+func TestCursorOfKinds(t *testing.T) {
+	ctx := t.Context()
+	j := openJournal(t)
+	if _, err := j.AppendReading(ctx, reading("d1", 1), []byte("r1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.AppendLabSample(ctx, labSample("lab-a", "L1"), []byte("s1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.AppendReading(ctx, reading("d1", 2), []byte("r2"), 1); err != nil {
+		t.Fatal(err)
+	}
+	inv := tapproof.Invalidation{Utility: "u1", Lab: "lab-a", SampleID: "L1", SampleIndex: 1, Reviewer: "rev", Reason: "r"}
+	if _, err := j.AppendInvalidation(ctx, inv, []byte("i1")); err != nil {
+		t.Fatal(err)
+	}
+	kinds := func(name string, ks ...journal.Kind) []uint64 {
+		t.Helper()
+		c, err := j.Cursor(ctx, "u1", name, ks...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := c.Next(ctx, 10, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []uint64
+		for _, e := range b.Entries {
+			got = append(got, e.Index)
+		}
+		return got
+	}
+	if diff := cmp.Diff([]uint64{1, 3}, kinds("compliance", journal.KindLabSample, journal.KindInvalidation)); diff != "" {
+		t.Errorf("lab sample and invalidation cursor (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]uint64{0, 1, 2, 3}, kinds("all")); diff != "" {
+		t.Errorf("cursor of every kind (-want +got):\n%s", diff)
+	}
+}

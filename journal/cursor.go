@@ -38,19 +38,26 @@ func (c *Cursor) LeavesOnly() *Cursor {
 const linger = 5 * time.Millisecond
 
 // Cursor returns the durable cursor name in utility's journal, creating it
-// at the journal's start if new.
-func (j *Journal) Cursor(ctx context.Context, utility, name string) (*Cursor, error) {
+// at the journal's start if new. Given kinds, the cursor delivers only
+// entries of those kinds (still in index order); the kinds of an existing
+// cursor cannot be changed.
+func (j *Journal) Cursor(ctx context.Context, utility, name string, kinds ...Kind) (*Cursor, error) {
 	if _, err := j.logStream(ctx, utility, false); err != nil {
 		return nil, err
 	}
+	var filters []string
+	for _, k := range kinds {
+		filters = append(filters, logSubject+"."+utility+"."+string(k)+".*")
+	}
 	cfg := jetstream.ConsumerConfig{
-		Durable:       name,
-		Description:   "tapproof sink " + name,
-		AckPolicy:     jetstream.AckAllPolicy,
-		AckWait:       2 * time.Minute,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		MaxAckPending: 50_000,
-		MaxWaiting:    8,
+		Durable:        name,
+		Description:    "tapproof sink " + name,
+		AckPolicy:      jetstream.AckAllPolicy,
+		AckWait:        2 * time.Minute,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		MaxAckPending:  50_000,
+		MaxWaiting:     8,
+		FilterSubjects: filters,
 	}
 	c := &Cursor{utility: utility, js: j.js, name: name, reopen: func(ctx context.Context) (jetstream.Consumer, error) {
 		cons, err := Resume(ctx, j.js, LogStreamName(utility), cfg)
