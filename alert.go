@@ -1,6 +1,9 @@
 package tapproof
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // AlertClass is one of the three kinds of lead alert (DOMAIN.md).
 type AlertClass string
@@ -108,6 +111,13 @@ func (a Alert) Ref() AlertRef { return AlertRef{ID: a.ID, RaisedAt: a.RaisedAt} 
 // redelivered reading cannot raise a second alert.
 func AlertID(class AlertClass, device string, seq uint64) string {
 	return string(class) + "-" + ReadingKey(device, seq)
+}
+
+// SystemExceedanceID is the deterministic id of the system action level
+// exceedance alert of utility's monitoring period for analyte: one alert per
+// period, however often the period's 90th percentile is recomputed.
+func SystemExceedanceID(utility string, analyte Analyte, period string) string {
+	return string(SystemExceedance) + "-" + utility + "-" + string(analyte) + "-" + strings.ToLower(period)
 }
 
 // AlertEventID is the deterministic id of an alert message other than a new

@@ -105,17 +105,21 @@ func (b *complianceBackend) Report(ctx context.Context, utility, period, analyte
 	if err != nil {
 		return nil, err
 	}
-	j, ok := b.jurisdictions[utility]
-	if !ok {
-		j = tapproof.Federal
-	}
-	rep, err := compliance.FromLeaves(ctx, leaves, b.keys, compliance.Params{
-		Utility: utility, Period: period, Jurisdiction: j, Analyte: a, Rounding: b.rounding, Rules: b.rules,
-	})
+	rep, err := compliance.FromLeaves(ctx, leaves, b.keys, b.params(utility, period, a))
 	if err != nil {
 		return nil, fmt.Errorf("compliance report of %s %s: %w", utility, period, err)
 	}
 	return rep, nil
+}
+
+// params are the parameters of utility's report for period and analyte:
+// its jurisdiction's rules and the state's rounding.
+func (b *complianceBackend) params(utility, period string, a tapproof.Analyte) compliance.Params {
+	j, ok := b.jurisdictions[utility]
+	if !ok {
+		j = tapproof.Federal
+	}
+	return compliance.Params{Utility: utility, Period: period, Jurisdiction: j, Analyte: a, Rounding: b.rounding, Rules: b.rules}
 }
 
 // Leaves writes utility's lab sample and invalidation entries as JSON lines,

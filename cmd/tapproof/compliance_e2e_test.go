@@ -227,3 +227,105 @@ func TestComplianceEndToEnd(t *testing.T) {
 }
 
 func b64(k ed25519.PublicKey) string { return base64.StdEncoding.EncodeToString(k) }
+
+// TestSystemExceedanceEndToEnd: the moment the log's samples put a
+// monitoring period's 90th percentile above the action level, tapproof
+// raises the system action level exceedance alert, the one that calls for a
+// Tier 1 public notice within 24 hours, once, and records its notice in the
+// log. A further sample recomputes the period and raises nothing more.
+func TestSystemExceedanceEndToEnd(t *testing.T) {
+	st := localstack.ForTest(t)
+	labPub, labKey, _ := ed25519.GenerateKey(rand.Reader)
+	const lab, utility, period = "state-lab", "flint", "2026H1"
+	in := startServeCompliance(t, st, t.TempDir(), compliance.KeySet{Labs: map[string][]ed25519.PublicKey{lab: {labPub}}}, compliance.HalfUp)
+	ctx := t.Context()
+	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 1, LeadPerSite: 1, NIRSPerUtil: -1, UtilityNames: []string{utility}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fleet.Enroll(ctx, in.api, adminToken); err != nil {
+		t.Fatal(err)
+	}
+	enrolled := uint64(len(fleet.Sensors))
+	js := jsFor(t, in.nats)
+	n := 0
+	publish := func(ppb ...float64) {
+		t.Helper()
+		for _, v := range ppb {
+			n++
+			at := time.Date(2026, 3, n, 7, 0, 0, 0, time.UTC)
+			s := tapproof.LabSample{Lab: lab, SampleID: fmt.Sprintf("S-%03d", n), Utility: utility, Site: fmt.Sprintf("home-%02d", n),
+				Tier: 1, Liter: tapproof.FirstLiter, Analyte: tapproof.Lead, Value: v, Unit: tapproof.MicrogramsPerLiter,
+				DetectionLimit: 0.5, CollectedAt: at, AnalyzedAt: at.Add(48 * time.Hour), Period: period}
+			p, err := json.Marshal(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := signed.Sign(ctx, labKey, tapproof.LabSamplePayloadType, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := js.Publish(ctx, journal.LabSamplesSubject+"."+utility+"."+lab, raw, jetstream.WithMsgID(s.SampleID)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// checked waits until the exceedance watch has seen every sample
+	// published, and returns the alerts by class.
+	checked := func() map[tapproof.AlertClass][]tapproof.Alert {
+		t.Helper()
+		waitFor(t, 30*time.Second, func() error {
+			if got := metricValue(t, in.api, `tapproof_sink_entries_total{sink="exceedance"}`); got != float64(n) {
+				return fmt.Errorf("samples checked for an exceedance = %v, want %d", got, n)
+			}
+			return nil
+		})
+		_, b := get(t, in.api+"/v1/alerts")
+		var as []tapproof.Alert
+		if err := json.Unmarshal(b, &as); err != nil {
+			t.Fatal(err)
+		}
+		by := map[tapproof.AlertClass][]tapproof.Alert{}
+		for _, a := range as {
+			by[a.Class] = append(by[a.Class], a)
+		}
+		return by
+	}
+
+	// n = 10: rank 9, 14 ppb: not above 15. The 20 ppb sample needs its
+	// own consumer notice; the system does not exceed.
+	publish(1, 1, 1, 1, 1, 1, 1, 1, 14, 20)
+	if got := checked()[tapproof.SystemExceedance]; len(got) != 0 {
+		t.Fatalf("system exceedance alerts at a 90th percentile of 14 ppb: %+v", got)
+	}
+
+	// n = 11: rank 9.9, half-up 10: 16 ppb, above 15.
+	publish(16)
+	by := checked()
+	if got := by[tapproof.SystemExceedance]; len(got) != 1 {
+		t.Fatalf("system exceedance alerts = %+v, want one", got)
+	}
+	a := by[tapproof.SystemExceedance][0]
+	if a.ID != "system_exceedance-flint-lead-2026h1" || a.Value != 16 || a.Level != 15 || a.Site != "" ||
+		!strings.HasPrefix(a.Rule, "us-lead-") || !a.SampledAt.Equal(time.Date(2026, 3, 11, 7, 0, 0, 0, time.UTC)) {
+		t.Errorf("system exceedance alert = %+v; want flint's 2026H1 lead alert at 16 against 15 ppb, sampled with the 11th sample", a)
+	}
+	if got := len(by[tapproof.IndividualCompliance]); got != 2 {
+		t.Errorf("individual compliance alerts = %d, want 2 (20 and 16 ppb)", got)
+	}
+
+	// n = 12: rank 10.8, half-up 11: 18 ppb. Still exceeded: no second alert.
+	publish(18)
+	if got := checked()[tapproof.SystemExceedance]; len(got) != 1 || got[0].ID != a.ID || !got[0].RaisedAt.Equal(a.RaisedAt) {
+		t.Errorf("system exceedance alerts after a further sample = %+v, want the first one only", got)
+	}
+
+	// Each alert's notice is recorded in the log: 3 individual, 1 Tier 1.
+	want := enrolled + uint64(n) + 4
+	waitFor(t, 30*time.Second, func() error {
+		if got := logInfo(t, in.api, utility).Size; got != want {
+			return fmt.Errorf("checkpoint size = %d, want %d: enrollments, %d samples and 4 notice records", got, want, n)
+		}
+		return nil
+	})
+}

@@ -265,7 +265,7 @@ func (p *platform) utilityLog(ctx context.Context, utility string) (*utilityLog,
 
 // runLogs runs the sinks and checkpointer of every log, starting those of
 // logs created later (by any replica) as they appear, until ctx is done.
-func (p *platform) runLogs(ctx context.Context, g *errgroup.Group, iw *influx.Writer, m *platformMetrics) error {
+func (p *platform) runLogs(ctx context.Context, g *errgroup.Group, iw *influx.Writer, ex *exceedanceWatch, m *platformMetrics) error {
 	running := map[string]bool{}
 	for {
 		infos, err := p.journal.Logs(ctx)
@@ -279,7 +279,7 @@ func (p *platform) runLogs(ctx context.Context, g *errgroup.Group, iw *influx.Wr
 					p.log.Warn("log unavailable", slog.String("utility", li.Utility), slog.Any("error", err))
 					continue
 				}
-				r := &logRunner{ul: ul, journal: p.journal, influx: iw, metrics: m, cfg: p.cfg, log: p.log}
+				r := &logRunner{ul: ul, journal: p.journal, influx: iw, exceedances: ex, metrics: m, cfg: p.cfg, log: p.log}
 				r.start(ctx, g)
 				running[li.Utility] = true
 			}

@@ -210,6 +210,8 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	if err != nil {
 		return err
 	}
+	exceedances := &exceedanceWatch{journal: j, reports: complianceAPI, alerts: store, log: log, now: time.Now,
+		failed: metrics.sinkErrors.WithLabelValues("exceedance").Inc}
 	in := ingest.New(ingest.Config{Workers: cfg.Workers, Labs: labs, Reviewers: reviewers}, js, registry, j, screener, ingest.NewMetrics(reg), log)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -258,7 +260,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return in.Run(ctx) })
 		g.Go(func() error { return watchIngest(ctx, j, metrics) })
-		g.Go(func() error { return p.runLogs(ctx, g, iw, metrics) })
+		g.Go(func() error { return p.runLogs(ctx, g, iw, exceedances, metrics) })
 		g.Go(func() error { return notifier.Run(ctx) })
 		if wh != nil {
 			g.Go(func() error { return wh.Run(ctx) })

@@ -22,15 +22,18 @@ type logRunner struct {
 	ul      *utilityLog
 	journal *journal.Journal
 	influx  *influx.Writer
-	metrics *platformMetrics
-	cfg     serveConfig
-	log     *slog.Logger
+	// exceedances raises the system action level exceedance alerts.
+	exceedances *exceedanceWatch
+	metrics     *platformMetrics
+	cfg         serveConfig
+	log         *slog.Logger
 }
 
 func (r *logRunner) start(ctx context.Context, g *errgroup.Group) {
 	batch := max(r.cfg.BatchSize, anchor.DefaultBatchSize)
 	r.drain(ctx, g, "anchor", batch, true, r.anchor)
 	r.drain(ctx, g, "influx", 5000, false, r.writeInflux)
+	r.drain(ctx, g, "exceedance", 500, false, r.raiseExceedances, journal.KindLabSample, journal.KindInvalidation)
 	g.Go(func() error { return r.checkpoints(ctx) })
 }
 
@@ -44,18 +47,18 @@ func (r *logRunner) onErr(ctx context.Context, sink string) func(error) {
 	}
 }
 
-// drain runs one durable cursor over the journal, and samples its backlog.
-// leavesOnly spares a sink that needs only the leaves (the log) the decoding
-// of readings and samples.
-func (r *logRunner) drain(ctx context.Context, g *errgroup.Group, name string, max int, leavesOnly bool, sink journal.Sink) {
+// drain runs one durable cursor over the journal (or over its entries of
+// kinds), and samples its backlog. leavesOnly spares a sink that needs only
+// the leaves (the log) the decoding of readings and samples.
+func (r *logRunner) drain(ctx context.Context, g *errgroup.Group, name string, max int, leavesOnly bool, sink journal.Sink, kinds ...journal.Kind) {
 	g.Go(func() error {
-		c, err := r.journal.Cursor(ctx, r.ul.info.Utility, name)
+		c, err := r.journal.Cursor(ctx, r.ul.info.Utility, name, kinds...)
 		for err != nil {
 			r.onErr(ctx, name)(err)
 			if !sleepCtx(ctx, time.Second) {
 				return nil
 			}
-			c, err = r.journal.Cursor(ctx, r.ul.info.Utility, name)
+			c, err = r.journal.Cursor(ctx, r.ul.info.Utility, name, kinds...)
 		}
 		if leavesOnly {
 			c.LeavesOnly()
@@ -82,6 +85,14 @@ func (r *logRunner) anchor(ctx context.Context, es []journal.Entry) error {
 		return err
 	}
 	r.metrics.sinkEntries.WithLabelValues("anchor").Add(float64(len(es)))
+	return nil
+}
+
+func (r *logRunner) raiseExceedances(ctx context.Context, es []journal.Entry) error {
+	if err := r.exceedances.handle(ctx, r.ul.info.Utility, es); err != nil {
+		return err
+	}
+	r.metrics.sinkEntries.WithLabelValues("exceedance").Add(float64(len(es)))
 	return nil
 }
 
