@@ -106,7 +106,7 @@ func operations(Config) *dashboard.DashboardBuilder {
 	d.WithRow(dashboard.NewRowBuilder("Sinks and notifiers"))
 	d.WithPanel(rate("Sink entries stored per second", "Journal entries stored by each sink.",
 		promQuery("A", `sum by (sink) (rate(tapproof_sink_entries_total[$__rate_interval]))`, "{{sink}}")))
-	d.WithPanel(rate("Sink errors per second", "Failed sink attempts (anchor: Trillian; influx: InfluxDB; checkpoint: signing or storing checkpoints). Entries are retried, never dropped.",
+	d.WithPanel(rate("Sink errors per second", "Failed sink attempts (anchor: Trillian; influx: InfluxDB; checkpoint: signing or storing checkpoints), retried, never dropped; exceedance: monitoring periods whose 90th percentile could not be computed.",
 		promQuery("A", `sum by (sink) (rate(tapproof_sink_errors_total[$__rate_interval]))`, "{{sink}}")))
 	d.WithPanel(rate("Webhook deliveries per second", "Webhook delivery attempts by result. failed is final: the receiver never got the alert.",
 		promQuery("A", `sum by (result) (rate(tapproof_webhook_deliveries_total[$__rate_interval]))`, "{{result}}")))

@@ -205,11 +205,11 @@ func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
 	m := &platformMetrics{
 		sinkEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tapproof_sink_entries_total",
-			Help: "Journal entries stored by each sink (anchor: Trillian log; influx: InfluxDB).",
+			Help: "Journal entries stored by each sink (anchor: Trillian log; influx: InfluxDB; exceedance: lab samples and invalidations checked for an action level exceedance).",
 		}, []string{"sink"}),
 		sinkErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tapproof_sink_errors_total",
-			Help: "Failed sink attempts (anchor, influx, checkpoint); the entries are retried, never dropped.",
+			Help: "Failed sink attempts (anchor, influx, checkpoint), retried, never dropped; and monitoring periods the exceedance sink could not compute.",
 		}, []string{"sink"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tapproof_journal_pending_entries",
