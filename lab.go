@@ -71,6 +71,19 @@ type LabSample struct {
 	Method string `json:"method,omitempty"`
 }
 
+// LabDevice is the Device of the reading a lab sample is checked for alerts
+// as: "<lab>.<utility>". The dot, which no device id contains, keeps its
+// alert ids apart from any device's, and the utility keeps apart the
+// samples one lab analyses for several utilities.
+func LabDevice(utility, lab string) string { return lab + "." + utility }
+
+// IndividualAlertID is the id of the individual compliance alert that the
+// sample of lab at leaf index of utility's log raises if it is above the
+// action level: anyone holding the log can tell which notices were due.
+func IndividualAlertID(utility, lab string, index uint64) string {
+	return AlertID(IndividualCompliance, LabDevice(utility, lab), index)
+}
+
 // Key identifies a lab sample: "<lab>/<sample id>".
 func (s LabSample) Key() string { return LabSampleKey(s.Lab, s.SampleID) }
 

@@ -51,7 +51,9 @@ func (e *LeafError) Unwrap() error { return e.Err }
 // FromLeaves computes the report of p from the entries of the utility's log,
 // trusting only keys. It needs every lab sample and invalidation entry of
 // the log (the whole log, or the entries of those payload types); entries of
-// other types, and entries that are not DSSE envelopes, are skipped.
+// other types, and entries that are not DSSE envelopes, are skipped. The
+// notice records among the entries (JSON of type NoticeRecordType) are
+// checked against the notices the report calls for: Report.Notices.
 //
 // A lab sample of the period must decode, validate and be signed by a key of
 // its lab, or FromLeaves fails with a *LeafError (wrapping ErrUnknownSigner
@@ -68,6 +70,7 @@ func FromLeaves(ctx context.Context, leaves []LeafAt, keys KeySet, p Params) (Re
 	var (
 		samples []Sample
 		invs    []Invalidation
+		notices = map[string]recordAt{}
 		seen    = map[uint64][]byte{}
 	)
 	for _, l := range leaves {
@@ -78,6 +81,14 @@ func FromLeaves(ctx context.Context, leaves []LeafAt, keys KeySet, p Params) (Re
 			return Report{}, &LeafError{Index: l.Index, Err: errors.New("given twice with different bytes")}
 		}
 		seen[l.Index] = l.Bytes
+		if rec, ok := parseNotice(l.Bytes); ok {
+			// The earliest record of an alert counts, in whatever order
+			// the leaves come.
+			if prev, dup := notices[rec.AlertID]; !dup || l.Index < prev.index {
+				notices[rec.AlertID] = recordAt{l.Index, rec}
+			}
+			continue
+		}
 		env, err := signed.Parse(l.Bytes, 0)
 		if err != nil {
 			continue // not an envelope: no compliance entry
@@ -116,6 +127,7 @@ func FromLeaves(ctx context.Context, leaves []LeafAt, keys KeySet, p Params) (Re
 		return Report{}, err
 	}
 	rep.Leaves = len(seen)
+	rep.Notices = checkNotices(rep, notices, p.Deadlines)
 	return rep, nil
 }
 

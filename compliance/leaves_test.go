@@ -133,6 +133,27 @@ func fixture(t testing.TB) []compliance.LeafAt {
 	add(sign(t, reviewerKey, tapproof.InvalidationPayloadType, inv("L-111", 12, "mi-egle-rev1", "sampled after a filter was installed")))
 	add(sign(t, rogueKey, tapproof.InvalidationPayloadType, inv("L-110", 11, "mi-egle-rev1", "resident flushed the tap")))
 	add(sign(t, rogueKey, tapproof.InvalidationPayloadType, inv("L-102", 3, "city-of-flint", "not a lead service line after all")))
+
+	// The records of the notices sent (alerts.NoticeRecord): the Tier 1
+	// notice 5.5 hours after the alert, the consumer notice of leaf 3 four
+	// days after, of leaf 11 the next day (then a second record of it,
+	// which does not count), of leaf 12 none.
+	notice := func(alert string, class tapproof.AlertClass, raised time.Time, after time.Duration) []byte {
+		b, err := json.Marshal(map[string]any{
+			"type": compliance.NoticeRecordType, "alert_id": alert, "class": class, "msg_type": "Alert", "utility": "flint",
+			"template": "tier1-lead-ale", "template_version": 1, "text_sha256": strings.Repeat("5e", 32), "recipients": 1200,
+			"alert_raised_at": raised, "sent_at": raised.Add(after),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	raised := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	add(notice("system_exceedance-flint-lead-2026h2", tapproof.SystemExceedance, raised, 5*time.Hour+30*time.Minute))
+	add(notice("individual_compliance-acme-labs.flint-3", tapproof.IndividualCompliance, at.Add(50*time.Hour), 96*time.Hour))
+	add(notice("individual_compliance-acme-labs.flint-11", tapproof.IndividualCompliance, at.Add(290*time.Hour), 24*time.Hour))
+	add(notice("individual_compliance-acme-labs.flint-11", tapproof.IndividualCompliance, at.Add(290*time.Hour), 2400*time.Hour))
 	return leaves
 }
 
@@ -144,10 +165,35 @@ func TestFromLeaves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.N != 10 || rep.P90 != 12.8 || rep.Ranks[0] != 9 || !rep.Exceedance || rep.Rule != "us-mi-lead@v1" || rep.Leaves != 19 {
-		t.Errorf("FromLeaves = n %d p90 %v ranks %v exceedance %t rule %s over %d leaves; want 10, 12.8, [9], true, us-mi-lead@v1, 19",
+	if rep.N != 10 || rep.P90 != 12.8 || rep.Ranks[0] != 9 || !rep.Exceedance || rep.Rule != "us-mi-lead@v1" || rep.Leaves != 23 {
+		t.Errorf("FromLeaves = n %d p90 %v ranks %v exceedance %t rule %s over %d leaves; want 10, 12.8, [9], true, us-mi-lead@v1, 23",
 			rep.N, rep.P90, rep.Ranks, rep.Exceedance, rep.Rule, rep.Leaves)
 	}
+	// The notices due: the Tier 1 notice and one consumer notice per
+	// sample above 12 ppb, each with the earliest record of its alert.
+	type notice struct {
+		Alert  string
+		Status compliance.NoticeStatus
+		Index  uint64
+	}
+	var notices []notice
+	for _, c := range rep.Notices {
+		notices = append(notices, notice{c.AlertID, c.Status, c.Index})
+	}
+	if diff := cmp.Diff([]notice{
+		{"system_exceedance-flint-lead-2026h2", compliance.NoticeOnTime, 19},
+		{"individual_compliance-acme-labs.flint-3", compliance.NoticeLate, 20},
+		{"individual_compliance-acme-labs.flint-11", compliance.NoticeOnTime, 21},
+		{"individual_compliance-acme-labs.flint-12", compliance.NoticeNotFound, 0},
+	}, notices); diff != "" {
+		t.Errorf("notices (-want +got):\n%s", diff)
+	}
+	strict := michigan
+	strict.Deadlines.Tier1 = 5 * time.Hour
+	if rep, err := compliance.FromLeaves(t.Context(), leaves, fixtureKeys, strict); err != nil || rep.Notices[0].Status != compliance.NoticeLate {
+		t.Errorf("Tier 1 notice after 5.5 hours against a 5-hour clock: %+v, %v; want late", rep.Notices, err)
+	}
+
 	type outcome struct {
 		Index   uint64
 		Applied bool
@@ -301,14 +347,14 @@ func TestFromLeavesRefuses(t *testing.T) {
 		index uint64
 		check func(error) bool
 	}{
-		{"a sample of acme-labs signed by another key", compliance.LeafAt{Index: 19, Bytes: sign(t, otherLab, tapproof.LabSamplePayloadType, forged)},
-			19, func(err error) bool { return errors.Is(err, compliance.ErrUnknownSigner) }},
-		{"a sample of a lab without keys", compliance.LeafAt{Index: 19, Bytes: sign(t, otherLab, tapproof.LabSamplePayloadType, unknownLab)},
-			19, func(err error) bool { return errors.Is(err, compliance.ErrUnknownSigner) }},
-		{"an invalid sample of the period", compliance.LeafAt{Index: 19, Bytes: sign(t, labKey, tapproof.LabSamplePayloadType, badSample)},
-			19, func(err error) bool { return strings.Contains(err.Error(), "tier 9") }},
-		{"a lab sample that does not decode", compliance.LeafAt{Index: 19, Bytes: sign(t, labKey, tapproof.LabSamplePayloadType, map[string]int{"lab": 1})},
-			19, func(err error) bool { return err != nil }},
+		{"a sample of acme-labs signed by another key", compliance.LeafAt{Index: 23, Bytes: sign(t, otherLab, tapproof.LabSamplePayloadType, forged)},
+			23, func(err error) bool { return errors.Is(err, compliance.ErrUnknownSigner) }},
+		{"a sample of a lab without keys", compliance.LeafAt{Index: 23, Bytes: sign(t, otherLab, tapproof.LabSamplePayloadType, unknownLab)},
+			23, func(err error) bool { return errors.Is(err, compliance.ErrUnknownSigner) }},
+		{"an invalid sample of the period", compliance.LeafAt{Index: 23, Bytes: sign(t, labKey, tapproof.LabSamplePayloadType, badSample)},
+			23, func(err error) bool { return strings.Contains(err.Error(), "tier 9") }},
+		{"a lab sample that does not decode", compliance.LeafAt{Index: 23, Bytes: sign(t, labKey, tapproof.LabSamplePayloadType, map[string]int{"lab": 1})},
+			23, func(err error) bool { return err != nil }},
 		{"two leaves at one index", dup, 5, func(err error) bool { return strings.Contains(err.Error(), "given twice") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,6 +21,9 @@ type Params struct {
 	Rounding Rounding // required: the state's rule for a fractional rank
 	// Rules are the action levels to choose from; tapproof.DefaultRules if nil.
 	Rules []tapproof.Rule
+	// Deadlines are the notice clocks FromLeaves checks the log's notice
+	// records against; DefaultNoticeDeadlines where zero.
+	Deadlines NoticeDeadlines
 }
 
 // withDefaults validates p and fills in its defaults.
@@ -46,6 +49,12 @@ func (p Params) withDefaults() (Params, tapproof.Period, error) {
 	}
 	if p.Rules == nil {
 		p.Rules = tapproof.DefaultRules
+	}
+	if p.Deadlines.Tier1 <= 0 {
+		p.Deadlines.Tier1 = DefaultNoticeDeadlines.Tier1
+	}
+	if p.Deadlines.Individual <= 0 {
+		p.Deadlines.Individual = DefaultNoticeDeadlines.Individual
 	}
 	return p, period, nil
 }
@@ -136,6 +145,10 @@ type Report struct {
 	// above the action level, whatever their status: each needs a consumer
 	// notice, which is never suppressed.
 	IndividualExceedances []Sample `json:"individual_exceedances"`
+	// Notices are the notices the exceedance and the individual results
+	// call for, and what the log's notice records say of each, when the
+	// report was computed by FromLeaves.
+	Notices []NoticeCheck `json:"notices,omitempty"`
 	// Leaves is the number of log entries the report was computed from,
 	// when it was computed by FromLeaves.
 	Leaves int `json:"leaves,omitempty"`

@@ -10,11 +10,13 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+
+	"github.com/tapproof/tapproof"
 )
 
 // WriteText writes r for people: the figures and decision first, then the
-// counted values, the exclusions, the invalidations that were not applied
-// and the individual samples above the action level.
+// counted values, the exclusions, the invalidations that were not applied,
+// the individual samples above the action level and the notices due.
 func (r Report) WriteText(w io.Writer) error {
 	var buf bytes.Buffer
 	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
@@ -99,6 +101,26 @@ func (r Report) WriteText(w io.Writer) error {
 		p("LEAF\tSAMPLE\tSITE\tLITER\tVALUE\tSTATUS\n")
 		for _, s := range r.IndividualExceedances {
 			p("%d\t%s\t%s\t%s\t%s\t%s\n", s.Index, s.Key(), s.Site, s.Liter, num(s.Value), status[s.Index])
+		}
+	}
+	if len(r.Notices) > 0 {
+		p("\nNotices due, as the log records them\n")
+		p("ALERT\tNOTICE\tWITHIN\tRAISED\tSENT\tDELAY\tRECIPIENTS\tLEAF\tSTATUS\n")
+		for _, c := range r.Notices {
+			kind := "consumer notice"
+			if c.Class == tapproof.SystemExceedance {
+				kind = "Tier 1 public notice"
+			}
+			if c.Status == NoticeNotFound {
+				p("%s\t%s\t%s\t-\t-\t-\t-\t-\tNO RECORD IN THE LOG\n", c.AlertID, kind, c.Within)
+				continue
+			}
+			status := "on time"
+			if c.Status == NoticeLate {
+				status = "LATE"
+			}
+			p("%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", c.AlertID, kind, c.Within, c.RaisedAt.Format(time.RFC3339),
+				c.SentAt.Format(time.RFC3339), c.Delay, c.Recipients, c.Index, status)
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -79,8 +79,9 @@ type Compliance interface {
 	// Report returns the JSON report of utility's monitoring period for
 	// analyte ("" is lead). A *tapproof.Rejection is a bad request.
 	Report(ctx context.Context, utility, period, analyte string) (any, error)
-	// Leaves writes utility's lab sample and invalidation entries as JSON
-	// lines, {"index":N,"leaf":"<base64>"}, in log order.
+	// Leaves writes utility's lab sample, invalidation and compliance
+	// notice entries as JSON lines, {"index":N,"leaf":"<base64>"}, in log
+	// order.
 	Leaves(ctx context.Context, utility string, w io.Writer) error
 }
 

@@ -36,22 +36,17 @@ const (
 	kindInvalidation = "invalidation"
 )
 
-// LabDevice is the Device of the reading a lab sample is checked for alerts
-// as: "<lab>.<utility>". The dot, which no device id contains, keeps its
-// alert ids apart from any device's, and the utility keeps apart the
-// samples one lab analyses for several utilities.
-func LabDevice(utility, lab string) string { return lab + "." + utility }
 
 // LabSampleReading returns the reading the Alerter checks for lab sample s,
 // accepted at leaf index: method Lab, so that a value above the action
 // level raises an individual compliance alert, which is never suppressed;
-// device LabDevice; sequence number the leaf index, so that the alert's id
+// device tapproof.LabDevice; sequence number the leaf index, so that the alert's id
 // is deterministic and names the sample's entry in the log; sampled at the
 // collection time; value the one the sample counts with (zero below the
 // detection limit).
 func LabSampleReading(s tapproof.LabSample, index uint64) tapproof.Reading {
 	return tapproof.Reading{
-		Utility: s.Utility, Site: s.Site, Device: LabDevice(s.Utility, s.Lab), Seq: index,
+		Utility: s.Utility, Site: s.Site, Device: tapproof.LabDevice(s.Utility, s.Lab), Seq: index,
 		Analyte: s.Analyte, Value: s.Counted(), Unit: s.Unit, Method: tapproof.Lab,
 		SampledAt: s.CollectedAt, DetectionLimit: s.DetectionLimit,
 	}

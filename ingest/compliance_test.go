@@ -176,7 +176,7 @@ func TestLabSamplesAndInvalidations(t *testing.T) {
 	defer h.alerts.mu.Unlock()
 	wantAlerts := map[string]int{"dev-a-1": 1}
 	for _, e := range es[:3] {
-		wantAlerts[tapproof.ReadingKey(ingest.LabDevice("u1", "lab-a"), e.Index)] = 1
+		wantAlerts[tapproof.ReadingKey(tapproof.LabDevice("u1", "lab-a"), e.Index)] = 1
 	}
 	if diff := cmp.Diff(wantAlerts, h.alerts.seen); diff != "" {
 		t.Errorf("alert checks (-want +got):\n%s", diff)

@@ -418,8 +418,10 @@ func (j *Journal) Invalidations(ctx context.Context, utility, lab, sampleID stri
 const complianceStall = 30 * time.Second
 
 // ComplianceEntries returns every lab sample and invalidation entry of
-// utility's log, in log order: the input of compliance.FromLeaves. It reads
-// only their subjects, with an ordered consumer, so readings cost nothing.
+// utility's log and the record of every notice of a compliance alert, in
+// log order: the input of compliance.FromLeaves. It reads only their
+// subjects, with an ordered consumer, so readings and screening notices cost
+// nothing.
 func (j *Journal) ComplianceEntries(ctx context.Context, utility string) ([]Entry, error) {
 	if !tapproof.ValidID(utility) {
 		return nil, fmt.Errorf("compliance entries: utility %q: %w", utility, ErrNotFound)
@@ -429,8 +431,12 @@ func (j *Journal) ComplianceEntries(ctx context.Context, utility string) ([]Entr
 		return nil, err
 	}
 	prefix := logSubject + "." + utility + "."
+	filters := []string{prefix + string(KindLabSample) + ".*", prefix + string(KindInvalidation) + ".*"}
+	for _, c := range noticeClasses {
+		filters = append(filters, noticeSubject(utility, c))
+	}
 	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{prefix + string(KindLabSample) + ".*", prefix + string(KindInvalidation) + ".*"},
+		FilterSubjects: filters,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	})
 	if err != nil {

@@ -199,6 +199,14 @@ func TestInvalidationsAndComplianceEntries(t *testing.T) {
 	if got, err := j.Invalidations(ctx, "u1", "lab-a", "L1", i1); err != nil || len(got) != 0 {
 		t.Errorf("Invalidations(L1) after its invalidation = %v, %v; want none", got, err)
 	}
+	// Notices: those of compliance alerts are compliance entries, the
+	// screening ones are not.
+	for _, class := range []tapproof.AlertClass{tapproof.Screening, tapproof.IndividualCompliance, tapproof.SystemExceedance} {
+		rec := fmt.Sprintf(`{"alert_id":"%s-1","class":"%s","msg_type":"Alert"}`, class, class)
+		if _, err := j.AppendNotice(ctx, "u1", []byte(rec)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	es, err := j.ComplianceEntries(ctx, "u1")
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +218,7 @@ func TestInvalidationsAndComplianceEntries(t *testing.T) {
 		}
 		idx = append(idx, e.Index)
 	}
-	if diff := cmp.Diff([]uint64{2, 4, 5}, idx); diff != "" {
+	if diff := cmp.Diff([]uint64{2, 4, 5, 7, 8}, idx); diff != "" {
 		t.Errorf("ComplianceEntries indexes (-want +got):\n%s", diff)
 	}
 	// A sink's cursor decodes the new kinds too.
@@ -227,7 +235,8 @@ func TestInvalidationsAndComplianceEntries(t *testing.T) {
 	for _, e := range b.Entries {
 		kinds = append(kinds, e.Kind)
 	}
-	wantKinds := []journal.Kind{journal.KindEnrollment, journal.KindReading, journal.KindLabSample, journal.KindReading, journal.KindInvalidation, journal.KindInvalidation}
+	wantKinds := []journal.Kind{journal.KindEnrollment, journal.KindReading, journal.KindLabSample, journal.KindReading, journal.KindInvalidation, journal.KindInvalidation,
+		journal.KindNotice, journal.KindNotice, journal.KindNotice}
 	if diff := cmp.Diff(wantKinds, kinds); diff != "" {
 		t.Errorf("cursor entry kinds (-want +got):\n%s", diff)
 	}

@@ -328,7 +328,7 @@ func TestReadingSearch(t *testing.T) {
 func TestAppendNoticeOncePerAlert(t *testing.T) {
 	ctx := t.Context()
 	j := openJournal(t)
-	rec := []byte(`{"alert_id":"screening-d1-7","msg_type":"Alert","template":"lead-screening","recipients":3}`)
+	rec := []byte(`{"alert_id":"screening-d1-7","class":"screening","msg_type":"Alert","template":"lead-screening","recipients":3}`)
 	first, err := j.AppendNotice(ctx, "u1", rec)
 	if err != nil {
 		t.Fatal(err)
@@ -342,6 +342,9 @@ func TestAppendNoticeOncePerAlert(t *testing.T) {
 	}
 	if _, err := j.AppendNotice(ctx, "u1", []byte(`{"recipients":3}`)); err == nil {
 		t.Error("AppendNotice accepted a record without an alert id")
+	}
+	if _, err := j.AppendNotice(ctx, "u1", []byte(`{"alert_id":"x","class":"a.>"}`)); err == nil {
+		t.Error("AppendNotice accepted a class that is not one subject token")
 	}
 }
 

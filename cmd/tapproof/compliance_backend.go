@@ -122,9 +122,10 @@ func (b *complianceBackend) params(utility, period string, a tapproof.Analyte) c
 	return compliance.Params{Utility: utility, Period: period, Jurisdiction: j, Analyte: a, Rounding: b.rounding, Rules: b.rules}
 }
 
-// Leaves writes utility's lab sample and invalidation entries as JSON lines,
-// {"index":N,"leaf":"<base64>"}, which compliance.ReadLeaves reads. Nothing
-// is written if reading the journal fails.
+// Leaves writes utility's lab sample, invalidation and compliance notice
+// entries as JSON lines, {"index":N,"leaf":"<base64>"}, which
+// compliance.ReadLeaves reads. Nothing is written if reading the journal
+// fails.
 func (b *complianceBackend) Leaves(ctx context.Context, utility string, w io.Writer) error {
 	leaves, err := b.leaves(ctx, utility)
 	if err != nil {

@@ -328,4 +328,28 @@ func TestSystemExceedanceEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
+
+	// A regulator checks the notice clock from the log's entries alone.
+	out, err := runCmd(t, "compliance", "--utility", utility, "--period", period, "--leaves", in.api+"/v1/compliance/"+utility+"/leaves",
+		"--lab-key", lab+"="+b64(labPub), "--json")
+	if err != nil {
+		t.Fatalf("tapproof compliance: %v\n%s", err, out)
+	}
+	var rep compliance.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Notices) != 4 {
+		t.Fatalf("notices due = %+v, want the Tier 1 notice and 3 consumer notices", rep.Notices)
+	}
+	tier1 := rep.Notices[0]
+	if tier1.AlertID != a.ID || tier1.Status != compliance.NoticeOnTime || tier1.Template != "tier1-lead-ale@v1" ||
+		!tier1.RaisedAt.Equal(a.RaisedAt) || tier1.SentAt.Before(tier1.RaisedAt) || tier1.Index < enrolled+11 {
+		t.Errorf("Tier 1 notice = %+v; want the record of %s, on time, after the 11th sample", tier1, a.ID)
+	}
+	for _, c := range rep.Notices[1:] {
+		if c.Class != tapproof.IndividualCompliance || c.Status != compliance.NoticeOnTime {
+			t.Errorf("consumer notice = %+v, want one on time", c)
+		}
+	}
 }

@@ -46,7 +46,14 @@ flag per key) or --keys, a JSON file {"labs":{"LAB":["BASE64"]},
 as not applied, and its sample still counts.
 
 --rounding is the state's rule for a fractional rank 0.9 × n: half-up,
-half-even or up; it is printed with the result.`,
+half-even or up; it is printed with the result.
+
+The report ends with the notices the results call for: the Tier 1 public
+notice of an exceedance and a consumer notice per sample above the action
+level, each with the record of it in the log (when the alert was raised,
+when the notice went out, to how many recipients) and whether it met its
+deadline (--tier1-within, --consumer-notice-within). A notice with no record
+among the entries given is listed as such.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -92,6 +99,8 @@ half-even or up; it is printed with the result.`,
 	f.StringArrayVar(&labKeys, "lab-key", nil, "a certified lab's key, LAB=BASE64 Ed25519 public key (repeatable)")
 	f.StringArrayVar(&reviewerKeys, "reviewer-key", nil, "a state reviewer's key, ID=BASE64 Ed25519 public key (repeatable)")
 	f.StringVar(&keys, "keys", "", `JSON file of keys: {"labs":{"LAB":["BASE64"]},"reviewers":{"ID":["BASE64"]}}`)
+	f.DurationVar(&p.Deadlines.Tier1, "tier1-within", compliance.DefaultNoticeDeadlines.Tier1, "deadline of the Tier 1 public notice of an action level exceedance, from the alert")
+	f.DurationVar(&p.Deadlines.Individual, "consumer-notice-within", compliance.DefaultNoticeDeadlines.Individual, "deadline of the consumer notice of an individual result above the action level, from the alert")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	for _, name := range []string{"utility", "period"} {
 		_ = cmd.MarkFlagRequired(name)
