@@ -36,7 +36,6 @@ const (
 	kindInvalidation = "invalidation"
 )
 
-
 // LabSampleReading returns the reading the Alerter checks for lab sample s,
 // accepted at leaf index: method Lab, so that a value above the action
 // level raises an individual compliance alert, which is never suppressed;
