@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,6 +28,8 @@ func newSimulateCmd() *cobra.Command {
 		rate                       float64
 		duration                   time.Duration
 		noSpikes                   bool
+		labFile                    string
+		labAfter                   time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate",
@@ -31,7 +38,13 @@ func newSimulateCmd() *cobra.Command {
 kept in --fleet so a second run continues with the same devices. Devices are
 enrolled through the admin API first (TAPPROOF_ADMIN_TOKEN). Unless
 --no-spikes, the second site of the first utility sees a 24 ppb lead spike
-15 s after start, for 20 s, every 5 minutes.`,
+15 s after start, for 20 s, every 5 minutes.
+
+With --lab, a simulated certified lab (its key kept in that file; give its
+public key to serve with --lab-key) reports, --lab-after the start, 20 lead
+results of the first utility's previous half-year monitoring period whose
+90th percentile, 17 ppb, exceeds the action level: tapproof raises the
+Tier 1 alert. A period already reported is not reported again.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger("info")
 			fleet, err := simulate.LoadOrCreate(fleetFile, fc)
@@ -63,6 +76,23 @@ enrolled through the admin API first (TAPPROOF_ADMIN_TOKEN). Unless
 						slog.Duration("after", s.After), slog.Duration("for", s.For), slog.Float64("ppb", s.PPB))
 				}
 			}
+			if labFile != "" {
+				lab, err := simulate.LoadOrCreateLab(labFile, "demo-lab")
+				if err != nil {
+					return err
+				}
+				utility := fleet.Sensors[0].Device.Utility
+				go func() {
+					select {
+					case <-cmd.Context().Done():
+						return
+					case <-time.After(labAfter):
+					}
+					if err := reportRound(cmd.Context(), js, server, lab, utility, log); err != nil {
+						log.Error("simulated lab", slog.Any("error", err))
+					}
+				}()
+			}
 			var n int
 			start := time.Now()
 			err = fleet.Run(cmd.Context(), js, simulate.Config{Rate: rate, Duration: duration, Spikes: spikes,
@@ -85,5 +115,41 @@ enrolled through the admin API first (TAPPROOF_ADMIN_TOKEN). Unless
 	f.Float64Var(&rate, "rate", 0, "readings per second across the fleet (0: one per sensor every 2 s)")
 	f.DurationVar(&duration, "duration", 0, "stop after this long (0: until interrupted)")
 	f.BoolVar(&noSpikes, "no-spikes", false, "no scripted lead spikes")
+	f.StringVar(&labFile, "lab", "", "file keeping a simulated certified lab's key; with it the lab reports a monitoring period")
+	f.DurationVar(&labAfter, "lab-after", 30*time.Second, "when the simulated lab reports, after start")
 	return cmd
+}
+
+// reportRound publishes the simulated lab's round of utility's previous
+// half-year, unless the report of that period (GET /v1/compliance) already
+// has its samples.
+func reportRound(ctx context.Context, js jetstream.JetStream, server string, lab *simulate.Lab, utility string, log *slog.Logger) error {
+	period := simulate.PreviousHalf(time.Now())
+	round := lab.Round(utility, period, simulate.ExceedingRound)
+	u := fmt.Sprintf("%s/v1/compliance/%s/%s", strings.TrimSuffix(server, "/"), utility, period.ID)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	var rep struct {
+		Samples []json.RawMessage `json:"samples"`
+	}
+	err = json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&rep)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK && err == nil && len(rep.Samples) >= len(round) {
+		log.Info("simulated lab: period already reported", slog.String("utility", utility), slog.String("period", period.ID))
+		return nil
+	}
+	for _, s := range round {
+		if err := lab.Publish(ctx, js, s); err != nil {
+			return err
+		}
+	}
+	log.Info("simulated lab reported a monitoring period", slog.String("lab", lab.ID), slog.String("utility", utility),
+		slog.String("period", period.ID), slog.Int("samples", len(round)))
+	return nil
 }

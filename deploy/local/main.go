@@ -30,6 +30,7 @@ import (
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
 	"github.com/tapproof/tapproof/internal/localstack"
+	"github.com/tapproof/tapproof/simulate"
 )
 
 // Ports of the demo; fixed so the printed URLs stay true across runs.
@@ -97,7 +98,8 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 	if err != nil {
 		return err
 	}
-	hook, err := webhookReceiver(secret)
+	period := simulate.PreviousHalf(time.Now()).ID // the simulated lab's
+	hook, err := webhookReceiver(secret, period)
 	if err != nil {
 		return err
 	}
@@ -117,13 +119,22 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 	}
 	defer mail.stop("mailpit", 5*time.Second)
 
+	// A certified lab whose key the state gave tapproof: it reports a
+	// monitoring period that exceeds the action level.
+	labFile := filepath.Join(dir, "simulated-lab.json")
+	lab, err := simulate.LoadOrCreateLab(labFile, "demo-lab")
+	if err != nil {
+		return err
+	}
+
 	env := append(os.Environ(), "TAPPROOF_ADMIN_TOKEN="+token, "TAPPROOF_WEBHOOK_SECRET="+secret)
 	serve, err := startChild(bin, env, filepath.Join(logs, "tapproof.log"), "serve",
 		"--data", filepath.Join(dir, "tapproof"), "--http", apiAddr, "--nats-listen", natsAddr,
 		"--trillian", st.TrillianAddr, "--influx-url", st.InfluxURL, "--influx-db", st.InfluxDatabase,
 		"--webhook", "http://"+webhookAddr+"/alerts", "--checkpoint-interval", "1s",
 		"--public-url", "http://"+apiAddr+"/", "--public-title", "tapproof demo water",
-		"--smtp-host", "127.0.0.1", "--smtp-port", "1025", "--smtp-tls", "none", "--smtp-from", "alerts@demo.tapproof.local")
+		"--smtp-host", "127.0.0.1", "--smtp-port", "1025", "--smtp-tls", "none", "--smtp-from", "alerts@demo.tapproof.local",
+		"--lab-key", lab.ID+"="+lab.PublicKey())
 	if err != nil {
 		return err
 	}
@@ -132,7 +143,7 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 		return fmt.Errorf("tapproof did not become ready (see %s): %w", filepath.Join(logs, "tapproof.log"), err)
 	}
 	simArgs := []string{"simulate", "--nats-url", "nats://" + natsAddr, "--server", "http://" + apiAddr,
-		"--fleet", filepath.Join(dir, "simulated-fleet.json")}
+		"--fleet", filepath.Join(dir, "simulated-fleet.json"), "--lab", labFile, "--lab-after", "30s"}
 	if rate > 0 {
 		simArgs = append(simArgs, "--rate", fmt.Sprint(rate))
 	}
@@ -142,7 +153,7 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 	}
 	defer sim.stop("simulated sensors", 10*time.Second)
 
-	printGuide(dir, st, time.Since(start))
+	printGuide(dir, st, time.Since(start), period, lab.ID+"="+lab.PublicKey())
 	select {
 	case <-ctx.Done():
 		say("interrupted; shutting down")
@@ -154,12 +165,14 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 	}
 }
 
-func printGuide(dir string, st *localstack.Stack, took time.Duration) {
+func printGuide(dir string, st *localstack.Stack, took time.Duration, period, labKey string) {
 	api := "http://" + apiAddr
 	fmt.Printf(`
 tapproof is up (%s). Simulated sensors are publishing signed readings.
 A lead spike of about 24 ppb at utility-1/site-2 starts about 15 s from now;
-alerts are printed here as the webhook receives them.
+a certified lab reports utility-1's %[9]s lead samples about 30 s from now: their 90th
+percentile, 17 ppb, exceeds 15 ppb and raises the Tier 1 alert (once; a rerun finds them reported).
+Alerts are printed here as the webhook receives them.
 
   Residents         %[2]s/            status page: find a site, subscribe by email
                     http://%[8]s       the demo's inbox (mailpit): confirmation and alert emails
@@ -168,6 +181,9 @@ alerts are printed here as the webhook receives them.
                     %[2]s/v1/logs/utility-1/checkpoint
                     %[2]s/v1/alerts
                     %[2]s/v1/devices
+  Compliance        %[2]s/v1/compliance/utility-1/%[9]s   (90th percentile, notices due)
+                    bin/tapproof compliance --utility utility-1 --period %[9]s --lab-key %[10]s \
+                        --leaves %[2]s/v1/compliance/utility-1/leaves
   Metrics           %[2]s/metrics   readiness: %[2]s/readyz
   NATS JetStream    nats://%[3]s     (readings on tapproof.readings.>, rejections on tapproof.rejected.>)
   InfluxDB 1.8      %[4]s  database %[5]s  e.g. curl -G %[4]s/query --data-urlencode db=%[5]s --data-urlencode 'q=SELECT last(value) FROM reading GROUP BY site'
@@ -183,12 +199,12 @@ Verify a reading offline, as a regulator would:
 
 Ctrl-C stops everything; running make demo again continues on the same data.
 
-`, took.Round(100*time.Millisecond), api, natsAddr, st.InfluxURL, st.InfluxDatabase, st.TrillianAddr, dir, mailUIAddr)
+`, took.Round(100*time.Millisecond), api, natsAddr, st.InfluxURL, st.InfluxDatabase, st.TrillianAddr, dir, mailUIAddr, period, labKey)
 }
 
 // webhookReceiver listens for tapproof's alert webhooks, checks their
 // signature and prints each alert.
-func webhookReceiver(secret string) (*http.Server, error) {
+func webhookReceiver(secret, period string) (*http.Server, error) {
 	ln, err := net.Listen("tcp", webhookAddr)
 	if err != nil {
 		return nil, fmt.Errorf("webhook receiver: %w", err)
@@ -205,13 +221,22 @@ func webhookReceiver(secret string) (*http.Server, error) {
 			http.Error(w, "bad alert", http.StatusBadRequest)
 			return
 		}
-		switch a.Type() {
-		case tapproof.CancelMsg:
+		report := fmt.Sprintf("http://%s/v1/compliance/%s/%s", apiAddr, a.Utility, period)
+		switch {
+		case a.Type() == tapproof.CancelMsg:
 			fmt.Printf("\n*** ALL CLEAR %s: %s back to %.1f %s at %s/%s (device %s)\n\n",
 				a.Class, a.Analyte, a.Value, a.Unit, a.Utility, a.Site, a.Device)
-		case tapproof.UpdateMsg:
+		case a.Type() == tapproof.UpdateMsg:
 			fmt.Printf("\n*** UPDATE %s: %s now %.1f %s at %s/%s (device %s, seq %d)\n\n",
 				a.Class, a.Analyte, a.Value, a.Unit, a.Utility, a.Site, a.Device, a.Seq)
+		case a.Class == tapproof.SystemExceedance:
+			fmt.Printf("\n*** ACTION LEVEL EXCEEDANCE in %s: %s 90th percentile %.1f %s exceeds %g %s [rule %s]\n"+
+				"    Tier 1 public notice due within 24 hours; the period's report and notices: %s\n\n",
+				a.Utility, a.Analyte, a.Value, a.Unit, a.Level, a.Unit, a.Rule, report)
+		case a.Class == tapproof.IndividualCompliance:
+			fmt.Printf("\n*** ALERT %s: lab sample at leaf %d, %s %.1f %s at %s/%s, exceeds %g %s [rule %s]\n"+
+				"    consumer notice due; the period's report: %s\n\n",
+				a.Class, a.Seq, a.Analyte, a.Value, a.Unit, a.Utility, a.Site, a.Level, a.Unit, a.Rule, report)
 		default:
 			fmt.Printf("\n*** ALERT %s: %s %.1f %s at %s/%s (device %s, seq %d) exceeds %g %s [rule %s]\n"+
 				"    verify: curl -s http://%s/v1/readings/%s/%d/bundle > bundle.json\n\n",
