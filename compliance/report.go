@@ -152,6 +152,10 @@ type Report struct {
 	// Leaves is the number of log entries the report was computed from,
 	// when it was computed by FromLeaves.
 	Leaves int `json:"leaves,omitempty"`
+	// Checkpoint is the signed checkpoint whose whole log the entries were
+	// read from and checked against, when they were (tapproof compliance
+	// --log): then no entry of the log at that size can be missing.
+	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 // Compute builds the report of p from the samples and invalidations of one

@@ -53,6 +53,11 @@ func (r Report) WriteText(w io.Writer) error {
 	if r.Leaves > 0 {
 		p("computed from:\t%d log entries\n", r.Leaves)
 	}
+	if r.Checkpoint != "" {
+		if lines := strings.SplitN(r.Checkpoint, "\n", 3); len(lines) == 3 {
+			p("read from:\tthe whole log %s at size %s, every leaf checked against its signed checkpoint\n", oneLine(lines[0]), oneLine(lines[1]))
+		}
+	}
 
 	if len(r.Counted) > 0 {
 		p("\nCounted values, ascending\n")

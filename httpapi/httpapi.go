@@ -16,6 +16,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -57,6 +58,9 @@ type Logs interface {
 	LatestCheckpoint(ctx context.Context, utility string) ([]byte, error)
 	Checkpoint(ctx context.Context, utility string, size uint64) ([]byte, error)
 	ConsistencyProof(ctx context.Context, utility string, from, to uint64) ([][]byte, error)
+	// Leaves returns up to count leaves of utility's log from start on, in
+	// order; fewer, or none, past what the log has integrated.
+	Leaves(ctx context.Context, utility string, start, count uint64) ([][]byte, error)
 	// Bundle returns the JSON offline bundle of reading seq of device.
 	Bundle(ctx context.Context, device string, seq uint64) (any, error)
 }
@@ -116,6 +120,7 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /v1/logs/{log}/checkpoint", a.checkpoint)
 	mux.HandleFunc("GET /v1/logs/{log}/checkpoints/{size}", a.checkpoint)
 	mux.HandleFunc("GET /v1/logs/{log}/proof/consistency", a.consistency)
+	mux.HandleFunc("GET /v1/logs/{log}/leaves", a.leaves)
 	mux.HandleFunc("GET /v1/readings/{device}/{seq}/bundle", a.bundle)
 	mux.HandleFunc("GET /v1/devices", a.devices)
 	mux.HandleFunc("GET /v1/alerts", a.alerts)
@@ -223,6 +228,51 @@ func (a *api) consistency(w http.ResponseWriter, r *http.Request) {
 		p = [][]byte{}
 	}
 	writeJSON(w, ConsistencyProof{From: from, To: to, Hashes: p})
+}
+
+// MaxLeaves is the most leaves GET /v1/logs/{log}/leaves returns at once.
+const MaxLeaves = 1000
+
+// LeafAt is a leaf of a log and its index; in JSON, as
+// compliance.ReadLeaves reads it, {"index":N,"leaf":"<base64>"}.
+type LeafAt struct {
+	Index uint64 `json:"index"`
+	Leaf  []byte `json:"leaf"`
+}
+
+// leaves serves the leaves of a log, as JSON lines, from start on: count of
+// them (at most MaxLeaves, the default), fewer past the end. With them and
+// a checkpoint anyone can read a whole log back and check it (anchor.Replay).
+func (a *api) leaves(w http.ResponseWriter, r *http.Request) {
+	utility, q := r.PathValue("log"), r.URL.Query()
+	start, err := strconv.ParseUint(q.Get("start"), 10, 64)
+	if err != nil {
+		http.Error(w, "start must be a leaf index", http.StatusBadRequest)
+		return
+	}
+	count := uint64(MaxLeaves)
+	if c := q.Get("count"); c != "" {
+		if count, err = strconv.ParseUint(c, 10, 64); err != nil || count == 0 || count > MaxLeaves {
+			http.Error(w, fmt.Sprintf("count must be 1 to %d", MaxLeaves), http.StatusBadRequest)
+			return
+		}
+	}
+	if !tapproof.ValidID(utility) {
+		a.fail(w, r, ErrNotFound)
+		return
+	}
+	ls, err := a.cfg.Logs.Leaves(r.Context(), utility, start, count)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/jsonl")
+	enc := json.NewEncoder(w)
+	for i, l := range ls {
+		if err := enc.Encode(LeafAt{Index: start + uint64(i), Leaf: l}); err != nil {
+			return // the client went away
+		}
+	}
 }
 
 func (a *api) bundle(w http.ResponseWriter, r *http.Request) {

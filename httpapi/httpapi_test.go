@@ -34,6 +34,16 @@ func (fakeLogs) Checkpoint(_ context.Context, u string, size uint64) ([]byte, er
 func (fakeLogs) ConsistencyProof(context.Context, string, uint64, uint64) ([][]byte, error) {
 	return [][]byte{{1, 2}}, nil
 }
+func (fakeLogs) Leaves(_ context.Context, u string, start, count uint64) ([][]byte, error) {
+	if u != "u1" {
+		return nil, httpapi.ErrNotFound
+	}
+	var out [][]byte
+	for i := start; i < min(start+count, 3); i++ {
+		out = append(out, fmt.Appendf(nil, "leaf %d", i))
+	}
+	return out, nil
+}
 func (fakeLogs) Bundle(_ context.Context, device string, seq uint64) (any, error) {
 	if seq == 9 {
 		return nil, httpapi.ErrNotYetAnchored
@@ -83,6 +93,12 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/v1/logs/u1/checkpoints/x", 400, "whole number"},
 		{"GET", "/v1/logs/u1/proof/consistency?from=1&to=3", 200, `"hashes"`},
 		{"GET", "/v1/logs/u1/proof/consistency?from=4&to=3", 400, "from <= to"},
+		{"GET", "/v1/logs/u1/leaves?start=1", 200, `{"index":1,"leaf":"bGVhZiAx"}` + "\n" + `{"index":2,"leaf":"bGVhZiAy"}` + "\n"},
+		{"GET", "/v1/logs/u1/leaves?start=0&count=1", 200, `{"index":0,"leaf":"bGVhZiAw"}` + "\n"},
+		{"GET", "/v1/logs/u1/leaves?start=5", 200, ""},
+		{"GET", "/v1/logs/u1/leaves", 400, "start"},
+		{"GET", "/v1/logs/u1/leaves?start=0&count=1001", 400, "count must be 1 to 1000"},
+		{"GET", "/v1/logs/nope/leaves?start=0", 404, "not found"},
 		{"GET", "/v1/readings/d1/1/bundle", 200, `"leaf"`},
 		{"GET", "/v1/readings/d1/9/bundle", 404, "not yet covered"},
 		{"GET", "/v1/readings/d1/13/bundle", 500, "internal error"},

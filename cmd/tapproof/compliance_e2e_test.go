@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/compliance"
@@ -352,4 +354,39 @@ func TestSystemExceedanceEndToEnd(t *testing.T) {
 			t.Errorf("consumer notice = %+v, want one on time", c)
 		}
 	}
+
+	// Or, proving that no entry was left out, from the whole log read back
+	// and checked against its signed checkpoint: the same figures.
+	out, err = runCmd(t, "compliance", "--utility", utility, "--period", period, "--log", in.api,
+		"--log-key", logInfo(t, in.api, utility).VerifierKey, "--lab-key", lab+"="+b64(labPub), "--json")
+	if err != nil {
+		t.Fatalf("tapproof compliance --log: %v\n%s", err, out)
+	}
+	var whole compliance.Report
+	if err := json.Unmarshal([]byte(out), &whole); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(whole.Checkpoint, logInfo(t, in.api, utility).Origin+"\n"+fmt.Sprint(want)+"\n") {
+		t.Errorf("report read from the whole log: checkpoint %q, want the log's at size %d", whole.Checkpoint, want)
+	}
+	whole.Checkpoint = ""
+	if diff := cmp.Diff(rep, whole); diff != "" {
+		t.Errorf("report from the whole log differs from the one from the compliance leaves (-leaves +log):\n%s", diff)
+	}
+	// A wrong log key is refused before any figure is computed.
+	_, otherKey := newTestLogKey(t)
+	if out, err := runCmd(t, "compliance", "--utility", utility, "--period", period, "--log", in.api,
+		"--log-key", otherKey, "--lab-key", lab+"="+b64(labPub)); err == nil {
+		t.Errorf("tapproof compliance --log with another log's key succeeded:\n%s", out)
+	}
+}
+
+// newTestLogKey returns a fresh note signer key and its verifier key.
+func newTestLogKey(t *testing.T) (string, string) {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, "tapproof.local/log/flint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return skey, vkey
 }

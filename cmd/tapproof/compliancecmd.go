@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/compliance"
@@ -25,20 +26,24 @@ func newComplianceCmd() *cobra.Command {
 		p                      compliance.Params
 		jurisdiction, analyte  string
 		rounding, leaves, keys string
+		logServer, logKey      string
 		labKeys, reviewerKeys  []string
 		asJSON                 bool
 	)
 	cmd := &cobra.Command{
-		Use:   "compliance --utility ID --period 2026H2 --leaves FILE|URL|- --rounding RULE [--lab-key LAB=KEY]... [--reviewer-key ID=KEY]...",
+		Use:   "compliance --utility ID --period 2026H2 (--log URL --log-key KEY | --leaves FILE|URL|-) --rounding RULE [--lab-key LAB=KEY]... [--reviewer-key ID=KEY]...",
 		Short: "Compute a monitoring period's 90th percentile and action level exceedance from the log",
 		Long: `Compute a water system's lead (or copper) compliance for a monitoring period
 from the entries of its log alone, following 40 CFR 141.80(c)(3): the
 samples, the exclusions by state reviewers' invalidations, the 90th
 percentile, the rule and action level in force, and whether it is exceeded.
 
---leaves holds the log's entries as JSON lines, {"index":N,"leaf":"<base64>"},
-from a file, a URL or standard input (-). Check them against a checkpoint you
-trust before relying on the result. A lab sample counts only if signed by a
+--log reads the utility's whole log back from a tapproof API and checks every
+leaf against the latest checkpoint, whose signature --log-key must verify: no
+entry can have been left out. --leaves instead takes entries as JSON lines,
+{"index":N,"leaf":"<base64>"}, from a file, a URL (such as
+/v1/compliance/{utility}/leaves, which serves only the compliance entries) or
+standard input (-); nothing then shows that none is missing. A lab sample counts only if signed by a
 key of its lab, an invalidation applies only if signed by a key of its
 reviewer: give the keys with --lab-key and --reviewer-key (LAB=BASE64, one
 flag per key) or --keys, a JSON file {"labs":{"LAB":["BASE64"]},
@@ -61,26 +66,43 @@ among the entries given is listed as such.`,
 				return fmt.Errorf("--rounding: %w", err)
 			}
 			p.Jurisdiction, p.Analyte = tapproof.Jurisdiction(jurisdiction), tapproof.Analyte(analyte)
-			if leaves == "" {
-				return errors.New("--leaves is required: a file, URL or - of JSON lines {\"index\":N,\"leaf\":\"<base64>\"}")
+			if (leaves == "") == (logServer == "") {
+				return errors.New("give --log URL --log-key KEY to read the whole log back, or --leaves: a file, URL or - of JSON lines {\"index\":N,\"leaf\":\"<base64>\"}")
 			}
 			ks, err := complianceKeys(keys, labKeys, reviewerKeys)
 			if err != nil {
 				return err
 			}
-			raw, err := complianceInput(cmd, leaves)
-			if err != nil {
-				return err
-			}
-			defer raw.Close()
-			ls, err := compliance.ReadLeaves(io.LimitReader(raw, complianceMaxInput))
-			if err != nil {
-				return err
+			var (
+				ls []compliance.LeafAt
+				cp []byte
+			)
+			if logServer != "" {
+				if logKey == "" {
+					return errors.New("--log needs --log-key: the log's note verifier key, obtained out of band")
+				}
+				v, err := note.NewVerifier(strings.TrimSpace(logKey))
+				if err != nil {
+					return fmt.Errorf("--log-key: %w", err)
+				}
+				if ls, cp, err = readLog(cmd.Context(), logServer, p.Utility, v); err != nil {
+					return err
+				}
+			} else {
+				raw, err := complianceInput(cmd, leaves)
+				if err != nil {
+					return err
+				}
+				defer raw.Close()
+				if ls, err = compliance.ReadLeaves(io.LimitReader(raw, complianceMaxInput)); err != nil {
+					return err
+				}
 			}
 			rep, err := compliance.FromLeaves(cmd.Context(), ls, ks, p)
 			if err != nil {
 				return fmt.Errorf("compliance: %w", err)
 			}
+			rep.Checkpoint = string(cp)
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -96,6 +118,8 @@ among the entries given is listed as such.`,
 	f.StringVar(&analyte, "analyte", string(tapproof.Lead), "lead or copper")
 	f.StringVar(&rounding, "rounding", string(compliance.HalfUp), "rounding of a fractional rank: half-up, half-even or up")
 	f.StringVar(&leaves, "leaves", "", "log entries as JSON lines: a file, an http(s) URL, or - for standard input")
+	f.StringVar(&logServer, "log", "", "instead of --leaves, a tapproof API (http://HOST:8480) to read the utility's whole log back from, checked against its latest checkpoint")
+	f.StringVar(&logKey, "log-key", os.Getenv("TAPPROOF_LOG_KEY"), "with --log, the log's note verifier key ($TAPPROOF_LOG_KEY)")
 	f.StringArrayVar(&labKeys, "lab-key", nil, "a certified lab's key, LAB=BASE64 Ed25519 public key (repeatable)")
 	f.StringArrayVar(&reviewerKeys, "reviewer-key", nil, "a state reviewer's key, ID=BASE64 Ed25519 public key (repeatable)")
 	f.StringVar(&keys, "keys", "", `JSON file of keys: {"labs":{"LAB":["BASE64"]},"reviewers":{"ID":["BASE64"]}}`)

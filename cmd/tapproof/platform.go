@@ -362,6 +362,16 @@ func (p *platform) ConsistencyProof(ctx context.Context, utility string, from, t
 	return ul.log.ConsistencyProof(ctx, from, to)
 }
 
+// Leaves returns up to count leaves of utility's log from start on, as
+// Trillian holds them.
+func (p *platform) Leaves(ctx context.Context, utility string, start, count uint64) ([][]byte, error) {
+	ul, err := p.utilityLog(ctx, utility)
+	if err != nil {
+		return nil, err
+	}
+	return ul.log.Leaves(ctx, start, count)
+}
+
 // Bundle assembles the offline proof of reading seq of device at the latest
 // published checkpoint, with the device's enrollment when it precedes the
 // reading in the log.

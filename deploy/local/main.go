@@ -183,7 +183,7 @@ Alerts are printed here as the webhook receives them.
                     %[2]s/v1/devices
   Compliance        %[2]s/v1/compliance/utility-1/%[9]s   (90th percentile, notices due)
                     bin/tapproof compliance --utility utility-1 --period %[9]s --lab-key %[10]s \
-                        --leaves %[2]s/v1/compliance/utility-1/leaves
+                        --log %[2]s --log-key "$(curl -s %[2]s/v1/logs | jq -r '.[] | select(.utility=="utility-1") | .verifier_key')"
   Metrics           %[2]s/metrics   readiness: %[2]s/readyz
   NATS JetStream    nats://%[3]s     (readings on tapproof.readings.>, rejections on tapproof.rejected.>)
   InfluxDB 1.8      %[4]s  database %[5]s  e.g. curl -G %[4]s/query --data-urlencode db=%[5]s --data-urlencode 'q=SELECT last(value) FROM reading GROUP BY site'
