@@ -158,10 +158,10 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 	case <-ctx.Done():
 		say("interrupted; shutting down")
 		return nil
-	case err := <-serve.done:
-		return fmt.Errorf("tapproof serve exited: %v (see %s)", err, filepath.Join(logs, "tapproof.log"))
-	case err := <-sim.done:
-		return fmt.Errorf("simulator exited: %v (see %s)", err, filepath.Join(logs, "simulate.log"))
+	case <-serve.done:
+		return fmt.Errorf("tapproof serve exited: %v (see %s)", serve.err, filepath.Join(logs, "tapproof.log"))
+	case <-sim.done:
+		return fmt.Errorf("simulator exited: %v (see %s)", sim.err, filepath.Join(logs, "simulate.log"))
 	}
 }
 
@@ -249,8 +249,12 @@ func webhookReceiver(secret, period string) (*http.Server, error) {
 }
 
 type child struct {
-	cmd  *exec.Cmd
-	done chan error
+	cmd *exec.Cmd
+	// done is closed when the child has exited, with its status in err:
+	// closed, not sent on, so that the run loop noticing an exit does not
+	// leave stop waiting for it.
+	done chan struct{}
+	err  error
 }
 
 func startChild(bin string, env []string, logFile string, args ...string) (*child, error) {
@@ -268,12 +272,17 @@ func startChild(bin string, env []string, logFile string, args ...string) (*chil
 		f.Close()
 		return nil, fmt.Errorf("start %s %s: %w", bin, args[0], err)
 	}
-	c := &child{cmd: cmd, done: make(chan error, 1)}
-	go func() { c.done <- cmd.Wait(); f.Close() }()
+	c := &child{cmd: cmd, done: make(chan struct{})}
+	go func() { c.err = cmd.Wait(); f.Close(); close(c.done) }()
 	return c, nil
 }
 
 func (c *child) stop(name string, grace time.Duration) {
+	select {
+	case <-c.done:
+		return // exited already
+	default:
+	}
 	say("stopping %s", name)
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -296,8 +305,8 @@ func waitReady(ctx context.Context, url string, c *child) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-c.done:
-			return fmt.Errorf("exited: %v", err)
+		case <-c.done:
+			return fmt.Errorf("exited: %v", c.err)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
