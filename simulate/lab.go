@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,13 +50,7 @@ func LoadOrCreateLab(path, id string) (*Lab, error) {
 		return nil, err
 	}
 	l := &Lab{ID: id, Key: key}
-	if b, err = json.MarshalIndent(l, "", "  "); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
+	if err := saveSecret(path, l); err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
 	return l, nil

@@ -133,16 +133,23 @@ func LoadOrCreate(path string, cfg FleetConfig) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b, err = json.MarshalIndent(f, "", "  "); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("fleet: %w", err)
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
+	if err := saveSecret(path, f); err != nil {
 		return nil, fmt.Errorf("fleet: %w", err)
 	}
 	return f, nil
+}
+
+// saveSecret writes v as JSON to path, readable by its owner only: it holds
+// private keys.
+func saveSecret(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
 }
 
 // EnrollmentEnvelope returns the sensor's signed enrollment.

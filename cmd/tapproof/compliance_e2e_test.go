@@ -31,6 +31,22 @@ func startServeCompliance(t *testing.T, st *localstack.Stack, dataDir string, ke
 	return startServeConfig(t, cfg)
 }
 
+// startComplianceUtility starts serve with keys and half-up rounding, and
+// enrolls a sensor of utility so that its log exists. It returns the
+// instance, a JetStream client on its NATS and the number of enrollments.
+func startComplianceUtility(t *testing.T, st *localstack.Stack, keys compliance.KeySet, utility string) (*instance, jetstream.JetStream, uint64) {
+	t.Helper()
+	in := startServeCompliance(t, st, t.TempDir(), keys, compliance.HalfUp)
+	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 1, LeadPerSite: 1, NIRSPerUtil: -1, UtilityNames: []string{utility}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fleet.Enroll(t.Context(), in.api, adminToken); err != nil {
+		t.Fatal(err)
+	}
+	return in, jsFor(t, in.nats), uint64(len(fleet.Sensors))
+}
+
 // TestComplianceEndToEnd runs a monitoring period on the real stack: a
 // certified lab publishes the period's lead samples, the API reports the
 // 90th percentile of 40 CFR 141.80(c)(3) and whether it exceeds the action
@@ -48,19 +64,8 @@ func TestComplianceEndToEnd(t *testing.T) {
 		Labs:      map[string][]ed25519.PublicKey{lab: {labPub}},
 		Reviewers: map[string][]ed25519.PublicKey{reviewer: {revPub}},
 	}
-	in := startServeCompliance(t, st, t.TempDir(), keys, compliance.HalfUp)
+	in, js, enrolled := startComplianceUtility(t, st, keys, utility)
 	ctx := t.Context()
-
-	// The utility's log exists once its first sensor is enrolled.
-	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 1, LeadPerSite: 1, NIRSPerUtil: -1, UtilityNames: []string{utility}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fleet.Enroll(ctx, in.api, adminToken); err != nil {
-		t.Fatal(err)
-	}
-	enrolled := uint64(len(fleet.Sensors))
-	js := jsFor(t, in.nats)
 	sign := func(key ed25519.PrivateKey, payloadType string, v any) []byte {
 		t.Helper()
 		p, err := json.Marshal(v)
@@ -239,17 +244,8 @@ func TestSystemExceedanceEndToEnd(t *testing.T) {
 	st := localstack.ForTest(t)
 	labPub, labKey, _ := ed25519.GenerateKey(rand.Reader)
 	const lab, utility, period = "state-lab", "flint", "2026H1"
-	in := startServeCompliance(t, st, t.TempDir(), compliance.KeySet{Labs: map[string][]ed25519.PublicKey{lab: {labPub}}}, compliance.HalfUp)
+	in, js, enrolled := startComplianceUtility(t, st, compliance.KeySet{Labs: map[string][]ed25519.PublicKey{lab: {labPub}}}, utility)
 	ctx := t.Context()
-	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 1, LeadPerSite: 1, NIRSPerUtil: -1, UtilityNames: []string{utility}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fleet.Enroll(ctx, in.api, adminToken); err != nil {
-		t.Fatal(err)
-	}
-	enrolled := uint64(len(fleet.Sensors))
-	js := jsFor(t, in.nats)
 	n := 0
 	publish := func(ppb ...float64) {
 		t.Helper()
