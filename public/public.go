@@ -606,7 +606,7 @@ func (s *server) feed(w http.ResponseWriter, r *http.Request) {
 			Title:    kindLabel(a) + ": " + notice.Subject,
 			Updated:  a.RaisedAt.UTC().Format(time.RFC3339),
 			Category: []atomCat{{Term: string(a.Class)}, {Term: string(a.Type())}},
-			Summary:  fmt.Sprintf("%s %s at %s (level %s %s)", strconv.FormatFloat(a.Value, 'f', -1, 64), a.Unit, a.Site, strconv.FormatFloat(a.Level, 'f', -1, 64), a.Unit),
+			Summary:  atomSummary(a),
 			Links: []atomLink{
 				{Rel: "alternate", Type: "application/cap+xml", Href: links.CAP(a.ID)},
 				{Rel: "related", Type: "text/html", Href: links.Status(a.Utility, a.Site)},
@@ -644,6 +644,15 @@ func kindLabel(a tapproof.Alert) string {
 		return "Lab result above action level"
 	}
 	return "Screening alert"
+}
+
+// atomSummary is the one line of an alert in the Atom feed.
+func atomSummary(a tapproof.Alert) string {
+	v, level := strconv.FormatFloat(a.Value, 'f', -1, 64), strconv.FormatFloat(a.Level, 'f', -1, 64)
+	if a.Class == tapproof.SystemExceedance {
+		return fmt.Sprintf("90th percentile %s %s in the %s water system (action level %s %s)", v, a.Unit, a.Utility, level, a.Unit)
+	}
+	return fmt.Sprintf("%s %s at %s (level %s %s)", v, a.Unit, a.Site, level, a.Unit)
 }
 
 // stream sends alert messages as Server-Sent Events: event "alert", id the

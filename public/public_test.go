@@ -359,6 +359,30 @@ func TestFeedAndCAP(t *testing.T) {
 	}
 }
 
+// TestSystemExceedancePublic: the water system's Tier 1 alert, which has no
+// site, shows on every site page of the utility, in the feed with its 90th
+// percentile, and as valid CAP.
+func TestSystemExceedancePublic(t *testing.T) {
+	e := newUnitEnv(t)
+	a := alertAt(1, 17)
+	a.ID, a.Class, a.Site, a.Device, a.Seq = tapproof.SystemExceedanceID("springfield", tapproof.Lead, "2026H1"), tapproof.SystemExceedance, "", "", 0
+	if err := e.store.Publish(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := e.do(t, "GET", "/sites/springfield/elm-st-12", ""); !strings.Contains(body, "Action level exceeded") {
+		t.Errorf("site page does not show the water system's action level exceedance:\n%s", body)
+	}
+	_, body := e.do(t, "GET", "/v1/alerts/feed.atom", "")
+	if want := "90th percentile 17 ug/L in the springfield water system (action level 15 ug/L)"; !strings.Contains(body, want) {
+		t.Errorf("feed lacks %q:\n%s", want, body)
+	}
+	resp, doc := e.do(t, "GET", "/v1/alerts/"+a.ID+"/cap.xml", "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("CAP = %d", resp.StatusCode)
+	}
+	xmllint(t, []byte(doc))
+}
+
 // TestStream reads Server-Sent Events like a browser's EventSource.
 func TestStream(t *testing.T) {
 	e := newUnitEnv(t)
