@@ -83,6 +83,7 @@ type complianceBackend struct {
 	rounding      compliance.Rounding
 	jurisdictions map[string]tapproof.Jurisdiction
 	rules         []tapproof.Rule
+	deadlines     compliance.NoticeDeadlines // zero: the defaults
 }
 
 // Report computes the compliance report of utility's monitoring period for
@@ -119,7 +120,7 @@ func (b *complianceBackend) params(utility, period string, a tapproof.Analyte) c
 	if !ok {
 		j = tapproof.Federal
 	}
-	return compliance.Params{Utility: utility, Period: period, Jurisdiction: j, Analyte: a, Rounding: b.rounding, Rules: b.rules}
+	return compliance.Params{Utility: utility, Period: period, Jurisdiction: j, Analyte: a, Rounding: b.rounding, Rules: b.rules, Deadlines: b.deadlines}
 }
 
 // Leaves writes utility's lab sample, invalidation and compliance notice

@@ -66,6 +66,9 @@ type serveConfig struct {
 	// Rounding is the state's rounding of a fractional rank 0.9 × n in the
 	// 90th percentile; compliance.HalfUp if empty.
 	Rounding compliance.Rounding
+	// NoticeDeadlines are the notice clocks reports check the log's notice
+	// records against; compliance.DefaultNoticeDeadlines where zero.
+	NoticeDeadlines compliance.NoticeDeadlines
 	// DebugAddr, if set, serves net/http/pprof there (keep it on loopback).
 	DebugAddr string
 	Log       *slog.Logger
@@ -210,6 +213,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	if err != nil {
 		return err
 	}
+	complianceAPI.deadlines = cfg.NoticeDeadlines
 	exceedances := &exceedanceWatch{journal: j, reports: complianceAPI, alerts: store, log: log, now: time.Now,
 		failed: metrics.sinkErrors.WithLabelValues("exceedance").Inc}
 	in := ingest.New(ingest.Config{Workers: cfg.Workers, Labs: labs, Reviewers: reviewers}, js, registry, j, screener, ingest.NewMetrics(reg), log)
