@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"simulate":              {"", "signed"},
 	"deploy":                {},
 	"internal/localstack":   {},
+	"internal/browsertest":  {},
 	"internal/natstest":     {"journal"},
 	"internal/tapproofproc": {},
 	"internal/loadgen":      {"", "signed", "journal", "anchor", "simulate"},

@@ -3,12 +3,9 @@ package public_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,67 +16,10 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/internal/browsertest"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/public"
 )
-
-// browser starts headless Chromium for t. Without Chromium the test fails
-// in CI (CI=true) and is skipped elsewhere.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	path := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chromium is missing (Debian: apt-get install -y chromium chromium-driver)")
-		}
-		t.Skip("chromium is missing; apt-get install -y chromium")
-	}
-	// Not t.TempDir: Chromium's helpers may still write for a moment after
-	// the browser exits, and TempDir's removal then fails the test.
-	profile, err := os.MkdirTemp("", "chromium-profile-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(profile),
-	)
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-		deadline := time.Now().Add(10 * time.Second)
-		for os.RemoveAll(profile) != nil && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-		}
-	})
-	if err := chromedp.Run(ctx); err != nil { // starts the browser
-		t.Fatalf("chromium: %v", err)
-	}
-	return ctx
-}
-
-// run runs browser actions with a deadline.
-func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Run(ctx, actions...); err != nil {
-		var html string
-		_ = chromedp.Run(context.WithoutCancel(ctx), chromedp.OuterHTML("html", &html))
-		t.Fatalf("%s: %v\npage:\n%s", what, err, html)
-	}
-}
 
 // memNoticeLog is a NoticeLog in memory.
 type memNoticeLog struct {
@@ -106,20 +46,12 @@ func (l *memNoticeLog) all() []alerts.NoticeRecord {
 
 func waitMail(t *testing.T, mp *localstack.Mailpit, to, subject string) localstack.MailpitMessage {
 	t.Helper()
-	var msg localstack.MailpitMessage
-	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
-		list, err := mp.Search(context.Background(), "to:"+to)
-		if err != nil {
-			return err
-		}
-		for _, m := range list {
-			if strings.Contains(m.Subject, subject) {
-				msg, err = mp.Message(context.Background(), m.ID)
-				return err
-			}
-		}
-		return errorf("no message to %s about %q among %d", to, subject, len(list))
-	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	msg, err := mp.Wait(ctx, to, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return msg
 }
 
@@ -127,7 +59,7 @@ func waitMail(t *testing.T, mp *localstack.Mailpit, to, subject string) localsta
 // through real SMTP: find the site, subscribe, confirm from the email, see
 // an alert arrive live on the page, receive the notice, unsubscribe.
 func TestResidentJourney(t *testing.T) {
-	ctx := browser(t)
+	ctx := browsertest.Start(t)
 	mp := localstack.MailpitForTest(t, nil)
 	js := startJetStream(t)
 	bg := context.Background()
@@ -181,7 +113,7 @@ func TestResidentJourney(t *testing.T) {
 	var text string
 
 	// 1. Find the site from the status page.
-	run(t, ctx, "open the status page",
+	browsertest.Run(t, ctx, "open the status page",
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(`a.site[href$="/sites/springfield/elm-st-12"]`),
 		chromedp.Click(`a.site[href$="/sites/springfield/elm-st-12"]`),
@@ -193,7 +125,7 @@ func TestResidentJourney(t *testing.T) {
 	}
 
 	// 2. Subscribe with the form.
-	run(t, ctx, "subscribe",
+	browsertest.Run(t, ctx, "subscribe",
 		chromedp.SendKeys(`#address`, resident),
 		chromedp.Click(`#subscribe-button`),
 		chromedp.WaitVisible(`#message`),
@@ -209,7 +141,7 @@ func TestResidentJourney(t *testing.T) {
 	if link == "" {
 		t.Fatalf("confirmation email has no link to %s/confirm:\n%s", base, confirm.Text)
 	}
-	run(t, ctx, "confirm",
+	browsertest.Run(t, ctx, "confirm",
 		chromedp.Navigate(link),
 		chromedp.WaitVisible(`#message`),
 		chromedp.Text(`#message`, &text),
@@ -219,7 +151,7 @@ func TestResidentJourney(t *testing.T) {
 	}
 
 	// 4. The site page is open, live, when a sensor spikes.
-	run(t, ctx, "open the site page",
+	browsertest.Run(t, ctx, "open the site page",
 		chromedp.Navigate(base+"/sites/springfield/elm-st-12"),
 		chromedp.WaitVisible(`#no-alerts`),
 		chromedp.WaitReady(`body[data-live="connected"]`),
@@ -230,7 +162,7 @@ func TestResidentJourney(t *testing.T) {
 	if err := screener.Check(bg, lead(3, 31)); err != nil { // suppressed: no second notice
 		t.Fatal(err)
 	}
-	run(t, ctx, "see the alert arrive live",
+	browsertest.Run(t, ctx, "see the alert arrive live",
 		chromedp.WaitVisible(`#live li.live-alert`),
 		chromedp.Text(`#live`, &text),
 	)
@@ -255,7 +187,7 @@ func TestResidentJourney(t *testing.T) {
 
 	// 6. A reload shows the open alert; the CAP link works.
 	var capHref string
-	run(t, ctx, "reload",
+	browsertest.Run(t, ctx, "reload",
 		chromedp.Reload(),
 		chromedp.WaitVisible(`#open-alerts`),
 		chromedp.Text(`#open-alerts`, &text),
@@ -266,7 +198,7 @@ func TestResidentJourney(t *testing.T) {
 	}
 
 	// 7. Unsubscribe from the link in the email.
-	run(t, ctx, "unsubscribe",
+	browsertest.Run(t, ctx, "unsubscribe",
 		chromedp.Navigate(unsub),
 		chromedp.WaitVisible(`#unsubscribe-button`),
 		chromedp.Click(`#unsubscribe-button`),
@@ -281,4 +213,3 @@ func TestResidentJourney(t *testing.T) {
 	}
 }
 
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -163,6 +164,26 @@ func (m *Mailpit) Message(ctx context.Context, id string) (MailpitMessage, error
 	var out MailpitMessage
 	err := m.get(ctx, "/api/v1/message/"+url.PathEscape(id), &out)
 	return out, err
+}
+
+// Wait returns, with its text, the newest message to address whose subject
+// contains subject, polling until one arrives or ctx is done.
+func (m *Mailpit) Wait(ctx context.Context, address, subject string) (MailpitMessage, error) {
+	for {
+		list, err := m.Search(ctx, "to:"+address)
+		if err == nil {
+			for _, msg := range list {
+				if strings.Contains(msg.Subject, subject) {
+					return m.Message(ctx, msg.ID)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return MailpitMessage{}, fmt.Errorf("no message to %s about %q (%d messages to it; last error %v): %w", address, subject, len(list), err, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Headers returns the headers of the message with id.
