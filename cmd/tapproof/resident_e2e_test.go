@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/internal/browsertest"
+	"github.com/tapproof/tapproof/internal/localstack"
+	"github.com/tapproof/tapproof/simulate"
+)
+
+// TestResidentJourneyOnServe is a resident's path through a whole tapproof
+// serve on the real stack, in headless Chromium, with email through a real
+// SMTP server (mailpit): find the site on the status page, subscribe,
+// confirm from the email, receive the notice when a sensor there spikes.
+// Then a regulator finds the notice's record, with one recipient and no
+// address, in the log read back whole and checked against its checkpoint.
+func TestResidentJourneyOnServe(t *testing.T) {
+	browser := browsertest.Start(t)
+	st := localstack.ForTest(t)
+	mp := localstack.MailpitForTest(t, nil)
+	cfg := testServeConfig(t, st, t.TempDir())
+	cfg.SMTP = alerts.SMTPConfig{Host: mp.SMTPHost, Port: mp.SMTPPort, From: "alerts@water.flint.example", TLS: alerts.SMTPTLSNone}
+	cfg.PublicTitle = "Flint water"
+	in := startServeConfig(t, cfg)
+	ctx := t.Context()
+
+	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 2, LeadPerSite: 1, NIRSPerUtil: -1, UtilityNames: []string{"flint"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fleet.Enroll(ctx, in.api, adminToken); err != nil {
+		t.Fatal(err)
+	}
+	js := jsFor(t, in.nats)
+	sensor := fleet.Sensors[1]
+	if sensor.Device.Site != "site-2" {
+		t.Fatalf("sensor 1 is at %s, want site-2", sensor.Device.Site)
+	}
+	publish := func(ppb float64) tapproof.Reading {
+		t.Helper()
+		r := sensor.Lead(ppb, time.Now().UTC().Truncate(time.Millisecond))
+		if _, err := sensor.Publish(ctx, js, r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	publish(3.2)
+	waitFor(t, 30*time.Second, func() error {
+		if n := influxCount(t, st, `device='`+sensor.Device.ID+`'`); n != 1 {
+			return fmt.Errorf("readings of %s in InfluxDB = %d, want 1", sensor.Device.ID, n)
+		}
+		return nil
+	})
+
+	const resident = "resident@example.org"
+	var text string
+	browsertest.Run(t, browser, "find the site on the status page",
+		chromedp.Navigate(in.api+"/"),
+		chromedp.WaitVisible(`a.site[href$="/sites/flint/site-2"]`),
+		chromedp.Click(`a.site[href$="/sites/flint/site-2"]`),
+		chromedp.WaitVisible(`#readings`),
+		chromedp.Text(`#readings`, &text),
+	)
+	if !strings.Contains(text, "3.2 ug/L") {
+		t.Errorf("readings table = %q, want the latest reading, 3.2 ug/L", text)
+	}
+	browsertest.Run(t, browser, "subscribe",
+		chromedp.SendKeys(`#address`, resident),
+		chromedp.Click(`#subscribe-button`),
+		chromedp.WaitVisible(`#message`),
+		chromedp.Text(`#message`, &text),
+	)
+	if !strings.Contains(text, "Check your inbox") {
+		t.Fatalf("after subscribing the page says %q", text)
+	}
+	mailCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	confirm, err := mp.Wait(mailCtx, resident, "Confirm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := regexp.MustCompile(regexp.QuoteMeta(in.api) + `/confirm\?token=[0-9a-f]{64}`).FindString(confirm.Text)
+	if link == "" {
+		t.Fatalf("confirmation email has no link to %s/confirm:\n%s", in.api, confirm.Text)
+	}
+	browsertest.Run(t, browser, "confirm",
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(`#message`),
+		chromedp.Text(`#message`, &text),
+	)
+	if !strings.Contains(text, "You will now receive") {
+		t.Fatalf("confirmation page says %q", text)
+	}
+
+	// The sensor spikes: the resident gets the notice.
+	spike := publish(24)
+	notice, err := mp.Wait(mailCtx, resident, "Water alert")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"24 µg/L (ppb)", alerts.HealthEffectsLead, in.api + "/sites/flint/site-2"} {
+		if !strings.Contains(notice.Text, want) {
+			t.Errorf("notice lacks %q:\n%s", want, notice.Text)
+		}
+	}
+
+	// The regulator's view: the record of that notice is in the log, which
+	// reads back whole against its checkpoint, and names no one.
+	alertID := tapproof.AlertID(tapproof.Screening, sensor.Device.ID, spike.Seq)
+	v, err := note.NewVerifier(logInfo(t, in.api, "flint").VerifierKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var record alerts.NoticeRecord
+	var raw []byte
+	waitFor(t, 30*time.Second, func() error {
+		leaves, _, err := readLog(ctx, in.api, "flint", v)
+		if err != nil {
+			return err
+		}
+		for _, l := range leaves {
+			if json.Unmarshal(l.Bytes, &record) == nil && record.AlertID == alertID {
+				raw = l.Bytes
+				return nil
+			}
+		}
+		return fmt.Errorf("no notice record of %s among %d leaves read back", alertID, len(leaves))
+	})
+	if record.Type != alerts.NoticeRecordType || record.Recipients != 1 || record.Channels[alerts.ChannelEmail] != 1 ||
+		record.SentAt.Before(record.AlertRaisedAt) || record.TextSHA256 == "" {
+		t.Errorf("notice record = %+v; want one email recipient, sent after the alert, with the text's hash", record)
+	}
+	if strings.Contains(string(raw), resident) || strings.Contains(string(raw), "example.org") {
+		t.Errorf("the public log's notice record holds the resident's address: %s", raw)
+	}
+}
