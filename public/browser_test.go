@@ -212,4 +212,3 @@ func TestResidentJourney(t *testing.T) {
 		t.Errorf("subscriptions after unsubscribing = %v, %v; want none", all, err)
 	}
 }
-
