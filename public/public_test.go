@@ -34,23 +34,6 @@ func startJetStream(t *testing.T) jetstream.JetStream {
 	return js
 }
 
-// checkFor calls f every step until it returns nil, failing t with f's last
-// error after total.
-func checkFor(t *testing.T, total, step time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(step)
-	}
-}
-
 type staticSites []alerts.Site
 
 func (s staticSites) Sites(context.Context) ([]alerts.Site, error) { return s, nil }
