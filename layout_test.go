@@ -29,7 +29,7 @@ var allowed = map[string][]string{
 	"simulate":              {"", "signed"},
 	"deploy":                {},
 	"internal/localstack":   {},
-	"internal/browsertest":  {},
+	"internal/browsertest":  {"internal/localstack"},
 	"internal/natstest":     {"journal"},
 	"internal/tapproofproc": {},
 	"internal/loadgen":      {"", "signed", "journal", "anchor", "simulate"},

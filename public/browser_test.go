@@ -113,42 +113,12 @@ func TestResidentJourney(t *testing.T) {
 	var text string
 
 	// 1. Find the site from the status page.
-	browsertest.Run(t, ctx, "open the status page",
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(`a.site[href$="/sites/springfield/elm-st-12"]`),
-		chromedp.Click(`a.site[href$="/sites/springfield/elm-st-12"]`),
-		chromedp.WaitVisible(`#readings`),
-		chromedp.Text(`#readings`, &text),
-	)
-	if !strings.Contains(text, "3.2 ug/L") {
+	if text = browsertest.FindSite(t, ctx, base, "springfield", "elm-st-12"); !strings.Contains(text, "3.2 ug/L") {
 		t.Errorf("readings table = %q, want the latest reading 3.2 ug/L", text)
 	}
 
-	// 2. Subscribe with the form.
-	browsertest.Run(t, ctx, "subscribe",
-		chromedp.SendKeys(`#address`, resident),
-		chromedp.Click(`#subscribe-button`),
-		chromedp.WaitVisible(`#message`),
-		chromedp.Text(`#message`, &text),
-	)
-	if !strings.Contains(text, "Check your inbox") {
-		t.Fatalf("after subscribing the page says %q", text)
-	}
-
-	// 3. Confirm from the email.
-	confirm := waitMail(t, mp, resident, "Confirm")
-	link := regexp.MustCompile(regexp.QuoteMeta(base) + `/confirm\?token=[0-9a-f]{64}`).FindString(confirm.Text)
-	if link == "" {
-		t.Fatalf("confirmation email has no link to %s/confirm:\n%s", base, confirm.Text)
-	}
-	browsertest.Run(t, ctx, "confirm",
-		chromedp.Navigate(link),
-		chromedp.WaitVisible(`#message`),
-		chromedp.Text(`#message`, &text),
-	)
-	if !strings.Contains(text, "You will now receive") {
-		t.Fatalf("confirmation page says %q", text)
-	}
+	// 2. Subscribe with the form, and 3. confirm from the email.
+	browsertest.Subscribe(t, ctx, mp, base, resident)
 
 	// 4. The site page is open, live, when a sensor spikes.
 	browsertest.Run(t, ctx, "open the site page",

@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tapproof/tapproof"
@@ -64,44 +62,12 @@ func TestResidentJourneyOnServe(t *testing.T) {
 	})
 
 	const resident = "resident@example.org"
-	var text string
-	browsertest.Run(t, browser, "find the site on the status page",
-		chromedp.Navigate(in.api+"/"),
-		chromedp.WaitVisible(`a.site[href$="/sites/flint/site-2"]`),
-		chromedp.Click(`a.site[href$="/sites/flint/site-2"]`),
-		chromedp.WaitVisible(`#readings`),
-		chromedp.Text(`#readings`, &text),
-	)
-	if !strings.Contains(text, "3.2 ug/L") {
+	if text := browsertest.FindSite(t, browser, in.api, "flint", "site-2"); !strings.Contains(text, "3.2 ug/L") {
 		t.Errorf("readings table = %q, want the latest reading, 3.2 ug/L", text)
 	}
-	browsertest.Run(t, browser, "subscribe",
-		chromedp.SendKeys(`#address`, resident),
-		chromedp.Click(`#subscribe-button`),
-		chromedp.WaitVisible(`#message`),
-		chromedp.Text(`#message`, &text),
-	)
-	if !strings.Contains(text, "Check your inbox") {
-		t.Fatalf("after subscribing the page says %q", text)
-	}
+	browsertest.Subscribe(t, browser, mp, in.api, resident)
 	mailCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	confirm, err := mp.Wait(mailCtx, resident, "Confirm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	link := regexp.MustCompile(regexp.QuoteMeta(in.api) + `/confirm\?token=[0-9a-f]{64}`).FindString(confirm.Text)
-	if link == "" {
-		t.Fatalf("confirmation email has no link to %s/confirm:\n%s", in.api, confirm.Text)
-	}
-	browsertest.Run(t, browser, "confirm",
-		chromedp.Navigate(link),
-		chromedp.WaitVisible(`#message`),
-		chromedp.Text(`#message`, &text),
-	)
-	if !strings.Contains(text, "You will now receive") {
-		t.Fatalf("confirmation page says %q", text)
-	}
 
 	// The sensor spikes: the resident gets the notice.
 	spike := publish(24)

@@ -4,12 +4,17 @@ package browsertest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/tapproof/tapproof/internal/localstack"
 )
 
 // Start starts headless Chromium for t and returns its browser context,
@@ -69,5 +74,56 @@ func Run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 		var html string
 		_ = chromedp.Run(context.WithoutCancel(ctx), chromedp.OuterHTML("html", &html))
 		t.Fatalf("%s: %v\npage:\n%s", what, err, html)
+	}
+}
+
+// FindSite opens the status page at base as a resident would, follows the
+// link to site of utility and returns the text of its readings table.
+func FindSite(t *testing.T, ctx context.Context, base, utility, site string) string {
+	t.Helper()
+	link := fmt.Sprintf(`a.site[href$="/sites/%s/%s"]`, utility, site)
+	var text string
+	Run(t, ctx, "find the site on the status page",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(link),
+		chromedp.Click(link),
+		chromedp.WaitVisible(`#readings`),
+		chromedp.Text(`#readings`, &text),
+	)
+	return text
+}
+
+// Subscribe subscribes address with the form of the open page, then
+// confirms from the email mp receives, failing t unless each page says it
+// worked.
+func Subscribe(t *testing.T, ctx context.Context, mp *localstack.Mailpit, base, address string) {
+	t.Helper()
+	var text string
+	Run(t, ctx, "subscribe",
+		chromedp.SendKeys(`#address`, address),
+		chromedp.Click(`#subscribe-button`),
+		chromedp.WaitVisible(`#message`),
+		chromedp.Text(`#message`, &text),
+	)
+	if !strings.Contains(text, "Check your inbox") {
+		t.Fatalf("after subscribing the page says %q", text)
+	}
+	mailCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	confirm, err := mp.Wait(mailCtx, address, "Confirm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := regexp.MustCompile(regexp.QuoteMeta(base) + `/confirm\?token=[0-9a-f]{64}`).FindString(confirm.Text)
+	if link == "" {
+		t.Fatalf("confirmation email has no link to %s/confirm:\n%s", base, confirm.Text)
+	}
+	Run(t, ctx, "confirm",
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(`#message`),
+		chromedp.Text(`#message`, &text),
+	)
+	if !strings.Contains(text, "You will now receive") {
+		t.Fatalf("confirmation page says %q", text)
 	}
 }
