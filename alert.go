@@ -113,6 +113,11 @@ func AlertID(class AlertClass, device string, seq uint64) string {
 	return string(class) + "-" + ReadingKey(device, seq)
 }
 
+// NoticeRecordType is the "type" of the record of a notice sent to the
+// public, which tapproof appends to the utility's log: the one value the
+// notifier writes (alerts.NoticeRecord) and a compliance report reads.
+const NoticeRecordType = "tapproof.notice.v1"
+
 // SystemExceedanceID is the deterministic id of the system action level
 // exceedance alert of utility's monitoring period for analyte: one alert per
 // period, however often the period's 90th percentile is recomputed.

@@ -42,9 +42,6 @@ func HealthEffects(a tapproof.Analyte) string {
 	return ""
 }
 
-// NoticeRecordType is the type of a NoticeRecord, its first JSON field.
-const NoticeRecordType = "tapproof.notice.v1"
-
 // Notice template ids. A template's id and version are recorded with every
 // notice rendered from it; a changed text gets a new version, never the
 // same one.
@@ -234,7 +231,7 @@ func stamp(t time.Time) string { return t.UTC().Format("2 January 2006 15:04 UTC
 // about which alert, from which template version, a hash of the exact text
 // and how many recipients — never who.
 type NoticeRecord struct {
-	Type            string              `json:"type"` // NoticeRecordType
+	Type            string              `json:"type"` // tapproof.NoticeRecordType
 	AlertID         string              `json:"alert_id"`
 	Class           tapproof.AlertClass `json:"class"`
 	MsgType         tapproof.MsgType    `json:"msg_type"`

@@ -456,7 +456,7 @@ func (n *Notifier) issue(ctx context.Context, a tapproof.Alert) error {
 	}
 	if !done {
 		rec = NoticeRecord{
-			Type: NoticeRecordType, AlertID: a.ID, Class: a.Class, MsgType: a.Type(), Utility: a.Utility, Site: a.Site,
+			Type: tapproof.NoticeRecordType, AlertID: a.ID, Class: a.Class, MsgType: a.Type(), Utility: a.Utility, Site: a.Site,
 			Template: notice.Template.ID, TemplateVersion: notice.Template.Version, TextSHA256: notice.SHA256(),
 			Recipients: len(subs), Channels: map[Channel]int{}, AlertRaisedAt: a.RaisedAt, SentAt: n.cfg.Now().UTC(),
 			References: a.References, Public: []string{"cap", "atom"},

@@ -52,7 +52,7 @@ func (e *LeafError) Unwrap() error { return e.Err }
 // trusting only keys. It needs every lab sample and invalidation entry of
 // the log (the whole log, or the entries of those payload types); entries of
 // other types, and entries that are not DSSE envelopes, are skipped. The
-// notice records among the entries (JSON of type NoticeRecordType) are
+// notice records among the entries (JSON of type tapproof.NoticeRecordType) are
 // checked against the notices the report calls for: Report.Notices.
 //
 // A lab sample of the period must decode, validate and be signed by a key of

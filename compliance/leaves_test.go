@@ -140,7 +140,7 @@ func fixture(t testing.TB) []compliance.LeafAt {
 	// which does not count), of leaf 12 none.
 	notice := func(alert string, class tapproof.AlertClass, raised time.Time, after time.Duration) []byte {
 		b, err := json.Marshal(map[string]any{
-			"type": compliance.NoticeRecordType, "alert_id": alert, "class": class, "msg_type": "Alert", "utility": "flint",
+			"type": tapproof.NoticeRecordType, "alert_id": alert, "class": class, "msg_type": "Alert", "utility": "flint",
 			"template": "tier1-lead-ale", "template_version": 1, "text_sha256": strings.Repeat("5e", 32), "recipients": 1200,
 			"alert_raised_at": raised, "sent_at": raised.Add(after),
 		})

@@ -50,10 +50,6 @@ type NoticeCheck struct {
 	Delay      string    `json:"delay,omitempty"` // SentAt − RaisedAt
 }
 
-// NoticeRecordType is the type of the notice records tapproof appends to
-// a log (alerts.NoticeRecordType).
-const NoticeRecordType = "tapproof.notice.v1"
-
 // noticeRecord is what a notice check reads of a notice record; the record
 // itself is alerts.NoticeRecord.
 type noticeRecord struct {
@@ -71,7 +67,7 @@ type noticeRecord struct {
 // parseNotice returns the notice record of leaf, and false if leaf is not one.
 func parseNotice(leaf []byte) (noticeRecord, bool) {
 	var r noticeRecord
-	if json.Unmarshal(leaf, &r) != nil || r.Type != NoticeRecordType || r.AlertID == "" {
+	if json.Unmarshal(leaf, &r) != nil || r.Type != tapproof.NoticeRecordType || r.AlertID == "" {
 		return noticeRecord{}, false
 	}
 	return r, true

@@ -103,7 +103,7 @@ func TestResidentJourneyOnServe(t *testing.T) {
 		}
 		return fmt.Errorf("no notice record of %s among %d leaves read back", alertID, len(leaves))
 	})
-	if record.Type != alerts.NoticeRecordType || record.Recipients != 1 || record.Channels[alerts.ChannelEmail] != 1 ||
+	if record.Type != tapproof.NoticeRecordType || record.Recipients != 1 || record.Channels[alerts.ChannelEmail] != 1 ||
 		record.SentAt.Before(record.AlertRaisedAt) || record.TextSHA256 == "" {
 		t.Errorf("notice record = %+v; want one email recipient, sent after the alert, with the text's hash", record)
 	}
