@@ -22,6 +22,10 @@ type ServerConfig struct {
 	// SyncAlways makes JetStream fsync every write, so an acknowledged
 	// reading survives a power loss, not only a process crash.
 	SyncAlways bool
+	// Config is a nats-server configuration (accounts, authorization, TLS)
+	// applied before the fields above; broker.ServerConfig renders
+	// tapproof's. Empty runs an open server, for tests only.
+	Config string
 }
 
 // StartServer starts an embedded NATS server with JetStream and waits until
@@ -33,16 +37,20 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 	if cfg.Port == 0 {
 		cfg.Port = DefaultPort
 	}
-	opts := &server.Options{
-		ServerName: "tapproof",
-		Host:       cfg.Host,
-		Port:       cfg.Port,
-		JetStream:  true,
-		StoreDir:   filepath.Join(cfg.Dir, "jetstream"),
-		SyncAlways: cfg.SyncAlways,
-		NoSigs:     true,
-		NoLog:      true,
+	opts := &server.Options{}
+	if cfg.Config != "" {
+		if err := opts.ProcessConfigString(cfg.Config); err != nil {
+			return nil, fmt.Errorf("nats server config: %w", err)
+		}
 	}
+	opts.ServerName = "tapproof"
+	opts.Host = cfg.Host
+	opts.Port = cfg.Port
+	opts.JetStream = true
+	opts.StoreDir = filepath.Join(cfg.Dir, "jetstream")
+	opts.SyncAlways = cfg.SyncAlways
+	opts.NoSigs = true
+	opts.NoLog = true
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("nats server: %w", err)

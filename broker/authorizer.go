@@ -1,0 +1,253 @@
+package broker
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults.
+const (
+	// DefaultSessionTTL bounds how long one authorization lasts; the client
+	// reconnects through the callout after it, which re-checks the key.
+	DefaultSessionTTL = time.Hour
+	// MaxPayload is the server's largest message. A device or lab may send
+	// up to MaxPartyPayload; ingest rejects envelopes above its own limit
+	// with a reason, so a slightly oversized reading is refused visibly
+	// instead of by a disconnect.
+	MaxPayload      = 1 << 20
+	MaxPartyPayload = 64 << 10
+	maxPartySubs    = 8
+	queueGroup      = "tapproof-auth"
+)
+
+// PartyKind is the kind of an outside party.
+type PartyKind string
+
+// Party kinds.
+const (
+	Device   PartyKind = "device"
+	Lab      PartyKind = "lab"
+	Reviewer PartyKind = "reviewer"
+)
+
+// Party is the holder of a key the broker admits.
+type Party struct {
+	Kind PartyKind
+	ID   string
+	// Utility and Site are a device's enrollment; empty for labs and
+	// reviewers.
+	Utility, Site string
+}
+
+// Name is the party's user name on the broker, shown in the server's
+// connection lists and used to find its connections: "device:sensor-1".
+func (p Party) Name() string { return string(p.Kind) + ":" + p.ID }
+
+// InboxPrefix is the only inbox the party may subscribe to; its client must
+// use it (nats.CustomInboxPrefix) to receive acknowledgements.
+func (p Party) InboxPrefix() string { return InboxPrefix(p.Kind, p.ID) }
+
+// InboxPrefix is the reply inbox prefix of the party of kind and id.
+func InboxPrefix(kind PartyKind, id string) string { return "_INBOX." + string(kind) + "." + id }
+
+// account and publish are where the party lands and the one subject space
+// it may publish on.
+func (p Party) account() string {
+	if p.Kind == Device {
+		return DevicesAccount
+	}
+	return LabsAccount
+}
+
+func (p Party) publish() string {
+	switch p.Kind {
+	case Device:
+		return "tapproof.readings." + p.Utility + "." + p.Site + "." + p.ID
+	case Lab:
+		return "tapproof.labsamples.*." + p.ID
+	default:
+		return "tapproof.invalidations.*." + p.ID
+	}
+}
+
+// Refusal reasons, a bounded label on the authorization metric.
+const (
+	refusedMalformed    = "malformed"
+	refusedNoKey        = "no_key"
+	refusedBadSignature = "bad_signature"
+	refusedUnknown      = "unknown_key"
+	refusedRevoked      = "revoked"
+)
+
+// ErrRevoked is returned by a Directory for a key whose device was
+// revoked; ErrUnknownKey for a key it does not know.
+var (
+	ErrRevoked    = errors.New("revoked")
+	ErrUnknownKey = errors.New("not enrolled")
+)
+
+// Directory finds who holds an Ed25519 key: an active enrolled device, a
+// certified lab or a state reviewer. It returns ErrRevoked or
+// ErrUnknownKey otherwise.
+type Directory interface {
+	Party(pub ed25519.PublicKey) (Party, error)
+}
+
+// Authorizer answers the broker's auth callout.
+type Authorizer struct {
+	issuer     nkeys.KeyPair
+	dir        Directory
+	log        *slog.Logger
+	now        func() time.Time
+	sessionTTL time.Duration
+	decisions  *prometheus.CounterVec
+}
+
+// NewAuthorizer returns an Authorizer that signs its answers with issuer,
+// the account key named as the callout's issuer in the configuration.
+// reg may be nil.
+func NewAuthorizer(issuer nkeys.KeyPair, dir Directory, reg prometheus.Registerer, log *slog.Logger) *Authorizer {
+	a := &Authorizer{
+		issuer: issuer, dir: dir, log: log, now: time.Now, sessionTTL: DefaultSessionTTL,
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tapproof_broker_connections_total",
+			Help: "NATS connections the auth callout decided, by result (allowed or refused), party kind and reason of a refusal.",
+		}, []string{"result", "kind", "reason"}),
+	}
+	for _, k := range []PartyKind{Device, Lab, Reviewer} {
+		a.decisions.WithLabelValues("allowed", string(k), "")
+	}
+	for _, r := range []string{refusedMalformed, refusedNoKey, refusedBadSignature, refusedUnknown, refusedRevoked} {
+		a.decisions.WithLabelValues("refused", "", r)
+	}
+	if reg != nil {
+		reg.MustRegister(a.decisions)
+	}
+	return a
+}
+
+// Run answers authorization requests on nc, a connection of a user listed
+// in auth_users, until ctx is done. Several replicas share the requests.
+func (a *Authorizer) Run(ctx context.Context, nc *nats.Conn) error {
+	sub, err := nc.QueueSubscribe(AuthSubject, queueGroup, a.handle)
+	if err != nil {
+		return fmt.Errorf("auth callout: %w", err)
+	}
+	if err := nc.Flush(); err != nil {
+		return fmt.Errorf("auth callout: %w", err)
+	}
+	<-ctx.Done()
+	return sub.Unsubscribe()
+}
+
+func (a *Authorizer) handle(m *nats.Msg) {
+	req, err := jwt.DecodeAuthorizationRequestClaims(string(m.Data))
+	if err != nil {
+		a.decisions.WithLabelValues("refused", "", refusedMalformed).Inc()
+		a.log.Warn("auth callout: undecodable request", slog.Any("error", err))
+		return // the server times the connection out
+	}
+	resp, err := a.Decide(req)
+	if err != nil {
+		a.log.Warn("auth callout: answer", slog.Any("error", err))
+		return
+	}
+	if err := m.Respond([]byte(resp)); err != nil {
+		a.log.Warn("auth callout: respond", slog.Any("error", err))
+	}
+}
+
+// Decide returns the signed answer to one authorization request: a user
+// JWT for an admitted party, an error for anyone else.
+func (a *Authorizer) Decide(req *jwt.AuthorizationRequestClaims) (string, error) {
+	resp := jwt.NewAuthorizationResponseClaims(req.UserNkey)
+	resp.Audience = req.Server.ID
+	p, reason, detail := a.admit(req)
+	if reason != "" {
+		a.decisions.WithLabelValues("refused", "", reason).Inc()
+		a.log.Info("broker: connection refused", slog.String("reason", reason), slog.String("detail", detail),
+			slog.String("host", req.ClientInformation.Host))
+		resp.Error = "tapproof: " + reason
+		return resp.Encode(a.issuer)
+	}
+	uc := jwt.NewUserClaims(req.UserNkey)
+	uc.Audience = p.account()
+	uc.Name = p.Name()
+	uc.Expires = a.now().Add(a.sessionTTL).Unix()
+	uc.Pub.Allow.Add(p.publish())
+	uc.Sub.Allow.Add(p.InboxPrefix() + ".>")
+	uc.Limits.Payload = MaxPartyPayload
+	uc.Limits.Subs = maxPartySubs
+	uc.AllowedConnectionTypes.Add(jwt.ConnectionTypeStandard)
+	ujwt, err := uc.Encode(a.issuer)
+	if err != nil {
+		return "", fmt.Errorf("user jwt: %w", err)
+	}
+	resp.Jwt = ujwt
+	a.decisions.WithLabelValues("allowed", string(p.Kind), "").Inc()
+	a.log.Debug("broker: connection allowed", slog.String("party", p.Name()))
+	return resp.Encode(a.issuer)
+}
+
+// admit checks that the client proved possession of a key by signing the
+// server's nonce, and that the key is a party's.
+func (a *Authorizer) admit(req *jwt.AuthorizationRequestClaims) (Party, string, string) {
+	co := req.ConnectOptions
+	if co.Nkey == "" || co.SignedNonce == "" || req.ClientInformation.Nonce == "" {
+		return Party{}, refusedNoKey, "no nkey: connect with the device's key"
+	}
+	pk, err := nkeys.FromPublicKey(co.Nkey)
+	if err != nil || !nkeys.IsValidPublicUserKey(co.Nkey) {
+		return Party{}, refusedNoKey, "not a user nkey"
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(co.SignedNonce)
+	if err != nil {
+		if sig, err = base64.StdEncoding.DecodeString(co.SignedNonce); err != nil {
+			return Party{}, refusedBadSignature, "nonce signature is not base64"
+		}
+	}
+	if err := pk.Verify([]byte(req.ClientInformation.Nonce), sig); err != nil {
+		return Party{}, refusedBadSignature, "nonce signature does not verify"
+	}
+	raw, err := nkeys.Decode(nkeys.PrefixByteUser, []byte(co.Nkey))
+	if err != nil || len(raw) != ed25519.PublicKeySize {
+		return Party{}, refusedNoKey, "not an Ed25519 user nkey"
+	}
+	p, err := a.dir.Party(ed25519.PublicKey(raw))
+	switch {
+	case errors.Is(err, ErrRevoked):
+		return Party{}, refusedRevoked, co.Nkey
+	case err != nil:
+		return Party{}, refusedUnknown, co.Nkey
+	}
+	return p, "", ""
+}
+
+// UserKey is the NATS user nkey (public, "U…") of an Ed25519 public key.
+func UserKey(pub ed25519.PublicKey) (string, error) {
+	b, err := nkeys.Encode(nkeys.PrefixByteUser, pub)
+	return string(b), err
+}
+
+// Connect options for a party holding key: its nkey, signing the server's
+// nonce with key, and its own reply inbox.
+func PartyOptions(kind PartyKind, id string, key ed25519.PrivateKey) ([]nats.Option, error) {
+	pub, err := UserKey(key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, err
+	}
+	return []nats.Option{
+		nats.Nkey(pub, func(nonce []byte) ([]byte, error) { return ed25519.Sign(key, nonce), nil }),
+		nats.CustomInboxPrefix(InboxPrefix(kind, id)),
+	}, nil
+}

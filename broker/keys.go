@@ -1,0 +1,136 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/nats-io/nkeys"
+)
+
+// Account names in the broker configuration.
+const (
+	// ServiceAccount holds tapproof's streams, buckets and services.
+	ServiceAccount = "TAPPROOF"
+	// DevicesAccount holds every enrolled sensor's connection.
+	DevicesAccount = "DEVICES"
+	// LabsAccount holds certified labs' and state reviewers' connections.
+	LabsAccount = "LABS"
+	// SystemAccount is the NATS system account, used to disconnect a
+	// revoked device.
+	SystemAccount = "SYS"
+)
+
+// Key file names inside a broker directory. Each holds an nkey seed, mode
+// 0600; the public keys go into the server configuration.
+const (
+	IssuerKeyFile   = "issuer.nk"   // account key signing the callout's answers
+	ServiceKeyFile  = "service.nk"  // tapproof serve's user
+	SystemKeyFile   = "system.nk"   // tapproof serve's system-account user
+	OperatorKeyFile = "operator.nk" // the operator's user, for the nats CLI
+)
+
+// Keys are the broker's own identities: every one of them is known to the
+// server configuration; devices and labs are not, and go through the
+// callout.
+type Keys struct {
+	Issuer   nkeys.KeyPair // an account key: signs the callout's user JWTs
+	Service  nkeys.KeyPair // a user in ServiceAccount: tapproof serve
+	System   nkeys.KeyPair // a user in SystemAccount: tapproof serve's kicks
+	Operator nkeys.KeyPair // a user in ServiceAccount: the operator's nats CLI
+}
+
+// LoadOrCreateKeys reads the broker keys from dir, creating any that do not
+// exist yet.
+func LoadOrCreateKeys(dir string) (*Keys, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("broker keys: %w", err)
+	}
+	var k Keys
+	for _, f := range []struct {
+		kp     *nkeys.KeyPair
+		name   string
+		create func() (nkeys.KeyPair, error)
+	}{
+		{&k.Issuer, IssuerKeyFile, nkeys.CreateAccount},
+		{&k.Service, ServiceKeyFile, nkeys.CreateUser},
+		{&k.System, SystemKeyFile, nkeys.CreateUser},
+		{&k.Operator, OperatorKeyFile, nkeys.CreateUser},
+	} {
+		kp, err := loadOrCreateSeed(filepath.Join(dir, f.name), f.create)
+		if err != nil {
+			return nil, err
+		}
+		*f.kp = kp
+	}
+	return &k, nil
+}
+
+// LoadKey reads one nkey seed file.
+func LoadKey(path string) (nkeys.KeyPair, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("nkey: %w", err)
+	}
+	kp, err := nkeys.ParseDecoratedNKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("nkey %s: %w", path, err)
+	}
+	return kp, nil
+}
+
+func loadOrCreateSeed(path string, create func() (nkeys.KeyPair, error)) (nkeys.KeyPair, error) {
+	kp, err := LoadKey(path)
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return kp, err
+	}
+	if kp, err = create(); err != nil {
+		return nil, fmt.Errorf("nkey %s: %w", path, err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		return nil, fmt.Errorf("nkey %s: %w", path, err)
+	}
+	if err := writeFile(path, append(seed, '\n'), 0o600); err != nil {
+		return nil, err
+	}
+	return kp, nil
+}
+
+// writeFile writes a file atomically: a crash leaves the old file or the
+// new one, never half of one.
+func writeFile(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func publicKey(kp nkeys.KeyPair) string {
+	pub, err := kp.PublicKey()
+	if err != nil {
+		panic(err) // a key pair always has a public key
+	}
+	return pub
+}
