@@ -18,6 +18,7 @@ var allowed = map[string][]string{
 	"":                      {}, // the domain, standard library only (checked below)
 	"signed":                {""},
 	"journal":               {""},
+	"broker":                {""},
 	"ingest":                {"", "signed", "journal"},
 	"anchor":                {"", "signed"},
 	"alerts":                {""},
@@ -30,7 +31,7 @@ var allowed = map[string][]string{
 	"deploy":                {},
 	"internal/localstack":   {},
 	"internal/browsertest":  {"internal/localstack"},
-	"internal/natstest":     {"journal"},
+	"internal/natstest":     {"journal", "broker"},
 	"internal/tapproofproc": {},
 	"internal/loadgen":      {"", "signed", "journal", "anchor", "simulate"},
 }

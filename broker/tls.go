@@ -18,12 +18,12 @@ import (
 
 // TLS file names inside a broker directory.
 const (
-	CAFile        = "ca.pem"         // the local CA devices verify the broker with
-	caKeyFile     = "ca-key.pem"     // never leaves the broker directory
-	CertFile      = "server.pem"     // the broker's certificate, signed by the CA
-	CertKeyFile   = "server-key.pem" // its key
-	certLifetime  = 825 * 24 * time.Hour
-	caLifetime    = 10 * 365 * 24 * time.Hour
+	CAFile       = "ca.pem"         // the local CA devices verify the broker with
+	caKeyFile    = "ca-key.pem"     // never leaves the broker directory
+	CertFile     = "server.pem"     // the broker's certificate, signed by the CA
+	CertKeyFile  = "server-key.pem" // its key
+	certLifetime = 825 * 24 * time.Hour
+	caLifetime   = 10 * 365 * 24 * time.Hour
 )
 
 // TLSFiles names the certificate files of the broker's listener.
