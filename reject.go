@@ -27,6 +27,9 @@ const (
 	// ReasonUnknownSample: an invalidation of a lab sample that is not in
 	// the log at the leaf index it names.
 	ReasonUnknownSample Reason = "unknown_sample"
+	// ReasonRateLimited: a device or lab published faster than its limit;
+	// the excess is refused at the broker's edge, before the journal.
+	ReasonRateLimited Reason = "rate_limited"
 )
 
 // Reasons lists every rejection reason, for pre-initialising metrics.
@@ -34,7 +37,7 @@ var Reasons = []Reason{
 	ReasonMalformed, ReasonOversized, ReasonBadSignature, ReasonUnknownDevice,
 	ReasonDeviceDisabled, ReasonSubjectMismatch, ReasonFirmware, ReasonInvalid,
 	ReasonAbsurd, ReasonFuture, ReasonDuplicate, ReasonReplayed, ReasonEquivocation,
-	ReasonUnknownSigner, ReasonUnknownSample,
+	ReasonUnknownSigner, ReasonUnknownSample, ReasonRateLimited,
 }
 
 // Rejection is the error returned for input that is refused. It carries a

@@ -1,0 +1,197 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/broker"
+	"github.com/tapproof/tapproof/ingest"
+	"github.com/tapproof/tapproof/internal/natstest"
+	"github.com/tapproof/tapproof/journal"
+)
+
+// secureHarness runs ingest and the intake behind the real broker: devices
+// connect with their keys, over TLS, into their own account.
+type secureHarness struct {
+	b      *natstest.Broker
+	j      *journal.Journal
+	alerts *alerter
+	reg    *prometheus.Registry
+}
+
+func startSecure(t *testing.T, cfg ingest.IntakeConfig, sensors ...sensor) *secureHarness {
+	t.Helper()
+	b := natstest.SecureServer(t)
+	nc, js := b.JetStream(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	j, err := journal.Open(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.EnsureLogStream(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	reg := registry{}
+	for _, s := range sensors {
+		reg[s.dev.ID] = s.dev
+		b.Directory.Add(s.dev.PublicKey, broker.Party{Kind: broker.Device, ID: s.dev.ID, Utility: s.dev.Utility, Site: s.dev.Site})
+	}
+	h := &secureHarness{b: b, j: j, alerts: &alerter{seen: map[string]int{}}, reg: prometheus.NewRegistry()}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := ingest.NewMetrics(h.reg)
+	in := ingest.New(ingest.Config{Workers: 4}, js, reg, j, h.alerts, m, log)
+	intake := ingest.NewIntake(cfg, js, m, log)
+	done := make(chan struct{}, 2)
+	go func() { _ = in.Run(ctx); done <- struct{}{} }()
+	go func() {
+		if err := intake.Run(ctx, nc); err != nil {
+			t.Errorf("intake: %v", err)
+		}
+		done <- struct{}{}
+	}()
+	t.Cleanup(func() { cancel(); <-done; <-done })
+	return h
+}
+
+// device connects as s and returns its JetStream publisher.
+func (h *secureHarness) device(t *testing.T, s sensor) jetstream.JetStream {
+	t.Helper()
+	nc, err := h.b.ConnectParty(broker.Device, s.dev.ID, s.key)
+	if err != nil {
+		t.Fatalf("connect %s: %v", s.dev.ID, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// TestMessageIDSquatting: an enrolled, malicious device publishes on its
+// own subject with the message id its neighbour will use next. The
+// neighbour's reading must still land and raise its alert.
+func TestMessageIDSquatting(t *testing.T) {
+	victim, attacker := newSensor(t, "victim"), newSensor(t, "attacker")
+	h := startSecure(t, ingest.IntakeConfig{}, victim, attacker)
+	vjs, ajs := h.device(t, victim), h.device(t, attacker)
+
+	r := victim.reading(1, 44.4)
+	if _, err := ajs.Publish(t.Context(), subj("attacker"), []byte("garbage"), jetstream.WithMsgID(r.Key())); err != nil {
+		t.Fatalf("attacker publish: %v", err)
+	}
+	ack, err := vjs.Publish(t.Context(), subj("victim"), victim.sign(t, r), jetstream.WithMsgID(r.Key()))
+	if err != nil {
+		t.Fatalf("victim publish: %v", err)
+	}
+	if ack.Duplicate {
+		t.Fatal("the victim's reading was acknowledged as a duplicate of the attacker's message")
+	}
+	waitFor(t, 10*time.Second, func() error {
+		_, err := h.j.Reading(t.Context(), "u1", "victim", 1)
+		return err
+	})
+	h.alerts.mu.Lock()
+	n := h.alerts.seen[r.Key()]
+	h.alerts.mu.Unlock()
+	if n == 0 {
+		t.Fatal("the victim's 44.4 ppb reading was never checked for alerts")
+	}
+	// The attacker's garbage was rejected with a reason, not journaled.
+	waitFor(t, 10*time.Second, func() error {
+		if v := testutil.ToFloat64(rejected(h.regHarness(), tapproof.ReasonMalformed)); v != 1 {
+			return errors.New("malformed not counted")
+		}
+		return nil
+	})
+}
+
+func (h *secureHarness) regHarness() *harness { return &harness{reg: h.reg} }
+
+// TestIntakeAbsorbsRetries: a device that did not see its acknowledgement
+// sends the same bytes again; it is acknowledged, and journaled once.
+func TestIntakeAbsorbsRetries(t *testing.T) {
+	s := newSensor(t, "d1")
+	h := startSecure(t, ingest.IntakeConfig{}, s)
+	js := h.device(t, s)
+	raw := s.sign(t, s.reading(1, 3))
+	first, err := js.Publish(t.Context(), subj("d1"), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := js.Publish(t.Context(), subj("d1"), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Duplicate || again.Sequence != first.Sequence {
+		t.Fatalf("retry acknowledged as %+v, want a duplicate of %+v", again, first)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		n, err := h.j.Size(t.Context(), "u1")
+		if err != nil || n != 1 {
+			return errors.New("journal does not hold exactly the one reading yet")
+		}
+		return nil
+	})
+}
+
+// TestIntakeRateLimit: a device above its rate is refused with
+// rate_limited, counted, and another device is unaffected.
+func TestIntakeRateLimit(t *testing.T) {
+	flood, calm := newSensor(t, "flood"), newSensor(t, "calm")
+	h := startSecure(t, ingest.IntakeConfig{Rate: 0.001, Burst: 3}, flood, calm)
+	fjs, cjs := h.device(t, flood), h.device(t, calm)
+	var refused error
+	for seq := uint64(1); seq <= 5; seq++ {
+		_, err := fjs.Publish(t.Context(), subj("flood"), flood.sign(t, flood.reading(seq, 1)))
+		if seq <= 3 && err != nil {
+			t.Fatalf("reading %d within the burst: %v", seq, err)
+		}
+		if seq > 3 {
+			refused = err
+		}
+	}
+	var apiErr *jetstream.APIError
+	if !errors.As(refused, &apiErr) || !strings.Contains(apiErr.Description, string(tapproof.ReasonRateLimited)) {
+		t.Fatalf("publish over the rate: %v, want an API error saying %s", refused, tapproof.ReasonRateLimited)
+	}
+	if got := testutil.ToFloat64(rejected(h.regHarness(), tapproof.ReasonRateLimited)); got != 2 {
+		t.Fatalf("rate_limited counted %v times, want 2", got)
+	}
+	if _, err := cjs.Publish(t.Context(), subj("calm"), calm.sign(t, calm.reading(1, 1))); err != nil {
+		t.Fatalf("another device: %v", err)
+	}
+}
+
+// TestIntakeDropsPublisherHeaders: headers a device sets do not reach the
+// readings stream.
+func TestIntakeDropsPublisherHeaders(t *testing.T) {
+	s := newSensor(t, "d1")
+	h := startSecure(t, ingest.IntakeConfig{}, s)
+	js := h.device(t, s)
+	m := &nats.Msg{Subject: subj("d1"), Data: s.sign(t, s.reading(1, 2)), Header: nats.Header{"Tapproof-Seq": []string{"999"}}}
+	if _, err := js.PublishMsg(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		e, err := h.j.Reading(t.Context(), "u1", "d1", 1)
+		if err != nil {
+			return err
+		}
+		if e.Seq != 1 {
+			t.Fatalf("journaled seq %d", e.Seq)
+		}
+		return nil
+	})
+}
