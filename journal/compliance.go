@@ -41,6 +41,7 @@ const (
 	KindLabSample    Kind = "s" // tapproof.log.<utility>.s.<lab>
 	KindInvalidation Kind = "i" // tapproof.log.<utility>.i.<lab of the sample>
 	KindNotice       Kind = "n" // tapproof.log.<utility>.n.notice
+	KindRevocation   Kind = "x" // tapproof.log.<utility>.x.<device>
 )
 
 // Header names set on compliance entries.
@@ -323,7 +324,7 @@ func (j *Journal) AppendLabSample(ctx context.Context, s tapproof.LabSample, lea
 		if o.source != 0 {
 			m.Header.Set(HeaderSource, strconv.FormatUint(o.source, 10))
 		}
-		ack, err := j.js.PublishMsg(ctx, m, jetstream.WithExpectStream(st.CachedInfo().Config.Name))
+		ack, err := j.js.PublishMsg(ctx, j.seal(m), jetstream.WithExpectStream(st.CachedInfo().Config.Name))
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
 			continue // another sample of the lab got there first
@@ -373,7 +374,7 @@ func (j *Journal) AppendInvalidation(ctx context.Context, inv tapproof.Invalidat
 	if o.source != 0 {
 		m.Header.Set(HeaderSource, strconv.FormatUint(o.source, 10))
 	}
-	ack, err := j.js.PublishMsg(ctx, m, jetstream.WithExpectStream(st.CachedInfo().Config.Name))
+	ack, err := j.js.PublishMsg(ctx, j.seal(m), jetstream.WithExpectStream(st.CachedInfo().Config.Name))
 	if err != nil {
 		return 0, fmt.Errorf("append invalidation: %w", err)
 	}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tapproof/tapproof"
 )
 
 // Cursor is a durable position in a utility's journal: a JetStream durable
@@ -22,6 +25,7 @@ type Cursor struct {
 	it      jetstream.MessagesContext // opened by Next
 	// leavesOnly skips decoding what a log sink does not need.
 	leavesOnly bool
+	sealed     func(subject string, streamSeq uint64, hdr nats.Header, data []byte) bool
 }
 
 // LeavesOnly makes the cursor's entries carry only their index, kind and
@@ -59,7 +63,7 @@ func (j *Journal) Cursor(ctx context.Context, utility, name string, kinds ...Kin
 		MaxWaiting:     8,
 		FilterSubjects: filters,
 	}
-	c := &Cursor{utility: utility, js: j.js, name: name, reopen: func(ctx context.Context) (jetstream.Consumer, error) {
+	c := &Cursor{utility: utility, js: j.js, name: name, sealed: j.sealed, reopen: func(ctx context.Context) (jetstream.Consumer, error) {
 		cons, err := Resume(ctx, j.js, LogStreamName(utility), cfg)
 		if err != nil {
 			return nil, fmt.Errorf("cursor %s of %s: %w", name, utility, err)
@@ -122,22 +126,37 @@ func (c *Cursor) Next(ctx context.Context, max int, wait time.Duration) (*Batch,
 		if err != nil {
 			return nil, fmt.Errorf("cursor metadata: %w", err)
 		}
-		var e Entry
-		if c.leavesOnly {
-			e, err = leafEntryOf(m.Subject(), meta.Sequence.Stream, m.Data())
-		} else {
-			e, err = entryOf(m.Subject(), meta.Sequence.Stream, m.Headers(), m.Data())
-		}
-		if err != nil {
-			// A journal message tapproof did not write: leave it for an
-			// operator, never skip it silently.
-			_ = m.Term()
-			return nil, err
-		}
-		b.Entries = append(b.Entries, e)
+		b.Entries = append(b.Entries, c.entry(m.Subject(), meta.Sequence.Stream, m.Headers(), m.Data()))
 		b.msgs = append(b.msgs, m)
 	}
 	return b, nil
+}
+
+// entry decodes one journal message. A message without a valid seal, or
+// that does not decode, is set aside rather than refused: it keeps its
+// index, it blocks nothing behind it, and it stays in the journal for an
+// operator to inspect.
+func (c *Cursor) entry(subject string, streamSeq uint64, hdr nats.Header, data []byte) Entry {
+	aside := Entry{Index: streamSeq - 1, Leaf: data}
+	if tok := strings.Split(subject, "."); len(tok) > 3 {
+		aside.Kind = Kind(tok[3])
+	}
+	if !c.sealed(subject, streamSeq, hdr, data) {
+		aside.SetAside = tapproof.SetAsideUnsealed
+		return aside
+	}
+	var e Entry
+	var err error
+	if c.leavesOnly {
+		e, err = leafEntryOf(subject, streamSeq, data)
+	} else {
+		e, err = entryOf(subject, streamSeq, hdr, data)
+	}
+	if err != nil {
+		aside.SetAside = tapproof.SetAsideUndecodable
+		return aside
+	}
+	return e
 }
 
 // Close stops the cursor's message flow; unacknowledged entries are

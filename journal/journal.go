@@ -76,15 +76,20 @@ type Journal struct {
 	devices jetstream.KeyValue
 	logs    jetstream.KeyValue
 	samples jetstream.KeyValue // lab sample index; see compliance.go
+	sealKey []byte             // see seal.go; nil: sealing off
 
-	mu      sync.Mutex
-	streams map[string]jetstream.Stream // utility -> log stream
+	mu         sync.Mutex
+	streams    map[string]jetstream.Stream // utility -> log stream
+	sealedFrom map[string]uint64           // utility -> first sealed stream sequence
 }
 
 // Open creates or updates the streams and buckets tapproof needs and returns
 // a Journal using them.
-func Open(ctx context.Context, js jetstream.JetStream) (*Journal, error) {
-	j := &Journal{js: js, streams: map[string]jetstream.Stream{}}
+func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Journal, error) {
+	j := &Journal{js: js, streams: map[string]jetstream.Stream{}, sealedFrom: map[string]uint64{}}
+	for _, o := range opts {
+		o(j)
+	}
 	cfgs := []jetstream.StreamConfig{{
 		Name:        ReadingsStream,
 		Description: "Signed readings published by sensors",
@@ -160,7 +165,7 @@ func (j *Journal) logStream(ctx context.Context, utility string, create bool) (j
 	}
 	var err error
 	if create {
-		s, err = j.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		cfg := jetstream.StreamConfig{
 			Name:        LogStreamName(utility),
 			Description: "Accepted log entries of utility " + utility + "; stream sequence - 1 = leaf index",
 			Subjects:    []string{logSubject + "." + utility + ".>"},
@@ -170,7 +175,15 @@ func (j *Journal) logStream(ctx context.Context, utility string, create bool) (j
 			Discard:    jetstream.DiscardNew,
 			DenyDelete: true,
 			DenyPurge:  true,
-		})
+		}
+		// An existing stream keeps its metadata (the seal epoch); a new
+		// one is sealed from its first entry.
+		if old, err := j.js.Stream(ctx, cfg.Name); err == nil {
+			cfg.Metadata = old.CachedInfo().Config.Metadata
+		} else if j.sealKey != nil {
+			cfg.Metadata = map[string]string{metaSealedFrom: "1"}
+		}
+		s, err = j.js.CreateOrUpdateStream(ctx, cfg)
 	} else {
 		s, err = j.js.Stream(ctx, LogStreamName(utility))
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -180,8 +193,13 @@ func (j *Journal) logStream(ctx context.Context, utility string, create bool) (j
 	if err != nil {
 		return nil, fmt.Errorf("log stream of %s: %w", utility, err)
 	}
+	from, err := j.sealEpoch(ctx, s)
+	if err != nil {
+		return nil, fmt.Errorf("log stream of %s: %w", utility, err)
+	}
 	j.mu.Lock()
 	j.streams[utility] = s
+	j.sealedFrom[utility] = from
 	j.mu.Unlock()
 	return s, nil
 }
@@ -212,26 +230,76 @@ type Entry struct {
 	// Source is the stream sequence, in the readings stream, of the message
 	// a lab sample or invalidation entry was accepted from; 0 if unknown.
 	Source uint64
+	// SetAside, if not empty, is why the entry is not tapproof's
+	// (tapproof.SetAsideUnsealed, tapproof.SetAsideUndecodable): only
+	// Index, Kind and Leaf are set, and the log anchors
+	// tapproof.SetAsideLeaf in its place.
+	SetAside string
 }
 
-// Head returns the last reading of device in utility's journal.
+// Head returns the last reading of device in utility's journal. An entry
+// on the device's subject that tapproof did not write (unsealed, or
+// without a sequence number) is not a reading of the device: Seq and Digest
+// are those of the last real one, while StreamSeq is that of the last
+// message on the subject, which the next append must name.
 func (j *Journal) Head(ctx context.Context, utility, device string) (Head, error) {
 	s, err := j.logStream(ctx, utility, false)
 	if err != nil {
 		return Head{}, err
 	}
-	m, err := s.GetLastMsgForSubject(ctx, readingSubject(utility, device))
+	subject := readingSubject(utility, device)
+	m, err := s.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return Head{}, nil
 	}
 	if err != nil {
 		return Head{}, fmt.Errorf("device head: %w", err)
 	}
-	seq, err := headerUint(m.Header, HeaderSeq)
-	if err != nil {
-		return Head{}, err
+	last := m.Sequence
+	for !j.goodReading(m) {
+		m, err = prevOnSubject(ctx, s, subject, m.Sequence)
+		if errors.Is(err, ErrNotFound) {
+			return Head{StreamSeq: last}, nil
+		}
+		if err != nil {
+			return Head{}, fmt.Errorf("device head: %w", err)
+		}
 	}
-	return Head{Seq: seq, Digest: sha256.Sum256(m.Data), StreamSeq: m.Sequence}, nil
+	seq, _ := headerUint(m.Header, HeaderSeq)
+	return Head{Seq: seq, Digest: sha256.Sum256(m.Data), StreamSeq: last}, nil
+}
+
+// goodReading reports whether m is a reading tapproof journaled: sealed,
+// with a sequence number.
+func (j *Journal) goodReading(m *jetstream.RawStreamMsg) bool {
+	if !j.sealed(m.Subject, m.Sequence, m.Header, m.Data) {
+		return false
+	}
+	_, err := headerUint(m.Header, HeaderSeq)
+	return err == nil
+}
+
+// prevOnSubject returns the last message on subject before stream sequence
+// before, by binary search over "first message on subject at or after".
+func prevOnSubject(ctx context.Context, s jetstream.Stream, subject string, before uint64) (*jetstream.RawStreamMsg, error) {
+	var found *jetstream.RawStreamMsg
+	lo, hi := uint64(1), before-1
+	for lo <= hi && hi > 0 {
+		mid := lo + (hi-lo)/2
+		m, err := s.GetMsg(ctx, mid, jetstream.WithGetMsgSubject(subject))
+		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, err
+		}
+		if err != nil || m.Sequence >= before {
+			hi = mid - 1
+			continue
+		}
+		found, lo = m, m.Sequence+1
+	}
+	if found == nil {
+		return nil, ErrNotFound
+	}
+	return found, nil
 }
 
 // Reading returns the journal entry of reading seq of device. A device's
@@ -242,7 +310,7 @@ func (j *Journal) Reading(ctx context.Context, utility, device string, seq uint6
 	if err != nil {
 		return Entry{}, err
 	}
-	m, err := search(ctx, s, readingSubject(utility, device), HeaderSeq, seq)
+	m, err := search(ctx, s, readingSubject(utility, device), HeaderSeq, seq, j.sealedMsg)
 	if errors.Is(err, ErrNotFound) {
 		return Entry{}, fmt.Errorf("reading %s: %w", tapproof.ReadingKey(device, seq), ErrNotFound)
 	}
@@ -253,8 +321,10 @@ func (j *Journal) Reading(ctx context.Context, utility, device string, seq uint6
 }
 
 // search finds the message on subject whose header key holds want, where
-// that value increases with the stream sequence along subject.
-func search(ctx context.Context, s jetstream.Stream, subject, key string, want uint64) (*jetstream.RawStreamMsg, error) {
+// that value increases with the stream sequence along subject. Messages
+// good refuses (in a journal: those tapproof did not write) and messages
+// without the header are passed over.
+func search(ctx context.Context, s jetstream.Stream, subject, key string, want uint64, good func(*jetstream.RawStreamMsg) bool) (*jetstream.RawStreamMsg, error) {
 	last, err := s.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, ErrNotFound
@@ -262,22 +332,38 @@ func search(ctx context.Context, s jetstream.Stream, subject, key string, want u
 	if err != nil {
 		return nil, err
 	}
+	// first returns the first message at or after seq, up to hi, that is
+	// good and has the header, and its value.
+	first := func(seq, hi uint64) (*jetstream.RawStreamMsg, uint64, error) {
+		for seq <= hi {
+			m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				return nil, 0, nil
+			}
+			if err != nil {
+				return nil, 0, err
+			}
+			if m.Sequence > hi {
+				return nil, 0, nil
+			}
+			if good(m) {
+				if v, err := headerUint(m.Header, key); err == nil {
+					return m, v, nil
+				}
+			}
+			seq = m.Sequence + 1
+		}
+		return nil, 0, nil
+	}
 	lo, hi := uint64(1), last.Sequence
 	for lo <= hi {
 		mid := lo + (hi-lo)/2
-		m, err := s.GetMsg(ctx, mid, jetstream.WithGetMsgSubject(subject))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			hi = mid - 1
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		v, err := headerUint(m.Header, key)
-		if err != nil {
-			return nil, err
-		}
+		m, v, err := first(mid, hi)
 		switch {
+		case err != nil:
+			return nil, err
+		case m == nil:
+			hi = mid - 1
 		case v == want:
 			return m, nil
 		case v < want:
@@ -288,6 +374,12 @@ func search(ctx context.Context, s jetstream.Stream, subject, key string, want u
 	}
 	return nil, ErrNotFound
 }
+
+func (j *Journal) sealedMsg(m *jetstream.RawStreamMsg) bool {
+	return j.sealed(m.Subject, m.Sequence, m.Header, m.Data)
+}
+
+func anyMsg(*jetstream.RawStreamMsg) bool { return true }
 
 func headerUint(h nats.Header, key string) (uint64, error) {
 	v, err := strconv.ParseUint(h.Get(key), 10, 64)
@@ -335,7 +427,7 @@ func (j *Journal) AppendReading(ctx context.Context, r tapproof.Reading, leaf []
 			jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(expect, 10)},
 		},
 	}
-	ack, err := j.js.PublishMsg(ctx, m, jetstream.WithExpectStream(s.CachedInfo().Config.Name))
+	ack, err := j.js.PublishMsg(ctx, j.seal(m), jetstream.WithExpectStream(s.CachedInfo().Config.Name))
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
 		return 0, ErrConflict
@@ -353,9 +445,32 @@ func (j *Journal) AppendEnrollment(ctx context.Context, utility, device string, 
 	if err != nil {
 		return 0, err
 	}
-	ack, err := j.js.Publish(ctx, enrollmentSubject(utility, device), leaf, jetstream.WithExpectStream(s.CachedInfo().Config.Name))
+	m := j.seal(&nats.Msg{Subject: enrollmentSubject(utility, device), Data: leaf})
+	ack, err := j.js.PublishMsg(ctx, m, jetstream.WithExpectStream(s.CachedInfo().Config.Name))
 	if err != nil {
 		return 0, fmt.Errorf("append enrollment: %w", err)
+	}
+	return ack.Sequence - 1, nil
+}
+
+func revocationSubject(utility, device string) string {
+	return fmt.Sprintf("%s.%s.%s.%s", logSubject, utility, KindRevocation, device)
+}
+
+// AppendRevocation appends a device's revocation record (JSON) to
+// utility's journal and returns its leaf index. Appending the same record
+// again within the duplicate window returns the first one's index.
+func (j *Journal) AppendRevocation(ctx context.Context, utility, device string, record []byte) (uint64, error) {
+	s, err := j.logStream(ctx, utility, false)
+	if err != nil {
+		return 0, err
+	}
+	sum := sha256.Sum256(record)
+	m := j.seal(&nats.Msg{Subject: revocationSubject(utility, device), Data: record})
+	ack, err := j.js.PublishMsg(ctx, m,
+		jetstream.WithExpectStream(s.CachedInfo().Config.Name), jetstream.WithMsgID(fmt.Sprintf("revocation-%x", sum[:16])))
+	if err != nil {
+		return 0, fmt.Errorf("append revocation: %w", err)
 	}
 	return ack.Sequence - 1, nil
 }

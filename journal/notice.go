@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tapproof/tapproof"
@@ -53,7 +54,8 @@ func (j *Journal) AppendNotice(ctx context.Context, utility string, record []byt
 		return 0, err
 	}
 	id := "notice-" + r.AlertID + "-" + r.MsgType + "-" + r.Template
-	ack, err := j.js.Publish(ctx, noticeSubject(utility, r.Class), record,
+	m := j.seal(&nats.Msg{Subject: noticeSubject(utility, r.Class), Data: record})
+	ack, err := j.js.PublishMsg(ctx, m,
 		jetstream.WithExpectStream(s.CachedInfo().Config.Name), jetstream.WithMsgID(id))
 	if err != nil {
 		return 0, fmt.Errorf("append notice: %w", err)

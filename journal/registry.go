@@ -23,13 +23,14 @@ type Registry struct {
 
 	mu      sync.RWMutex
 	devices map[string]tapproof.Device
+	byKey   map[string]string // public key bytes -> device id
 	ready   chan struct{}
 }
 
 // Registry starts watching the devices bucket and returns once the current
 // devices are loaded. The watch stops when ctx is done.
 func (j *Journal) Registry(ctx context.Context) (*Registry, error) {
-	r := &Registry{kv: j.devices, devices: map[string]tapproof.Device{}, ready: make(chan struct{})}
+	r := &Registry{kv: j.devices, devices: map[string]tapproof.Device{}, byKey: map[string]string{}, ready: make(chan struct{})}
 	w, err := j.devices.WatchAll(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("watch devices: %w", err)
@@ -62,11 +63,14 @@ func (r *Registry) watch(ctx context.Context, w jetstream.KeyWatcher) {
 			}
 			r.mu.Lock()
 			if e.Operation() != jetstream.KeyValuePut {
+				if old, ok := r.devices[e.Key()]; ok {
+					delete(r.byKey, string(old.PublicKey))
+				}
 				delete(r.devices, e.Key())
 			} else {
 				var d tapproof.Device
 				if json.Unmarshal(e.Value(), &d) == nil {
-					r.devices[e.Key()] = d
+					r.setLocked(d)
 				}
 			}
 			r.mu.Unlock()
@@ -80,6 +84,26 @@ func (r *Registry) Device(id string) (tapproof.Device, bool) {
 	defer r.mu.RUnlock()
 	d, ok := r.devices[id]
 	return d, ok
+}
+
+// DeviceByKey returns the enrolled device whose key is pub.
+func (r *Registry) DeviceByKey(pub []byte) (tapproof.Device, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	id, ok := r.byKey[string(pub)]
+	if !ok {
+		return tapproof.Device{}, false
+	}
+	d, ok := r.devices[id]
+	return d, ok
+}
+
+func (r *Registry) setLocked(d tapproof.Device) {
+	if old, ok := r.devices[d.ID]; ok {
+		delete(r.byKey, string(old.PublicKey))
+	}
+	r.devices[d.ID] = d
+	r.byKey[string(d.PublicKey)] = d.ID
 }
 
 // Devices returns every enrolled device, sorted by id.
@@ -105,7 +129,7 @@ func (r *Registry) Put(ctx context.Context, d tapproof.Device) error {
 		return fmt.Errorf("store device %s: %w", d.ID, err)
 	}
 	r.mu.Lock()
-	r.devices[d.ID] = d
+	r.setLocked(d)
 	r.mu.Unlock()
 	return nil
 }
@@ -231,7 +255,7 @@ func (c *Checkpoints) get(ctx context.Context, size uint64) (*jetstream.RawStrea
 			err = ErrNotFound
 		}
 	} else {
-		m, err = search(ctx, s, c.subject(), HeaderSize, size)
+		m, err = search(ctx, s, c.subject(), HeaderSize, size, anyMsg)
 	}
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("checkpoint %d of %s: %w", size, c.utility, ErrNotFound)

@@ -1,0 +1,147 @@
+package journal_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/internal/natstest"
+	"github.com/tapproof/tapproof/journal"
+)
+
+var sealKey = []byte("0123456789abcdef0123456789abcdef")
+
+// drainAll reads every entry of utility's journal through a new cursor.
+func drainAll(t *testing.T, j *journal.Journal, name string, n int, leavesOnly bool) []journal.Entry {
+	t.Helper()
+	c, err := j.Cursor(t.Context(), "u1", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leavesOnly {
+		c.LeavesOnly()
+	}
+	defer c.Close()
+	var out []journal.Entry
+	deadline := time.Now().Add(10 * time.Second)
+	for len(out) < n && time.Now().Before(deadline) {
+		b, err := c.Next(t.Context(), 100, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b.Entries...)
+		if err := b.Ack(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// TestForeignEntriesSetAside: entries that tapproof did not write, put on
+// a device's journal subject by someone holding broker credentials, are
+// set aside by every cursor, and neither the device's head nor the search
+// for its readings stops on them.
+func TestForeignEntriesSetAside(t *testing.T) {
+	ctx := t.Context()
+	_, js := natstest.Connect(t, natstest.Server(t))
+	j, err := journal.Open(ctx, js, journal.WithSealKey(sealKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.EnsureLogStream(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.AppendReading(ctx, reading("d1", 1), []byte("leaf-1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	// An unsealed envelope without headers, as in the attack that stopped
+	// ingest, and one with headers and a made-up seal.
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: "tapproof.log.u1.r.d1", Data: []byte("forged")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: "tapproof.log.u1.r.d1", Data: []byte("forged-2"), Header: nats.Header{
+		journal.HeaderSeq: []string{"7"}, journal.HeaderReading: []string{`{}`}, journal.HeaderSeal: []string{"AAAA"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := j.Head(ctx, "u1", "d1")
+	if err != nil {
+		t.Fatalf("Head over foreign entries: %v", err)
+	}
+	if h.Seq != 1 || h.StreamSeq != 3 {
+		t.Fatalf("Head = seq %d at stream seq %d, want the real seq 1, to append after stream seq 3", h.Seq, h.StreamSeq)
+	}
+	if _, err := j.AppendReading(ctx, reading("d1", 2), []byte("leaf-2"), h.StreamSeq); err != nil {
+		t.Fatalf("append after foreign entries: %v", err)
+	}
+	for seq, leaf := range map[uint64]string{1: "leaf-1", 2: "leaf-2"} {
+		e, err := j.Reading(ctx, "u1", "d1", seq)
+		if err != nil || string(e.Leaf) != leaf {
+			t.Fatalf("Reading(%d) = %q, %v; want %q", seq, e.Leaf, err, leaf)
+		}
+	}
+	if _, err := j.Reading(ctx, "u1", "d1", 7); err == nil {
+		t.Fatal("Reading(7) found the forged entry")
+	}
+	for _, leavesOnly := range []bool{false, true} {
+		es := drainAll(t, j, map[bool]string{false: "full", true: "leaves"}[leavesOnly], 4, leavesOnly)
+		type got struct {
+			Index    uint64
+			SetAside string
+		}
+		var gs []got
+		for _, e := range es {
+			gs = append(gs, got{e.Index, e.SetAside})
+		}
+		want := []got{{0, ""}, {1, tapproof.SetAsideUnsealed}, {2, tapproof.SetAsideUnsealed}, {3, ""}}
+		if diff := cmp.Diff(want, gs); diff != "" {
+			t.Errorf("cursor (leaves only %t) entries (-want +got):\n%s", leavesOnly, diff)
+		}
+	}
+}
+
+// TestSealEpoch: a journal written before sealing began keeps its entries
+// once sealing is on; what is written unsealed after that is set aside.
+func TestSealEpoch(t *testing.T) {
+	ctx := t.Context()
+	_, js := natstest.Connect(t, natstest.Server(t))
+	old, err := journal.Open(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.EnsureLogStream(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.AppendReading(ctx, reading("d1", 1), []byte("legacy"), 0); err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.Open(ctx, js, journal.WithSealKey(sealKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.EnsureLogStream(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "tapproof.log.u1.e.d9", []byte("foreign")); err != nil {
+		t.Fatal(err)
+	}
+	// A restart must not move the epoch past the foreign entry.
+	j, err = journal.Open(ctx, js, journal.WithSealKey(sealKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.EnsureLogStream(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := j.Head(ctx, "u1", "d1")
+	if err != nil || h.Seq != 1 {
+		t.Fatalf("Head of a legacy reading = %+v, %v; want seq 1", h, err)
+	}
+	es := drainAll(t, j, "epoch", 2, false)
+	if len(es) != 2 || es[0].SetAside != "" || es[1].SetAside != tapproof.SetAsideUnsealed {
+		t.Fatalf("entries = %+v, want the legacy reading kept and the foreign entry set aside", es)
+	}
+}
