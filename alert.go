@@ -1,6 +1,8 @@
 package tapproof
 
 import (
+	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -86,6 +88,40 @@ type Alert struct {
 	// Since is when the exceedance began (the first exceeding sample of a
 	// screening alert that waited out a pending duration).
 	Since time.Time `json:"since,omitzero"`
+}
+
+// Validate checks that a is an alert message tapproof could have written:
+// an id, a known class, message type and status, a valid utility (and site,
+// unless the alert is about the whole water system), a known analyte, and
+// finite, non-negative value and level. Nothing on the alert stream is
+// shown to the public or sent to residents unless it validates.
+func (a Alert) Validate() error {
+	switch {
+	case a.ID == "" || len(a.ID) > 256:
+		return fmt.Errorf("alert: id must be 1 to 256 bytes")
+	case a.Class != Screening && a.Class != IndividualCompliance && a.Class != SystemExceedance:
+		return fmt.Errorf("alert %s: unknown class %q", a.ID, a.Class)
+	case a.Type() != AlertMsg && a.Type() != UpdateMsg && a.Type() != CancelMsg:
+		return fmt.Errorf("alert %s: unknown message type %q", a.ID, a.MsgType)
+	case a.State() != AlertOpen && a.State() != AlertCleared && a.State() != AlertSuppressed:
+		return fmt.Errorf("alert %s: unknown status %q", a.ID, a.Status)
+	case !ValidID(a.Utility):
+		return fmt.Errorf("alert %s: invalid utility %q", a.ID, a.Utility)
+	case a.Site != "" && !ValidID(a.Site):
+		return fmt.Errorf("alert %s: invalid site %q", a.ID, a.Site)
+	case a.Site == "" && a.Class != SystemExceedance:
+		return fmt.Errorf("alert %s: a %s alert needs a site", a.ID, a.Class)
+	case math.IsNaN(a.Value) || math.IsInf(a.Value, 0) || a.Value < 0:
+		return fmt.Errorf("alert %s: value %v", a.ID, a.Value)
+	case math.IsNaN(a.Level) || math.IsInf(a.Level, 0) || a.Level <= 0:
+		return fmt.Errorf("alert %s: level %v", a.ID, a.Level)
+	case a.RaisedAt.IsZero():
+		return fmt.Errorf("alert %s: no raised_at", a.ID)
+	}
+	if _, ok := a.Analyte.CanonicalUnit(); !ok {
+		return fmt.Errorf("alert %s: unknown analyte %q", a.ID, a.Analyte)
+	}
+	return nil
 }
 
 // Type returns a's message type, AlertMsg when unset.

@@ -1,7 +1,9 @@
 package alerts
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,6 +24,7 @@ type Metrics struct {
 	deliveries *prometheus.CounterVec
 	screens    *prometheus.CounterVec
 	notices    *prometheus.CounterVec
+	invalid    *prometheus.CounterVec
 }
 
 // NewMetrics creates the alerting metrics and registers them with reg, which
@@ -45,8 +48,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tapproof_notice_deliveries_total",
 			Help: "Resident notice and confirmation delivery attempts, by channel (email, webhook) and result (delivered, retried, failed).",
 		}, []string{"channel", "result"}),
+		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tapproof_alerts_invalid_total",
+			Help: "Messages on the alert stream that do not decode or validate, by reason (undecodable, invalid): set aside, never shown to the public nor sent to residents.",
+		}, []string{"reason"}),
 	}
 	m.raised = register(reg, m.raised)
+	m.invalid = register(reg, m.invalid)
+	for _, r := range []string{invalidUndecodable, invalidAlert} {
+		m.invalid.WithLabelValues(r)
+	}
 	m.deliveries = register(reg, m.deliveries)
 	m.screens = register(reg, m.screens)
 	m.notices = register(reg, m.notices)
@@ -81,6 +92,35 @@ func register(reg prometheus.Registerer, c *prometheus.CounterVec) *prometheus.C
 		panic(err)
 	}
 	return c
+}
+
+// Reasons an alert message is set aside.
+const (
+	invalidUndecodable = "undecodable"
+	invalidAlert       = "invalid"
+)
+
+// decodeAlert decodes and validates an alert message from the alert
+// stream, counting what it sets aside. Every reader of the stream uses it:
+// nothing that fails it reaches the public or a resident.
+func (m *Metrics) decodeAlert(data []byte) (tapproof.Alert, error) {
+	var a tapproof.Alert
+	if err := json.Unmarshal(data, &a); err != nil {
+		m.alertInvalid(invalidUndecodable)
+		return a, fmt.Errorf("alert message: %w", err)
+	}
+	if err := a.Validate(); err != nil {
+		m.alertInvalid(invalidAlert)
+		return a, err
+	}
+	return a, nil
+}
+
+func (m *Metrics) alertInvalid(reason string) {
+	if m == nil {
+		return
+	}
+	m.invalid.WithLabelValues(reason).Inc()
 }
 
 func (m *Metrics) alertRaised(c tapproof.AlertClass) {

@@ -410,8 +410,13 @@ func (n *Notifier) consume(ctx context.Context, c jetstream.Consumer, handle fun
 
 // dispatch issues the notice of one alert message.
 func (n *Notifier) dispatch(ctx context.Context, msg jetstream.Msg) {
-	var a tapproof.Alert
-	if err := json.Unmarshal(msg.Data(), &a); err != nil || a.ID == "" || a.State() == tapproof.AlertSuppressed {
+	a, err := n.m.decodeAlert(msg.Data())
+	if err != nil {
+		n.log.Warn("notifier: alert message set aside", slog.String("subject", msg.Subject()), slog.Any("error", err))
+		n.settle(msg.Term())
+		return
+	}
+	if a.State() == tapproof.AlertSuppressed {
 		n.settle(msg.Term())
 		return
 	}

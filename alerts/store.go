@@ -159,7 +159,7 @@ func (s *Store) RecordSuppression(ctx context.Context, a tapproof.Alert) error {
 func (s *Store) Get(ctx context.Context, id string) (tapproof.Alert, bool, error) {
 	var found tapproof.Alert
 	ok := false
-	err := scan(ctx, s.js, s.stream, SubjectPrefix+".>", func(a tapproof.Alert) bool {
+	err := s.scan(ctx, s.stream, SubjectPrefix+".>", func(a tapproof.Alert) bool {
 		if a.ID == id {
 			found, ok = a, true
 			return false
@@ -179,7 +179,7 @@ func (s *Store) Suppressions(ctx context.Context, utility, site string) ([]tappr
 		site = "*"
 	}
 	var out []tapproof.Alert
-	err := scan(ctx, s.js, s.suppressions, SuppressionPrefix+"."+utility+"."+site, func(a tapproof.Alert) bool {
+	err := s.scan(ctx, s.suppressions, SuppressionPrefix+"."+utility+"."+site, func(a tapproof.Alert) bool {
 		out = append(out, a)
 		return true
 	})
@@ -191,7 +191,8 @@ func (s *Store) Suppressions(ctx context.Context, utility, site string) ([]tappr
 
 // scan calls fn with the messages among the newest MaxScan of st that match
 // filter, oldest first, until fn returns false.
-func scan(ctx context.Context, js jetstream.JetStream, st jetstream.Stream, filter string, fn func(tapproof.Alert) bool) error {
+func (s *Store) scan(ctx context.Context, st jetstream.Stream, filter string, fn func(tapproof.Alert) bool) error {
+	js := s.js
 	info, err := st.Info(ctx)
 	if err != nil {
 		return err
@@ -221,8 +222,7 @@ func scan(ctx context.Context, js jetstream.JetStream, st jetstream.Stream, filt
 			if err != nil {
 				return err
 			}
-			var a tapproof.Alert
-			if err := json.Unmarshal(m.Data(), &a); err == nil && !fn(a) {
+			if a, err := s.metrics.decodeAlert(m.Data()); err == nil && !fn(a) {
 				return nil
 			}
 			if md.Sequence.Stream >= last || md.NumPending == 0 {
@@ -264,8 +264,8 @@ func (s *Store) Watch(ctx context.Context) (<-chan tapproof.Alert, error) {
 			if err != nil {
 				return
 			}
-			var a tapproof.Alert
-			if json.Unmarshal(m.Data(), &a) != nil || a.ID == "" {
+			a, err := s.metrics.decodeAlert(m.Data())
+			if err != nil {
 				continue
 			}
 			select {
@@ -302,9 +302,9 @@ func (s *Store) Recent(ctx context.Context, limit int) ([]tapproof.Alert, error)
 		if err != nil {
 			return nil, fmt.Errorf("recent alerts: message %d: %w", seq, err)
 		}
-		var a tapproof.Alert
-		if err := json.Unmarshal(m.Data, &a); err != nil {
-			return nil, fmt.Errorf("recent alerts: message %d: %w", seq, err)
+		a, err := s.metrics.decodeAlert(m.Data)
+		if err != nil {
+			continue // set aside: counted, never served
 		}
 		out = append(out, a)
 	}

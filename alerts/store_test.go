@@ -2,6 +2,7 @@ package alerts_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -167,5 +168,42 @@ func TestMetricsLint(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("metric %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestStoreSetsAsideForeignAlerts: messages on the alert stream that do
+// not decode or validate, as someone holding broker credentials could put
+// there, are never served, and the alerts around them are.
+func TestStoreSetsAsideForeignAlerts(t *testing.T) {
+	js := startJetStream(t)
+	reg := prometheus.NewPedanticRegistry()
+	s := newStore(t, js, alerts.WithMetrics(alerts.NewMetrics(reg)))
+	ctx := context.Background()
+	before, after := testAlert(1), testAlert(2)
+	publish(t, s, before)
+	forged := testAlert(3)
+	forged.Value, forged.Level, forged.Site = 999, 0, ""
+	raw, _ := json.Marshal(forged)
+	for _, data := range [][]byte{[]byte(`{"id":`), raw} {
+		if _, err := js.Publish(ctx, alerts.SubjectPrefix+".u1.s1", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(t, s, after)
+	got, err := s.Recent(ctx, 10)
+	if err != nil {
+		t.Fatalf("Recent: %v", err)
+	}
+	if diff := cmp.Diff([]tapproof.Alert{after, before}, got); diff != "" {
+		t.Errorf("Recent (-want +got):\n%s", diff)
+	}
+	want := `
+# HELP tapproof_alerts_invalid_total Messages on the alert stream that do not decode or validate, by reason (undecodable, invalid): set aside, never shown to the public nor sent to residents.
+# TYPE tapproof_alerts_invalid_total counter
+tapproof_alerts_invalid_total{reason="invalid"} 1
+tapproof_alerts_invalid_total{reason="undecodable"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "tapproof_alerts_invalid_total"); err != nil {
+		t.Error(err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +19,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/tapproof/tapproof"
 )
 
 // Headers of a webhook delivery.
@@ -322,9 +320,9 @@ func (h *webhook) handle(ctx context.Context, msg jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		attempt = md.NumDelivered
 	}
-	var a tapproof.Alert
-	if err := json.Unmarshal(msg.Data(), &a); err != nil || a.ID == "" {
-		h.log.Error("undecodable alert dropped", "subject", msg.Subject())
+	a, err := h.metrics.decodeAlert(msg.Data())
+	if err != nil {
+		h.log.Error("alert message set aside", "subject", msg.Subject(), "error", err)
 		h.metrics.delivery(ResultFailed)
 		h.settle(msg.Term())
 		return

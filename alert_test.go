@@ -1,0 +1,42 @@
+package tapproof_test
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/tapproof/tapproof"
+)
+
+func TestAlertValidate(t *testing.T) {
+	good := tapproof.Alert{ID: "screening-d1-1", Class: tapproof.Screening, Utility: "u1", Site: "s1", Device: "d1", Seq: 1,
+		Analyte: tapproof.Lead, Value: 16, Unit: tapproof.MicrogramsPerLiter, Level: 15, RaisedAt: time.Now()}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("Validate(good) = %v", err)
+	}
+	system := good
+	system.Class, system.Site = tapproof.SystemExceedance, ""
+	if err := system.Validate(); err != nil {
+		t.Errorf("Validate(system alert without a site) = %v", err)
+	}
+	for name, mut := range map[string]func(*tapproof.Alert){
+		"no id":             func(a *tapproof.Alert) { a.ID = "" },
+		"unknown class":     func(a *tapproof.Alert) { a.Class = "panic" },
+		"bad utility":       func(a *tapproof.Alert) { a.Utility = "Flint MI" },
+		"screening no site": func(a *tapproof.Alert) { a.Site = "" },
+		"bad site":          func(a *tapproof.Alert) { a.Site = "../x" },
+		"level 0":           func(a *tapproof.Alert) { a.Level = 0 },
+		"NaN value":         func(a *tapproof.Alert) { a.Value = math.NaN() },
+		"negative value":    func(a *tapproof.Alert) { a.Value = -1 },
+		"unknown analyte":   func(a *tapproof.Alert) { a.Analyte = "arsenic" },
+		"unknown msg type":  func(a *tapproof.Alert) { a.MsgType = "Panic" },
+		"unknown status":    func(a *tapproof.Alert) { a.Status = "gone" },
+		"never raised":      func(a *tapproof.Alert) { a.RaisedAt = time.Time{} },
+	} {
+		a := good
+		mut(&a)
+		if err := a.Validate(); err == nil {
+			t.Errorf("Validate(%s) = nil, want an error", name)
+		}
+	}
+}
