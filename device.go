@@ -80,3 +80,37 @@ func (d Device) Enrollment() Enrollment {
 		PublicKey: d.PublicKey, Firmware: d.Firmware, EnrolledAt: d.EnrolledAt,
 	}
 }
+
+// RevocationRecordType is the "type" of a revocation record.
+const RevocationRecordType = "tapproof.revocation.v1"
+
+// Revocation is the log entry that records a device's revocation: from it
+// on, the device's readings are refused and it cannot connect. It is
+// appended to the utility's log like the enrollment it ends, so that a
+// regulator sees when and why a device stopped counting.
+type Revocation struct {
+	Type      string    `json:"type"` // RevocationRecordType
+	Device    string    `json:"device"`
+	Utility   string    `json:"utility"`
+	Site      string    `json:"site"`
+	Reason    string    `json:"reason"`
+	RevokedAt time.Time `json:"revoked_at"`
+}
+
+// MaxRevocationReason bounds a revocation's reason, which goes in the
+// public log.
+const MaxRevocationReason = 512
+
+// Validate checks that r is complete.
+func (r Revocation) Validate() error {
+	if r.Type != RevocationRecordType {
+		return Reject(ReasonInvalid, "revocation: type %q, want %q", r.Type, RevocationRecordType)
+	}
+	if err := CheckIDs(r.Utility, r.Site, r.Device); err != nil {
+		return err
+	}
+	if r.Reason == "" || len(r.Reason) > MaxRevocationReason {
+		return Reject(ReasonInvalid, "revocation of %s: a reason of 1 to %d bytes is required", r.Device, MaxRevocationReason)
+	}
+	return nil
+}

@@ -33,7 +33,7 @@ var allowed = map[string][]string{
 	"internal/browsertest":  {"internal/localstack"},
 	"internal/natstest":     {"journal", "broker"},
 	"internal/tapproofproc": {},
-	"internal/loadgen":      {"", "signed", "journal", "anchor", "simulate"},
+	"internal/loadgen":      {"", "signed", "journal", "anchor", "simulate", "broker"},
 }
 
 var wiring = []string{"cmd/", "deploy/local", "bench", "dashboards/gen"}

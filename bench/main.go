@@ -170,7 +170,8 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 	if err != nil {
 		return nil, err
 	}
-	obs, err := loadgen.Observe(proc.NATS())
+	b := loadgen.NewBroker(proc.NATS(), proc.BrokerDir(), fleet)
+	obs, err := loadgen.Observe(b)
 	if err != nil {
 		return nil, err
 	}
@@ -184,10 +185,10 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 	for _, s := range fleet.Sensors {
 		enrolled[s.Device.Utility]++
 	}
-	pub := &loadgen.Publisher{URL: proc.NATS(), Rate: o.rate, Workers: 40}
+	pub := &loadgen.Publisher{Broker: b, Rate: o.rate}
 	logf("publishing")
 	start := time.Now()
-	if err := pub.Run(ctx, msgs, len(fleet.Sensors)); err != nil {
+	if err := pub.Run(ctx, msgs); err != nil {
 		return nil, err
 	}
 	published := time.Now()
@@ -228,7 +229,7 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	r := &Result{Readings: total, PublishRetry: pub.Retries}
+	r := &Result{Readings: total, PublishRetry: pub.Retries()}
 	first, last := pub.SentAt(0), pub.SentAt(0)
 	for i := range msgs {
 		t := pub.SentAt(i)
@@ -248,7 +249,7 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 	// seen as they were published.
 	var proofs, alertsMS []float64
 	for _, u := range names {
-		idx, err := loadgen.Indexes(ctx, proc.NATS(), u)
+		idx, err := loadgen.Indexes(ctx, b, u)
 		if err != nil {
 			return nil, err
 		}

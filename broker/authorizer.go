@@ -251,3 +251,24 @@ func PartyOptions(kind PartyKind, id string, key ed25519.PrivateKey) ([]nats.Opt
 		nats.CustomInboxPrefix(InboxPrefix(kind, id)),
 	}, nil
 }
+
+// DialParty connects to the broker at url as the party holding key, over
+// TLS verified with caFile (the system roots if empty). Devices, labs and
+// reviewers connect this way; so does a client written in another
+// language, with the same three settings: the nkey, the CA, and the inbox
+// prefix.
+func DialParty(url, caFile string, kind PartyKind, id string, key ed25519.PrivateKey, opts ...nats.Option) (*nats.Conn, error) {
+	po, err := PartyOptions(kind, id, key)
+	if err != nil {
+		return nil, err
+	}
+	po = append(po, nats.Name(string(kind)+":"+id))
+	if caFile != "" {
+		po = append(po, nats.RootCAs(caFile))
+	}
+	nc, err := nats.Connect(url, append(po, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("broker: connect as %s %s: %w", kind, id, err)
+	}
+	return nc, nil
+}

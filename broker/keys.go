@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -133,4 +134,32 @@ func publicKey(kp nkeys.KeyPair) string {
 		panic(err) // a key pair always has a public key
 	}
 	return pub
+}
+
+// LoadKeys reads the broker keys from dir and fails if any is missing: an
+// external server knows only the keys its configuration was rendered
+// with, so new ones would be refused.
+func LoadKeys(dir string) (*Keys, error) {
+	var k Keys
+	for _, f := range []struct {
+		kp   *nkeys.KeyPair
+		name string
+	}{{&k.Issuer, IssuerKeyFile}, {&k.Service, ServiceKeyFile}, {&k.System, SystemKeyFile}, {&k.Operator, OperatorKeyFile}} {
+		kp, err := LoadKey(filepath.Join(dir, f.name))
+		if err != nil {
+			return nil, fmt.Errorf("broker keys in %s (create them with 'tapproof broker init'): %w", dir, err)
+		}
+		*f.kp = kp
+	}
+	return &k, nil
+}
+
+// UserSeed returns the NATS nkey seed ("SU…") of an Ed25519 key: the same
+// key, in the form NATS clients load from a file (nats --nkey FILE).
+func UserSeed(key ed25519.PrivateKey) ([]byte, error) {
+	kp, err := nkeys.FromRawSeed(nkeys.PrefixByteUser, key.Seed())
+	if err != nil {
+		return nil, err
+	}
+	return kp.Seed()
 }

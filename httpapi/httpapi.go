@@ -70,6 +70,11 @@ type Devices interface {
 	Devices() []tapproof.Device
 	// Enroll registers the device of a signed enrollment envelope.
 	Enroll(ctx context.Context, envelope []byte) (tapproof.Device, error)
+	// Revoke ends a device: its revocation is recorded in its utility's
+	// log with reason, its readings are refused from then on and its
+	// connections to the broker are closed. ErrNotFound if there is no such
+	// device.
+	Revoke(ctx context.Context, device, reason string) (tapproof.Device, error)
 }
 
 // Alerts serves recent alerts.
@@ -127,6 +132,7 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /v1/compliance/{utility}/leaves", a.complianceLeaves)
 	mux.HandleFunc("GET /v1/compliance/{utility}/{period}", a.complianceReport)
 	mux.HandleFunc("POST /v1/admin/devices", a.admin(a.enroll))
+	mux.HandleFunc("POST /v1/admin/devices/{device}/revoke", a.admin(a.revoke))
 	return mux
 }
 
@@ -423,6 +429,30 @@ func (a *api) enroll(w http.ResponseWriter, r *http.Request) {
 	a.cfg.Log.Info("device enrolled", slog.String("device", d.ID), slog.String("utility", d.Utility), slog.String("site", d.Site))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
+	writeJSON(w, DeviceView{ID: d.ID, Utility: d.Utility, Site: d.Site, Kind: d.Kind,
+		PublicKey: base64.StdEncoding.EncodeToString(d.PublicKey), Firmware: d.Firmware, Status: d.Status})
+}
+
+// RevokeRequest is the body of POST /v1/admin/devices/{device}/revoke.
+type RevokeRequest struct {
+	// Reason is recorded in the public log: say why, never who lives where.
+	Reason string `json:"reason"`
+}
+
+func (a *api) revoke(w http.ResponseWriter, r *http.Request) {
+	var req RevokeRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "body must be {\"reason\": \"...\"}")
+		return
+	}
+	d, err := a.cfg.Devices.Revoke(r.Context(), r.PathValue("device"), req.Reason)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.cfg.Log.Info("device revoked", slog.String("device", d.ID), slog.String("utility", d.Utility))
 	writeJSON(w, DeviceView{ID: d.ID, Utility: d.Utility, Site: d.Site, Kind: d.Kind,
 		PublicKey: base64.StdEncoding.EncodeToString(d.PublicKey), Firmware: d.Firmware, Status: d.Status})
 }

@@ -54,7 +54,18 @@ func (fakeLogs) Bundle(_ context.Context, device string, seq uint64) (any, error
 	return map[string]string{"leaf": "x"}, nil
 }
 
-type fakeDevices struct{ enrolled int }
+type fakeDevices struct{ enrolled, revoked int }
+
+func (f *fakeDevices) Revoke(_ context.Context, id, reason string) (tapproof.Device, error) {
+	if id != "d1" {
+		return tapproof.Device{}, httpapi.ErrNotFound
+	}
+	if reason == "" {
+		return tapproof.Device{}, tapproof.Reject(tapproof.ReasonInvalid, "a reason is required")
+	}
+	f.revoked++
+	return tapproof.Device{ID: "d1", Status: tapproof.DeviceDisabled}, nil
+}
 
 func (*fakeDevices) Devices() []tapproof.Device { return nil }
 func (f *fakeDevices) Enroll(_ context.Context, env []byte) (tapproof.Device, error) {
@@ -171,6 +182,40 @@ func TestAdminNeedsToken(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "s3cret") {
 		t.Errorf("admin token appears in logs: %s", logs.String())
+	}
+	// Revocation is an admin action too.
+	for _, tc := range []struct {
+		auth, path, body string
+		want             int
+	}{
+		{"", "/v1/admin/devices/d1/revoke", `{"reason":"stolen"}`, 401},
+		{"Bearer wrong", "/v1/admin/devices/d1/revoke", `{"reason":"stolen"}`, 401},
+		{"Bearer s3cret", "/v1/admin/devices/d1/revoke", `{"reason":"stolen"}`, 200},
+		{"Bearer s3cret", "/v1/admin/devices/d1/revoke", `{"reason":""}`, 400},
+		{"Bearer s3cret", "/v1/admin/devices/d1/revoke", `{"why":"stolen"}`, 400},
+		{"Bearer s3cret", "/v1/admin/devices/nope/revoke", `{"reason":"stolen"}`, 404},
+	} {
+		req, _ := http.NewRequest("POST", s.URL+tc.path, strings.NewReader(tc.body))
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("POST %s %s with %q = %d, want %d", tc.path, tc.body, tc.auth, resp.StatusCode, tc.want)
+		}
+	}
+	if devs.revoked != 1 {
+		t.Errorf("revoked %d times, want 1", devs.revoked)
+	}
+	if resp, err := http.Get(s.URL + "/v1/admin/devices/d1/revoke"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("GET revoke = %d, want 405: public endpoints are read-only, admin ones POST", resp.StatusCode)
+		}
 	}
 	// Without a configured token the admin API is off.
 	off := server(t, devs, "", &logs)

@@ -191,15 +191,14 @@ func (b *Batch) InProgress() {
 // Pending returns how many entries wait for this cursor's sink. It may be
 // called while another goroutine drains the cursor.
 func (c *Cursor) Pending(ctx context.Context) (uint64, error) {
-	cons, err := c.js.Consumer(ctx, LogStreamName(c.utility), c.name)
-	if err != nil {
-		return 0, fmt.Errorf("cursor info: %w", err)
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("cursor info: %w", err)
-	}
-	return info.NumPending + uint64(info.NumAckPending), nil
+	p, err := c.Progress(ctx)
+	return p.Pending, err
+}
+
+// Progress returns how much work waits for this cursor's sink and how far
+// it got. It may be called while another goroutine drains the cursor.
+func (c *Cursor) Progress(ctx context.Context) (Progress, error) {
+	return consumerProgress(ctx, c.js, LogStreamName(c.utility), c.name)
 }
 
 // Sink receives batches of journal entries. It must be idempotent: after a

@@ -552,13 +552,37 @@ func (j *Journal) EntryTime(ctx context.Context, utility string, index uint64) (
 // Pending returns how many readings wait in the readings stream for
 // ingest's durable consumer.
 func (j *Journal) Pending(ctx context.Context, durable string) (uint64, error) {
-	c, err := j.js.Consumer(ctx, ReadingsStream, durable)
+	p, err := j.IngestProgress(ctx, durable)
+	return p.Pending, err
+}
+
+// IngestProgress returns how many readings wait for ingest's durable
+// consumer and how far it got.
+func (j *Journal) IngestProgress(ctx context.Context, durable string) (Progress, error) {
+	p, err := consumerProgress(ctx, j.js, ReadingsStream, durable)
 	if err != nil {
-		return 0, fmt.Errorf("ingest consumer: %w", err)
+		return p, fmt.Errorf("ingest consumer: %w", err)
+	}
+	return p, nil
+}
+
+// Progress is a durable consumer's backlog and position.
+type Progress struct {
+	// Pending counts messages not yet delivered or not yet acknowledged.
+	Pending uint64
+	// Done is the consumer's acknowledgement floor, a stream sequence: it
+	// moves only when the consumer finishes something.
+	Done uint64
+}
+
+func consumerProgress(ctx context.Context, js jetstream.JetStream, stream, durable string) (Progress, error) {
+	c, err := js.Consumer(ctx, stream, durable)
+	if err != nil {
+		return Progress{}, fmt.Errorf("consumer %s: %w", durable, err)
 	}
 	info, err := c.Info(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("ingest consumer: %w", err)
+		return Progress{}, fmt.Errorf("consumer %s: %w", durable, err)
 	}
-	return info.NumPending + uint64(info.NumAckPending), nil
+	return Progress{Pending: info.NumPending + uint64(info.NumAckPending), Done: info.AckFloor.Stream}, nil
 }

@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tapproof/tapproof"
@@ -233,13 +234,29 @@ func (f *Fleet) DefaultSpikes() []Spike {
 	return nil
 }
 
+// Dialer connects to the broker as one sensor: each sensor has a
+// connection of its own, authenticated with its key.
+type Dialer func(s *Sensor) (*nats.Conn, error)
+
 // Run publishes readings round-robin over the fleet at cfg.Rate until ctx is
-// done or cfg.Duration passes. Sequence numbers are the publish time in
-// milliseconds (bumped if needed), so they keep increasing across restarts
-// without the simulator keeping state.
-func (f *Fleet) Run(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+// done or cfg.Duration passes, each sensor on its own connection from dial.
+// Sequence numbers are the publish time in milliseconds (bumped if needed),
+// so they keep increasing across restarts without the simulator keeping
+// state.
+func (f *Fleet) Run(ctx context.Context, dial Dialer, cfg Config) error {
 	if len(f.Sensors) == 0 {
 		return errors.New("simulate: empty fleet")
+	}
+	conns := make([]jetstream.JetStream, len(f.Sensors))
+	for i, s := range f.Sensors {
+		nc, err := dial(s)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		if conns[i], err = jetstream.New(nc); err != nil {
+			return err
+		}
 	}
 	if cfg.Rate <= 0 {
 		cfg.Rate = float64(len(f.Sensors)) / 2
@@ -258,7 +275,7 @@ func (f *Fleet) Run(ctx context.Context, js jetstream.JetStream, cfg Config) err
 			return nil
 		case <-tick.C:
 		}
-		s := f.Sensors[i%len(f.Sensors)]
+		s, js := f.Sensors[i%len(f.Sensors)], conns[i%len(f.Sensors)]
 		for _, r := range s.next(time.Now(), time.Since(start), cfg.Spikes) {
 			if _, err := s.Publish(ctx, js, r); err != nil {
 				if ctx.Err() != nil {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/compliance"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/journal"
@@ -33,8 +34,8 @@ func startServeCompliance(t *testing.T, st *localstack.Stack, dataDir string, ke
 
 // startComplianceUtility starts serve with keys and half-up rounding, and
 // enrolls a sensor of utility so that its log exists. It returns the
-// instance, a JetStream client on its NATS and the number of enrollments.
-func startComplianceUtility(t *testing.T, st *localstack.Stack, keys compliance.KeySet, utility string) (*instance, jetstream.JetStream, uint64) {
+// instance, its parties' connections and the number of enrollments.
+func startComplianceUtility(t *testing.T, st *localstack.Stack, keys compliance.KeySet, utility string) (*instance, *devices, uint64) {
 	t.Helper()
 	in := startServeCompliance(t, st, t.TempDir(), keys, compliance.HalfUp)
 	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 1, LeadPerSite: 1, NIRSPerUtil: -1, UtilityNames: []string{utility}})
@@ -44,7 +45,7 @@ func startComplianceUtility(t *testing.T, st *localstack.Stack, keys compliance.
 	if err := fleet.Enroll(t.Context(), in.api, adminToken); err != nil {
 		t.Fatal(err)
 	}
-	return in, jsFor(t, in.nats), uint64(len(fleet.Sensors))
+	return in, devicesOf(t, in), uint64(len(fleet.Sensors))
 }
 
 // TestComplianceEndToEnd runs a monitoring period on the real stack: a
@@ -64,7 +65,7 @@ func TestComplianceEndToEnd(t *testing.T) {
 		Labs:      map[string][]ed25519.PublicKey{lab: {labPub}},
 		Reviewers: map[string][]ed25519.PublicKey{reviewer: {revPub}},
 	}
-	in, js, enrolled := startComplianceUtility(t, st, keys, utility)
+	in, dev, enrolled := startComplianceUtility(t, st, keys, utility)
 	ctx := t.Context()
 	sign := func(key ed25519.PrivateKey, payloadType string, v any) []byte {
 		t.Helper()
@@ -78,8 +79,14 @@ func TestComplianceEndToEnd(t *testing.T) {
 		}
 		return raw
 	}
+	// The lab publishes samples and the reviewer invalidations, each on
+	// its own connection and subjects.
 	publish := func(subject string, raw []byte, id string) {
 		t.Helper()
+		js := dev.party(broker.Lab, lab, labKey)
+		if strings.HasPrefix(subject, journal.InvalidationsSubject) {
+			js = dev.party(broker.Reviewer, reviewer, revKey)
+		}
 		if _, err := js.Publish(ctx, subject, raw, jetstream.WithMsgID(id)); err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +251,8 @@ func TestSystemExceedanceEndToEnd(t *testing.T) {
 	st := localstack.ForTest(t)
 	labPub, labKey, _ := ed25519.GenerateKey(rand.Reader)
 	const lab, utility, period = "state-lab", "flint", "2026H1"
-	in, js, enrolled := startComplianceUtility(t, st, compliance.KeySet{Labs: map[string][]ed25519.PublicKey{lab: {labPub}}}, utility)
+	in, dev, enrolled := startComplianceUtility(t, st, compliance.KeySet{Labs: map[string][]ed25519.PublicKey{lab: {labPub}}}, utility)
+	js := dev.party(broker.Lab, lab, labKey)
 	ctx := t.Context()
 	n := 0
 	publish := func(ppb ...float64) {

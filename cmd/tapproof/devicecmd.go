@@ -10,38 +10,66 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/broker"
+	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/signed"
 	"github.com/tapproof/tapproof/simulate"
 )
 
 func newDeviceCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "device", Short: "Generate device keys and enroll devices"}
-	cmd.AddCommand(newDeviceNewCmd(), newDeviceEnrollCmd())
+	cmd := &cobra.Command{Use: "device", Short: "Generate device keys, enroll and revoke devices"}
+	cmd.AddCommand(newDeviceNewCmd(), newDeviceEnrollCmd(), newDeviceRevokeCmd())
 	return cmd
 }
 
 func newDeviceNewCmd() *cobra.Command {
 	var d tapproof.Device
-	var kind, keyFile, out string
+	var kind, keyFile, out, caFile string
 	cmd := &cobra.Command{
 		Use:   "new",
-		Short: "Create a device key (if --key does not exist) and write its signed enrollment",
-		Long: `Create a device's Ed25519 key and its enrollment, signed by that key.
+		Short: "Create a device key (if --key does not exist), its broker credentials and its signed enrollment",
+		Long: `Create everything a device needs: its Ed25519 key, the same key as a NATS
+nkey seed for the broker, the broker's CA certificate, and its enrollment,
+signed by that key.
 
 The private key is written to --key (PKCS#8 PEM, mode 0600) unless the file
-exists, in which case it is reused. The enrollment envelope is appended to
---out (one JSON envelope per line, the format 'serve --devices' loads), or
-printed. Enroll it into a running tapproof with 'tapproof device enroll'.`,
+exists, in which case it is reused. Next to it go KEY.nk, the same key as
+a NATS user nkey seed (mode 0600), which is the device's broker credential
+(nats --nkey KEY.nk), and, with --ca, the broker's CA certificate as
+ca.pem. The enrollment envelope is appended to --out (one JSON envelope per
+line, the format 'serve --devices' loads), or printed. Enroll it into a
+running tapproof with 'tapproof device enroll': only then does the broker
+let the device connect. docs/devices.md is the wire contract.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			key, err := loadOrCreateKey(keyFile)
 			if err != nil {
 				return err
+			}
+			seed, err := broker.UserSeed(key)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(keyFile+".nk", append(seed, '\n'), 0o600); err != nil {
+				return fmt.Errorf("device nkey: %w", err)
+			}
+			if caFile != "" {
+				ca, err := os.ReadFile(caFile)
+				if err != nil {
+					return fmt.Errorf("broker ca: %w", err)
+				}
+				if err := os.WriteFile(filepath.Join(filepath.Dir(keyFile), "ca.pem"), ca, 0o644); err != nil {
+					return fmt.Errorf("broker ca: %w", err)
+				}
 			}
 			d.Kind = tapproof.Method(kind)
 			d.PublicKey = key.Public().(ed25519.PublicKey)
@@ -78,6 +106,7 @@ printed. Enroll it into a running tapproof with 'tapproof device enroll'.`,
 	f.StringVar(&d.Firmware, "firmware", "", "SHA-256 of the device firmware, 64 hex digits")
 	f.StringVar(&keyFile, "key", "", "private key file to create or reuse (required)")
 	f.StringVar(&out, "out", "", "append the signed enrollment to this file instead of printing it")
+	f.StringVar(&caFile, "ca", "", "the broker's CA certificate, copied next to the key as ca.pem (the demo's: <data>/tapproof/broker/ca.pem)")
 	for _, n := range []string{"id", "utility", "site", "firmware", "key"} {
 		_ = cmd.MarkFlagRequired(n)
 	}
@@ -144,6 +173,53 @@ func newDeviceEnrollCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", env("SERVER", "http://127.0.0.1:8480"), "tapproof HTTP API ($TAPPROOF_SERVER)")
+	return cmd
+}
+
+func newDeviceRevokeCmd() *cobra.Command {
+	var server, id, reason string
+	cmd := &cobra.Command{
+		Use:   "revoke",
+		Short: "Revoke a device: recorded in its log, its readings refused, its broker connections closed (needs TAPPROOF_ADMIN_TOKEN)",
+		Long: `Revoke a device. The revocation, with --reason, is appended to the device's
+utility log like its enrollment, so a regulator sees when and why it stopped
+counting. From then on its readings are rejected (device_disabled), the
+broker refuses its connections and closes the ones it has. The reason is
+public: say why, never who lives where. Revocation cannot be undone; a
+replacement device is enrolled under a new id.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			token := os.Getenv("TAPPROOF_ADMIN_TOKEN")
+			if token == "" {
+				return errors.New("TAPPROOF_ADMIN_TOKEN is not set")
+			}
+			body, _ := json.Marshal(httpapi.RevokeRequest{Reason: reason})
+			u := strings.TrimSuffix(server, "/") + "/v1/admin/devices/" + url.PathEscape(id) + "/revoke"
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, u, bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("revoke %s: %s: %s", id, resp.Status, bytes.TrimSpace(msg))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s\n", id)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, "server", env("SERVER", "http://127.0.0.1:8480"), "tapproof HTTP API ($TAPPROOF_SERVER)")
+	f.StringVar(&id, "id", "", "device id (required)")
+	f.StringVar(&reason, "reason", "", "why, recorded in the public log (required)")
+	_ = cmd.MarkFlagRequired("id")
+	_ = cmd.MarkFlagRequired("reason")
 	return cmd
 }
 

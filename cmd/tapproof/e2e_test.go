@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/anchor"
+	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/natstest"
@@ -37,8 +39,12 @@ const adminToken = "e2e-admin-token"
 // instance is a running `tapproof serve` on the real stack.
 type instance struct {
 	api, nats string
+	brokerDir string // its broker keys and CA
 	stop      func()
 }
+
+// ca is the CA certificate the instance's broker is verified with.
+func (in *instance) ca() string { return filepath.Join(in.brokerDir, broker.CAFile) }
 
 func startServe(t *testing.T, st *localstack.Stack, dataDir string) *instance {
 	return startServeNATS(t, st, dataDir, "")
@@ -73,9 +79,13 @@ func startServeConfig(t *testing.T, cfg serveConfig) *instance {
 	cfg.Ready = func(h, n string) { ready <- [2]string{h, n} }
 	go func() { done <- serve(ctx, cfg) }()
 	var in instance
+	brokerDir := cfg.BrokerDir
+	if brokerDir == "" {
+		brokerDir = filepath.Join(cfg.DataDir, "broker")
+	}
 	select {
 	case a := <-ready:
-		in = instance{api: "http://" + a[0], nats: a[1]}
+		in = instance{api: "http://" + a[0], nats: a[1], brokerDir: brokerDir}
 	case err := <-done:
 		cancel()
 		t.Fatalf("serve: %v", err)
@@ -105,16 +115,39 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func jsFor(t *testing.T, url string) jetstream.JetStream {
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
+// devices connects simulated sensors and labs to an instance's broker as
+// they connect in the field: each with its own key, over TLS, into its own
+// account. js returns a party's JetStream publisher, connecting it once.
+type devices struct {
+	t       *testing.T
+	url, ca string
+	conns   map[string]jetstream.JetStream
+}
+
+func devicesOf(t *testing.T, in *instance) *devices {
+	return &devices{t: t, url: in.nats, ca: in.ca(), conns: map[string]jetstream.JetStream{}}
+}
+
+func (d *devices) js(s *simulate.Sensor) jetstream.JetStream {
+	return d.party(broker.Device, s.Device.ID, s.Key)
+}
+
+func (d *devices) party(kind broker.PartyKind, id string, key ed25519.PrivateKey) jetstream.JetStream {
+	d.t.Helper()
+	k := string(kind) + ":" + id
+	if js, ok := d.conns[k]; ok {
+		return js
 	}
-	t.Cleanup(nc.Close)
+	nc, err := broker.DialParty(d.url, d.ca, kind, id, key)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
-		t.Fatal(err)
+		d.t.Fatal(err)
 	}
+	d.conns[k] = js
 	return js
 }
 
@@ -222,26 +255,35 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	enrolled := uint64(len(fleet.Sensors))
-	js := jsFor(t, in.nats)
+	dev := devicesOf(t, in)
 	s1, s2 := fleet.Sensors[0], fleet.Sensors[1]
+
+	// Nobody reaches the broker without an enrolled key.
+	if nc, err := nats.Connect(in.nats, nats.RootCAs(in.ca()), nats.NoReconnect()); err == nil {
+		nc.Close()
+		t.Fatal("an anonymous client connected to the broker")
+	}
 
 	// (a) N readings become exactly N points and N leaves.
 	const n = 200
 	t0 := time.Now().Add(-time.Hour)
 	for i := range n {
 		s := []*simulate.Sensor{s1, s2}[i%2]
-		if _, err := s.Publish(ctx, js, s.Lead(2+float64(i%7), t0.Add(time.Duration(i)*time.Second))); err != nil {
+		if _, err := s.Publish(ctx, dev.js(s), s.Lead(2+float64(i%7), t0.Add(time.Duration(i)*time.Second))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// A sensor's network retry: same reading, same message id, again.
+	// A sensor's network retry: the same reading again, under another
+	// message id. The intake's own id absorbs it, and says so.
 	dup := s1.Lead(3, t0.Add(time.Hour-time.Minute))
-	dupRaw, err := s1.Publish(ctx, js, dup)
+	dupRaw, err := s1.Publish(ctx, dev.js(s1), dup)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.Publish(ctx, simulate.Subject(dup), dupRaw, jetstream.WithMsgID("retry-"+dup.Key())); err != nil {
+	if ack, err := dev.js(s1).Publish(ctx, simulate.Subject(dup), dupRaw, jetstream.WithMsgID("retry-"+dup.Key())); err != nil {
 		t.Fatal(err)
+	} else if !ack.Duplicate {
+		t.Errorf("a retried reading was acknowledged as new: %+v", ack)
 	}
 	wantLeaves := enrolled + n + 1
 	waitFor(t, 60*time.Second, func() error {
@@ -253,17 +295,14 @@ func TestEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
-	if got := metricValue(t, in.api, `tapproof_ingest_rejected_total{reason="duplicate"}`); got != 1 {
-		t.Errorf("duplicate rejections = %v, want 1", got)
-	}
 
 	// (b) 16 ppb raises exactly one alert; 15 ppb raises none.
 	at := time.Now().Add(-time.Second)
 	high := s2.Lead(16, at)
-	if _, err := s2.Publish(ctx, js, high); err != nil {
+	if _, err := s2.Publish(ctx, dev.js(s2), high); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s1.Publish(ctx, js, s1.Lead(15, at)); err != nil {
+	if _, err := s1.Publish(ctx, dev.js(s1), s1.Lead(15, at)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, func() error {
@@ -283,7 +322,7 @@ func TestEndToEnd(t *testing.T) {
 	// The spike goes on: no storm, the open alert absorbs it.
 	const spike = 3
 	for range spike {
-		if _, err := s2.Publish(ctx, js, s2.Lead(18, time.Now())); err != nil {
+		if _, err := s2.Publish(ctx, dev.js(s2), s2.Lead(18, time.Now())); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -358,25 +397,29 @@ func TestEndToEnd(t *testing.T) {
 	hugeRaw, _ := signed.SignReading(ctx, s1.Key, huge)
 	badSubject := s1.Lead(2, time.Now())
 	badSubjectRaw, _ := signed.SignReading(ctx, s1.Key, badSubject)
+	// The broker lets a device publish on its own subject only, so each
+	// bad message comes from an enrolled device that misbehaves: s1 sends
+	// garbage, another key's signature, a stranger's reading, absurd
+	// values; s2 relays a reading of s1's.
 	bad := []struct {
-		reason  tapproof.Reason
-		subject string
-		raw     []byte
+		reason tapproof.Reason
+		from   *simulate.Sensor
+		raw    []byte
 	}{
-		{tapproof.ReasonMalformed, simulate.Subject(forged), []byte(`{"payloadType":`)},
-		{tapproof.ReasonBadSignature, simulate.Subject(forged), forgedRaw},
-		{tapproof.ReasonUnknownDevice, "tapproof.readings.flint.site-1.nobody", func() []byte {
+		{tapproof.ReasonMalformed, s1, []byte(`{"payloadType":`)},
+		{tapproof.ReasonBadSignature, s1, forgedRaw},
+		{tapproof.ReasonUnknownDevice, s1, func() []byte {
 			nobody := *stranger.Sensors[0]
 			nobody.Device.ID = "nobody"
 			b, _ := signed.SignReading(ctx, nobody.Key, nobody.Lead(1, time.Now()))
 			return b
 		}()},
-		{tapproof.ReasonSubjectMismatch, "tapproof.readings.flint.site-2." + s1.Device.ID, badSubjectRaw},
-		{tapproof.ReasonAbsurd, simulate.Subject(neg), negRaw},
-		{tapproof.ReasonAbsurd, simulate.Subject(huge), hugeRaw},
-		{tapproof.ReasonFuture, simulate.Subject(future), futureRaw},
-		{tapproof.ReasonReplayed, simulate.Subject(forged), oldRaw},
-		{tapproof.ReasonOversized, simulate.Subject(forged), bytes.Repeat([]byte("{"), signed.MaxEnvelopeSize+10)},
+		{tapproof.ReasonSubjectMismatch, s2, badSubjectRaw},
+		{tapproof.ReasonAbsurd, s1, negRaw},
+		{tapproof.ReasonAbsurd, s1, hugeRaw},
+		{tapproof.ReasonFuture, s1, futureRaw},
+		{tapproof.ReasonReplayed, s1, oldRaw},
+		{tapproof.ReasonOversized, s1, bytes.Repeat([]byte("{"), signed.MaxEnvelopeSize+10)},
 	}
 	before := map[tapproof.Reason]float64{}
 	for _, c := range bad {
@@ -385,11 +428,12 @@ func TestEndToEnd(t *testing.T) {
 	want := map[tapproof.Reason]float64{}
 	var good int
 	for i, c := range bad {
-		if _, err := js.Publish(ctx, c.subject, c.raw, jetstream.WithMsgID(fmt.Sprint("bad-", i))); err != nil {
+		subject := fmt.Sprintf("tapproof.readings.%s.%s.%s", c.from.Device.Utility, c.from.Device.Site, c.from.Device.ID)
+		if _, err := dev.js(c.from).Publish(ctx, subject, c.raw, jetstream.WithMsgID(fmt.Sprint("bad-", i))); err != nil {
 			t.Fatal(err)
 		}
 		want[c.reason]++
-		if _, err := s2.Publish(ctx, js, s2.Lead(4, time.Now())); err != nil {
+		if _, err := s2.Publish(ctx, dev.js(s2), s2.Lead(4, time.Now())); err != nil {
 			t.Fatal(err)
 		}
 		good++
@@ -447,13 +491,45 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	pb9 := &simulate.Sensor{Key: key, Device: tapproof.Device{ID: "pb-9", Utility: "flint", Site: "site-2", Kind: tapproof.ASV, Firmware: s1.Device.Firmware}}
-	if _, err := pb9.Publish(ctx, js, pb9.Lead(1.5, time.Now())); err != nil {
+	if _, err := pb9.Publish(ctx, dev.js(pb9), pb9.Lead(1.5, time.Now())); err != nil {
 		t.Fatal(err)
 	}
 	wantLeaves += 2 // the enrollment and the reading
 	waitFor(t, 30*time.Second, func() error {
 		if got := logInfo(t, in.api, "flint").Size; got != wantLeaves {
 			return fmt.Errorf("log size = %d, want %d after the CLI-enrolled sensor's reading", got, wantLeaves)
+		}
+		return nil
+	})
+
+	// The operator revokes pb-9 with the CLI: the revocation is a leaf of
+	// the log, the broker closes pb-9's connection within seconds and
+	// refuses it from then on, and the other sensors go on.
+	if out, err := runCmd(t, "device", "revoke", "--server", in.api, "--id", "pb-9", "--reason", "key exposed in a field repair"); err != nil {
+		t.Fatalf("device revoke: %v\n%s", err, out)
+	}
+	pb9conn := dev.js(pb9).Conn()
+	waitFor(t, 5*time.Second, func() error {
+		if pb9conn.IsConnected() {
+			return errors.New("the revoked device is still connected")
+		}
+		return nil
+	})
+	if nc, err := broker.DialParty(in.nats, in.ca(), broker.Device, "pb-9", key, nats.NoReconnect()); err == nil {
+		nc.Close()
+		t.Fatal("the revoked device connected again")
+	}
+	_, devs := get(t, in.api+"/v1/devices")
+	if !strings.Contains(string(devs), `"status": "disabled"`) {
+		t.Errorf("/v1/devices after revocation = %s, want pb-9 disabled", devs)
+	}
+	if _, err := s2.Publish(ctx, dev.js(s2), s2.Lead(2, time.Now())); err != nil {
+		t.Fatalf("another device after the revocation: %v", err)
+	}
+	wantLeaves += 2 // the revocation record and s2's reading
+	waitFor(t, 30*time.Second, func() error {
+		if got := logInfo(t, in.api, "flint").Size; got != wantLeaves {
+			return fmt.Errorf("log size = %d, want %d with the revocation record", got, wantLeaves)
 		}
 		return nil
 	})
@@ -467,8 +543,7 @@ func TestEndToEnd(t *testing.T) {
 	old := logInfo(t, in.api, "flint")
 	in.stop()
 	in = startServe(t, st, dataDir)
-	js = jsFor(t, in.nats)
-	if _, err := s1.Publish(ctx, js, s1.Lead(2, time.Now())); err != nil {
+	if _, err := s1.Publish(ctx, devicesOf(t, in).js(s1), s1.Lead(2, time.Now())); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, func() error {
@@ -488,10 +563,10 @@ func TestEndToEnd(t *testing.T) {
 // ingest and anchoring with nothing lost or duplicated.
 func TestReplicasHandOver(t *testing.T) {
 	st := localstack.ForTest(t)
-	ns := natstest.Server(t)
 	dataDir := t.TempDir()
-	a := startServeNATS(t, st, dataDir, ns.ClientURL())
-	b := startServeNATS(t, st, dataDir, ns.ClientURL())
+	ns := natstest.StartBroker(t, filepath.Join(dataDir, "broker"))
+	a := startServeNATS(t, st, dataDir, ns.URL())
+	b := startServeNATS(t, st, dataDir, ns.URL())
 	ctx := t.Context()
 	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 2, NIRSPerUtil: -1, UtilityNames: []string{"twin"}})
 	if err != nil {
@@ -500,11 +575,11 @@ func TestReplicasHandOver(t *testing.T) {
 	if err := fleet.Enroll(ctx, b.api, adminToken); err != nil {
 		t.Fatal(err)
 	}
-	js := jsFor(t, ns.ClientURL())
+	dev := devicesOf(t, a)
 	publish := func(n int) {
 		for i := range n {
 			s := fleet.Sensors[i%len(fleet.Sensors)]
-			if _, err := s.Publish(ctx, js, s.Lead(3, time.Now())); err != nil {
+			if _, err := s.Publish(ctx, dev.js(s), s.Lead(3, time.Now())); err != nil {
 				t.Fatal(err)
 			}
 		}

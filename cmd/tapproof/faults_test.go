@@ -51,7 +51,9 @@ func TestExactlyOnceThroughFaults(t *testing.T) {
 	proc, err := tapproofproc.Start(ctx, tapproofproc.Config{
 		Binary: bin, DataDir: filepath.Join(tmp, "data"), TrillianAddr: st.TrillianAddr,
 		InfluxURL: st.InfluxURL, InfluxDB: st.InfluxDatabase, AdminToken: adminToken, LogFile: logFile,
-		Args: []string{"--checkpoint-interval", "500ms"},
+		// The fleet here is 20 sensors at up to 1,000 readings/s (soak):
+		// 50/s each, the default limit; this test is about faults.
+		Args: []string{"--checkpoint-interval", "500ms", "--device-rate", "500"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -76,15 +78,16 @@ func TestExactlyOnceThroughFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obs, err := loadgen.Observe(proc.NATS())
+	b := loadgen.NewBroker(proc.NATS(), proc.BrokerDir(), fleet)
+	obs, err := loadgen.Observe(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer obs.Close()
 
-	pub := &loadgen.Publisher{URL: proc.NATS(), Rate: p.rate, Workers: 10}
+	pub := &loadgen.Publisher{Broker: b, Rate: p.rate}
 	published := make(chan error, 1)
-	go func() { published <- pub.Run(ctx, msgs, len(fleet.Sensors)) }()
+	go func() { published <- pub.Run(ctx, msgs) }()
 
 	step := p.duration / time.Duration(6+p.tapproofKills)
 	pause := func() {
@@ -155,10 +158,10 @@ func TestExactlyOnceThroughFaults(t *testing.T) {
 	if err := <-published; err != nil {
 		t.Fatalf("publisher: %v", err)
 	}
-	t.Logf("published %d readings (%d publish retries)", len(msgs), pub.Retries)
+	t.Logf("published %d readings (%d publish retries)", len(msgs), pub.Retries())
 
 	rep, err := loadgen.Reconcile(ctx, loadgen.Target{
-		NATS: proc.NATS(), DataDir: filepath.Join(tmp, "data"), TrillianAddr: st.TrillianAddr,
+		Broker: b, DataDir: filepath.Join(tmp, "data"), TrillianAddr: st.TrillianAddr,
 		InfluxURL: st.InfluxURL, InfluxDB: st.InfluxDatabase,
 	}, msgs, 2*time.Minute)
 	if err != nil {

@@ -52,7 +52,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newSimulateCmd(), newVerifyCmd(), newDeviceCmd(), newComplianceCmd())
+	root.AddCommand(newServeCmd(), newSimulateCmd(), newVerifyCmd(), newDeviceCmd(), newComplianceCmd(), newBrokerCmd())
 	return root
 }
 

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sync/errgroup"
@@ -36,6 +37,7 @@ type platform struct {
 	journal  *journal.Journal
 	registry *journal.Registry
 	trillian *anchor.Client
+	sys      *nats.Conn // system account: disconnects revoked devices
 	log      *slog.Logger
 	// leading is whether this replica holds the leadership lease.
 	leading atomic.Bool
@@ -265,7 +267,7 @@ func (p *platform) utilityLog(ctx context.Context, utility string) (*utilityLog,
 
 // runLogs runs the sinks and checkpointer of every log, starting those of
 // logs created later (by any replica) as they appear, until ctx is done.
-func (p *platform) runLogs(ctx context.Context, g *errgroup.Group, iw *influx.Writer, ex *exceedanceWatch, m *platformMetrics) error {
+func (p *platform) runLogs(ctx context.Context, g *errgroup.Group, iw *influx.Writer, ex *exceedanceWatch, m *platformMetrics, stalls *stallWatch) error {
 	running := map[string]bool{}
 	for {
 		infos, err := p.journal.Logs(ctx)
@@ -279,7 +281,7 @@ func (p *platform) runLogs(ctx context.Context, g *errgroup.Group, iw *influx.Wr
 					p.log.Warn("log unavailable", slog.String("utility", li.Utility), slog.Any("error", err))
 					continue
 				}
-				r := &logRunner{ul: ul, journal: p.journal, influx: iw, exceedances: ex, metrics: m, cfg: p.cfg, log: p.log}
+				r := &logRunner{ul: ul, journal: p.journal, influx: iw, exceedances: ex, metrics: m, stalls: stalls, cfg: p.cfg, log: p.log}
 				r.start(ctx, g)
 				running[li.Utility] = true
 			}

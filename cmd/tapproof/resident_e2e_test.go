@@ -40,8 +40,8 @@ func TestResidentJourneyOnServe(t *testing.T) {
 	if err := fleet.Enroll(ctx, in.api, adminToken); err != nil {
 		t.Fatal(err)
 	}
-	js := jsFor(t, in.nats)
 	sensor := fleet.Sensors[1]
+	js := devicesOf(t, in).js(sensor)
 	if sensor.Device.Site != "site-2" {
 		t.Fatalf("sensor 1 is at %s, want site-2", sensor.Device.Site)
 	}

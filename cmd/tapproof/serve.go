@@ -22,6 +22,7 @@ import (
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
 	"github.com/tapproof/tapproof/anchor"
+	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/compliance"
 	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/influx"
@@ -33,10 +34,22 @@ import (
 // serveConfig is the configuration of `tapproof serve`. Flags and
 // TAPPROOF_* environment variables fill it in main; tests fill it directly.
 type serveConfig struct {
-	DataDir      string // embedded NATS store and log signing keys
-	HTTPAddr     string
-	NATSURL      string // external NATS; empty runs an embedded server
-	NATSListen   string // embedded server's client address
+	DataDir    string // embedded NATS store and log signing keys
+	HTTPAddr   string
+	NATSURL    string // external NATS; empty runs an embedded server
+	NATSListen string // embedded server's client address
+	// BrokerDir holds the broker's nkeys and, unless NATSTLS names other
+	// files, its local CA and certificate; <DataDir>/broker by default.
+	// With an external NATS it must hold what 'tapproof broker init' wrote.
+	BrokerDir string
+	// NATSTLS are the broker listener's certificate files; empty fields
+	// use the local CA in BrokerDir.
+	NATSTLS broker.TLSFiles
+	// Intake bounds each device's and lab's publishing rate.
+	Intake ingest.IntakeConfig
+	// StallAfter is how long a consumer may have work pending without
+	// finishing any before /readyz fails; DefaultStallAfter if zero.
+	StallAfter   time.Duration
 	TrillianAddr string
 	InfluxURL    string
 	InfluxDB     string
@@ -83,6 +96,7 @@ func (c *serveConfig) setDefaults() {
 		}
 	}
 	def(&c.DataDir, "tapproof-data")
+	def(&c.BrokerDir, filepath.Join(c.DataDir, "broker"))
 	def(&c.HTTPAddr, httpapi.DefaultAddr)
 	def(&c.NATSListen, fmt.Sprintf("127.0.0.1:%d", journal.DefaultPort))
 	def(&c.TrillianAddr, "127.0.0.1:8090")
@@ -116,7 +130,7 @@ func (c *serveConfig) Validate() error {
 func (c serveConfig) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("data_dir", c.DataDir), slog.String("http", c.HTTPAddr),
-		slog.Bool("nats_embedded", c.NATSURL == ""), slog.String("trillian", c.TrillianAddr),
+		slog.Bool("nats_embedded", c.NATSURL == ""), slog.String("broker_dir", c.BrokerDir), slog.String("trillian", c.TrillianAddr),
 		slog.String("influx", c.InfluxURL), slog.String("influx_db", c.InfluxDB),
 		slog.Bool("admin_api", c.AdminToken != ""), slog.Int("webhooks", len(c.Webhooks)),
 		slog.Float64("lead_action_level_override", c.LeadActionLevel),
@@ -140,29 +154,59 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	}
 
 	natsURL := cfg.NATSURL
+	tlsFiles := cfg.NATSTLS
+	var keys *broker.Keys
+	var err error
 	if natsURL == "" {
 		host, port, err := splitHostPort(cfg.NATSListen)
 		if err != nil {
 			return fmt.Errorf("nats listen: %w", err)
 		}
-		ns, err := journal.StartServer(journal.ServerConfig{Dir: filepath.Join(cfg.DataDir, "nats"), Host: host, Port: port})
+		if keys, err = broker.LoadOrCreateKeys(cfg.BrokerDir); err != nil {
+			return err
+		}
+		if tlsFiles.Cert == "" {
+			if tlsFiles, err = broker.EnsureLocalCA(cfg.BrokerDir, host); err != nil {
+				return err
+			}
+		}
+		ns, err := journal.StartServer(journal.ServerConfig{Dir: filepath.Join(cfg.DataDir, "nats"), Host: host, Port: port,
+			Config: broker.ServerConfig{Keys: keys, TLS: tlsFiles}.Render()})
 		if err != nil {
 			return err
 		}
 		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 		natsURL = ns.ClientURL()
-		log.Info("embedded NATS started", slog.String("url", natsURL))
+		log.Info("embedded NATS started", slog.String("url", natsURL), slog.String("ca", tlsFiles.CA))
+	} else {
+		if keys, err = broker.LoadKeys(cfg.BrokerDir); err != nil {
+			return err
+		}
+		if tlsFiles.CA == "" {
+			if _, err := os.Stat(filepath.Join(cfg.BrokerDir, broker.CAFile)); err == nil {
+				tlsFiles.CA = filepath.Join(cfg.BrokerDir, broker.CAFile)
+			}
+		}
 	}
-	nc, err := nats.Connect(natsURL, nats.Name("tapproof"), nats.MaxReconnects(-1))
+	nc, err := natsConnect(natsURL, keys.Service, tlsFiles.CA, "tapproof")
 	if err != nil {
-		return fmt.Errorf("nats connect: %w", err)
+		return err
 	}
 	defer nc.Close()
+	sys, err := natsConnect(natsURL, keys.System, tlsFiles.CA, "tapproof-system")
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	j, err := journal.Open(ctx, js)
+	sealKey, err := journal.LoadOrCreateSealKey(filepath.Join(cfg.DataDir, "journal-seal.key"))
+	if err != nil {
+		return err
+	}
+	j, err := journal.Open(ctx, js, journal.WithSealKey(sealKey))
 	if err != nil {
 		return err
 	}
@@ -170,6 +214,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := newPlatformMetrics(reg)
+	stalls := newStallWatch(cfg.StallAfter, reg)
 
 	trillian, err := anchor.Dial(ctx, cfg.TrillianAddr)
 	if err != nil {
@@ -192,7 +237,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		return err
 	}
 
-	p := &platform{cfg: cfg, journal: j, registry: registry, trillian: trillian, log: log, logs: map[string]*utilityLog{}}
+	p := &platform{cfg: cfg, journal: j, registry: registry, trillian: trillian, sys: sys, log: log, logs: map[string]*utilityLog{}}
 	if err := p.openLogs(ctx); err != nil {
 		return err
 	}
@@ -216,7 +261,10 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	complianceAPI.deadlines = cfg.NoticeDeadlines
 	exceedances := &exceedanceWatch{journal: j, reports: complianceAPI, alerts: store, log: log, now: time.Now,
 		failed: metrics.sinkErrors.WithLabelValues("exceedance").Inc}
-	in := ingest.New(ingest.Config{Workers: cfg.Workers, Labs: labs, Reviewers: reviewers}, js, registry, j, screener, ingest.NewMetrics(reg), log)
+	ingestMetrics := ingest.NewMetrics(reg)
+	in := ingest.New(ingest.Config{Workers: cfg.Workers, Labs: labs, Reviewers: reviewers}, js, registry, j, screener, ingestMetrics, log)
+	intake := ingest.NewIntake(cfg.Intake, js, ingestMetrics, log)
+	authz := broker.NewAuthorizer(keys.Issuer, partyDirectory{registry: registry, keys: cfg.ComplianceKeys}, reg, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -263,13 +311,14 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		log.Info("leading: starting ingest, sinks and notifiers")
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return in.Run(ctx) })
-		g.Go(func() error { return watchIngest(ctx, j, metrics) })
-		g.Go(func() error { return p.runLogs(ctx, g, iw, exceedances, metrics) })
+		g.Go(func() error { return watchIngest(ctx, j, metrics, stalls) })
+		g.Go(func() error { return p.runLogs(ctx, g, iw, exceedances, metrics, stalls) })
 		g.Go(func() error { return notifier.Run(ctx) })
 		if wh != nil {
 			g.Go(func() error { return wh.Run(ctx) })
 		}
 		err := g.Wait()
+		stalls.reset()
 		log.Info("no longer leading")
 		return err
 	}
@@ -278,6 +327,9 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	// Every replica admits connections and takes devices' messages in.
+	g.Go(func() error { return authz.Run(gctx, nc) })
+	g.Go(func() error { return intake.Run(gctx, nc) })
 	g.Go(func() error {
 		return lease.Lead(gctx, lead, func(on bool) {
 			p.leading.Store(on)
@@ -287,7 +339,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 
 	api := httpapi.Handler(httpapi.Config{
 		Logs: p, Devices: p, Alerts: store, Compliance: complianceAPI, Gatherer: reg, AdminToken: cfg.AdminToken, Log: log,
-		Ready: func(ctx context.Context) error { return p.ready(ctx, nc, iw) },
+		Ready: func(ctx context.Context) error { return p.ready(ctx, nc, iw, stalls) },
 	})
 	streamsDone := make(chan struct{})
 	pub := public.Handler(public.Config{
@@ -347,11 +399,14 @@ func routes(api, pub http.Handler) http.Handler {
 }
 
 // ready reports whether every component tapproof writes to answers.
-func (p *platform) ready(ctx context.Context, nc *nats.Conn, iw *influx.Writer) error {
+func (p *platform) ready(ctx context.Context, nc *nats.Conn, iw *influx.Writer, stalls *stallWatch) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if !nc.IsConnected() {
 		return errors.New("nats disconnected")
+	}
+	if err := stalls.check(); err != nil {
+		return err
 	}
 	if err := iw.Ping(ctx); err != nil {
 		return fmt.Errorf("influxdb: %w", err)

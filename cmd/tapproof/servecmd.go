@@ -12,6 +12,7 @@ import (
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
 	"github.com/tapproof/tapproof/compliance"
+	"github.com/tapproof/tapproof/ingest"
 )
 
 func newServeCmd() *cobra.Command {
@@ -75,6 +76,12 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data", env("DATA", "tapproof-data"), "data directory: embedded NATS store and log signing keys ($TAPPROOF_DATA)")
 	f.StringVar(&cfg.HTTPAddr, "http", env("HTTP", "127.0.0.1:8480"), "HTTP API address ($TAPPROOF_HTTP)")
 	f.StringVar(&cfg.NATSURL, "nats-url", env("NATS_URL", ""), "external NATS server; empty runs an embedded one ($TAPPROOF_NATS_URL)")
+	f.StringVar(&cfg.BrokerDir, "broker-dir", env("BROKER_DIR", ""), "the broker's nkeys and local CA; with --nats-url, what 'tapproof broker init' wrote (default <data>/broker) ($TAPPROOF_BROKER_DIR)")
+	f.StringVar(&cfg.NATSTLS.Cert, "nats-cert", env("NATS_CERT", ""), "embedded broker: TLS certificate chain (PEM); default a local CA's ($TAPPROOF_NATS_CERT)")
+	f.StringVar(&cfg.NATSTLS.Key, "nats-key", env("NATS_KEY", ""), "embedded broker: TLS key (PEM) ($TAPPROOF_NATS_KEY)")
+	f.StringVar(&cfg.NATSTLS.CA, "nats-ca", env("NATS_CA", ""), "CA that signed the broker's certificate, which tapproof verifies ($TAPPROOF_NATS_CA)")
+	f.Float64Var(&cfg.Intake.Rate, "device-rate", ingest.DefaultPartyRate, "messages per second one device or lab may publish; the excess is refused as rate_limited")
+	f.IntVar(&cfg.Intake.Burst, "device-burst", ingest.DefaultPartyBurst, "burst above --device-rate one device or lab may publish")
 	f.StringVar(&cfg.NATSListen, "nats-listen", env("NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server ($TAPPROOF_NATS_LISTEN)")
 	f.StringVar(&cfg.TrillianAddr, "trillian", env("TRILLIAN", "127.0.0.1:8090"), "Trillian log server gRPC address ($TAPPROOF_TRILLIAN)")
 	f.StringVar(&cfg.InfluxURL, "influx-url", env("INFLUX_URL", "http://127.0.0.1:8086"), "InfluxDB URL ($TAPPROOF_INFLUX_URL)")
@@ -102,6 +109,7 @@ func newServeCmd() *cobra.Command {
 	f.DurationVar(&cfg.Screening.ClearAfter, "screening-clear-after", 0, "how long values must stay recovered before the all-clear")
 	f.Float64Var(&cfg.Screening.Escalation, "screening-escalation", 2, "factor above the last reported value that publishes an update; -1 never")
 	f.IntVar(&cfg.Workers, "workers", 0, "ingest workers (0: default)")
+	f.DurationVar(&cfg.StallAfter, "stall-after", DefaultStallAfter, "how long a consumer may have work pending without finishing any before /readyz fails")
 	f.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's pprof profiles here, e.g. 127.0.0.1:6060 (off by default)")
 	f.StringVar(&logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error ($TAPPROOF_LOG_LEVEL)")
 	return cmd

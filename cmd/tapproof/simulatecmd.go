@@ -18,12 +18,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/simulate"
 )
 
 func newSimulateCmd() *cobra.Command {
 	var (
 		natsURL, server, fleetFile string
+		caFile                     string
 		fc                         simulate.FleetConfig
 		rate                       float64
 		duration                   time.Duration
@@ -59,14 +61,10 @@ Tier 1 alert. A period already reported is not reported again.`,
 			} else {
 				log.Warn("TAPPROOF_ADMIN_TOKEN not set: assuming the fleet is enrolled already")
 			}
-			nc, err := nats.Connect(natsURL, nats.Name("tapproof-simulate"))
-			if err != nil {
-				return fmt.Errorf("nats: %w", err)
-			}
-			defer nc.Close()
-			js, err := jetstream.New(nc)
-			if err != nil {
-				return err
+			// Each sensor, and the lab, connects with its own key: the
+			// broker admits nobody else.
+			dial := func(s *simulate.Sensor) (*nats.Conn, error) {
+				return broker.DialParty(natsURL, caFile, broker.Device, s.Device.ID, s.Key, nats.MaxReconnects(-1))
 			}
 			var spikes []simulate.Spike
 			if !noSpikes {
@@ -82,6 +80,15 @@ Tier 1 alert. A period already reported is not reported again.`,
 					return err
 				}
 				utility := fleet.Sensors[0].Device.Utility
+				lnc, err := broker.DialParty(natsURL, caFile, broker.Lab, lab.ID, lab.Key, nats.MaxReconnects(-1))
+				if err != nil {
+					return err
+				}
+				defer lnc.Close()
+				js, err := jetstream.New(lnc)
+				if err != nil {
+					return err
+				}
 				go func() {
 					select {
 					case <-cmd.Context().Done():
@@ -95,7 +102,7 @@ Tier 1 alert. A period already reported is not reported again.`,
 			}
 			var n int
 			start := time.Now()
-			err = fleet.Run(cmd.Context(), js, simulate.Config{Rate: rate, Duration: duration, Spikes: spikes,
+			err = fleet.Run(cmd.Context(), dial, simulate.Config{Rate: rate, Duration: duration, Spikes: spikes,
 				OnPublish: func(tapproof.Reading) { n++ }})
 			log.Info("simulation stopped", slog.Int("published", n), slog.Duration("elapsed", time.Since(start).Round(time.Millisecond)))
 			if errors.Is(err, cmd.Context().Err()) {
@@ -106,6 +113,7 @@ Tier 1 alert. A period already reported is not reported again.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&natsURL, "nats-url", env("NATS_URL", nats.DefaultURL), "NATS server the sensors publish to ($TAPPROOF_NATS_URL)")
+	f.StringVar(&caFile, "nats-ca", env("NATS_CA", filepath.Join(env("DATA", "tapproof-data"), "broker", "ca.pem")), "CA certificate the sensors verify the broker with ($TAPPROOF_NATS_CA)")
 	f.StringVar(&server, "server", env("SERVER", "http://127.0.0.1:8480"), "tapproof HTTP API, for enrollment ($TAPPROOF_SERVER)")
 	f.StringVar(&fleetFile, "fleet", filepath.Join(env("DATA", "tapproof-data"), "simulated-fleet.json"), "file keeping the fleet's devices and keys")
 	f.IntVar(&fc.Utilities, "utilities", 2, "utilities (new fleet only)")

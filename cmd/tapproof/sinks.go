@@ -25,6 +25,7 @@ type logRunner struct {
 	// exceedances raises the system action level exceedance alerts.
 	exceedances *exceedanceWatch
 	metrics     *platformMetrics
+	stalls      *stallWatch
 	cfg         serveConfig
 	log         *slog.Logger
 }
@@ -63,17 +64,46 @@ func (r *logRunner) drain(ctx context.Context, g *errgroup.Group, name string, m
 		if leavesOnly {
 			c.LeavesOnly()
 		}
+		sink := r.setAside(name, sink)
 		g.Go(func() error {
 			gauge := r.metrics.pending.WithLabelValues(r.ul.info.Utility, name)
 			for sleepCtx(ctx, time.Second) {
-				if n, err := c.Pending(ctx); err == nil {
-					gauge.Set(float64(n))
+				if p, err := c.Progress(ctx); err == nil {
+					gauge.Set(float64(p.Pending))
+					r.stalls.observe(r.ul.info.Utility, name, p, time.Now())
 				}
 			}
 			return nil
 		})
 		return c.Drain(ctx, max, sink, r.onErr(ctx, name))
 	})
+}
+
+// setAside wraps sink so that entries the journal set aside never reach
+// it: counted, logged by the anchor, and, for the anchor only, replaced by
+// the tombstone leaf that keeps their index in the log.
+func (r *logRunner) setAside(name string, sink journal.Sink) journal.Sink {
+	return func(ctx context.Context, es []journal.Entry) error {
+		kept := es[:0:0]
+		for _, e := range es {
+			if e.SetAside == "" {
+				kept = append(kept, e)
+				continue
+			}
+			r.metrics.setAside.WithLabelValues(name, e.SetAside).Inc()
+			if name == "anchor" {
+				r.log.Warn("journal entry set aside: a tombstone takes its index in the log; the entry stays in the journal for inspection",
+					slog.String("utility", r.ul.info.Utility), slog.Uint64("index", e.Index), slog.String("reason", e.SetAside),
+					slog.String("stream", journal.LogStreamName(r.ul.info.Utility)), slog.Uint64("stream_seq", e.Index+1))
+				e.Leaf = tapproof.SetAsideLeaf(e.Index, e.SetAside, e.Leaf)
+				kept = append(kept, e)
+			}
+		}
+		if len(kept) == 0 {
+			return nil
+		}
+		return sink(ctx, kept)
+	}
 }
 
 func (r *logRunner) anchor(ctx context.Context, es []journal.Entry) error {
@@ -167,10 +197,11 @@ func (r *logRunner) checkpoints(ctx context.Context) error {
 }
 
 // watchIngest samples how many readings wait for ingest.
-func watchIngest(ctx context.Context, j *journal.Journal, m *platformMetrics) error {
+func watchIngest(ctx context.Context, j *journal.Journal, m *platformMetrics, stalls *stallWatch) error {
 	for sleepCtx(ctx, time.Second) {
-		if n, err := j.Pending(ctx, ingest.DefaultDurable); err == nil {
-			m.ingestPending.Set(float64(n))
+		if p, err := j.IngestProgress(ctx, ingest.DefaultDurable); err == nil {
+			m.ingestPending.Set(float64(p.Pending))
+			stalls.observe("readings", "ingest", p, time.Now())
 		}
 	}
 	return nil
@@ -199,6 +230,7 @@ type platformMetrics struct {
 	oldestUnanchored *prometheus.GaugeVec
 	proofLatency     prometheus.Histogram
 	leader           prometheus.Gauge
+	setAside         *prometheus.CounterVec
 }
 
 func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
@@ -240,12 +272,21 @@ func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
 			Name: "tapproof_leader",
 			Help: "1 if this replica holds the leadership lease and runs ingest, the sinks and the notifiers.",
 		}),
+		setAside: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tapproof_journal_set_aside_total",
+			Help: "Journal entries a sink set aside, by sink and reason (unsealed: tapproof did not write it; undecodable): kept in the journal, a tombstone in the log, skipped by the other sinks.",
+		}, []string{"sink", "reason"}),
+	}
+	for _, s := range []string{"anchor", "influx", "exceedance"} {
+		for _, r := range tapproof.SetAsideReasons {
+			m.setAside.WithLabelValues(s, r)
+		}
 	}
 	for _, s := range []string{"anchor", "influx", "checkpoint"} {
 		m.sinkErrors.WithLabelValues(s)
 	}
 	m.sinkEntries.WithLabelValues("anchor")
 	m.sinkEntries.WithLabelValues("influx")
-	reg.MustRegister(m.sinkEntries, m.sinkErrors, m.pending, m.ingestPending, m.logSize, m.checkpointTime, m.oldestUnanchored, m.proofLatency, m.leader)
+	reg.MustRegister(m.sinkEntries, m.sinkErrors, m.pending, m.ingestPending, m.logSize, m.checkpointTime, m.oldestUnanchored, m.proofLatency, m.leader, m.setAside)
 	return m
 }

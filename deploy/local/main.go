@@ -142,7 +142,8 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 	if err := waitReady(ctx, "http://"+apiAddr+"/readyz", serve); err != nil {
 		return fmt.Errorf("tapproof did not become ready (see %s): %w", filepath.Join(logs, "tapproof.log"), err)
 	}
-	simArgs := []string{"simulate", "--nats-url", "nats://" + natsAddr, "--server", "http://" + apiAddr,
+	brokerDir := filepath.Join(dir, "tapproof", "broker")
+	simArgs := []string{"simulate", "--nats-url", "tls://" + natsAddr, "--nats-ca", filepath.Join(brokerDir, "ca.pem"), "--server", "http://" + apiAddr,
 		"--fleet", filepath.Join(dir, "simulated-fleet.json"), "--lab", labFile, "--lab-after", "30s"}
 	if rate > 0 {
 		simArgs = append(simArgs, "--rate", fmt.Sprint(rate))
@@ -185,7 +186,11 @@ Alerts are printed here as the webhook receives them.
                     bin/tapproof compliance --utility utility-1 --period %[9]s --lab-key %[10]s \
                         --log %[2]s --log-key "$(curl -s %[2]s/v1/logs | jq -r '.[] | select(.utility=="utility-1") | .verifier_key')"
   Metrics           %[2]s/metrics   readiness: %[2]s/readyz
-  NATS JetStream    nats://%[3]s     (readings on tapproof.readings.>, rejections on tapproof.rejected.>)
+  NATS JetStream    tls://%[3]s      TLS with a local CA, every connection authenticated: sensors with
+                    their enrolled key, the operator with %[7]s/tapproof/broker/operator.nk, e.g.
+                    nats --server tls://%[3]s --tlsca %[7]s/tapproof/broker/ca.pem \
+                        --nkey %[7]s/tapproof/broker/operator.nk sub 'tapproof.rejected.>'
+                    (readings on tapproof.readings.>, rejections on tapproof.rejected.>)
   InfluxDB 1.8      %[4]s  database %[5]s  e.g. curl -G %[4]s/query --data-urlencode db=%[5]s --data-urlencode 'q=SELECT last(value) FROM reading GROUP BY site'
   Trillian gRPC     %[6]s (PostgreSQL on 127.0.0.1:15432)
   Grafana           dashboards in dashboards/json/, data sources and provider in deploy/grafana/

@@ -98,21 +98,23 @@ func Presign(ctx context.Context, fleet *simulate.Fleet, n int, alerting map[str
 }
 
 // Publisher publishes pre-signed readings at a steady rate, like sensors:
-// each reading is retried, with the same message id, until JetStream
-// acknowledges it, so a reading is never given up while tapproof or its NATS
-// server restarts. A device's readings always go out in order: all readings
-// of one device are published by the same goroutine.
+// each sensor on its own connection, authenticated with its own key; each
+// reading is retried, with the same message id, until it is acknowledged,
+// so a reading is never given up while tapproof or its NATS server
+// restarts. A device's readings always go out in order.
 type Publisher struct {
-	URL     string
-	Rate    float64 // readings per second
-	Workers int     // must divide the number of sensors; default 20
+	Broker Broker
+	Rate   float64 // readings per second across the fleet
 
 	// sent[i] is when msgs[i] was first attempted, in Unix nanoseconds; it
 	// is read (SentAt) while Run writes it.
 	sent []atomic.Int64
 	// Retries counts publish attempts that failed and were repeated.
-	Retries int64
+	retries atomic.Int64
 }
+
+// Retries returns how many publish attempts failed and were repeated.
+func (p *Publisher) Retries() int64 { return p.retries.Load() }
 
 // SentAt returns when msgs[i] was first published, or the zero time if it
 // has not been yet. It may be called while Run runs.
@@ -128,23 +130,21 @@ func (p *Publisher) SentAt(i int) time.Time {
 }
 
 // Run publishes msgs and returns once all are acknowledged or ctx is done.
-func (p *Publisher) Run(ctx context.Context, msgs []Msg, sensors int) error {
-	if p.Workers <= 0 {
-		p.Workers = 20
-	}
-	for sensors%p.Workers != 0 {
-		p.Workers--
-	}
+func (p *Publisher) Run(ctx context.Context, msgs []Msg) error {
 	p.sent = make([]atomic.Int64, len(msgs))
+	byDevice := map[string][]int{}
+	for i, m := range msgs {
+		byDevice[m.Device] = append(byDevice[m.Device], i)
+	}
 	start := time.Now()
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
 		firstEr error
 	)
-	for w := range p.Workers {
+	for device, idx := range byDevice {
 		wg.Go(func() {
-			nc, err := nats.Connect(p.URL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
+			nc, err := p.Broker.Device(device, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
 			if err != nil {
 				mu.Lock()
 				firstEr = err
@@ -153,7 +153,7 @@ func (p *Publisher) Run(ctx context.Context, msgs []Msg, sensors int) error {
 			}
 			defer nc.Close()
 			js, _ := jetstream.New(nc)
-			for i := w; i < len(msgs); i += p.Workers {
+			for _, i := range idx {
 				due := start.Add(time.Duration(float64(i) / p.Rate * float64(time.Second)))
 				if d := time.Until(due); d > 0 {
 					select {
@@ -174,9 +174,7 @@ func (p *Publisher) Run(ctx context.Context, msgs []Msg, sensors int) error {
 					if ctx.Err() != nil {
 						return
 					}
-					mu.Lock()
-					p.Retries++
-					mu.Unlock()
+					p.retries.Add(1)
 					time.Sleep(100 * time.Millisecond)
 				}
 			}
@@ -205,9 +203,9 @@ type Seen struct {
 	At   time.Time
 }
 
-// Observe subscribes to tapproof's checkpoints and alerts on url.
-func Observe(url string) (*Observer, error) {
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
+// Observe subscribes to tapproof's checkpoints and alerts as b's operator.
+func Observe(b Broker) (*Observer, error) {
+	nc, err := b.Operator(nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
 	if err != nil {
 		return nil, err
 	}

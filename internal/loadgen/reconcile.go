@@ -13,7 +13,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -26,7 +25,7 @@ import (
 
 // Target says where a tapproof and its stack run.
 type Target struct {
-	NATS         string
+	Broker       Broker // the broker, reached as the operator
 	DataDir      string // tapproof's --data, for the logs' keys
 	TrillianAddr string
 	InfluxURL    string
@@ -72,7 +71,7 @@ func Reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*
 	for _, u := range want {
 		rep.Published += len(u)
 	}
-	nc, err := nats.Connect(t.NATS)
+	nc, err := t.Broker.Operator()
 	if err != nil {
 		return nil, err
 	}
@@ -379,8 +378,8 @@ func InfluxCount(ctx context.Context, base, db, utility string) (int, error) {
 
 // Indexes returns the leaf index of every reading in utility's journal, by
 // reading key.
-func Indexes(ctx context.Context, natsURL, utility string) (map[string]uint64, error) {
-	nc, err := nats.Connect(natsURL)
+func Indexes(ctx context.Context, b Broker, utility string) (map[string]uint64, error) {
+	nc, err := b.Operator()
 	if err != nil {
 		return nil, err
 	}

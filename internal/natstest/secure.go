@@ -65,10 +65,25 @@ type Broker struct {
 }
 
 // SecureServer starts a broker with a fresh directory, keys and local CA,
-// and runs its Authorizer until cleanup.
+// and runs its Authorizer over Directory until cleanup.
 func SecureServer(tb testing.TB) *Broker {
 	tb.Helper()
-	dir := tb.TempDir()
+	b := StartBroker(tb, tb.TempDir())
+	nc := b.Connect(tb, b.Keys.Service)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	a := broker.NewAuthorizer(b.Keys.Issuer, b.Directory, nil, slog.New(slog.DiscardHandler))
+	go func() { defer close(done); _ = a.Run(ctx, nc) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	return b
+}
+
+// StartBroker starts a broker whose keys and local CA are in dir (created
+// if missing), as an external server tapproof serve connects to with
+// --nats-url and --broker-dir dir. Nothing answers its auth callout until a
+// tapproof serve does.
+func StartBroker(tb testing.TB, dir string) *Broker {
+	tb.Helper()
 	keys, err := broker.LoadOrCreateKeys(dir)
 	if err != nil {
 		tb.Fatal(err)
@@ -85,14 +100,7 @@ func SecureServer(tb testing.TB) *Broker {
 		s.Shutdown()
 		s.WaitForShutdown()
 	})
-	b := &Broker{Server: s, Dir: dir, Keys: keys, TLS: files, Directory: &Directory{}}
-	nc := b.Connect(tb, b.Keys.Service)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	a := broker.NewAuthorizer(keys.Issuer, b.Directory, nil, slog.New(slog.DiscardHandler))
-	go func() { defer close(done); _ = a.Run(ctx, nc) }()
-	tb.Cleanup(func() { cancel(); <-done })
-	return b
+	return &Broker{Server: s, Dir: dir, Keys: keys, TLS: files, Directory: &Directory{}}
 }
 
 // URL is the broker's client URL.
@@ -132,9 +140,5 @@ func (b *Broker) JetStream(tb testing.TB) (*nats.Conn, jetstream.JetStream) {
 // ConnectParty connects as the party holding key over TLS, admitted or
 // refused by the callout.
 func (b *Broker) ConnectParty(kind broker.PartyKind, id string, key ed25519.PrivateKey, opts ...nats.Option) (*nats.Conn, error) {
-	po, err := broker.PartyOptions(kind, id, key)
-	if err != nil {
-		return nil, err
-	}
-	return nats.Connect(b.URL(), append(append(po, nats.RootCAs(b.TLS.CA)), opts...)...)
+	return broker.DialParty(b.URL(), b.TLS.CA, kind, id, key, opts...)
 }

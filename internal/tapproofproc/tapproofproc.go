@@ -228,3 +228,6 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// BrokerDir is where tapproof keeps its broker's keys and local CA.
+func (p *Proc) BrokerDir() string { return filepath.Join(p.cfg.DataDir, "broker") }
