@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tapproof/tapproof/broker"
+	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/natstest"
 )
 
@@ -66,9 +68,26 @@ type fixture struct {
 	service  *nats.Conn
 }
 
-func newFixture(t *testing.T) *fixture {
+// brokers runs test against the broker embedded in tapproof serve and
+// against an external nats-server started with the configuration
+// `tapproof broker init` writes: the same refusals must hold on both.
+func brokers(t *testing.T, test func(t *testing.T, start func(testing.TB) *natstest.Broker)) {
+	t.Run("embedded", func(t *testing.T) { test(t, natstest.SecureServer) })
+	t.Run("external", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("builds and starts an external nats-server")
+		}
+		bin, err := localstack.NATSServerBinary(t.Context(), "", io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		test(t, func(tb testing.TB) *natstest.Broker { return natstest.SecureExternal(tb, bin) })
+	})
+}
+
+func newFixture(t *testing.T, start func(testing.TB) *natstest.Broker) *fixture {
 	t.Helper()
-	b := natstest.SecureServer(t)
+	b := start(t)
 	f := &fixture{b: b, dev1: newKey(t), dev2: newKey(t), lab: newKey(t), received: make(chan *nats.Msg, 16)}
 	b.Directory.Add(f.dev1.Public().(ed25519.PublicKey), broker.Party{Kind: broker.Device, ID: "dev-1", Utility: "u1", Site: "s1"})
 	b.Directory.Add(f.dev2.Public().(ed25519.PublicKey), broker.Party{Kind: broker.Device, ID: "dev-2", Utility: "u1", Site: "s2"})
@@ -99,8 +118,10 @@ func (f *fixture) device(t *testing.T, id string, key ed25519.PrivateKey, e *err
 	return nc
 }
 
-func TestRefusedConnections(t *testing.T) {
-	f := newFixture(t)
+func TestRefusedConnections(t *testing.T) { brokers(t, testRefusedConnections) }
+
+func testRefusedConnections(t *testing.T, start func(testing.TB) *natstest.Broker) {
+	f := newFixture(t, start)
 	stranger := newKey(t)
 	strangerPub, err := broker.UserKey(stranger.Public().(ed25519.PublicKey))
 	if err != nil {
@@ -152,8 +173,10 @@ func mustUserKey(t *testing.T, k ed25519.PrivateKey) string {
 	return s
 }
 
-func TestDevicePermissions(t *testing.T) {
-	f := newFixture(t)
+func TestDevicePermissions(t *testing.T) { brokers(t, testDevicePermissions) }
+
+func testDevicePermissions(t *testing.T, start func(testing.TB) *natstest.Broker) {
+	f := newFixture(t, start)
 	e := &errs{}
 	nc := f.device(t, "dev-1", f.dev1, e)
 
@@ -216,8 +239,10 @@ func TestDevicePermissions(t *testing.T) {
 	}
 }
 
-func TestLabPermissions(t *testing.T) {
-	f := newFixture(t)
+func TestLabPermissions(t *testing.T) { brokers(t, testLabPermissions) }
+
+func testLabPermissions(t *testing.T, start func(testing.TB) *natstest.Broker) {
+	f := newFixture(t, start)
 	e := &errs{}
 	nc, err := f.b.ConnectParty(broker.Lab, "lab-1", f.lab, nats.ErrorHandler(e.handler))
 	if err != nil {
@@ -237,8 +262,10 @@ func TestLabPermissions(t *testing.T) {
 	e.wait(t, "permissions violation")
 }
 
-func TestRevokeDisconnects(t *testing.T) {
-	f := newFixture(t)
+func TestRevokeDisconnects(t *testing.T) { brokers(t, testRevokeDisconnects) }
+
+func testRevokeDisconnects(t *testing.T, start func(testing.TB) *natstest.Broker) {
+	f := newFixture(t, start)
 	closed := make(chan struct{})
 	nc := f.device(t, "dev-1", f.dev1, nil, nats.NoReconnect(), nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
 	other := f.device(t, "dev-2", f.dev2, nil)
@@ -272,8 +299,10 @@ func TestRevokeDisconnects(t *testing.T) {
 	}
 }
 
-func TestOperatorAndServiceUsers(t *testing.T) {
-	f := newFixture(t)
+func TestOperatorAndServiceUsers(t *testing.T) { brokers(t, testOperatorAndServiceUsers) }
+
+func testOperatorAndServiceUsers(t *testing.T, start func(testing.TB) *natstest.Broker) {
+	f := newFixture(t, start)
 	// The operator's CLI user reaches JetStream in the service account.
 	op := f.b.Connect(t, f.b.Keys.Operator)
 	if _, err := op.Request("$JS.API.INFO", nil, 5*time.Second); err != nil {

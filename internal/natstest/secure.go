@@ -4,8 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -57,7 +62,9 @@ func (d *Directory) Party(pub ed25519.PublicKey) (broker.Party, error) {
 // accounts and the auth callout, answered by an Authorizer over
 // Directory.
 type Broker struct {
+	// Server is the embedded server; nil for an external one.
 	Server    *server.Server
+	url       string
 	Dir       string
 	Keys      *broker.Keys
 	TLS       broker.TLSFiles
@@ -69,12 +76,7 @@ type Broker struct {
 func SecureServer(tb testing.TB) *Broker {
 	tb.Helper()
 	b := StartBroker(tb, tb.TempDir())
-	nc := b.Connect(tb, b.Keys.Service)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	a := broker.NewAuthorizer(b.Keys.Issuer, b.Directory, nil, slog.New(slog.DiscardHandler))
-	go func() { defer close(done); _ = a.Run(ctx, nc) }()
-	tb.Cleanup(func() { cancel(); <-done })
+	b.authorize(tb)
 	return b
 }
 
@@ -100,11 +102,11 @@ func StartBroker(tb testing.TB, dir string) *Broker {
 		s.Shutdown()
 		s.WaitForShutdown()
 	})
-	return &Broker{Server: s, Dir: dir, Keys: keys, TLS: files, Directory: &Directory{}}
+	return &Broker{Server: s, url: s.ClientURL(), Dir: dir, Keys: keys, TLS: files, Directory: &Directory{}}
 }
 
 // URL is the broker's client URL.
-func (b *Broker) URL() string { return b.Server.ClientURL() }
+func (b *Broker) URL() string { return b.url }
 
 // Connect connects as one of the broker's own nkey users (Keys.Service,
 // Keys.Operator or Keys.System), closed at cleanup.
@@ -141,4 +143,87 @@ func (b *Broker) JetStream(tb testing.TB) (*nats.Conn, jetstream.JetStream) {
 // refused by the callout.
 func (b *Broker) ConnectParty(kind broker.PartyKind, id string, key ed25519.PrivateKey, opts ...nats.Option) (*nats.Conn, error) {
 	return broker.DialParty(b.URL(), b.TLS.CA, kind, id, key, opts...)
+}
+
+// ExternalBroker starts binary, a nats-server, as tapproof's broker, with
+// the configuration `tapproof broker init` writes: keys and a local CA in a
+// fresh directory, a free loopback port, JetStream in the directory. It is
+// stopped at cleanup. Nothing answers its auth callout until a tapproof
+// serve or SecureExternal's Authorizer does.
+func ExternalBroker(tb testing.TB, binary string) *Broker {
+	tb.Helper()
+	dir := tb.TempDir()
+	keys, err := broker.LoadOrCreateKeys(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	files, err := broker.EnsureLocalCA(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	conf := filepath.Join(dir, "nats.conf")
+	text := broker.ServerConfig{Keys: keys, TLS: files, Listen: addr, StoreDir: filepath.Join(dir, "jetstream"), ServerName: "external"}.Render()
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(binary, "-c", conf)
+	out, err := os.Create(filepath.Join(dir, "nats-server.log"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		out.Close()
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(out.Name())
+			tb.Fatalf("external nats-server did not listen on %s: %v\n%s", addr, err, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &Broker{url: "nats://" + addr, Dir: dir, Keys: keys, TLS: files, Directory: &Directory{}}
+}
+
+// SecureExternal starts an external broker (see ExternalBroker) and runs
+// an Authorizer over Directory until cleanup.
+func SecureExternal(tb testing.TB, binary string) *Broker {
+	tb.Helper()
+	b := ExternalBroker(tb, binary)
+	b.authorize(tb)
+	return b
+}
+
+func (b *Broker) authorize(tb testing.TB) {
+	tb.Helper()
+	nc := b.Connect(tb, b.Keys.Service)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	a := broker.NewAuthorizer(b.Keys.Issuer, b.Directory, nil, slog.New(slog.DiscardHandler))
+	go func() { defer close(done); _ = a.Run(ctx, nc) }()
+	tb.Cleanup(func() { cancel(); <-done })
 }
