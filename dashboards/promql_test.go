@@ -28,7 +28,10 @@ import (
 //	cmd/tapproof/sinks.go     tapproof_sink_*, tapproof_journal_pending_entries,
 //	                          tapproof_ingest_pending_messages, tapproof_log_size_leaves,
 //	                          tapproof_checkpoint_timestamp_seconds, tapproof_publish_to_proof_seconds,
-//	                          tapproof_oldest_unanchored_seconds
+//	                          tapproof_oldest_unanchored_seconds, tapproof_journal_set_aside_total
+//	cmd/tapproof/stall.go     tapproof_consumer_stalled_seconds
+//	alerts/metrics.go         tapproof_alerts_invalid_total
+//	broker/authorizer.go      tapproof_broker_connections_total
 //
 // Histograms are listed by their base name; their _bucket, _sum and _count
 // series are allowed, with the label le on _bucket.
@@ -50,6 +53,10 @@ var exported = map[string]map[string][]string{
 	"tapproof_publish_to_proof_seconds":     {},
 	"tapproof_oldest_unanchored_seconds":    {"log": nil},
 	"tapproof_leader":                       {},
+	"tapproof_consumer_stalled_seconds":     {"log": nil, "consumer": {"ingest", "anchor", "influx", "exceedance"}},
+	"tapproof_journal_set_aside_total":      {"sink": {"anchor", "influx", "exceedance"}, "reason": {tapproof.SetAsideUnsealed, tapproof.SetAsideUndecodable}},
+	"tapproof_alerts_invalid_total":         {"reason": {"undecodable", "invalid"}},
+	"tapproof_broker_connections_total":     {"result": {"allowed", "refused"}, "kind": {"", "device", "lab", "reviewer"}, "reason": {"", "malformed", "no_key", "bad_signature", "unknown_key", "revoked"}},
 }
 
 // histograms are the metrics of exported that are histograms.

@@ -19,6 +19,7 @@ func newBrokerCmd() *cobra.Command {
 func newBrokerInitCmd() *cobra.Command {
 	var (
 		dir, listen, storeDir, name string
+		serverMount                 string
 		hosts                       []string
 		files                       broker.TLSFiles
 	)
@@ -27,13 +28,16 @@ func newBrokerInitCmd() *cobra.Command {
 		Short: "Write the broker's keys, certificates and nats-server configuration",
 		Long: `Write what an external NATS server needs to be tapproof's broker, into --dir:
 the nkeys of tapproof's own users (service.nk, system.nk, operator.nk) and of
-the auth callout's issuer (issuer.nk), a local CA and server certificate
-for --host unless --cert and --key name your own, and nats.conf.
+the auth callout's issuer (issuer.nk), a local CA (ca.pem) and server
+certificate for --host unless --cert and --key name your own, and, in
+DIR/server, what the NATS server itself reads: nats.conf and its certificate
+and key. The server never sees a seed: nats.conf names public keys only.
 
-Start the server with 'nats-server -c DIR/nats.conf', and tapproof with
-'tapproof serve --nats-url tls://HOST:PORT --broker-dir DIR'. Keys that exist
-are kept, so running it again only rewrites nats.conf. Keep the directory
-private: it holds the keys that open the broker.`,
+Start the server with 'nats-server -c DIR/server/nats.conf' (give
+--server-mount if it sees DIR/server under another path, as in a container),
+and tapproof with 'tapproof serve --nats-url tls://HOST:PORT --broker-dir DIR'.
+Give devices ca.pem. Keys that exist are kept, so running it again only
+rewrites the server's files. Keep DIR private: its seeds open the broker.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			keys, err := broker.LoadOrCreateKeys(dir)
@@ -45,22 +49,43 @@ private: it holds the keys that open the broker.`,
 					return err
 				}
 			}
-			if storeDir == "" {
-				storeDir = filepath.Join(dir, "jetstream")
+			serverDir := filepath.Join(dir, "server")
+			if err := os.MkdirAll(serverDir, 0o700); err != nil {
+				return fmt.Errorf("broker config: %w", err)
 			}
-			conf := broker.ServerConfig{Keys: keys, TLS: files, Listen: listen, StoreDir: storeDir, ServerName: name}.Render()
-			path := filepath.Join(dir, "nats.conf")
+			if serverMount == "" {
+				if serverMount, err = filepath.Abs(serverDir); err != nil {
+					return err
+				}
+			}
+			for src, dst := range map[string]string{files.Cert: broker.CertFile, files.Key: broker.CertKeyFile} {
+				b, err := os.ReadFile(src)
+				if err != nil {
+					return fmt.Errorf("broker config: %w", err)
+				}
+				if err := os.WriteFile(filepath.Join(serverDir, dst), b, 0o600); err != nil {
+					return fmt.Errorf("broker config: %w", err)
+				}
+			}
+			if storeDir == "" {
+				storeDir = filepath.Join(serverMount, "jetstream")
+			}
+			conf := broker.ServerConfig{Keys: keys, Listen: listen, StoreDir: storeDir, ServerName: name,
+				TLS: broker.TLSFiles{Cert: filepath.Join(serverMount, broker.CertFile), Key: filepath.Join(serverMount, broker.CertKeyFile)}}.Render()
+			path := filepath.Join(serverDir, "nats.conf")
 			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 				return fmt.Errorf("broker config: %w", err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\nstart: nats-server -c %s\nthen:  tapproof serve --nats-url tls://%s --broker-dir %s\n", path, path, listen, dir)
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\nstart: nats-server -c %s\nthen:  tapproof serve --nats-url tls://%s --broker-dir %s\n",
+				path, filepath.Join(serverMount, "nats.conf"), listen, dir)
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&dir, "dir", "tapproof-broker", "directory for the keys, certificates and nats.conf")
 	f.StringVar(&listen, "listen", "0.0.0.0:4222", "client address of the NATS server")
-	f.StringVar(&storeDir, "store-dir", "", "JetStream directory (default DIR/jetstream)")
+	f.StringVar(&storeDir, "store-dir", "", "JetStream directory as the server sees it (default <server-mount>/jetstream)")
+	f.StringVar(&serverMount, "server-mount", "", "where the NATS server sees DIR/server, e.g. /etc/nats in a container (default DIR/server)")
 	f.StringVar(&name, "server-name", "tapproof-broker", "NATS server name")
 	f.StringArrayVar(&hosts, "host", nil, "a DNS name or IP address devices reach the broker at, for the local CA's certificate (repeatable)")
 	f.StringVar(&files.Cert, "cert", "", "your own server certificate chain (PEM) instead of a local CA's")
