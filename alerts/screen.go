@@ -199,6 +199,22 @@ func ScreeningKey(utility, site string, a tapproof.Analyte) string {
 	return utility + "." + site + "." + string(a)
 }
 
+// Urgent reports whether r, taken at its word, is above the recovery level
+// of the rule in force: a reading that can raise, update or keep open an
+// alert, and so must not wait behind the bulk of readings (see
+// ingest.Intake). It decides nothing and publishes nothing; r is not yet
+// verified.
+func (s *Screener) Urgent(r tapproof.Reading) bool {
+	m, ok := s.eval.measure(r)
+	if !ok {
+		return false
+	}
+	if !m.class.Suppressible() {
+		return m.rule.Exceeds(m.value)
+	}
+	return m.value > m.rule.Level*s.cfg.Recovery
+}
+
 // Check decides what reading r raises and publishes it. It returns an error
 // only when publishing or saving failed; the reading should then be
 // redelivered.

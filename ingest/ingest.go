@@ -322,6 +322,12 @@ func (w *worker) old(ctx context.Context, r tapproof.Reading, h journal.Head, di
 // verify runs every check of a reading that needs no state beyond the
 // registry.
 func (w *worker) verify(m jetstream.Msg, env *signed.Envelope) (tapproof.Reading, tapproof.Device, *tapproof.Rejection) {
+	return w.in.verify(m.Subject(), env)
+}
+
+// verify runs every check of a reading received on subject that needs no
+// state beyond the registry.
+func (in *Ingester) verify(subject string, env *signed.Envelope) (tapproof.Reading, tapproof.Device, *tapproof.Rejection) {
 	var (
 		r   tapproof.Reading
 		dev tapproof.Device
@@ -330,7 +336,7 @@ func (w *worker) verify(m jetstream.Msg, env *signed.Envelope) (tapproof.Reading
 	if r, err = env.Reading(); err != nil {
 		return r, dev, asRejection(err)
 	}
-	dev, ok := w.in.registry.Device(r.Device)
+	dev, ok := in.registry.Device(r.Device)
 	if !ok {
 		return r, dev, tapproof.Reject(tapproof.ReasonUnknownDevice, "device %q is not enrolled", r.Device)
 	}
@@ -343,8 +349,8 @@ func (w *worker) verify(m jetstream.Msg, env *signed.Envelope) (tapproof.Reading
 		return r, dev, tapproof.Reject(tapproof.ReasonDeviceDisabled, "device %s is %s", dev.ID, dev.Status)
 	}
 	want := strings.Join([]string{journal.ReadingsSubject, r.Utility, r.Site, r.Device}, ".")
-	if m.Subject() != want {
-		return r, dev, tapproof.Reject(tapproof.ReasonSubjectMismatch, "subject %q, payload says %q", m.Subject(), want)
+	if subject != want {
+		return r, dev, tapproof.Reject(tapproof.ReasonSubjectMismatch, "subject %q, payload says %q", subject, want)
 	}
 	if r.Utility != dev.Utility || r.Site != dev.Site {
 		return r, dev, tapproof.Reject(tapproof.ReasonSubjectMismatch, "device %s is enrolled at %s/%s, reading claims %s/%s",
@@ -353,7 +359,7 @@ func (w *worker) verify(m jetstream.Msg, env *signed.Envelope) (tapproof.Reading
 	if !strings.EqualFold(r.Firmware, dev.Firmware) {
 		return r, dev, tapproof.Reject(tapproof.ReasonFirmware, "device %s runs firmware %.12s…, enrolled %.12s…", dev.ID, r.Firmware, dev.Firmware)
 	}
-	r, err = r.Normalize(w.in.now(), w.in.cfg.ClockSkew)
+	r, err = r.Normalize(in.now(), in.cfg.ClockSkew)
 	if err != nil {
 		return r, dev, asRejection(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/journal"
+	"github.com/tapproof/tapproof/signed"
 )
 
 // Intake defaults.
@@ -32,7 +33,7 @@ const (
 	DefaultPartyRate  = 50.0
 	DefaultPartyBurst = 500
 	intakeQueue       = "tapproof-intake"
-	maxIntakePending  = 8192
+	maxIntakePending  = 16384
 )
 
 // IntakeConfig configures an Intake. Zero values take the defaults.
@@ -41,6 +42,11 @@ type IntakeConfig struct {
 	// device, or one lab or reviewer.
 	Rate  float64
 	Burst int
+	// Urgent, if set, says which readings, taken at their word, can raise
+	// an alert: the intake copies them to the alert lane (RunLane) as well
+	// as to the readings stream, so that their alerts do not wait behind
+	// the bulk under overload.
+	Urgent func(tapproof.Reading) bool
 }
 
 // Intake is the edge between the accounts of devices and labs and
@@ -82,9 +88,25 @@ func NewIntake(cfg IntakeConfig, js jetstream.JetStream, m *Metrics, log *slog.L
 // Run takes messages from nc, a connection of tapproof's account, until ctx
 // is done. Several replicas share the intake.
 func (in *Intake) Run(ctx context.Context, nc *nats.Conn) error {
-	msgs := make(chan *nats.Msg, maxIntakePending)
-	sub, err := nc.ChanQueueSubscribe(IntakePrefix+".>", intakeQueue, msgs)
+	// Two stages, so that nothing urgent waits behind JetStream: on
+	// arrival, a message is rate-limited and, if urgent, copied to the
+	// alert lane; then it queues for the stream, whose acknowledgements
+	// slow down under overload.
+	queue := make(chan intakeMsg, maxIntakePending)
+	sub, err := nc.QueueSubscribe(IntakePrefix+".>", intakeQueue, func(m *nats.Msg) {
+		if subject, ok := in.arrive(nc, m); ok {
+			select {
+			case queue <- intakeMsg{m, subject}:
+			case <-ctx.Done():
+			}
+		}
+	})
 	if err != nil {
+		return fmt.Errorf("intake: %w", err)
+	}
+	// Back-pressure comes from the bounded queue, not from the client
+	// dropping messages as a slow consumer.
+	if err := sub.SetPendingLimits(1<<18, 256<<20); err != nil {
 		return fmt.Errorf("intake: %w", err)
 	}
 	if err := nc.Flush(); err != nil {
@@ -97,44 +119,74 @@ func (in *Intake) Run(ctx context.Context, nc *nats.Conn) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case m := <-msgs:
-			in.take(ctx, m, &wg)
+		case m := <-queue:
+			in.store(ctx, m, &wg)
 		}
 	}
 }
 
-// take decides one message and, unless it is refused at once, answers it
-// from a goroutine of its own once JetStream has.
-func (in *Intake) take(ctx context.Context, m *nats.Msg, wg *sync.WaitGroup) {
-	subject, ok := strings.CutPrefix(m.Subject, IntakePrefix+".")
+type intakeMsg struct {
+	*nats.Msg
+	subject string // as the publisher sent it
+}
+
+// arrive takes one message as it arrives: it refuses a publisher above its
+// rate, and copies an urgent reading to the alert lane. ok is false if the
+// message goes no further.
+func (in *Intake) arrive(nc *nats.Conn, m *nats.Msg) (subject string, ok bool) {
+	rest, ok := strings.CutPrefix(m.Subject, IntakePrefix+".")
 	if !ok {
-		return
+		return "", false
 	}
-	subject = "tapproof." + subject
+	subject = "tapproof." + rest
 	if !in.allow(subject) {
 		in.metrics.rejected.WithLabelValues(string(tapproof.ReasonRateLimited)).Inc()
 		in.respondError(m, 429, tapproof.Reject(tapproof.ReasonRateLimited, "more than %g messages/s on %s", in.cfg.Rate, subject))
-		return
+		return "", false
 	}
-	sum := sha256.Sum256(append([]byte(subject+"\n"), m.Data...))
+	if in.urgent(subject, m.Data) {
+		// Fire and forget: the stream is what counts.
+		_ = nc.Publish(LanePrefix+"."+subject, m.Data)
+	}
+	return subject, true
+}
+
+// store appends one message to the readings stream and answers it from a
+// goroutine of its own once JetStream has.
+func (in *Intake) store(ctx context.Context, m intakeMsg, wg *sync.WaitGroup) {
+	sum := sha256.Sum256(append([]byte(m.subject+"\n"), m.Data...))
 	// Headers are the publisher's and are dropped: Nats-Msg-Id and the
 	// Nats-Expected-* headers are decided here, not by a device.
-	out := &nats.Msg{Subject: subject, Data: m.Data}
+	out := &nats.Msg{Subject: m.subject, Data: m.Data}
 	fut, err := in.js.PublishMsgAsync(out, jetstream.WithMsgID(hex.EncodeToString(sum[:16])), jetstream.WithExpectStream(journal.ReadingsStream))
 	if err != nil {
-		in.respondError(m, 503, err)
+		in.respondError(m.Msg, 503, err)
 		return
 	}
 	wg.Go(func() {
 		select {
 		case ack := <-fut.Ok():
 			b, _ := json.Marshal(ack)
-			in.respond(m, b)
+			in.respond(m.Msg, b)
 		case err := <-fut.Err():
-			in.respondError(m, 503, err)
+			in.respondError(m.Msg, 503, err)
 		case <-ctx.Done():
 		}
 	})
+}
+
+// urgent reports whether the message is a reading that, taken at its word,
+// can raise an alert. Nothing is verified here; the lane verifies.
+func (in *Intake) urgent(subject string, data []byte) bool {
+	if in.cfg.Urgent == nil || !strings.HasPrefix(subject, journal.ReadingsSubject+".") {
+		return false
+	}
+	env, err := signed.Parse(data, 0)
+	if err != nil || env.PayloadType() != tapproof.ReadingPayloadType {
+		return false
+	}
+	r, err := env.Reading()
+	return err == nil && in.cfg.Urgent(r)
 }
 
 // allow reports whether the publisher of subject is within its rate.

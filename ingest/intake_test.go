@@ -32,6 +32,12 @@ type secureHarness struct {
 
 func startSecure(t *testing.T, cfg ingest.IntakeConfig, sensors ...sensor) *secureHarness {
 	t.Helper()
+	return startSecureWith(t, cfg, true, sensors...)
+}
+
+// startSecureWith runs the intake, the alert lane and, if bulk, ingest.
+func startSecureWith(t *testing.T, cfg ingest.IntakeConfig, bulk bool, sensors ...sensor) *secureHarness {
+	t.Helper()
 	b := natstest.SecureServer(t)
 	nc, js := b.JetStream(t)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -52,15 +58,21 @@ func startSecure(t *testing.T, cfg ingest.IntakeConfig, sensors ...sensor) *secu
 	m := ingest.NewMetrics(h.reg)
 	in := ingest.New(ingest.Config{Workers: 4}, js, reg, j, h.alerts, m, log)
 	intake := ingest.NewIntake(cfg, js, m, log)
-	done := make(chan struct{}, 2)
-	go func() { _ = in.Run(ctx); done <- struct{}{} }()
+	done := make(chan struct{}, 3)
+	go func() {
+		if bulk {
+			_ = in.Run(ctx)
+		}
+		done <- struct{}{}
+	}()
+	go func() { _ = in.RunLane(ctx, nc, j); done <- struct{}{} }()
 	go func() {
 		if err := intake.Run(ctx, nc); err != nil {
 			t.Errorf("intake: %v", err)
 		}
 		done <- struct{}{}
 	}()
-	t.Cleanup(func() { cancel(); <-done; <-done })
+	t.Cleanup(func() { cancel(); <-done; <-done; <-done })
 	return h
 }
 
@@ -194,4 +206,47 @@ func TestIntakeDropsPublisherHeaders(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestAlertLane: with the bulk path stopped (as if it were minutes behind),
+// an urgent reading's alert is still decided, by the lane, and only for a
+// reading that verifies and is new.
+func TestAlertLane(t *testing.T) {
+	s, other := newSensor(t, "d1"), newSensor(t, "d2")
+	urgent := func(r tapproof.Reading) bool { return r.Value > 12 }
+	h := startSecureWith(t, ingest.IntakeConfig{Urgent: urgent}, false, s, other)
+	js := h.device(t, s)
+	seen := func(key string) int {
+		h.alerts.mu.Lock()
+		defer h.alerts.mu.Unlock()
+		return h.alerts.seen[key]
+	}
+	low, high := s.reading(1, 3), s.reading(2, 31.5)
+	for _, r := range []tapproof.Reading{low, high} {
+		if _, err := js.Publish(t.Context(), subj("d1"), s.sign(t, r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if seen(high.Key()) == 0 {
+			return errors.New("the lane did not check the 31.5 ppb reading")
+		}
+		return nil
+	})
+	if n := seen(low.Key()); n != 0 {
+		t.Errorf("the lane checked a 3 ppb reading %d times; only urgent ones go there", n)
+	}
+	// A reading that does not verify never reaches the alerter: another
+	// key's signature on d1's subject.
+	forged := s.reading(3, 40)
+	if _, err := js.Publish(t.Context(), subj("d1"), other.sign(t, forged)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := seen(forged.Key()); n != 0 {
+		t.Errorf("the lane raised an alert for a reading another key signed")
+	}
+	if n, _ := h.j.Size(t.Context(), "u1"); n != 0 {
+		t.Errorf("the lane journaled %d entries; it must journal nothing", n)
+	}
 }

@@ -12,6 +12,7 @@ type Metrics struct {
 	rejected *prometheus.CounterVec
 	errors   prometheus.Counter
 	seconds  prometheus.Histogram
+	lane     *prometheus.CounterVec
 }
 
 // NewMetrics creates ingest's metrics and registers them with reg, if not nil.
@@ -34,12 +35,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from taking a message to its durable outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}),
+		lane: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tapproof_ingest_lane_readings_total",
+			Help: "Urgent readings (above the recovery level of their rule) the alert lane took ahead of the bulk, by result: checked for alerts, skipped or dropped (left to the bulk path, which decides every reading).",
+		}, []string{"result"}),
+	}
+	for _, r := range []string{laneChecked, laneSkipped, laneDropped} {
+		m.lane.WithLabelValues(r)
 	}
 	for _, r := range tapproof.Reasons {
 		m.rejected.WithLabelValues(string(r))
 	}
 	if reg != nil {
-		reg.MustRegister(m.accepted, m.rejected, m.errors, m.seconds)
+		reg.MustRegister(m.accepted, m.rejected, m.errors, m.seconds, m.lane)
 	}
 	return m
 }

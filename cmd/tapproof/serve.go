@@ -198,6 +198,28 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		return err
 	}
 	defer sys.Close()
+	// The edge (the callout and the intake) and the urgent path (the alert
+	// lane, the alert store and the screening state) have connections of
+	// their own: one connection is one TCP stream, and under load the bulk
+	// consumers' deliveries would queue in front of them.
+	edge, err := natsConnect(natsURL, keys.Service, tlsFiles.CA, "tapproof-edge")
+	if err != nil {
+		return err
+	}
+	defer edge.Close()
+	urgent, err := natsConnect(natsURL, keys.Service, tlsFiles.CA, "tapproof-urgent")
+	if err != nil {
+		return err
+	}
+	defer urgent.Close()
+	edgeJS, err := jetstream.New(edge)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	urgentJS, err := jetstream.New(urgent)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
@@ -207,6 +229,11 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		return err
 	}
 	j, err := journal.Open(ctx, js, journal.WithSealKey(sealKey))
+	if err != nil {
+		return err
+	}
+	// The alert lane looks device heads up on the urgent connection.
+	laneJournal, err := journal.Open(ctx, urgentJS, journal.WithSealKey(sealKey))
 	if err != nil {
 		return err
 	}
@@ -228,7 +255,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	defer iw.Close()
 
 	alertMetrics := alerts.NewMetrics(reg)
-	store, err := alerts.NewStore(ctx, js, alerts.WithMetrics(alertMetrics))
+	store, err := alerts.NewStore(ctx, urgentJS, alerts.WithMetrics(alertMetrics))
 	if err != nil {
 		return err
 	}
@@ -246,7 +273,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	}
 
 	eval := alerts.NewEvaluator(tapproof.DefaultRules, cfg.Jurisdictions, cfg.LeadActionLevel)
-	states, err := alerts.NewScreeningKV(ctx, js)
+	states, err := alerts.NewScreeningKV(ctx, urgentJS)
 	if err != nil {
 		return err
 	}
@@ -263,7 +290,9 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		failed: metrics.sinkErrors.WithLabelValues("exceedance").Inc}
 	ingestMetrics := ingest.NewMetrics(reg)
 	in := ingest.New(ingest.Config{Workers: cfg.Workers, Labs: labs, Reviewers: reviewers}, js, registry, j, screener, ingestMetrics, log)
-	intake := ingest.NewIntake(cfg.Intake, js, ingestMetrics, log)
+	intakeCfg := cfg.Intake
+	intakeCfg.Urgent = screener.Urgent
+	intake := ingest.NewIntake(intakeCfg, edgeJS, ingestMetrics, log)
 	authz := broker.NewAuthorizer(keys.Issuer, partyDirectory{registry: registry, keys: cfg.ComplianceKeys}, reg, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -311,6 +340,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		log.Info("leading: starting ingest, sinks and notifiers")
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return in.Run(ctx) })
+		g.Go(func() error { return in.RunLane(ctx, urgent, laneJournal) })
 		g.Go(func() error { return watchIngest(ctx, j, metrics, stalls) })
 		g.Go(func() error { return p.runLogs(ctx, g, iw, exceedances, metrics, stalls) })
 		g.Go(func() error { return notifier.Run(ctx) })
@@ -328,8 +358,8 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	// Every replica admits connections and takes devices' messages in.
-	g.Go(func() error { return authz.Run(gctx, nc) })
-	g.Go(func() error { return intake.Run(gctx, nc) })
+	g.Go(func() error { return authz.Run(gctx, edge) })
+	g.Go(func() error { return intake.Run(gctx, edge) })
 	g.Go(func() error {
 		return lease.Lead(gctx, lead, func(on bool) {
 			p.leading.Store(on)
