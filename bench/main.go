@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -25,10 +26,14 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tapproof/tapproof"
@@ -37,6 +42,7 @@ import (
 	"github.com/tapproof/tapproof/internal/loadgen"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/tapproofproc"
+	"github.com/tapproof/tapproof/signed"
 	"github.com/tapproof/tapproof/simulate"
 )
 
@@ -52,6 +58,7 @@ type options struct {
 	batch       int
 	out         string
 	debugAddr   string
+	flood       float64
 }
 
 // Result is one run's figures.
@@ -70,6 +77,10 @@ type Result struct {
 	VsInflux     float64 `json:"ratio_vs_influx"`
 	Readings     int     `json:"readings"`
 	PublishRetry int64   `json:"publish_retries"`
+	// With -flood: what one enrolled device flooding the broker sent, and
+	// how much of it was refused at the edge as rate_limited.
+	FloodSent    int64 `json:"flood_sent,omitempty"`
+	FloodRefused int64 `json:"flood_refused,omitempty"`
 }
 
 func main() {
@@ -85,6 +96,7 @@ func main() {
 	flag.IntVar(&o.batch, "batch", anchor.DefaultBatchSize, "AddSequencedLeaves batch size (tapproof and baseline)")
 	flag.StringVar(&o.out, "out", "", "also write the results as JSON to this file")
 	flag.StringVar(&o.debugAddr, "debug-addr", "", "run tapproof with --debug-addr (pprof) here")
+	flag.Float64Var(&o.flood, "flood", 0, "also run one enrolled device that floods at this multiple of a sensor's rate, with maximum-size messages and replays")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -186,12 +198,21 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 		enrolled[s.Device.Utility]++
 	}
 	pub := &loadgen.Publisher{Broker: b, Rate: o.rate}
+	var fl *flooder
+	if o.flood > 0 {
+		if fl, err = startFlood(ctx, proc, token, o.flood*o.rate/float64(len(fleet.Sensors))); err != nil {
+			return nil, err
+		}
+	}
 	logf("publishing")
 	start := time.Now()
 	if err := pub.Run(ctx, msgs); err != nil {
 		return nil, err
 	}
 	published := time.Now()
+	if fl != nil {
+		fl.stop()
+	}
 	// Wait until everything is covered by a checkpoint and in InfluxDB.
 	var done time.Time
 	for {
@@ -230,6 +251,10 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 		time.Sleep(100 * time.Millisecond)
 	}
 	r := &Result{Readings: total, PublishRetry: pub.Retries()}
+	if fl != nil {
+		r.FloodSent, r.FloodRefused = fl.sent.Load(), fl.refused.Load()
+		logf("flood: %d messages sent, %d refused as rate_limited", r.FloodSent, r.FloodRefused)
+	}
 	first, last := pub.SentAt(0), pub.SentAt(0)
 	for i := range msgs {
 		t := pub.SentAt(i)
@@ -431,3 +456,79 @@ func debugArgs(addr string) []string {
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
+
+// flooder is an enrolled device that misbehaves: it publishes far above
+// its rate, alternating maximum-size messages with replays of one signed
+// reading. It has a utility of its own, so that the fleet's figures and
+// logs are those of the others.
+type flooder struct {
+	sent, refused atomic.Int64
+	cancel        context.CancelFunc
+	done          chan struct{}
+}
+
+func startFlood(ctx context.Context, proc *tapproofproc.Proc, token string, rate float64) (*flooder, error) {
+	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 1, NIRSPerUtil: -1, UtilityNames: []string{"bench-flood"}})
+	if err != nil {
+		return nil, err
+	}
+	if err := fleet.Enroll(ctx, proc.API(), token); err != nil {
+		return nil, err
+	}
+	s := fleet.Sensors[0]
+	nc, err := loadgen.NewBroker(proc.NATS(), proc.BrokerDir(), fleet).Device(s.Device.ID)
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return nil, err
+	}
+	replay, err := signed.SignReading(ctx, s.Key, s.Lead(2, time.Now()))
+	if err != nil {
+		return nil, err
+	}
+	big := make([]byte, 60<<10) // under the broker's 64 KiB; ingest refuses it as oversized
+	for i := range big {
+		big[i] = '{'
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	f := &flooder{cancel: cancel, done: make(chan struct{})}
+	logf("flood: device %s publishing at %.0f messages/s", s.Device.ID, rate)
+	go func() {
+		defer close(f.done)
+		defer nc.Close()
+		tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-fctx.Done():
+				return
+			case <-tick.C:
+			}
+			data := replay
+			if i%2 == 0 {
+				data = big
+			}
+			fut, err := js.PublishMsgAsync(&nats.Msg{Subject: simulate.Subject(s.Lead(0, time.Now())), Data: data})
+			if err != nil {
+				continue
+			}
+			f.sent.Add(1)
+			go func() {
+				select {
+				case <-fut.Ok():
+				case err := <-fut.Err():
+					var apiErr *jetstream.APIError
+					if errors.As(err, &apiErr) && strings.Contains(apiErr.Description, "rate_limited") {
+						f.refused.Add(1)
+					}
+				case <-fctx.Done():
+				}
+			}()
+		}
+	}()
+	return f, nil
+}
+
+func (f *flooder) stop() { f.cancel(); <-f.done }

@@ -32,6 +32,7 @@ import (
 //	cmd/tapproof/stall.go     tapproof_consumer_stalled_seconds
 //	alerts/metrics.go         tapproof_alerts_invalid_total
 //	broker/authorizer.go      tapproof_broker_connections_total
+//	ingest/metrics.go         tapproof_ingest_lane_readings_total (the alert lane)
 //
 // Histograms are listed by their base name; their _bucket, _sum and _count
 // series are allowed, with the label le on _bucket.
@@ -56,6 +57,7 @@ var exported = map[string]map[string][]string{
 	"tapproof_consumer_stalled_seconds":     {"log": nil, "consumer": {"ingest", "anchor", "influx", "exceedance"}},
 	"tapproof_journal_set_aside_total":      {"sink": {"anchor", "influx", "exceedance"}, "reason": {tapproof.SetAsideUnsealed, tapproof.SetAsideUndecodable}},
 	"tapproof_alerts_invalid_total":         {"reason": {"undecodable", "invalid"}},
+	"tapproof_ingest_lane_readings_total":   {"result": {"checked", "skipped", "dropped"}},
 	"tapproof_broker_connections_total":     {"result": {"allowed", "refused"}, "kind": {"", "device", "lab", "reviewer"}, "reason": {"", "malformed", "no_key", "bad_signature", "unknown_key", "revoked"}},
 }
 
@@ -170,7 +172,7 @@ func TestExportedListIsComplete(t *testing.T) {
 			}
 		}
 	}()
-	for _, dir := range []string{"ingest", "alerts", "anchor", "journal", filepath.Join("cmd", "tapproof"), "influx", "httpapi"} {
+	for _, dir := range []string{"ingest", "alerts", "anchor", "journal", "broker", filepath.Join("cmd", "tapproof"), "influx", "httpapi"} {
 		files, err := filepath.Glob(filepath.Join("..", dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)
