@@ -26,6 +26,19 @@ const MailpitVersion = "v1.27.11"
 // is $TAPPROOF_CACHE or os.UserCacheDir()/tapproof. It takes the same file
 // lock as the other builds.
 func MailpitBinary(ctx context.Context, cacheDir string, log io.Writer) (string, error) {
+	return cachedBinary(ctx, cacheDir, log, "mailpit", MailpitVersion, "about a minute", func(tmp string) *exec.Cmd {
+		cmd := goCommand(ctx, "install", "github.com/axllent/mailpit@"+MailpitVersion)
+		cmd.Env = append(cmd.Env, "GOBIN="+tmp, "GOWORK=off")
+		cmd.Dir = os.TempDir() // outside any module
+		return cmd
+	})
+}
+
+// cachedBinary returns cacheDir/bin/NAME-VERSION/NAME, building it with the
+// command cmd makes (into a temporary directory) if it is missing, under
+// the same file lock as the other builds; cacheDir "" is $TAPPROOF_CACHE or
+// os.UserCacheDir()/tapproof.
+func cachedBinary(ctx context.Context, cacheDir string, log io.Writer, name, version, takes string, cmd func(tmp string) *exec.Cmd) (string, error) {
 	if cacheDir == "" {
 		var err error
 		if cacheDir, err = defaultCacheDir(); err != nil {
@@ -33,8 +46,8 @@ func MailpitBinary(ctx context.Context, cacheDir string, log io.Writer) (string,
 		}
 	}
 	binDir := filepath.Join(cacheDir, "bin")
-	dir := filepath.Join(binDir, "mailpit-"+MailpitVersion)
-	bin := filepath.Join(dir, "mailpit")
+	dir := filepath.Join(binDir, name+"-"+version)
+	bin := filepath.Join(dir, name)
 	if exists(bin) {
 		return bin, nil
 	}
@@ -49,13 +62,7 @@ func MailpitBinary(ctx context.Context, cacheDir string, log io.Writer) (string,
 	if exists(bin) { // built while we waited
 		return bin, nil
 	}
-	err = build(ctx, log, dir, "mailpit "+MailpitVersion, "about a minute", func(tmp string) *exec.Cmd {
-		cmd := goCommand(ctx, "install", "github.com/axllent/mailpit@"+MailpitVersion)
-		cmd.Env = append(cmd.Env, "GOBIN="+tmp, "GOWORK=off")
-		cmd.Dir = os.TempDir() // outside any module
-		return cmd
-	})
-	if err != nil {
+	if err := build(ctx, log, dir, name+" "+version, takes, cmd); err != nil {
 		return "", err
 	}
 	return bin, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -20,12 +19,6 @@ const natsServerModule = "github.com/nats-io/nats-server/v2"
 // $TAPPROOF_CACHE or os.UserCacheDir()/tapproof. Tests use it to run the
 // broker as an external server, the way a production cluster runs it.
 func NATSServerBinary(ctx context.Context, cacheDir string, log io.Writer) (string, error) {
-	if cacheDir == "" {
-		var err error
-		if cacheDir, err = defaultCacheDir(); err != nil {
-			return "", err
-		}
-	}
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
@@ -36,31 +29,9 @@ func NATSServerBinary(ctx context.Context, cacheDir string, log io.Writer) (stri
 	if err != nil {
 		return "", fmt.Errorf("nats-server module: %w", err)
 	}
-	version := strings.TrimSpace(string(out))
-	binDir := filepath.Join(cacheDir, "bin")
-	dir := filepath.Join(binDir, "nats-server-"+version)
-	bin := filepath.Join(dir, "nats-server")
-	if exists(bin) {
-		return bin, nil
-	}
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return "", fmt.Errorf("binary cache: %w", err)
-	}
-	unlock, err := lock(ctx, filepath.Join(binDir, ".lock"), log)
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	if exists(bin) {
-		return bin, nil
-	}
-	err = build(ctx, log, dir, "nats-server "+version, "under a minute", func(tmp string) *exec.Cmd {
+	return cachedBinary(ctx, cacheDir, log, "nats-server", strings.TrimSpace(string(out)), "under a minute", func(tmp string) *exec.Cmd {
 		cmd := goCommand(ctx, "build", "-o", filepath.Join(tmp, "nats-server"), natsServerModule)
 		cmd.Dir = root // the version comes from our go.mod
 		return cmd
 	})
-	if err != nil {
-		return "", err
-	}
-	return bin, nil
 }
