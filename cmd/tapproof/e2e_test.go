@@ -115,6 +115,15 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+func mustUserKey(t *testing.T, key ed25519.PrivateKey) string {
+	t.Helper()
+	pub, err := broker.UserKey(key.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
+
 // devices connects simulated sensors and labs to an instance's broker as
 // they connect in the field: each with its own key, over TLS, into its own
 // account. js returns a party's JetStream publisher, connecting it once.
@@ -479,8 +488,17 @@ func TestEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	keyFile, enrollments := filepath.Join(dir, "pb-9.key"), filepath.Join(dir, "enrollments.jsonl")
 	if out, err := runCmd(t, "device", "new", "--id", "pb-9", "--utility", "flint", "--site", "site-2",
-		"--firmware", s1.Device.Firmware, "--key", keyFile, "--out", enrollments); err != nil {
+		"--firmware", s1.Device.Firmware, "--key", keyFile, "--out", enrollments, "--ca", in.ca()); err != nil {
 		t.Fatalf("device new: %v\n%s", err, out)
+	}
+	// Everything the device needs is next to its key: the broker's CA, and
+	// the key as the NATS nkey seed the broker admits it with.
+	if ca, err := os.ReadFile(filepath.Join(dir, "ca.pem")); err != nil || !bytes.Contains(ca, []byte("CERTIFICATE")) {
+		t.Fatalf("device new wrote no CA next to the key: %v", err)
+	}
+	nk, err := broker.LoadKey(keyFile + ".nk")
+	if err != nil {
+		t.Fatalf("device new wrote no nkey seed: %v", err)
 	}
 	t.Setenv("TAPPROOF_ADMIN_TOKEN", adminToken)
 	if out, err := runCmd(t, "device", "enroll", "--server", in.api, enrollments); err != nil || !strings.Contains(out, "enrolled 1") {
@@ -489,6 +507,9 @@ func TestEndToEnd(t *testing.T) {
 	key, err := loadOrCreateKey(keyFile)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got, _ := nk.PublicKey(); got != mustUserKey(t, key) {
+		t.Fatalf("the nkey seed's public key %s is not the device key's %s", got, mustUserKey(t, key))
 	}
 	pb9 := &simulate.Sensor{Key: key, Device: tapproof.Device{ID: "pb-9", Utility: "flint", Site: "site-2", Kind: tapproof.ASV, Firmware: s1.Device.Firmware}}
 	if _, err := pb9.Publish(ctx, dev.js(pb9), pb9.Lead(1.5, time.Now())); err != nil {
