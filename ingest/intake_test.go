@@ -17,6 +17,7 @@ import (
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/ingest"
+	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/natstest"
 	"github.com/tapproof/tapproof/journal"
 )
@@ -38,7 +39,12 @@ func startSecure(t *testing.T, cfg ingest.IntakeConfig, sensors ...sensor) *secu
 // startSecureWith runs the intake, the alert lane and, if bulk, ingest.
 func startSecureWith(t *testing.T, cfg ingest.IntakeConfig, bulk bool, sensors ...sensor) *secureHarness {
 	t.Helper()
-	b := natstest.SecureServer(t)
+	return startSecureOn(t, natstest.SecureServer(t), cfg, bulk, sensors...)
+}
+
+// startSecureOn is startSecureWith on broker b.
+func startSecureOn(t *testing.T, b *natstest.Broker, cfg ingest.IntakeConfig, bulk bool, sensors ...sensor) *secureHarness {
+	t.Helper()
 	nc, js := b.JetStream(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	j, err := journal.Open(ctx, js)
@@ -95,8 +101,22 @@ func (h *secureHarness) device(t *testing.T, s sensor) jetstream.JetStream {
 // own subject with the message id its neighbour will use next. The
 // neighbour's reading must still land and raise its alert.
 func TestMessageIDSquatting(t *testing.T) {
+	t.Run("embedded", func(t *testing.T) { testMessageIDSquatting(t, natstest.SecureServer(t)) })
+	t.Run("external", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("builds and starts an external nats-server")
+		}
+		bin, err := localstack.NATSServerBinary(t.Context(), "", io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testMessageIDSquatting(t, natstest.SecureExternal(t, bin))
+	})
+}
+
+func testMessageIDSquatting(t *testing.T, b *natstest.Broker) {
 	victim, attacker := newSensor(t, "victim"), newSensor(t, "attacker")
-	h := startSecure(t, ingest.IntakeConfig{}, victim, attacker)
+	h := startSecureOn(t, b, ingest.IntakeConfig{}, true, victim, attacker)
 	vjs, ajs := h.device(t, victim), h.device(t, attacker)
 
 	r := victim.reading(1, 44.4)
