@@ -178,8 +178,11 @@ type Stack struct {
 	// InfluxDatabase is the database Start created.
 	InfluxDatabase string
 
-	cfg  Config // defaults filled in, ports picked
-	bins binaries
+	cfg Config // defaults filled in, ports picked
+	// repickable are the components whose ports Start picked, which it may
+	// pick again if they are taken before the component starts.
+	repickable map[Component]bool
+	bins       binaries
 
 	logMu sync.Mutex // Start runs InfluxDB's start concurrently
 
@@ -195,6 +198,7 @@ type Stack struct {
 // database when they do not exist yet. On error nothing is left running.
 // The caller must Close the stack.
 func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	asked := cfg
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -215,6 +219,14 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		InfluxDatabase: cfg.InfluxDatabase,
 		cfg:            cfg,
 		bins:           bins,
+		repickable:     map[Component]bool{},
+	}
+	for _, c := range []Component{Postgres, LogServer, LogSigner, InfluxDB} {
+		free := true
+		for _, p := range (&Stack{cfg: asked}).componentPortPtrs(c) {
+			free = free && *p == 0
+		}
+		s.repickable[c] = free
 	}
 	begin := time.Now()
 	// influxd spends about 2 s initializing before it reads its config;
@@ -294,8 +306,7 @@ func (s *Stack) Close() error {
 // shared yet and each goroutine starts different components.
 func (s *Stack) start(ctx context.Context, c Component) error {
 	begin := time.Now()
-	// A stranger on our port would answer the readiness checks.
-	if err := portsFree(s.componentPorts(c)); err != nil {
+	if err := s.claimPorts(c); err != nil {
 		return fmt.Errorf("start %v: %w", c, err)
 	}
 	var (
@@ -322,17 +333,67 @@ func (s *Stack) start(ctx context.Context, c Component) error {
 	return nil
 }
 
+// claimPorts makes sure nothing listens on c's ports. A stranger there
+// would answer the readiness checks. A port Start picked can have been
+// taken since, by any process's outgoing connection (picked ports come
+// from the ephemeral range): then it picks again, a few times.
+func (s *Stack) claimPorts(c Component) error {
+	for attempt := 0; ; attempt++ {
+		err := portsFree(s.componentPorts(c))
+		if err == nil {
+			return nil
+		}
+		if !s.repickable[c] || attempt == 3 {
+			return err
+		}
+		s.logf("%v: %v; picking other ports", c, err)
+		if err := s.repick(c); err != nil {
+			return err
+		}
+	}
+}
+
 // componentPorts returns the ports c listens on.
 func (s *Stack) componentPorts(c Component) []int {
+	var out []int
+	for _, p := range s.componentPortPtrs(c) {
+		out = append(out, *p)
+	}
+	return out
+}
+
+func (s *Stack) componentPortPtrs(c Component) []*int {
 	switch c {
 	case Postgres:
-		return []int{s.cfg.PostgresPort}
+		return []*int{&s.cfg.PostgresPort}
 	case LogServer:
-		return []int{s.cfg.TrillianRPCPort, s.cfg.TrillianHTTPPort}
+		return []*int{&s.cfg.TrillianRPCPort, &s.cfg.TrillianHTTPPort}
 	case LogSigner:
-		return []int{s.cfg.SignerRPCPort, s.cfg.SignerHTTPPort}
+		return []*int{&s.cfg.SignerRPCPort, &s.cfg.SignerHTTPPort}
 	case InfluxDB:
-		return []int{s.cfg.InfluxPort, s.cfg.InfluxRPCPort}
+		return []*int{&s.cfg.InfluxPort, &s.cfg.InfluxRPCPort}
+	}
+	return nil
+}
+
+// repick gives c new free ports, before it first starts, and updates the
+// addresses derived from them. Each component's fields are its own, so
+// InfluxDB, started alongside the others, may repick concurrently.
+func (s *Stack) repick(c Component) error {
+	ptrs := s.componentPortPtrs(c)
+	for _, p := range ptrs {
+		*p = 0
+	}
+	if err := pickPorts(ptrs); err != nil {
+		return err
+	}
+	switch c {
+	case Postgres:
+		s.PostgresURI = fmt.Sprintf("postgresql:///trillian?host=127.0.0.1&port=%d&user=postgres", s.cfg.PostgresPort)
+	case LogServer:
+		s.TrillianAddr = fmt.Sprintf("127.0.0.1:%d", s.cfg.TrillianRPCPort)
+	case InfluxDB:
+		s.InfluxURL = fmt.Sprintf("http://127.0.0.1:%d", s.cfg.InfluxPort)
 	}
 	return nil
 }

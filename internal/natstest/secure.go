@@ -3,11 +3,14 @@ package natstest
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -161,14 +164,11 @@ func ExternalBroker(tb testing.TB, binary string) *Broker {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	// The server picks its own port and writes it to a ports file: a port
+	// picked here and released could be taken before the server binds it.
 	conf := filepath.Join(dir, "nats.conf")
-	text := broker.ServerConfig{Keys: keys, TLS: files, Listen: addr, StoreDir: filepath.Join(dir, "jetstream"), ServerName: "external"}.Render()
+	text := broker.ServerConfig{Keys: keys, TLS: files, Listen: "127.0.0.1:-1", StoreDir: filepath.Join(dir, "jetstream"), ServerName: "external"}.Render()
+	text += fmt.Sprintf("ports_file_dir: %q\n", dir)
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		tb.Fatal(err)
 	}
@@ -193,7 +193,23 @@ func ExternalBroker(tb testing.TB, binary string) *Broker {
 		}
 		out.Close()
 	})
+	var addr string
 	deadline := time.Now().Add(15 * time.Second)
+	for addr == "" {
+		if b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%s_%d.ports", filepath.Base(binary), cmd.Process.Pid))); err == nil {
+			var ports struct {
+				Nats []string `json:"nats"`
+			}
+			if json.Unmarshal(b, &ports) == nil && len(ports.Nats) > 0 {
+				addr = strings.TrimPrefix(strings.TrimPrefix(ports.Nats[0], "tls://"), "nats://")
+			}
+		}
+		if addr == "" && time.Now().After(deadline) {
+			b, _ := os.ReadFile(out.Name())
+			tb.Fatalf("external nats-server wrote no ports file:\n%s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
