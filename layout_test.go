@@ -31,7 +31,7 @@ var allowed = map[string][]string{
 	"deploy":                {},
 	"internal/localstack":   {},
 	"internal/browsertest":  {"internal/localstack"},
-	"internal/natstest":     {"journal", "broker"},
+	"internal/natstest":     {"journal", "broker", "internal/localstack"},
 	"internal/tapproofproc": {},
 	"internal/loadgen":      {"", "signed", "journal", "anchor", "simulate", "broker"},
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tapproof/tapproof/broker"
-	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/natstest"
 )
 
@@ -68,21 +66,9 @@ type fixture struct {
 	service  *nats.Conn
 }
 
-// brokers runs test against the broker embedded in tapproof serve and
-// against an external nats-server started with the configuration
-// `tapproof broker init` writes: the same refusals must hold on both.
+// brokers runs test on the embedded broker and on an external nats-server.
 func brokers(t *testing.T, test func(t *testing.T, start func(testing.TB) *natstest.Broker)) {
-	t.Run("embedded", func(t *testing.T) { test(t, natstest.SecureServer) })
-	t.Run("external", func(t *testing.T) {
-		if testing.Short() {
-			t.Skip("builds and starts an external nats-server")
-		}
-		bin, err := localstack.NATSServerBinary(t.Context(), "", io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		test(t, func(tb testing.TB) *natstest.Broker { return natstest.SecureExternal(tb, bin) })
-	})
+	natstest.EachBroker(t, test)
 }
 
 func newFixture(t *testing.T, start func(testing.TB) *natstest.Broker) *fixture {

@@ -17,7 +17,6 @@ import (
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/ingest"
-	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/natstest"
 	"github.com/tapproof/tapproof/journal"
 )
@@ -101,16 +100,8 @@ func (h *secureHarness) device(t *testing.T, s sensor) jetstream.JetStream {
 // own subject with the message id its neighbour will use next. The
 // neighbour's reading must still land and raise its alert.
 func TestMessageIDSquatting(t *testing.T) {
-	t.Run("embedded", func(t *testing.T) { testMessageIDSquatting(t, natstest.SecureServer(t)) })
-	t.Run("external", func(t *testing.T) {
-		if testing.Short() {
-			t.Skip("builds and starts an external nats-server")
-		}
-		bin, err := localstack.NATSServerBinary(t.Context(), "", io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		testMessageIDSquatting(t, natstest.SecureExternal(t, bin))
+	natstest.EachBroker(t, func(t *testing.T, start func(testing.TB) *natstest.Broker) {
+		testMessageIDSquatting(t, start(t))
 	})
 }
 

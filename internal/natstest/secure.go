@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tapproof/tapproof/broker"
+	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/journal"
 )
 
@@ -242,4 +244,24 @@ func (b *Broker) authorize(tb testing.TB) {
 	a := broker.NewAuthorizer(b.Keys.Issuer, b.Directory, nil, slog.New(slog.DiscardHandler))
 	go func() { defer close(done); _ = a.Run(ctx, nc) }()
 	tb.Cleanup(func() { cancel(); <-done })
+}
+
+// EachBroker runs test against tapproof's broker embedded, as tapproof
+// serve runs it, and as an external nats-server of the version go.mod
+// requires, started with the configuration `tapproof broker init` writes:
+// what holds on one must hold on the other. start returns a broker whose
+// Authorizer answers over its Directory. The external run is skipped in
+// -short mode.
+func EachBroker(t *testing.T, test func(t *testing.T, start func(testing.TB) *Broker)) {
+	t.Run("embedded", func(t *testing.T) { test(t, SecureServer) })
+	t.Run("external", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("builds and starts an external nats-server")
+		}
+		bin, err := localstack.NATSServerBinary(t.Context(), "", io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		test(t, func(tb testing.TB) *Broker { return SecureExternal(tb, bin) })
+	})
 }
