@@ -239,8 +239,8 @@ func UserKey(pub ed25519.PublicKey) (string, error) {
 	return string(b), err
 }
 
-// Connect options for a party holding key: its nkey, signing the server's
-// nonce with key, and its own reply inbox.
+// PartyOptions are the connect options of the party holding key: its
+// nkey, signing the server's nonce with key, and its own reply inbox.
 func PartyOptions(kind PartyKind, id string, key ed25519.PrivateKey) ([]nats.Option, error) {
 	pub, err := UserKey(key.Public().(ed25519.PublicKey))
 	if err != nil {

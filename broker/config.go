@@ -31,16 +31,6 @@ func IntakeSubject(subject string) string {
 	return IntakePrefix + "." + strings.TrimPrefix(subject, "tapproof.")
 }
 
-// PublishedSubject is the inverse of IntakeSubject: the subject the device
-// or lab published on. ok is false if intake is not an intake subject.
-func PublishedSubject(intake string) (subject string, ok bool) {
-	rest, ok := strings.CutPrefix(intake, IntakePrefix+".")
-	if !ok {
-		return "", false
-	}
-	return "tapproof." + rest, true
-}
-
 // ServerConfig is what the broker's configuration is rendered from.
 type ServerConfig struct {
 	Keys *Keys

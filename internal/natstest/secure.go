@@ -85,11 +85,9 @@ func SecureServer(tb testing.TB) *Broker {
 	return b
 }
 
-// StartBroker starts a broker whose keys and local CA are in dir (created
-// if missing), as an external server tapproof serve connects to with
-// --nats-url and --broker-dir dir. Nothing answers its auth callout until a
-// tapproof serve does.
-func StartBroker(tb testing.TB, dir string) *Broker {
+// brokerFiles returns the broker keys and local CA kept in dir, creating
+// what is missing.
+func brokerFiles(tb testing.TB, dir string) (*broker.Keys, broker.TLSFiles) {
 	tb.Helper()
 	keys, err := broker.LoadOrCreateKeys(dir)
 	if err != nil {
@@ -99,6 +97,16 @@ func StartBroker(tb testing.TB, dir string) *Broker {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return keys, files
+}
+
+// StartBroker starts a broker whose keys and local CA are in dir (created
+// if missing), as an external server tapproof serve connects to with
+// --nats-url and --broker-dir dir. Nothing answers its auth callout until a
+// tapproof serve does.
+func StartBroker(tb testing.TB, dir string) *Broker {
+	tb.Helper()
+	keys, files := brokerFiles(tb, dir)
 	s, err := journal.StartServer(journal.ServerConfig{Dir: dir, Port: -1, Config: broker.ServerConfig{Keys: keys, TLS: files}.Render()})
 	if err != nil {
 		tb.Fatal(err)
@@ -158,14 +166,7 @@ func (b *Broker) ConnectParty(kind broker.PartyKind, id string, key ed25519.Priv
 func ExternalBroker(tb testing.TB, binary string) *Broker {
 	tb.Helper()
 	dir := tb.TempDir()
-	keys, err := broker.LoadOrCreateKeys(dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	files, err := broker.EnsureLocalCA(dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	keys, files := brokerFiles(tb, dir)
 	// The server picks its own port and writes it to a ports file: a port
 	// picked here and released could be taken before the server binds it.
 	conf := filepath.Join(dir, "nats.conf")
