@@ -70,6 +70,10 @@ type Result struct {
 	ProofP99     float64 `json:"proof_p99_s"`        //
 	AlertP50     float64 `json:"alert_p50_ms"`       // publish → alert on tapproof.alerts.>
 	AlertP99     float64 `json:"alert_p99_ms"`       //
+	DecideP99    float64 `json:"decide_p99_ms"`      // publish → alert or suppression record, for every high reading
+	High         int     `json:"high_readings"`      // readings at 20 ppb
+	Alerts       int     `json:"alerts"`             // of which raised an alert message (the rest were suppressed under an open one)
+	Undecided    int     `json:"undecided"`          // high readings with neither an alert nor a suppression seen
 	PeakRSSMiB   float64 `json:"peak_rss_mib"`       // tapproof's VmHWM
 	TrillianRaw  float64 `json:"trillian_raw_per_s"` // AddSequencedLeaves alone, integrated
 	InfluxRaw    float64 `json:"influx_raw_per_s"`   // batched writes alone
@@ -272,7 +276,7 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 
 	// Latencies, from the journal's indices and the checkpoints and alerts
 	// seen as they were published.
-	var proofs, alertsMS []float64
+	var proofs, alertsMS, decideMS []float64
 	for _, u := range names {
 		idx, err := loadgen.Indexes(ctx, b, u)
 		if err != nil {
@@ -283,8 +287,14 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 				continue
 			}
 			if m.High {
+				r.High++
 				if at, ok := obs.Alert(m.Key()); ok {
 					alertsMS = append(alertsMS, float64(at.Sub(pub.SentAt(i)))/float64(time.Millisecond))
+				}
+				if at, ok := obs.Decided(m.Key()); ok {
+					decideMS = append(decideMS, float64(at.Sub(pub.SentAt(i)))/float64(time.Millisecond))
+				} else {
+					r.Undecided++
 				}
 			}
 			if i%10 != 0 {
@@ -297,6 +307,10 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 	}
 	r.ProofP50, r.ProofP99 = quantile(proofs, 0.5), quantile(proofs, 0.99)
 	r.AlertP50, r.AlertP99 = quantile(alertsMS, 0.5), quantile(alertsMS, 0.99)
+	r.DecideP99, r.Alerts = quantile(decideMS, 0.99), len(alertsMS)
+	if r.Undecided > 0 {
+		logf("%d of %d high readings had neither an alert nor a suppression record", r.Undecided, r.High)
+	}
 	if err := proc.Stop(); err != nil {
 		logf("stopping tapproof: %v", err)
 	}
@@ -421,6 +435,9 @@ func median(rs []Result) Result {
 		ProofP99:    pick(func(r Result) float64 { return r.ProofP99 }),
 		AlertP50:    pick(func(r Result) float64 { return r.AlertP50 }),
 		AlertP99:    pick(func(r Result) float64 { return r.AlertP99 }),
+		DecideP99:   pick(func(r Result) float64 { return r.DecideP99 }),
+		Alerts:      int(pick(func(r Result) float64 { return float64(r.Alerts) })),
+		High:        int(pick(func(r Result) float64 { return float64(r.High) })),
 		PeakRSSMiB:  pick(func(r Result) float64 { return r.PeakRSSMiB }),
 		TrillianRaw: pick(func(r Result) float64 { return r.TrillianRaw }),
 		InfluxRaw:   pick(func(r Result) float64 { return r.InfluxRaw }),
@@ -431,10 +448,10 @@ func median(rs []Result) Result {
 
 func report(rs []Result) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "run\toffered/s\tend-to-end/s\tsustained/s\tproof p50 s\tproof p99 s\talert p50 ms\talert p99 ms\tpeak RSS MiB\ttrillian raw/s\tinflux raw/s\t÷trillian\t÷influx\t")
+	fmt.Fprintln(w, "run\toffered/s\tend-to-end/s\tsustained/s\tproof p50 s\tproof p99 s\talert p50 ms\talert p99 ms\talerts/high\tdecide p99 ms\tpeak RSS MiB\ttrillian raw/s\tinflux raw/s\t÷trillian\t÷influx\t")
 	row := func(name string, r Result) {
-		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t\n", name,
-			r.Offered, r.EndToEnd, r.Sustained, r.ProofP50, r.ProofP99, r.AlertP50, r.AlertP99, r.PeakRSSMiB,
+		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f\t%d/%d\t%.1f\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t\n", name,
+			r.Offered, r.EndToEnd, r.Sustained, r.ProofP50, r.ProofP99, r.AlertP50, r.AlertP99, r.Alerts, r.High, r.DecideP99, r.PeakRSSMiB,
 			r.TrillianRaw, r.InfluxRaw, r.VsTrillian, r.VsInflux)
 	}
 	for i, r := range rs {

@@ -191,8 +191,9 @@ func (p *Publisher) Run(ctx context.Context, msgs []Msg) error {
 // monitor and a resident's subscriber would see them.
 type Observer struct {
 	mu          sync.Mutex
-	checkpoints map[string][]Seen // utility -> sizes in arrival order
-	alerts      map[string]time.Time
+	checkpoints map[string][]Seen    // utility -> sizes in arrival order
+	alerts      map[string]time.Time // reading key -> its alert message
+	suppressed  map[string]time.Time // reading key -> its suppression record
 	subs        []*nats.Subscription
 	nc          *nats.Conn
 }
@@ -209,7 +210,7 @@ func Observe(b Broker) (*Observer, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &Observer{nc: nc, checkpoints: map[string][]Seen{}, alerts: map[string]time.Time{}}
+	o := &Observer{nc: nc, checkpoints: map[string][]Seen{}, alerts: map[string]time.Time{}, suppressed: map[string]time.Time{}}
 	s1, err := nc.Subscribe(journal.CheckpointsSubject+".>", func(m *nats.Msg) {
 		tok := strings.Split(m.Subject, ".")
 		if len(tok) != 3 {
@@ -227,24 +228,35 @@ func Observe(b Broker) (*Observer, error) {
 		nc.Close()
 		return nil, err
 	}
-	s2, err := nc.Subscribe("tapproof.alerts.>", func(m *nats.Msg) {
-		var a tapproof.Alert
-		if json.Unmarshal(m.Data, &a) != nil {
-			return
+	o.subs = []*nats.Subscription{s1}
+	for subject, seen := range map[string]map[string]time.Time{alertsSubject: o.alerts, suppressedSubject: o.suppressed} {
+		s, err := nc.Subscribe(subject, func(m *nats.Msg) {
+			var a tapproof.Alert
+			if json.Unmarshal(m.Data, &a) != nil {
+				return
+			}
+			o.mu.Lock()
+			if _, ok := seen[tapproof.ReadingKey(a.Device, a.Seq)]; !ok {
+				seen[tapproof.ReadingKey(a.Device, a.Seq)] = time.Now()
+			}
+			o.mu.Unlock()
+		})
+		if err != nil {
+			nc.Close()
+			return nil, err
 		}
-		o.mu.Lock()
-		if _, ok := o.alerts[tapproof.ReadingKey(a.Device, a.Seq)]; !ok {
-			o.alerts[tapproof.ReadingKey(a.Device, a.Seq)] = time.Now()
-		}
-		o.mu.Unlock()
-	})
-	if err != nil {
-		nc.Close()
-		return nil, err
+		o.subs = append(o.subs, s)
 	}
-	o.subs = []*nats.Subscription{s1, s2}
 	return o, nil
 }
+
+// The subjects of tapproof's alert messages and of the readings it recorded
+// as suppressed under an alert already open (alerts.SubjectPrefix and
+// alerts.SuppressionPrefix).
+const (
+	alertsSubject     = "tapproof.alerts.>"
+	suppressedSubject = "tapproof.suppressed.>"
+)
 
 // Close unsubscribes.
 func (o *Observer) Close() { o.nc.Close() }
@@ -291,5 +303,17 @@ func (o *Observer) Alert(key string) (time.Time, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	t, ok := o.alerts[key]
+	return t, ok
+}
+
+// Decided returns when tapproof first published what the reading with key
+// caused, an alert message or a suppression record, and whether it has.
+func (o *Observer) Decided(key string) (time.Time, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	t, ok := o.alerts[key]
+	if s, sok := o.suppressed[key]; sok && (!ok || s.Before(t)) {
+		t, ok = s, true
+	}
 	return t, ok
 }
