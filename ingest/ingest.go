@@ -117,6 +117,7 @@ type Ingester struct {
 	metrics  *Metrics
 	log      *slog.Logger
 	now      func() time.Time
+	decided  decided // shared with the alert lane
 }
 
 // New returns an Ingester. metrics may be nil.
@@ -278,6 +279,7 @@ func (w *worker) decide(ctx context.Context, m jetstream.Msg) error {
 			return err
 		}
 		w.heads[r.Device] = journal.Head{Seq: r.Seq, Digest: digest, StreamSeq: idx + 1}
+		w.in.decided.raise(r.Utility, r.Device, r.Seq)
 		if err := m.Ack(); err != nil {
 			// Redelivery will find the reading in the journal.
 			w.in.log.Warn("ingest: ack", slog.Any("error", err))
@@ -296,6 +298,7 @@ func (w *worker) head(ctx context.Context, utility, device string) (journal.Head
 		return h, fmt.Errorf("device head: %w", err)
 	}
 	w.heads[device] = h
+	w.in.decided.raise(utility, device, h.Seq)
 	return h, nil
 }
 

@@ -14,11 +14,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/time/rate"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/journal"
-	"github.com/tapproof/tapproof/signed"
 )
 
 // Intake defaults.
@@ -42,11 +40,6 @@ type IntakeConfig struct {
 	// device, or one lab or reviewer.
 	Rate  float64
 	Burst int
-	// Urgent, if set, says which readings, taken at their word, can raise
-	// an alert: the intake copies them to the alert lane (RunLane) as well
-	// as to the readings stream, so that their alerts do not wait behind
-	// the bulk under overload.
-	Urgent func(tapproof.Reading) bool
 }
 
 // Intake is the edge between the accounts of devices and labs and
@@ -66,9 +59,10 @@ type Intake struct {
 	metrics *Metrics
 	log     *slog.Logger
 
-	mu       sync.Mutex
-	limiters map[string]*rate.Limiter // publisher subject -> its limit
-	warned   map[string]time.Time     // publisher subject -> last warning
+	limits *limiter
+
+	mu     sync.Mutex
+	warned map[string]time.Time // publisher subject -> last warning
 }
 
 // NewIntake returns an Intake appending to js. m may be nil.
@@ -82,19 +76,19 @@ func NewIntake(cfg IntakeConfig, js jetstream.JetStream, m *Metrics, log *slog.L
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	return &Intake{cfg: cfg, js: js, metrics: m, log: log, limiters: map[string]*rate.Limiter{}, warned: map[string]time.Time{}}
+	return &Intake{cfg: cfg, js: js, metrics: m, log: log, limits: newLimiter(cfg.Rate, cfg.Burst), warned: map[string]time.Time{}}
 }
 
 // Run takes messages from nc, a connection of tapproof's account, until ctx
 // is done. Several replicas share the intake.
 func (in *Intake) Run(ctx context.Context, nc *nats.Conn) error {
-	// Two stages, so that nothing urgent waits behind JetStream: on
-	// arrival, a message is rate-limited and, if urgent, copied to the
-	// alert lane; then it queues for the stream, whose acknowledgements
-	// slow down under overload.
+	// Two stages: on arrival, a message is rate-limited; then it queues
+	// for the stream, whose acknowledgements slow down under overload.
+	// Urgent readings do not wait for either: the alert lane (RunLane)
+	// takes them from the broker itself.
 	queue := make(chan intakeMsg, maxIntakePending)
 	sub, err := nc.QueueSubscribe(IntakePrefix+".>", intakeQueue, func(m *nats.Msg) {
-		if subject, ok := in.arrive(nc, m); ok {
+		if subject, ok := in.arrive(m); ok {
 			select {
 			case queue <- intakeMsg{m, subject}:
 			case <-ctx.Done():
@@ -130,10 +124,9 @@ type intakeMsg struct {
 	subject string // as the publisher sent it
 }
 
-// arrive takes one message as it arrives: it refuses a publisher above its
-// rate, and copies an urgent reading to the alert lane. ok is false if the
-// message goes no further.
-func (in *Intake) arrive(nc *nats.Conn, m *nats.Msg) (subject string, ok bool) {
+// arrive takes one message as it arrives and refuses a publisher above its
+// rate. ok is false if the message goes no further.
+func (in *Intake) arrive(m *nats.Msg) (subject string, ok bool) {
 	rest, ok := strings.CutPrefix(m.Subject, IntakePrefix+".")
 	if !ok {
 		return "", false
@@ -143,10 +136,6 @@ func (in *Intake) arrive(nc *nats.Conn, m *nats.Msg) (subject string, ok bool) {
 		in.metrics.rejected.WithLabelValues(string(tapproof.ReasonRateLimited)).Inc()
 		in.respondError(m, 429, tapproof.Reject(tapproof.ReasonRateLimited, "more than %g messages/s on %s", in.cfg.Rate, subject))
 		return "", false
-	}
-	if in.urgent(subject, m.Data) {
-		// Fire and forget: the stream is what counts.
-		_ = nc.Publish(LanePrefix+"."+subject, m.Data)
 	}
 	return subject, true
 }
@@ -175,32 +164,14 @@ func (in *Intake) store(ctx context.Context, m intakeMsg, wg *sync.WaitGroup) {
 	})
 }
 
-// urgent reports whether the message is a reading that, taken at its word,
-// can raise an alert. Nothing is verified here; the lane verifies.
-func (in *Intake) urgent(subject string, data []byte) bool {
-	if in.cfg.Urgent == nil || !strings.HasPrefix(subject, journal.ReadingsSubject+".") {
-		return false
-	}
-	env, err := signed.Parse(data, 0)
-	if err != nil || env.PayloadType() != tapproof.ReadingPayloadType {
-		return false
-	}
-	r, err := env.Reading()
-	return err == nil && in.cfg.Urgent(r)
-}
-
-// allow reports whether the publisher of subject is within its rate.
+// allow reports whether the publisher of subject is within its rate, and
+// warns, at most once a minute per publisher, when it is not.
 func (in *Intake) allow(subject string) bool {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	l, ok := in.limiters[subject]
-	if !ok {
-		l = rate.NewLimiter(rate.Limit(in.cfg.Rate), in.cfg.Burst)
-		in.limiters[subject] = l
-	}
-	if l.Allow() {
+	if in.limits.allow(subject) {
 		return true
 	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
 	if time.Since(in.warned[subject]) > time.Minute {
 		in.warned[subject] = time.Now()
 		in.log.Warn("intake: publisher over its rate", slog.String("subject", subject), slog.Float64("rate", in.cfg.Rate))

@@ -32,17 +32,18 @@ type secureHarness struct {
 
 func startSecure(t *testing.T, cfg ingest.IntakeConfig, sensors ...sensor) *secureHarness {
 	t.Helper()
-	return startSecureWith(t, cfg, true, sensors...)
+	return startSecureWith(t, cfg, nil, true, sensors...)
 }
 
-// startSecureWith runs the intake, the alert lane and, if bulk, ingest.
-func startSecureWith(t *testing.T, cfg ingest.IntakeConfig, bulk bool, sensors ...sensor) *secureHarness {
+// startSecureWith runs the intake and, if lane is not nil, the alert lane
+// and, if bulk, ingest.
+func startSecureWith(t *testing.T, cfg ingest.IntakeConfig, lane *ingest.LaneConfig, bulk bool, sensors ...sensor) *secureHarness {
 	t.Helper()
-	return startSecureOn(t, natstest.SecureServer(t), cfg, bulk, sensors...)
+	return startSecureOn(t, natstest.SecureServer(t), cfg, lane, bulk, sensors...)
 }
 
 // startSecureOn is startSecureWith on broker b.
-func startSecureOn(t *testing.T, b *natstest.Broker, cfg ingest.IntakeConfig, bulk bool, sensors ...sensor) *secureHarness {
+func startSecureOn(t *testing.T, b *natstest.Broker, cfg ingest.IntakeConfig, lane *ingest.LaneConfig, bulk bool, sensors ...sensor) *secureHarness {
 	t.Helper()
 	nc, js := b.JetStream(t)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -70,7 +71,14 @@ func startSecureOn(t *testing.T, b *natstest.Broker, cfg ingest.IntakeConfig, bu
 		}
 		done <- struct{}{}
 	}()
-	go func() { _ = in.RunLane(ctx, nc, j); done <- struct{}{} }()
+	go func() {
+		if lane != nil {
+			if err := in.RunLane(ctx, nc, j, *lane); err != nil {
+				t.Errorf("alert lane: %v", err)
+			}
+		}
+		done <- struct{}{}
+	}()
 	go func() {
 		if err := intake.Run(ctx, nc); err != nil {
 			t.Errorf("intake: %v", err)
@@ -107,7 +115,7 @@ func TestMessageIDSquatting(t *testing.T) {
 
 func testMessageIDSquatting(t *testing.T, b *natstest.Broker) {
 	victim, attacker := newSensor(t, "victim"), newSensor(t, "attacker")
-	h := startSecureOn(t, b, ingest.IntakeConfig{}, true, victim, attacker)
+	h := startSecureOn(t, b, ingest.IntakeConfig{}, nil, true, victim, attacker)
 	vjs, ajs := h.device(t, victim), h.device(t, attacker)
 
 	r := victim.reading(1, 44.4)
@@ -225,7 +233,7 @@ func TestIntakeDropsPublisherHeaders(t *testing.T) {
 func TestAlertLane(t *testing.T) {
 	s, other := newSensor(t, "d1"), newSensor(t, "d2")
 	urgent := func(r tapproof.Reading) bool { return r.Value > 12 }
-	h := startSecureWith(t, ingest.IntakeConfig{Urgent: urgent}, false, s, other)
+	h := startSecureWith(t, ingest.IntakeConfig{}, &ingest.LaneConfig{Urgent: urgent}, false, s, other)
 	js := h.device(t, s)
 	seen := func(key string) int {
 		h.alerts.mu.Lock()
@@ -256,6 +264,26 @@ func TestAlertLane(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if n := seen(forged.Key()); n != 0 {
 		t.Errorf("the lane raised an alert for a reading another key signed")
+	}
+	// A reading whose sequence number the lane has already seen decided
+	// is a replay or an equivocation, whatever the journal says yet (here
+	// nothing: the bulk path is stopped).
+	again := s.reading(2, 44.4)
+	if _, err := js.Publish(t.Context(), subj("d1"), s.sign(t, again)); err != nil {
+		t.Fatal(err)
+	}
+	next := s.reading(4, 33)
+	if _, err := js.Publish(t.Context(), subj("d1"), s.sign(t, next)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if seen(next.Key()) == 0 {
+			return errors.New("the lane did not check the reading after the replay")
+		}
+		return nil
+	})
+	if n := seen(again.Key()); n != 1 {
+		t.Errorf("the lane checked seq 2 %d times, want once: the second one reuses a decided sequence number", n)
 	}
 	if n, _ := h.j.Size(t.Context(), "u1"); n != 0 {
 		t.Errorf("the lane journaled %d entries; it must journal nothing", n)

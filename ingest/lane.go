@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -16,15 +17,23 @@ import (
 	"github.com/tapproof/tapproof/signed"
 )
 
-// LanePrefix is where, in tapproof's account, the intake copies urgent
-// readings (IntakeConfig.Urgent) for the alert lane: tapproof.lane.<the
-// subject the device published on>. Devices cannot publish there.
-const LanePrefix = "tapproof.lane"
-
 // Heads looks up the last journaled reading of a device. *journal.Journal
 // implements it.
 type Heads interface {
 	Head(ctx context.Context, utility, device string) (journal.Head, error)
+}
+
+// LaneConfig configures the alert lane (RunLane).
+type LaneConfig struct {
+	// Urgent says which readings, taken at their word, can raise an
+	// alert. Required.
+	Urgent func(tapproof.Reading) bool
+	// Rate (messages per second) and Burst bound what the lane looks at
+	// of one device, as IntakeConfig's bound what the intake stores, so
+	// that a device flooding the broker costs the lane nothing past its
+	// rate. Zero values take DefaultPartyRate and DefaultPartyBurst.
+	Rate  float64
+	Burst int
 }
 
 // Lane defaults.
@@ -40,20 +49,32 @@ const (
 // RunLane decides the alerts of urgent readings ahead of the bulk, until
 // ctx is done. Under overload the readings stream holds a backlog that
 // ingest works through in order; a reading that can raise an alert must not
-// wait behind it. The intake therefore copies each urgent reading here as
-// well as to the stream. The lane verifies it exactly as ingest does
-// (envelope, registry, signature, status, subject, firmware, values, and a
-// sequence number above the device's last journaled one) and raises its
-// alert; it journals nothing and acknowledges nothing. When the bulk path
-// reaches the same reading it decides it in full, and raising its alert
-// again changes nothing: an alert's id is its reading's. A copy the lane
-// drops or cannot check is therefore only later, never lost.
+// wait behind it, nor behind the intake's appends to that stream. The lane
+// therefore listens on the intake's subjects itself, beside the intake's
+// queue group, so the broker hands it each reading as it arrives. It
+// verifies an urgent one exactly as ingest does (envelope, registry,
+// signature, status, subject, firmware, values, and a sequence number above
+// the device's last decided one) and raises its alert; it journals nothing
+// and acknowledges nothing. When the bulk path reaches the same reading it
+// decides it in full, and raising its alert again changes nothing: an
+// alert's id is its reading's. A reading the lane drops or cannot check is
+// therefore only later, never lost.
 //
 // Only the replica that runs ingest runs the lane, so one screening state
-// machine sees every reading.
-func (in *Ingester) RunLane(ctx context.Context, nc *nats.Conn, heads Heads) error {
+// machine sees every reading, and the sequence numbers ingest journals are
+// known to the lane without asking the journal.
+func (in *Ingester) RunLane(ctx context.Context, nc *nats.Conn, heads Heads, cfg LaneConfig) error {
+	if cfg.Urgent == nil {
+		return errors.New("alert lane: no urgency rule")
+	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = DefaultPartyRate
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = DefaultPartyBurst
+	}
 	msgs := make(chan *nats.Msg, laneBuffer)
-	sub, err := nc.ChanSubscribe(LanePrefix+".>", msgs)
+	sub, err := nc.ChanSubscribe(IntakePrefix+"."+readingsToken+".>", msgs)
 	if err != nil {
 		return fmt.Errorf("alert lane: %w", err)
 	}
@@ -64,9 +85,11 @@ func (in *Ingester) RunLane(ctx context.Context, nc *nats.Conn, heads Heads) err
 	var wg sync.WaitGroup
 	for i := range queues {
 		queues[i] = make(chan *nats.Msg, laneBuffer/laneWorkers)
+		// Each worker has its own devices, and so its own limits.
+		limits := newLimiter(cfg.Rate, cfg.Burst)
 		wg.Go(func() {
 			for m := range queues[i] {
-				in.laneCheck(ctx, m, heads)
+				in.laneCheck(ctx, m, heads, cfg.Urgent, limits)
 			}
 		})
 	}
@@ -94,40 +117,61 @@ func (in *Ingester) RunLane(ctx context.Context, nc *nats.Conn, heads Heads) err
 	}
 }
 
+// readingsToken is the token of journal.ReadingsSubject after "tapproof.".
+var readingsToken = strings.TrimPrefix(journal.ReadingsSubject, "tapproof.")
+
 // Lane outcomes, the values of the result label of
 // tapproof_ingest_lane_readings_total.
 const (
 	laneChecked = "checked" // verified and checked for alerts ahead of the bulk
 	laneSkipped = "skipped" // refused by a check, or the journal did not answer in time: left to the bulk path
-	laneDropped = "dropped" // the lane was full: left to the bulk path
+	laneDropped = "dropped" // the lane was full, or the device above its rate: left to the bulk path
 )
 
-func (in *Ingester) laneCheck(ctx context.Context, m *nats.Msg, heads Heads) {
+// laneCheck checks one message the broker delivered to the lane, if it is
+// an urgent reading.
+func (in *Ingester) laneCheck(ctx context.Context, m *nats.Msg, heads Heads, urgent func(tapproof.Reading) bool, limits *limiter) {
+	subject := "tapproof." + strings.TrimPrefix(m.Subject, IntakePrefix+".")
+	if !limits.allow(subject) {
+		in.metrics.lane.WithLabelValues(laneDropped).Inc()
+		return
+	}
+	env, err := signed.Parse(m.Data, in.cfg.MaxSize)
+	if err != nil || env.PayloadType() != tapproof.ReadingPayloadType {
+		return // the bulk path rejects it with its reason
+	}
+	if r, err := env.Reading(); err != nil || !urgent(r) {
+		return // not urgent, taken at its word: only the bulk path decides it
+	}
 	skip := func(why string, err error) {
 		in.metrics.lane.WithLabelValues(laneSkipped).Inc()
 		in.log.Debug("alert lane: left to the bulk path", slog.String("why", why), slog.Any("error", err))
-	}
-	subject := strings.TrimPrefix(m.Subject, LanePrefix+".")
-	env, err := signed.Parse(m.Data, in.cfg.MaxSize)
-	if err != nil || env.PayloadType() != tapproof.ReadingPayloadType {
-		skip("not a reading", err)
-		return
 	}
 	r, _, rej := in.verify(subject, env)
 	if rej != nil {
 		skip("refused", rej)
 		return
 	}
-	hctx, cancel := context.WithTimeout(ctx, laneHeadWait)
-	h, err := heads.Head(hctx, r.Utility, r.Device)
-	cancel()
-	if err != nil || r.Seq <= h.Seq {
-		skip("sequence", err)
+	last, ok := in.decided.get(r.Utility, r.Device)
+	if !ok {
+		hctx, cancel := context.WithTimeout(ctx, laneHeadWait)
+		h, err := heads.Head(hctx, r.Utility, r.Device)
+		cancel()
+		if err != nil {
+			skip("sequence", err)
+			return
+		}
+		in.decided.raise(r.Utility, r.Device, h.Seq)
+		last = h.Seq
+	}
+	if r.Seq <= last {
+		skip("sequence", fmt.Errorf("seq %d is not above %d", r.Seq, last))
 		return
 	}
 	if err := in.alerter.Check(ctx, r); err != nil {
 		skip("alert", err)
 		return
 	}
+	in.decided.raise(r.Utility, r.Device, r.Seq)
 	in.metrics.lane.WithLabelValues(laneChecked).Inc()
 }

@@ -37,7 +37,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		lane: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tapproof_ingest_lane_readings_total",
-			Help: "Urgent readings (above the recovery level of their rule) the alert lane took ahead of the bulk, by result: checked for alerts, skipped or dropped (left to the bulk path, which decides every reading).",
+			Help: "Urgent readings (above the recovery level of their rule) the alert lane took ahead of the bulk, by result: checked for alerts, skipped or dropped (the lane full, or the device above its rate): the bulk path decides every reading.",
 		}, []string{"result"}),
 	}
 	for _, r := range []string{laneChecked, laneSkipped, laneDropped} {

@@ -175,6 +175,10 @@ func (j *Journal) logStream(ctx context.Context, utility string, create bool) (j
 			Discard:    jetstream.DiscardNew,
 			DenyDelete: true,
 			DenyPurge:  true,
+			// Device heads are read on every reading, the alert
+			// lane's included: a direct get is answered by the
+			// stream itself, not queued behind the JetStream API.
+			AllowDirect: true,
 		}
 		// An existing stream keeps its metadata (the seal epoch); a new
 		// one is sealed from its first entry.

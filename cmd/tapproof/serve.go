@@ -290,9 +290,8 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		failed: metrics.sinkErrors.WithLabelValues("exceedance").Inc}
 	ingestMetrics := ingest.NewMetrics(reg)
 	in := ingest.New(ingest.Config{Workers: cfg.Workers, Labs: labs, Reviewers: reviewers}, js, registry, j, screener, ingestMetrics, log)
-	intakeCfg := cfg.Intake
-	intakeCfg.Urgent = screener.Urgent
-	intake := ingest.NewIntake(intakeCfg, edgeJS, ingestMetrics, log)
+	intake := ingest.NewIntake(cfg.Intake, edgeJS, ingestMetrics, log)
+	laneCfg := ingest.LaneConfig{Urgent: screener.Urgent, Rate: cfg.Intake.Rate, Burst: cfg.Intake.Burst}
 	authz := broker.NewAuthorizer(keys.Issuer, partyDirectory{registry: registry, keys: cfg.ComplianceKeys}, reg, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -340,7 +339,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		log.Info("leading: starting ingest, sinks and notifiers")
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return in.Run(ctx) })
-		g.Go(func() error { return in.RunLane(ctx, urgent, laneJournal) })
+		g.Go(func() error { return in.RunLane(ctx, urgent, laneJournal, laneCfg) })
 		g.Go(func() error { return watchIngest(ctx, j, metrics, stalls) })
 		g.Go(func() error { return p.runLogs(ctx, g, iw, exceedances, metrics, stalls) })
 		g.Go(func() error { return notifier.Run(ctx) })
