@@ -84,6 +84,20 @@ func IndividualAlertID(utility, lab string, index uint64) string {
 	return AlertID(IndividualCompliance, LabDevice(utility, lab), index)
 }
 
+// Reading returns lab sample s, accepted at leaf index, as a reading, the
+// shape the dashboards and the alert store share: method Lab; device
+// LabDevice; sequence number the leaf index, so that its alert's id is
+// deterministic and names the sample's entry in the log; sampled at the
+// collection time; value the one the sample counts with (zero below the
+// detection limit).
+func (s LabSample) Reading(index uint64) Reading {
+	return Reading{
+		Utility: s.Utility, Site: s.Site, Device: LabDevice(s.Utility, s.Lab), Seq: index,
+		Analyte: s.Analyte, Value: s.Counted(), Unit: s.Unit, Method: Lab,
+		SampledAt: s.CollectedAt, DetectionLimit: s.DetectionLimit,
+	}
+}
+
 // Key identifies a lab sample: "<lab>/<sample id>".
 func (s LabSample) Key() string { return LabSampleKey(s.Lab, s.SampleID) }
 

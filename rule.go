@@ -77,3 +77,81 @@ func RuleFor(rules []Rule, a Analyte, j Jurisdiction, t time.Time) (Rule, bool) 
 	}
 	return best, found
 }
+
+// LeadOverrideRuleID is the id of the rule that replaces the lead action
+// level when a RuleBook has a LeadOverride. Decisions under it record
+// "lead-override@v1" as their rule and the override as their level.
+const LeadOverrideRuleID = "lead-override"
+
+// RuleBook is what a deployment decides by: the rules, the jurisdiction of
+// each utility, and an optional override of the lead action level for
+// screening. Every decision against an action level goes through one
+// RuleBook, so that an alert, a notice and a report never judge the same
+// value by different levels. The zero RuleBook follows DefaultRules under
+// federal jurisdiction.
+type RuleBook struct {
+	// Rules to choose from; DefaultRules if nil.
+	Rules []Rule
+	// Jurisdictions maps a utility id to the jurisdiction whose rules
+	// apply to it; a utility not listed is under Federal.
+	Jurisdictions map[string]Jurisdiction
+	// LeadOverride, if positive, replaces the lead action level that
+	// screening readings are judged by (At), in every jurisdiction and at
+	// every date, with a rule named LeadOverrideRuleID. Compliance
+	// decisions (ForPeriod) never take it: they follow the rules alone,
+	// so that anyone recomputing them from the log, without this
+	// deployment's configuration, reaches the same ones.
+	LeadOverride float64
+}
+
+// Jurisdiction returns the jurisdiction of utility.
+func (b RuleBook) Jurisdiction(utility string) Jurisdiction {
+	if j, ok := b.Jurisdictions[utility]; ok && j != "" {
+		return j
+	}
+	return Federal
+}
+
+// At returns the rule that judges a screening reading of analyte a taken at
+// t for utility, and whether there is one: the strictest rule in force at t
+// (RuleFor).
+func (b RuleBook) At(utility string, a Analyte, t time.Time) (Rule, bool) {
+	j := b.Jurisdiction(utility)
+	if r, ok := b.override(a, j); ok {
+		return r, true
+	}
+	return b.inForce(a, j, t)
+}
+
+func (b RuleBook) inForce(a Analyte, j Jurisdiction, t time.Time) (Rule, bool) {
+	rules := b.Rules
+	if rules == nil {
+		rules = DefaultRules
+	}
+	return RuleFor(rules, a, j, t)
+}
+
+// ForPeriod returns the rule that judges the compliance samples of
+// utility's monitoring period p: the strictest rule in force on the
+// period's first day, whatever LeadOverride says. A period is judged by one
+// rule, the one its samples were collected under from its start, both for
+// its 90th percentile and for each of its samples: 2027H2 is judged at
+// 15 ppb federally, 2028H1 at 10 ppb.
+func (b RuleBook) ForPeriod(utility string, a Analyte, p Period) (Rule, error) {
+	r, ok := b.inForce(a, b.Jurisdiction(utility), p.Start)
+	if !ok {
+		return r, fmt.Errorf("no %s rule in force in %s on %s", a, b.Jurisdiction(utility), p.Start.Format(time.DateOnly))
+	}
+	return r, nil
+}
+
+func (b RuleBook) override(a Analyte, j Jurisdiction) (Rule, bool) {
+	if a != Lead || b.LeadOverride <= 0 {
+		return Rule{}, false
+	}
+	return Rule{
+		ID: LeadOverrideRuleID, Version: 1, Analyte: Lead, Jurisdiction: j,
+		Level: b.LeadOverride, Unit: MicrogramsPerLiter,
+		Source: fmt.Sprintf("configured lead action level %g ug/L", b.LeadOverride),
+	}, true
+}

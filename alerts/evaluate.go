@@ -1,7 +1,6 @@
 package alerts
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -9,58 +8,30 @@ import (
 	"github.com/tapproof/tapproof"
 )
 
-// OverrideRuleID is the id of the rule that replaces the lead action level
-// when an Evaluator is given an override. Alerts it decides record
-// "lead-override@v1" as their rule and the override as their level.
-const OverrideRuleID = "lead-override"
-
-// Evaluator decides whether a single reading raises an alert. It is safe for
-// concurrent use.
+// Evaluator decides whether a single reading or lab sample raises an
+// alert, by the rules of one tapproof.RuleBook. It is safe for concurrent
+// use.
 type Evaluator struct {
-	rules         []tapproof.Rule
-	jurisdictions map[string]tapproof.Jurisdiction
-	override      float64
+	rules tapproof.RuleBook
 }
 
-// NewEvaluator returns an Evaluator over rules (typically
-// tapproof.DefaultRules). jurisdictions maps a utility id to the
-// jurisdiction whose rules apply to it; utilities not listed are under
-// tapproof.Federal. If override is positive it replaces the lead action
-// level of every rule, in every jurisdiction and at every date, with a rule
-// named OverrideRuleID; pass 0 to follow the rules (federal 15 ppb until
-// 31 October 2027, 10 ppb from 1 November 2027, 12 ppb in Michigan).
-func NewEvaluator(rules []tapproof.Rule, jurisdictions map[string]tapproof.Jurisdiction, override float64) *Evaluator {
-	return &Evaluator{
-		rules:         slices.Clone(rules),
-		jurisdictions: maps.Clone(jurisdictions),
-		override:      override,
-	}
+// NewEvaluator returns an Evaluator deciding by rules. The zero RuleBook
+// follows tapproof.DefaultRules under federal jurisdiction (15 ppb until
+// 31 October 2027, 10 ppb from 1 November 2027).
+func NewEvaluator(rules tapproof.RuleBook) *Evaluator {
+	rules.Rules = slices.Clone(rules.Rules)
+	rules.Jurisdictions = maps.Clone(rules.Jurisdictions)
+	return &Evaluator{rules: rules}
 }
 
-// Rule returns the rule that decides readings of analyte a sampled at t for
-// utility, and whether there is one.
-func (e *Evaluator) Rule(utility string, a tapproof.Analyte, t time.Time) (tapproof.Rule, bool) {
-	j, ok := e.jurisdictions[utility]
-	if !ok {
-		j = tapproof.Federal
-	}
-	if a == tapproof.Lead && e.override > 0 {
-		return tapproof.Rule{
-			ID: OverrideRuleID, Version: 1, Analyte: tapproof.Lead, Jurisdiction: j,
-			Level: e.override, Unit: tapproof.MicrogramsPerLiter,
-			Source: fmt.Sprintf("configured lead action level %g ug/L", e.override),
-		}, true
-	}
-	return tapproof.RuleFor(e.rules, a, j, t)
-}
-
-// Evaluate returns the alert r raises, if any: when r's value is strictly
-// above the level of the rule in force at r.SampledAt (exactly the level
-// raises nothing). r should be normalised (tapproof.Reading.Normalize); a
-// value below r's detection limit counts as zero. A lab result raises an
-// IndividualCompliance alert, a sensor reading a Screening alert. The
-// alert's ID is tapproof.AlertID, so evaluating a redelivered reading yields
-// the same alert; now becomes its RaisedAt.
+// Evaluate returns the screening alert sensor reading r raises, if any:
+// when r's value is strictly above the level of the rule in force at
+// r.SampledAt (exactly the level raises nothing). r should be normalised
+// (tapproof.Reading.Normalize); a value below r's detection limit counts as
+// zero. A reading with method tapproof.Lab raises nothing: lab results are
+// lab samples, judged by EvaluateSample. The alert's ID is
+// tapproof.AlertID, so evaluating a redelivered reading yields the same
+// alert; now becomes its RaisedAt.
 func (e *Evaluator) Evaluate(r tapproof.Reading, now time.Time) (tapproof.Alert, bool) {
 	m, ok := e.measure(r)
 	if !ok || !m.rule.Exceeds(m.value) {
@@ -80,7 +51,10 @@ type measurement struct {
 // measure returns r's measurement, or false if no rule applies to r or its
 // unit cannot be converted.
 func (e *Evaluator) measure(r tapproof.Reading) (measurement, bool) {
-	rule, ok := e.Rule(r.Utility, r.Analyte, r.SampledAt)
+	if r.Method == tapproof.Lab {
+		return measurement{}, false
+	}
+	rule, ok := e.rules.At(r.Utility, r.Analyte, r.SampledAt)
 	if !ok {
 		return measurement{}, false
 	}
@@ -94,11 +68,31 @@ func (e *Evaluator) measure(r tapproof.Reading) (measurement, bool) {
 			v = 0
 		}
 	}
-	class := tapproof.Screening
-	if r.Method == tapproof.Lab {
-		class = tapproof.IndividualCompliance
+	return measurement{rule: rule, value: v, class: tapproof.Screening}, true
+}
+
+// EvaluateSample returns the individual compliance alert that lab sample s,
+// accepted at leaf index of its utility's log, raises, if any: when the
+// value it counts with (zero below the detection limit) is strictly above
+// the level of the rule that judges its monitoring period
+// (tapproof.RuleBook.ForPeriod), the same rule by which the period's
+// report lists it as an individual exceedance. Its ID is
+// tapproof.IndividualAlertID; now becomes its RaisedAt.
+func (e *Evaluator) EvaluateSample(s tapproof.LabSample, index uint64, now time.Time) (tapproof.Alert, bool) {
+	period, err := tapproof.ParsePeriod(s.Period)
+	if err != nil {
+		return tapproof.Alert{}, false
 	}
-	return measurement{rule: rule, value: v, class: class}, true
+	rule, err := e.rules.ForPeriod(s.Utility, s.Analyte, period)
+	if err != nil {
+		return tapproof.Alert{}, false
+	}
+	r := s.Reading(index)
+	v, err := r.Analyte.Normalize(r.Value, r.Unit)
+	if err != nil || !rule.Exceeds(v) {
+		return tapproof.Alert{}, false
+	}
+	return measurement{rule: rule, value: v, class: tapproof.IndividualCompliance}.alert(r, now), true
 }
 
 // alert returns the new alert m raises for r.

@@ -62,8 +62,7 @@ func TestEvaluate(t *testing.T) {
 		{name: "15.0001 ppb", in: lead(15.0001), want: alert(lead(15.0001), tapproof.Screening, 15, "us-lead-lcr@v1")},
 		{name: "fluorescence sensor screens", in: with(lead(40), func(r *tapproof.Reading) { r.Method = tapproof.Fluorescence }),
 			want: alert(with(lead(40), func(r *tapproof.Reading) { r.Method = tapproof.Fluorescence }), tapproof.Screening, 15, "us-lead-lcr@v1")},
-		{name: "lab sample is individual compliance", in: with(lead(16), func(r *tapproof.Reading) { r.Method = tapproof.Lab }),
-			want: alert(lead(16), tapproof.IndividualCompliance, 15, "us-lead-lcr@v1")},
+		{name: "a lab result is a lab sample, not a reading", in: with(lead(16), func(r *tapproof.Reading) { r.Method = tapproof.Lab })},
 		{name: "lead in mg/L is compared in ppb", in: with(lead(0.016), func(r *tapproof.Reading) { r.Unit, r.DetectionLimit = tapproof.MilligramsPerLiter, 0 }),
 			want: alert(lead(16), tapproof.Screening, 15, "us-lead-lcr@v1")},
 		{name: "below the detection limit counts as zero", in: with(lead(16), func(r *tapproof.Reading) { r.DetectionLimit = 20 })},
@@ -92,7 +91,7 @@ func TestEvaluate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := alerts.NewEvaluator(tapproof.DefaultRules, tt.jurisdictions, tt.override)
+			e := alerts.NewEvaluator(tapproof.RuleBook{Jurisdictions: tt.jurisdictions, LeadOverride: tt.override})
 			got, ok := e.Evaluate(tt.in, now)
 			if tt.want == nil {
 				if ok {
@@ -111,7 +110,7 @@ func TestEvaluate(t *testing.T) {
 }
 
 func TestEvaluateIsDeterministic(t *testing.T) {
-	e := alerts.NewEvaluator(tapproof.DefaultRules, nil, 0)
+	e := alerts.NewEvaluator(tapproof.RuleBook{})
 	a1, _ := e.Evaluate(lead(40), now)
 	a2, _ := e.Evaluate(lead(40), now.Add(time.Hour))
 	if a1.ID != a2.ID || a1.ID != "screening-asv-1-7" {

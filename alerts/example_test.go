@@ -11,7 +11,7 @@ import (
 )
 
 func ExampleEvaluator_Evaluate() {
-	e := alerts.NewEvaluator(tapproof.DefaultRules, map[string]tapproof.Jurisdiction{"flint": "US-MI"}, 0)
+	e := alerts.NewEvaluator(tapproof.RuleBook{Jurisdictions: map[string]tapproof.Jurisdiction{"flint": "US-MI"}})
 	r := tapproof.Reading{
 		Utility: "flint", Site: "saginaw-st", Device: "asv-9", Seq: 42,
 		Analyte: tapproof.Lead, Value: 12.4, Unit: tapproof.MicrogramsPerLiter, Method: tapproof.ASV,

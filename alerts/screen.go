@@ -148,9 +148,10 @@ func (c ScreenerConfig) LogValue() slog.Value {
 		slog.Duration("clear_after", c.ClearAfter), slog.Float64("escalation", c.Escalation))
 }
 
-// Screener checks each accepted reading for alerts. Compliance results
-// (lab samples) raise an alert every time they exceed the rule; screening
-// readings go through a state machine per utility, site and analyte with a
+// Screener checks each accepted reading and lab sample for alerts. Lab
+// samples (CheckSample) raise an individual compliance alert every time
+// they exceed the rule of their monitoring period; screening readings
+// (Check) go through a state machine per utility, site and analyte with a
 // pending duration, deduplication (one open alert; further exceedances are
 // recorded as suppressed), escalation, a recovery threshold and an explicit
 // all-clear. It implements ingest's Alerter and is safe for concurrent use.
@@ -206,13 +207,7 @@ func ScreeningKey(utility, site string, a tapproof.Analyte) string {
 // verified.
 func (s *Screener) Urgent(r tapproof.Reading) bool {
 	m, ok := s.eval.measure(r)
-	if !ok {
-		return false
-	}
-	if !m.class.Suppressible() {
-		return m.rule.Exceeds(m.value)
-	}
-	return m.value > m.rule.Level*s.cfg.Recovery
+	return ok && m.value > m.rule.Level*s.cfg.Recovery
 }
 
 // Check decides what reading r raises and publishes it. It returns an error
@@ -224,17 +219,6 @@ func (s *Screener) Check(ctx context.Context, r tapproof.Reading) error {
 		return nil
 	}
 	now := s.cfg.Now()
-	if !m.class.Suppressible() {
-		if !m.rule.Exceeds(m.value) {
-			return nil
-		}
-		a := m.alert(r, now)
-		if err := s.pub.Publish(ctx, a); err != nil {
-			return err
-		}
-		s.log.Info("compliance alert", logKeyAlert, a.ID, "class", a.Class)
-		return nil
-	}
 	if !tapproof.ValidID(r.Utility) || !tapproof.ValidID(r.Site) || !tapproof.ValidID(r.Device) {
 		return fmt.Errorf("screening: invalid utility, site or device id")
 	}
@@ -287,6 +271,22 @@ func (s *Screener) Check(ctx context.Context, r tapproof.Reading) error {
 			s.log.Info("screening "+o.event, logKeyAlert, o.msg.ID, "key", key)
 		}
 	}
+	return nil
+}
+
+// CheckSample publishes the individual compliance alert that lab sample s,
+// accepted at leaf index, raises, if any (Evaluator.EvaluateSample). Such an
+// alert is never suppressed. It returns an error only when publishing
+// failed; the sample should then be redelivered.
+func (s *Screener) CheckSample(ctx context.Context, sample tapproof.LabSample, index uint64) error {
+	a, ok := s.eval.EvaluateSample(sample, index, s.cfg.Now())
+	if !ok {
+		return nil
+	}
+	if err := s.pub.Publish(ctx, a); err != nil {
+		return err
+	}
+	s.log.Info("compliance alert", logKeyAlert, a.ID, "class", a.Class)
 	return nil
 }
 

@@ -116,7 +116,7 @@ func (s *sensor) read(v float64) tapproof.Reading {
 
 func newScreener(t *testing.T, cfg alerts.ScreenerConfig, pub alerts.Publisher, st alerts.ScreeningStates, m *alerts.Metrics) *alerts.Screener {
 	t.Helper()
-	s, err := alerts.NewScreener(alerts.NewEvaluator(tapproof.DefaultRules, nil, 0), pub, st, cfg, m, nil)
+	s, err := alerts.NewScreener(alerts.NewEvaluator(tapproof.RuleBook{}), pub, st, cfg, m, nil)
 	if err != nil {
 		t.Fatalf("NewScreener: %v", err)
 	}
@@ -320,16 +320,22 @@ func TestScreenerComplianceNeverSuppressed(t *testing.T) {
 		pub := &memPublisher{}
 		reg := prometheus.NewPedanticRegistry()
 		s := newScreener(t, alerts.ScreenerConfig{Pending: time.Hour}, pub, newMemStates(), alerts.NewMetrics(reg))
-		var sen sensor
-		for _, v := range []float64{40, 50, 16, 3} {
-			r := sen.read(v)
-			r.Method = tapproof.Lab
-			if err := s.Check(t.Context(), r); err != nil {
+		r := lead(0)
+		for i, v := range []float64{40, 50, 16, 3} {
+			sample := tapproof.LabSample{
+				Lab: "acme-labs", SampleID: fmt.Sprint("S", i), Utility: r.Utility, Site: r.Site, Tier: 1, Liter: tapproof.FirstLiter,
+				Analyte: tapproof.Lead, Value: v, Unit: tapproof.MicrogramsPerLiter, DetectionLimit: 1,
+				CollectedAt: time.Now(), AnalyzedAt: time.Now(), Period: "2026H2",
+			}
+			if err := s.CheckSample(t.Context(), sample, uint64(i+1)); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(time.Minute)
 		}
-		want := []string{"Alert individual_compliance-asv-1-1", "Alert individual_compliance-asv-1-2", "Alert individual_compliance-asv-1-3"}
+		var want []string
+		for i := range 3 {
+			want = append(want, "Alert "+tapproof.IndividualAlertID(r.Utility, "acme-labs", uint64(i+1)))
+		}
 		if diff := cmp.Diff(want, pub.kinds()); diff != "" {
 			t.Errorf("published (-want +got):\n%s", diff)
 		}
@@ -408,7 +414,7 @@ func TestScreenerOnJetStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eval := alerts.NewEvaluator(tapproof.DefaultRules, nil, 0)
+	eval := alerts.NewEvaluator(tapproof.RuleBook{})
 	s, err := alerts.NewScreener(eval, store, kv, alerts.ScreenerConfig{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,8 @@ func ExampleCompute() {
 		DecidedAt: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC),
 	}}
 	rep, err := compliance.Compute(compliance.Params{
-		Utility: "flint", Period: "2026H2", Jurisdiction: "US-MI", Rounding: compliance.HalfUp,
+		Utility: "flint", Period: "2026H2", Rounding: compliance.HalfUp,
+		Rules: tapproof.RuleBook{Jurisdictions: map[string]tapproof.Jurisdiction{"flint": "US-MI"}},
 	}, samples, []compliance.Invalidation{inv})
 	if err != nil {
 		fmt.Println(err)

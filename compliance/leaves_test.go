@@ -157,7 +157,8 @@ func fixture(t testing.TB) []compliance.LeafAt {
 	return leaves
 }
 
-var michigan = compliance.Params{Utility: "flint", Period: "2026H2", Jurisdiction: "US-MI", Rounding: compliance.HalfUp}
+var michigan = compliance.Params{Utility: "flint", Period: "2026H2", Rounding: compliance.HalfUp,
+	Rules: tapproof.RuleBook{Jurisdictions: map[string]tapproof.Jurisdiction{"flint": "US-MI"}}}
 
 func TestFromLeaves(t *testing.T) {
 	leaves := fixture(t)

@@ -14,13 +14,14 @@ import (
 type Params struct {
 	Utility string // water system id; required
 	Period  string // monitoring period id, e.g. "2026H2"; required
-	// Jurisdiction is the utility's; tapproof.Federal if empty.
-	Jurisdiction tapproof.Jurisdiction
 	// Analyte is tapproof.Lead if empty; tapproof.Copper is the other choice.
 	Analyte  tapproof.Analyte
 	Rounding Rounding // required: the state's rule for a fractional rank
-	// Rules are the action levels to choose from; tapproof.DefaultRules if nil.
-	Rules []tapproof.Rule
+	// Rules decide the action level (RuleBook.ForPeriod) and name the
+	// utility's jurisdiction; the zero RuleBook is federal DefaultRules.
+	// Give the same RuleBook as the alert evaluator's, so that the
+	// report and the individual alerts agree.
+	Rules tapproof.RuleBook
 	// Deadlines are the notice clocks FromLeaves checks the log's notice
 	// records against; DefaultNoticeDeadlines where zero.
 	Deadlines NoticeDeadlines
@@ -38,17 +39,11 @@ func (p Params) withDefaults() (Params, tapproof.Period, error) {
 	if _, _, err := p.Rounding.Rank(1); err != nil {
 		return p, period, err
 	}
-	if p.Jurisdiction == "" {
-		p.Jurisdiction = tapproof.Federal
-	}
 	if p.Analyte == "" {
 		p.Analyte = tapproof.Lead
 	}
 	if p.Analyte != tapproof.Lead && p.Analyte != tapproof.Copper {
 		return p, period, fmt.Errorf("analyte %q: compliance is computed for lead or copper", p.Analyte)
-	}
-	if p.Rules == nil {
-		p.Rules = tapproof.DefaultRules
 	}
 	if p.Deadlines.Tier1 <= 0 {
 		p.Deadlines.Tier1 = DefaultNoticeDeadlines.Tier1
@@ -57,19 +52,6 @@ func (p Params) withDefaults() (Params, tapproof.Period, error) {
 		p.Deadlines.Individual = DefaultNoticeDeadlines.Individual
 	}
 	return p, period, nil
-}
-
-// RuleFor returns the action level in force for a period: the strictest
-// rule for the analyte in the jurisdiction (federal rules apply everywhere)
-// in force on the period's first day. A period is judged by one rule, the
-// one its samples were collected under from its start: 2027H2 is judged at
-// 15 ppb federally, 2028H1 at 10 ppb.
-func RuleFor(rules []tapproof.Rule, a tapproof.Analyte, j tapproof.Jurisdiction, p tapproof.Period) (tapproof.Rule, error) {
-	r, ok := tapproof.RuleFor(rules, a, j, p.Start)
-	if !ok {
-		return r, fmt.Errorf("no %s rule in force in %s on %s", a, j, p.Start.Format(time.DateOnly))
-	}
-	return r, nil
 }
 
 // Status is what became of a sample in a report.
@@ -172,13 +154,13 @@ func Compute(p Params, samples []Sample, invalidations []Invalidation) (Report, 
 	if err != nil {
 		return Report{}, err
 	}
-	rule, err := RuleFor(p.Rules, p.Analyte, p.Jurisdiction, period)
+	rule, err := p.Rules.ForPeriod(p.Utility, p.Analyte, period)
 	if err != nil {
 		return Report{}, err
 	}
 	unit, _ := p.Analyte.CanonicalUnit()
 	rep := Report{
-		Utility: p.Utility, Period: period.ID, Jurisdiction: p.Jurisdiction, Analyte: p.Analyte, Unit: unit,
+		Utility: p.Utility, Period: period.ID, Jurisdiction: p.Rules.Jurisdiction(p.Utility), Analyte: p.Analyte, Unit: unit,
 		PeriodStart: period.Start.Format(time.DateOnly), PeriodEnd: period.LastDay().Format(time.DateOnly),
 		Rule: rule.Name(), RuleSource: rule.Source, ActionLevel: rule.Level,
 		Samples: []ReportSample{}, Exclusions: []Exclusion{}, Invalidations: []InvalidationOutcome{},

@@ -57,7 +57,8 @@ func TestComputeRules(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep, err := compliance.Compute(compliance.Params{
-				Utility: "flint", Period: tc.period, Jurisdiction: tc.jurisdiction, Rounding: compliance.HalfUp,
+				Utility: "flint", Period: tc.period, Rounding: compliance.HalfUp,
+				Rules: tapproof.RuleBook{Jurisdictions: map[string]tapproof.Jurisdiction{"flint": tc.jurisdiction}},
 			}, inPeriod(tc.period, tenWith(tc.p90)), nil)
 			if err != nil {
 				t.Fatal(err)
@@ -252,7 +253,7 @@ func TestComputeErrors(t *testing.T) {
 		{"bad period", compliance.Params{Utility: "flint", Period: "H2", Rounding: compliance.Up}, nil},
 		{"bad utility", compliance.Params{Utility: "Flint", Period: "2026H2", Rounding: compliance.Up}, nil},
 		{"iron", compliance.Params{Utility: "flint", Period: "2026H2", Rounding: compliance.Up, Analyte: tapproof.Iron}, nil},
-		{"no rule", compliance.Params{Utility: "flint", Period: "2026H2", Rounding: compliance.Up, Rules: []tapproof.Rule{}}, nil},
+		{"no rule", compliance.Params{Utility: "flint", Period: "2026H2", Rounding: compliance.Up, Rules: tapproof.RuleBook{Rules: []tapproof.Rule{}}}, nil},
 		{"a sample twice", params, dup},
 	} {
 		if _, err := compliance.Compute(tc.p, tc.samples, nil); err == nil {

@@ -36,21 +36,6 @@ const (
 	kindInvalidation = "invalidation"
 )
 
-// LabSampleReading returns the reading the Alerter checks for lab sample s,
-// accepted at leaf index: method Lab, so that a value above the action
-// level raises an individual compliance alert, which is never suppressed;
-// device tapproof.LabDevice; sequence number the leaf index, so that the alert's id
-// is deterministic and names the sample's entry in the log; sampled at the
-// collection time; value the one the sample counts with (zero below the
-// detection limit).
-func LabSampleReading(s tapproof.LabSample, index uint64) tapproof.Reading {
-	return tapproof.Reading{
-		Utility: s.Utility, Site: s.Site, Device: tapproof.LabDevice(s.Utility, s.Lab), Seq: index,
-		Analyte: s.Analyte, Value: s.Counted(), Unit: s.Unit, Method: tapproof.Lab,
-		SampledAt: s.CollectedAt, DetectionLimit: s.DetectionLimit,
-	}
-}
-
 // verifyAny checks that env is signed by one of keys.
 func verifyAny(ctx context.Context, env *signed.Envelope, keys []ed25519.PublicKey) bool {
 	for _, k := range keys {
@@ -132,7 +117,7 @@ func (w *worker) decideLabSample(ctx context.Context, m jetstream.Msg, env *sign
 // The alert's id is deterministic, so raising it again after a crash
 // changes nothing.
 func (w *worker) acceptLabSample(ctx context.Context, m jetstream.Msg, s tapproof.LabSample, idx uint64) error {
-	if err := w.in.alerter.Check(ctx, LabSampleReading(s, idx)); err != nil {
+	if err := w.in.alerter.CheckSample(ctx, s, idx); err != nil {
 		return fmt.Errorf("alert: %w", err)
 	}
 	if err := m.Ack(); err != nil {

@@ -201,6 +201,10 @@ func (f *flaky) Check(_ context.Context, r tapproof.Reading) error {
 	return nil
 }
 
+func (f *flaky) CheckSample(ctx context.Context, s tapproof.LabSample, index uint64) error {
+	return f.Check(ctx, s.Reading(index))
+}
+
 // TestLabSampleAlertRetried: a sample whose alert fails after it was
 // journaled is retried as itself, landing once, alerted, and not counted
 // as a duplicate of itself.
@@ -247,11 +251,11 @@ func (noStates) Save(context.Context, string, alerts.ScreeningState, uint64) (ui
 	return 0, errors.New("a compliance sample must not touch screening state")
 }
 
-// TestLabSampleReadingRaisesComplianceAlert checks the contract with the
-// alerts package: a lab sample's reading raises an individual compliance
-// alert above the action level, every time, never a screening one.
-func TestLabSampleReadingRaisesComplianceAlert(t *testing.T) {
-	eval := alerts.NewEvaluator(tapproof.DefaultRules, nil, 0)
+// TestLabSampleRaisesComplianceAlert checks the contract with the alerts
+// package: a lab sample raises an individual compliance alert above the
+// action level, every time, never a screening one.
+func TestLabSampleRaisesComplianceAlert(t *testing.T) {
+	eval := alerts.NewEvaluator(tapproof.RuleBook{})
 	high := sample("L2", 0.0151)
 	high.Unit = tapproof.MilligramsPerLiter
 	high.DetectionLimit = 0.001
@@ -265,11 +269,11 @@ func TestLabSampleReadingRaisesComplianceAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if err := sc.Check(t.Context(), ingest.LabSampleReading(n, 7)); err != nil {
+		if err := sc.CheckSample(t.Context(), n, 7); err != nil {
 			t.Fatal(err)
 		}
 	}
-	a, ok := eval.Evaluate(ingest.LabSampleReading(n, 7), time.Now())
+	a, ok := eval.EvaluateSample(n, 7, time.Now())
 	if !ok {
 		t.Fatal("Evaluate(15.1 ppb lab sample) raised nothing")
 	}
@@ -284,13 +288,13 @@ func TestLabSampleReadingRaisesComplianceAlert(t *testing.T) {
 	bdl.BelowDetection = true
 	if n, err := bdl.Normalize(); err != nil {
 		t.Fatal(err)
-	} else if _, ok := eval.Evaluate(ingest.LabSampleReading(n, 8), time.Now()); ok {
+	} else if _, ok := eval.EvaluateSample(n, 8, time.Now()); ok {
 		t.Error("a sample below the detection limit raised an alert")
 	}
 	exact := sample("L4", 15)
 	if n, err := exact.Normalize(); err != nil {
 		t.Fatal(err)
-	} else if _, ok := eval.Evaluate(ingest.LabSampleReading(n, 9), time.Now()); ok {
+	} else if _, ok := eval.EvaluateSample(n, 9, time.Now()); ok {
 		t.Error("a sample of exactly 15 ppb raised an alert")
 	}
 }

@@ -53,10 +53,14 @@ type Journal interface {
 	AppendInvalidation(ctx context.Context, inv tapproof.Invalidation, leaf []byte, opts ...journal.AppendOption) (uint64, error)
 }
 
-// Alerter checks an accepted reading for alerts and raises them. It must be
-// idempotent per reading: it is called again when a reading is redelivered.
+// Alerter checks an accepted reading or lab sample for alerts and raises
+// them. It must be idempotent: it is called again when a message is
+// redelivered.
 type Alerter interface {
 	Check(ctx context.Context, r tapproof.Reading) error
+	// CheckSample checks lab sample s, accepted at leaf index of its
+	// utility's log.
+	CheckSample(ctx context.Context, s tapproof.LabSample, index uint64) error
 }
 
 // Defaults.

@@ -43,6 +43,10 @@ func (a *alerter) Check(_ context.Context, r tapproof.Reading) error {
 	return nil
 }
 
+func (a *alerter) CheckSample(ctx context.Context, s tapproof.LabSample, index uint64) error {
+	return a.Check(ctx, s.Reading(index))
+}
+
 type sensor struct {
 	key ed25519.PrivateKey
 	dev tapproof.Device

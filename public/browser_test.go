@@ -97,7 +97,7 @@ func TestResidentJourney(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	screener, err := alerts.NewScreener(alerts.NewEvaluator(tapproof.DefaultRules, nil, 0), store, states, alerts.ScreenerConfig{}, nil, nil)
+	screener, err := alerts.NewScreener(alerts.NewEvaluator(tapproof.RuleBook{}), store, states, alerts.ScreenerConfig{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

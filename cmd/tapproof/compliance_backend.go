@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/compliance"
@@ -26,8 +25,8 @@ const defaultRounding = compliance.HalfUp
 // /v1/compliance. keys are the certified labs' and state reviewers' public
 // keys (from the state, never from a utility's enrollments); rounding is the
 // state's rule for a fractional rank (defaultRounding if empty);
-// jurisdictions map a utility to its jurisdiction (federal if absent).
-func newComplianceParts(keys compliance.KeySet, rounding compliance.Rounding, jurisdictions map[string]tapproof.Jurisdiction, j *journal.Journal) (ingest.Labs, ingest.Reviewers, *complianceBackend, error) {
+// rules are the ones the alert evaluator decides by.
+func newComplianceParts(keys compliance.KeySet, rounding compliance.Rounding, rules tapproof.RuleBook, j *journal.Journal) (ingest.Labs, ingest.Reviewers, *complianceBackend, error) {
 	if rounding == "" {
 		rounding = defaultRounding
 	}
@@ -54,7 +53,7 @@ func newComplianceParts(keys compliance.KeySet, rounding compliance.Rounding, ju
 		}
 	}
 	k := complianceKeyring{ks}
-	b := &complianceBackend{journal: j, keys: ks, rounding: rounding, jurisdictions: maps.Clone(jurisdictions), rules: tapproof.DefaultRules}
+	b := &complianceBackend{journal: j, keys: ks, rounding: rounding, rules: rules}
 	return k, k, b, nil
 }
 
@@ -78,18 +77,17 @@ func (k complianceKeyring) Reviewer(id string) ([]ed25519.PublicKey, bool) {
 // the computation anyone can repeat with `tapproof compliance --leaves` on
 // the entries Leaves serves.
 type complianceBackend struct {
-	journal       *journal.Journal
-	keys          compliance.KeySet
-	rounding      compliance.Rounding
-	jurisdictions map[string]tapproof.Jurisdiction
-	rules         []tapproof.Rule
-	deadlines     compliance.NoticeDeadlines // zero: the defaults
+	journal   *journal.Journal
+	keys      compliance.KeySet
+	rounding  compliance.Rounding
+	rules     tapproof.RuleBook
+	deadlines compliance.NoticeDeadlines // zero: the defaults
 }
 
 // Report computes the compliance report of utility's monitoring period for
 // analyte (lead if empty). The lead action level override of serve, which
-// is for screening alerts, does not apply: a report follows the rules, as a
-// recomputation from the log does.
+// is for screening alerts, does not apply (tapproof.RuleBook.ForPeriod): a
+// report follows the rules, as a recomputation from the log does.
 func (b *complianceBackend) Report(ctx context.Context, utility, period, analyte string) (any, error) {
 	if _, err := tapproof.ParsePeriod(period); err != nil {
 		return nil, err
@@ -116,11 +114,7 @@ func (b *complianceBackend) Report(ctx context.Context, utility, period, analyte
 // params are the parameters of utility's report for period and analyte:
 // its jurisdiction's rules and the state's rounding.
 func (b *complianceBackend) params(utility, period string, a tapproof.Analyte) compliance.Params {
-	j, ok := b.jurisdictions[utility]
-	if !ok {
-		j = tapproof.Federal
-	}
-	return compliance.Params{Utility: utility, Period: period, Jurisdiction: j, Analyte: a, Rounding: b.rounding, Rules: b.rules, Deadlines: b.deadlines}
+	return compliance.Params{Utility: utility, Period: period, Analyte: a, Rounding: b.rounding, Rules: b.rules, Deadlines: b.deadlines}
 }
 
 // Leaves writes utility's lab sample, invalidation and compliance notice

@@ -65,7 +65,8 @@ among the entries given is listed as such.`,
 			if p.Rounding, err = compliance.ParseRounding(rounding); err != nil {
 				return fmt.Errorf("--rounding: %w", err)
 			}
-			p.Jurisdiction, p.Analyte = tapproof.Jurisdiction(jurisdiction), tapproof.Analyte(analyte)
+			p.Analyte = tapproof.Analyte(analyte)
+			p.Rules = tapproof.RuleBook{Jurisdictions: map[string]tapproof.Jurisdiction{p.Utility: tapproof.Jurisdiction(jurisdiction)}}
 			if (leaves == "") == (logServer == "") {
 				return errors.New("give --log URL --log-key KEY to read the whole log back, or --leaves: a file, URL or - of JSON lines {\"index\":N,\"leaf\":\"<base64>\"}")
 			}

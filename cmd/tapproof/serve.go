@@ -272,7 +272,10 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		return err
 	}
 
-	eval := alerts.NewEvaluator(tapproof.DefaultRules, cfg.Jurisdictions, cfg.LeadActionLevel)
+	// One RuleBook decides every action level: screening alerts, the
+	// individual compliance alerts and the reports.
+	rules := tapproof.RuleBook{Jurisdictions: cfg.Jurisdictions, LeadOverride: cfg.LeadActionLevel}
+	eval := alerts.NewEvaluator(rules)
 	states, err := alerts.NewScreeningKV(ctx, urgentJS)
 	if err != nil {
 		return err
@@ -281,7 +284,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	if err != nil {
 		return err
 	}
-	labs, reviewers, complianceAPI, err := newComplianceParts(cfg.ComplianceKeys, cfg.Rounding, cfg.Jurisdictions, j)
+	labs, reviewers, complianceAPI, err := newComplianceParts(cfg.ComplianceKeys, cfg.Rounding, rules, j)
 	if err != nil {
 		return err
 	}

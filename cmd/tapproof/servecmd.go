@@ -90,7 +90,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.Origin, "origin", env("ORIGIN", "tapproof.local/log"), "checkpoint origin prefix; each log is <origin>/<utility> ($TAPPROOF_ORIGIN)")
 	f.StringVar(&cfg.DevicesFile, "devices", env("DEVICES", ""), "file of signed enrollments to enroll at start ($TAPPROOF_DEVICES)")
 	level, _ := strconv.ParseFloat(env("LEAD_ACTION_LEVEL", "0"), 64)
-	f.Float64Var(&cfg.LeadActionLevel, "lead-action-level", level, "override the lead action level in ppb; 0 uses the rule in force (15 ppb, 10 ppb from 2027-11-01) ($TAPPROOF_LEAD_ACTION_LEVEL)")
+	f.Float64Var(&cfg.LeadActionLevel, "lead-action-level", level, "override the lead action level of screening readings in ppb; 0 uses the rule in force (15 ppb, 10 ppb from 2027-11-01); lab samples and reports always follow the rules ($TAPPROOF_LEAD_ACTION_LEVEL)")
 	f.StringArrayVar(&jurisdictions, "jurisdiction", nil, "utility=JURISDICTION, e.g. flint=US-MI; default US (repeatable)")
 	f.StringArrayVar(&webhooks, "webhook", nil, "URL to POST alerts to, signed with TAPPROOF_WEBHOOK_SECRET (repeatable)")
 	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", 2*time.Second, "how often each log's new tree head is checked and signed")

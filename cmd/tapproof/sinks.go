@@ -135,7 +135,7 @@ func (r *logRunner) writeInflux(ctx context.Context, es []journal.Entry) error {
 		case e.LabSample != nil:
 			// Lab samples are points too (method "lab"), for the compliance
 			// dashboard; the log stays the source of the official figures.
-			rs = append(rs, tapproof.Accepted{Reading: ingest.LabSampleReading(*e.LabSample, e.Index), Index: e.Index})
+			rs = append(rs, tapproof.Accepted{Reading: e.LabSample.Reading(e.Index), Index: e.Index})
 		}
 	}
 	if len(rs) == 0 {
