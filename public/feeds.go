@@ -1,0 +1,153 @@
+package public
+
+import (
+	"encoding/xml"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/alerts"
+)
+
+func (s *server) lookup(w http.ResponseWriter, r *http.Request) (tapproof.Alert, *alerts.Site, bool) {
+	id := r.PathValue("id")
+	if id == "" || len(id) > 200 || strings.ContainsAny(id, " ,<&/") {
+		http.NotFound(w, r)
+		return tapproof.Alert{}, nil, false
+	}
+	a, ok, err := s.cfg.Alerts.Get(r.Context(), id)
+	if err != nil {
+		s.cfg.Log.Error("alert lookup", "alert_id", id, "error", err)
+		http.Error(w, "alert store unavailable", http.StatusServiceUnavailable)
+		return tapproof.Alert{}, nil, false
+	}
+	if !ok || a.State() == tapproof.AlertSuppressed {
+		http.NotFound(w, r)
+		return tapproof.Alert{}, nil, false
+	}
+	var site *alerts.Site
+	if sites, err := s.cfg.Sites.Sites(r.Context()); err == nil {
+		site, _ = alerts.FindSite(sites, a.Utility, a.Site)
+	}
+	return a, site, true
+}
+
+func (s *server) cap(w http.ResponseWriter, r *http.Request) {
+	a, site, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	doc, err := alerts.CAP(a, site, s.cfg.CAP)
+	if err != nil {
+		s.cfg.Log.Error("cap", "alert_id", a.ID, "error", err)
+		http.Error(w, "alert not available as CAP", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/cap+xml; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	_, _ = w.Write(doc)
+}
+
+// Atom (RFC 4287).
+type atomFeed struct {
+	XMLName xml.Name    `xml:"http://www.w3.org/2005/Atom feed"`
+	ID      string      `xml:"id"`
+	Title   string      `xml:"title"`
+	Updated string      `xml:"updated"`
+	Author  atomPerson  `xml:"author"`
+	Links   []atomLink  `xml:"link"`
+	Entries []atomEntry `xml:"entry"`
+}
+
+type atomPerson struct {
+	Name string `xml:"name"`
+}
+
+type atomLink struct {
+	Rel  string `xml:"rel,attr,omitempty"`
+	Type string `xml:"type,attr,omitempty"`
+	Href string `xml:"href,attr"`
+}
+
+type atomEntry struct {
+	ID       string     `xml:"id"`
+	Title    string     `xml:"title"`
+	Updated  string     `xml:"updated"`
+	Category []atomCat  `xml:"category"`
+	Summary  string     `xml:"summary"`
+	Links    []atomLink `xml:"link"`
+}
+
+type atomCat struct {
+	Term string `xml:"term,attr"`
+}
+
+func (s *server) feed(w http.ResponseWriter, r *http.Request) {
+	recent, err := s.cfg.Alerts.Recent(r.Context(), s.cfg.FeedSize)
+	if err != nil {
+		s.cfg.Log.Error("feed", "error", err)
+		http.Error(w, "alert store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	links := s.cfg.CAP.Links
+	f := atomFeed{
+		ID:     links.Join("v1/alerts/feed.atom"),
+		Title:  s.cfg.Title + ": drinking-water alerts",
+		Author: atomPerson{Name: firstNonEmpty(s.cfg.CAP.SenderName, s.cfg.CAP.Sender)},
+	}
+	f.Links = []atomLink{{Rel: "self", Type: "application/atom+xml", Href: f.ID}}
+	updated := time.Unix(0, 0).UTC()
+	for _, a := range recent {
+		if a.State() == tapproof.AlertSuppressed {
+			continue
+		}
+		notice, err := alerts.RenderNotice(a, nil, links)
+		if err != nil {
+			continue
+		}
+		if a.RaisedAt.After(updated) {
+			updated = a.RaisedAt
+		}
+		f.Entries = append(f.Entries, atomEntry{
+			ID:       links.CAP(a.ID),
+			Title:    kindLabel(a) + ": " + notice.Subject,
+			Updated:  a.RaisedAt.UTC().Format(time.RFC3339),
+			Category: []atomCat{{Term: string(a.Class)}, {Term: string(a.Type())}},
+			Summary:  atomSummary(a),
+			Links: []atomLink{
+				{Rel: "alternate", Type: "application/cap+xml", Href: links.CAP(a.ID)},
+				{Rel: "related", Type: "text/html", Href: links.Status(a.Utility, a.Site)},
+			},
+		})
+	}
+	f.Updated = updated.Format(time.RFC3339)
+	out, err := xml.MarshalIndent(f, "", "  ")
+	if err != nil {
+		http.Error(w, "feed unavailable", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/atom+xml; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	_, _ = w.Write([]byte(xml.Header))
+	_, _ = w.Write(out)
+}
+
+// firstNonEmpty returns a, or b if a is empty.
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// atomSummary is the one line of an alert in the Atom feed.
+func atomSummary(a tapproof.Alert) string {
+	v, level := strconv.FormatFloat(a.Value, 'f', -1, 64), strconv.FormatFloat(a.Level, 'f', -1, 64)
+	if a.Class == tapproof.SystemExceedance {
+		return fmt.Sprintf("90th percentile %s %s in the %s water system (action level %s %s)", v, a.Unit, a.Utility, level, a.Unit)
+	}
+	return fmt.Sprintf("%s %s at %s (level %s %s)", v, a.Unit, a.Site, level, a.Unit)
+}
