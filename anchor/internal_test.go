@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/tapproof/tapproof"
 )
 
 // fakeLog mimics the AddSequencedLeaves and GetLeavesByRange behaviour of
@@ -111,10 +113,10 @@ func newFakeBackedLog(t *testing.T, f *fakeLog, batchSize int) *Log {
 	return l
 }
 
-func entries(first, n int, tag string) []Entry {
-	var es []Entry
+func entries(first, n int, tag string) []tapproof.Leaf {
+	var es []tapproof.Leaf
 	for i := first; i < first+n; i++ {
-		es = append(es, Entry{Index: uint64(i), Leaf: fmt.Appendf(nil, "%s-%d", tag, i)})
+		es = append(es, tapproof.Leaf{Index: uint64(i), Bytes: fmt.Appendf(nil, "%s-%d", tag, i)})
 	}
 	return es
 }
@@ -124,12 +126,12 @@ func TestAppendBatches(t *testing.T) {
 	tests := []struct {
 		name      string
 		batchSize int
-		entries   []Entry
+		entries   []tapproof.Leaf
 		want      []int
 	}{
 		{"by count", 3, entries(0, 10, "a"), []int{3, 3, 3, 1}},
 		{"default size", 0, entries(0, 1201, "a"), []int{500, 500, 201}},
-		{"by bytes", 500, []Entry{{0, big}, {1, big}, {2, big}, {3, big}, {4, big}}, []int{2, 2, 1}},
+		{"by bytes", 500, []tapproof.Leaf{{Index: 0, Bytes: big}, {Index: 1, Bytes: big}, {Index: 2, Bytes: big}, {Index: 3, Bytes: big}, {Index: 4, Bytes: big}}, []int{2, 2, 1}},
 		{"one", 500, entries(7, 1, "a"), []int{1}},
 		{"none", 500, nil, nil},
 	}
@@ -145,7 +147,7 @@ func TestAppendBatches(t *testing.T) {
 			}
 			for _, e := range tt.entries {
 				l := f.stored[int64(e.Index)]
-				if l == nil || !bytes.Equal(l.LeafValue, e.Leaf) || !bytes.Equal(l.LeafIdentityHash, identityHash(e.Index, e.Leaf)) {
+				if l == nil || !bytes.Equal(l.LeafValue, e.Bytes) || !bytes.Equal(l.LeafIdentityHash, identityHash(e.Index, e.Bytes)) {
 					t.Fatalf("leaf %d stored as %v", e.Index, l)
 				}
 			}
@@ -157,13 +159,13 @@ func TestAppendInvalid(t *testing.T) {
 	l := newFakeBackedLog(t, newFakeLog(), 0)
 	tests := []struct {
 		name    string
-		entries []Entry
+		entries []tapproof.Leaf
 	}{
-		{"gap", []Entry{{0, []byte("a")}, {2, []byte("b")}}},
-		{"descending", []Entry{{1, []byte("a")}, {0, []byte("b")}}},
-		{"repeated", []Entry{{1, []byte("a")}, {1, []byte("a")}}},
-		{"empty leaf", []Entry{{0, []byte("a")}, {1, nil}}},
-		{"index too large", []Entry{{1 << 63, []byte("a")}}},
+		{"gap", []tapproof.Leaf{{Index: 0, Bytes: []byte("a")}, {Index: 2, Bytes: []byte("b")}}},
+		{"descending", []tapproof.Leaf{{Index: 1, Bytes: []byte("a")}, {Index: 0, Bytes: []byte("b")}}},
+		{"repeated", []tapproof.Leaf{{Index: 1, Bytes: []byte("a")}, {Index: 1, Bytes: []byte("a")}}},
+		{"empty leaf", []tapproof.Leaf{{Index: 0, Bytes: []byte("a")}, {Index: 1, Bytes: nil}}},
+		{"index too large", []tapproof.Leaf{{Index: 1 << 63, Bytes: []byte("a")}}},
 	}
 	for _, tt := range tests {
 		if err := l.Append(t.Context(), tt.entries); err == nil {
@@ -180,7 +182,7 @@ func TestAppendIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.integrate()
-	for _, es := range [][]Entry{entries(0, 10, "a"), entries(3, 2, "a"), entries(6, 10, "a")} {
+	for _, es := range [][]tapproof.Leaf{entries(0, 10, "a"), entries(3, 2, "a"), entries(6, 10, "a")} {
 		if err := l.Append(ctx, es); err != nil {
 			t.Errorf("Append(%d-%d again) = %v, want nil", es[0].Index, es[len(es)-1].Index, err)
 		}
@@ -192,7 +194,7 @@ func TestAppendIdempotent(t *testing.T) {
 
 	// A different leaf at a used index, after some identical ones.
 	es := entries(8, 6, "a")
-	es[4].Leaf = []byte("forged")
+	es[4].Bytes = []byte("forged")
 	err := l.Append(ctx, es)
 	var ce *ConflictError
 	if !errors.As(err, &ce) {

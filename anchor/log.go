@@ -14,6 +14,8 @@ import (
 	"github.com/google/trillian/types"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/tapproof/tapproof"
 )
 
 // ErrNotIntegrated is returned, wrapped, when a leaf or tree size asked for
@@ -39,12 +41,6 @@ type Log struct {
 
 // Origin returns the checkpoint origin of the log.
 func (l *Log) Origin() string { return l.cfg.Origin }
-
-// Entry is one leaf to append at a fixed index.
-type Entry struct {
-	Index uint64 // position in the log, from 0
-	Leaf  []byte // the exact envelope bytes
-}
 
 // ConflictError reports that the log already holds a different leaf at an
 // index being appended: the journal and the log disagree. Nothing was
@@ -85,7 +81,7 @@ func identityHash(index uint64, leaf []byte) []byte {
 // back and compares them byte for byte, waiting up to a minute for them to be
 // integrated if need be. A different leaf at a used index returns a
 // *ConflictError; the batches before it were appended.
-func (l *Log) Append(ctx context.Context, entries []Entry) error {
+func (l *Log) Append(ctx context.Context, entries []tapproof.Leaf) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -94,7 +90,7 @@ func (l *Log) Append(ctx context.Context, entries []Entry) error {
 		if e.Index != first+uint64(i) {
 			return fmt.Errorf("append: entry %d has index %d, want %d: indices must be contiguous", i, e.Index, first+uint64(i))
 		}
-		if len(e.Leaf) == 0 {
+		if len(e.Bytes) == 0 {
 			return fmt.Errorf("append: entry at index %d is empty", e.Index)
 		}
 	}
@@ -103,8 +99,8 @@ func (l *Log) Append(ctx context.Context, entries []Entry) error {
 	}
 	for start := 0; start < len(entries); {
 		end, n := start, 0
-		for end < len(entries) && end-start < l.cfg.BatchSize && (end == start || n+len(entries[end].Leaf) <= maxBatchBytes) {
-			n += len(entries[end].Leaf)
+		for end < len(entries) && end-start < l.cfg.BatchSize && (end == start || n+len(entries[end].Bytes) <= maxBatchBytes) {
+			n += len(entries[end].Bytes)
 			end++
 		}
 		if err := l.appendBatch(ctx, entries[start:end]); err != nil {
@@ -115,13 +111,13 @@ func (l *Log) Append(ctx context.Context, entries []Entry) error {
 	return nil
 }
 
-func (l *Log) appendBatch(ctx context.Context, batch []Entry) error {
+func (l *Log) appendBatch(ctx context.Context, batch []tapproof.Leaf) error {
 	leaves := make([]*trillian.LogLeaf, len(batch))
 	for i, e := range batch {
 		leaves[i] = &trillian.LogLeaf{
-			LeafValue:        e.Leaf,
+			LeafValue:        e.Bytes,
 			LeafIndex:        int64(e.Index),
-			LeafIdentityHash: identityHash(e.Index, e.Leaf),
+			LeafIdentityHash: identityHash(e.Index, e.Bytes),
 		}
 	}
 	first, last := batch[0].Index, batch[len(batch)-1].Index
@@ -132,7 +128,7 @@ func (l *Log) appendBatch(ctx context.Context, batch []Entry) error {
 	if got, want := len(resp.GetResults()), len(batch); got != want {
 		return fmt.Errorf("append leaves %d-%d: trillian returned %d results, want %d", first, last, got, want)
 	}
-	var present []Entry
+	var present []tapproof.Leaf
 	for i, r := range resp.GetResults() {
 		switch st := status.FromProto(r.GetStatus()); st.Code() {
 		case codes.OK:
@@ -152,7 +148,7 @@ func (l *Log) appendBatch(ctx context.Context, batch []Entry) error {
 
 // compareStored checks that the log holds exactly want (ascending indices),
 // waiting for Trillian to integrate them if it has not yet.
-func (l *Log) compareStored(ctx context.Context, want []Entry) error {
+func (l *Log) compareStored(ctx context.Context, want []tapproof.Leaf) error {
 	deadline := time.Now().Add(readBackWait)
 	wait := 20 * time.Millisecond
 	for len(want) > 0 {
@@ -176,8 +172,8 @@ func (l *Log) compareStored(ctx context.Context, want []Entry) error {
 		}
 		for len(want) > 0 && want[0].Index < start+uint64(len(leaves)) {
 			got := leaves[want[0].Index-start]
-			if !bytes.Equal(got, want[0].Leaf) {
-				return &ConflictError{Index: want[0].Index, Logged: got, Appended: want[0].Leaf}
+			if !bytes.Equal(got, want[0].Bytes) {
+				return &ConflictError{Index: want[0].Index, Logged: got, Appended: want[0].Bytes}
 			}
 			want = want[1:]
 		}

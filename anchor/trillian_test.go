@@ -30,6 +30,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 
+	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/anchor"
 	"github.com/tapproof/tapproof/internal/localstack"
 )
@@ -209,10 +210,10 @@ func readings(t testing.TB, key ed25519.PrivateKey, device string, n int) [][]by
 	return out
 }
 
-func toEntries(first uint64, leaves [][]byte) []anchor.Entry {
-	es := make([]anchor.Entry, len(leaves))
+func toEntries(first uint64, leaves [][]byte) []tapproof.Leaf {
+	es := make([]tapproof.Leaf, len(leaves))
 	for i, l := range leaves {
-		es[i] = anchor.Entry{Index: first + uint64(i), Leaf: l}
+		es[i] = tapproof.Leaf{Index: first + uint64(i), Bytes: l}
 	}
 	return es
 }
@@ -312,13 +313,13 @@ func TestTrillianAppend(t *testing.T) {
 	t.Run("conflict", func(t *testing.T) {
 		tests := []struct {
 			name    string
-			entries []anchor.Entry
+			entries []tapproof.Leaf
 			index   uint64
 		}{
-			{"one leaf", []anchor.Entry{{Index: 5, Leaf: []byte("forged")}}, 5},
-			{"inside a batch", func() []anchor.Entry {
+			{"one leaf", []tapproof.Leaf{{Index: 5, Bytes: []byte("forged")}}, 5},
+			{"inside a batch", func() []tapproof.Leaf {
 				es := toEntries(3, leaves[3:9])
-				es[3].Leaf = leaves[40]
+				es[3].Bytes = leaves[40]
 				return es
 			}(), 6},
 		}
@@ -338,10 +339,10 @@ func TestTrillianAppend(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := l.Append(ctx, []anchor.Entry{{Index: size, Leaf: []byte("first")}}); err != nil {
+		if err := l.Append(ctx, []tapproof.Leaf{{Index: size, Bytes: []byte("first")}}); err != nil {
 			t.Fatal(err)
 		}
-		err = l.Append(ctx, []anchor.Entry{{Index: size, Leaf: []byte("second")}})
+		err = l.Append(ctx, []tapproof.Leaf{{Index: size, Bytes: []byte("second")}})
 		if ce, ok := errors.AsType[*anchor.ConflictError](err); !ok || ce.Index != size || string(ce.Logged) != "first" {
 			t.Errorf("Append(second leaf at %d) = %v, want a *ConflictError holding the first", size, err)
 		}

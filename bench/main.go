@@ -361,11 +361,11 @@ func rawTrillian(ctx context.Context, st *localstack.Stack, n, batch int) (float
 	leaf := make([]byte, 700)
 	start := time.Now()
 	for i := 0; i < n; i += batch {
-		es := make([]anchor.Entry, 0, batch)
+		es := make([]tapproof.Leaf, 0, batch)
 		for k := i; k < min(i+batch, n); k++ {
 			l := slices.Clone(leaf)
 			copy(l, fmt.Sprint(k))
-			es = append(es, anchor.Entry{Index: uint64(k), Leaf: l})
+			es = append(es, tapproof.Leaf{Index: uint64(k), Bytes: l})
 		}
 		if err := lg.Append(ctx, es); err != nil {
 			return 0, err

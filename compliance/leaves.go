@@ -13,14 +13,6 @@ import (
 	"github.com/tapproof/tapproof/signed"
 )
 
-// LeafAt is one entry of a utility's log: its index and its bytes, the DSSE
-// envelope exactly as logged. In JSON, as ReadLeaves reads it,
-// {"index":N,"leaf":"<base64>"}.
-type LeafAt struct {
-	Index uint64 `json:"index"`
-	Bytes []byte `json:"leaf"`
-}
-
 // KeySet holds the public keys a report trusts, by the id the signer claims
 // in its entries: a lab sample must be signed by a key of its lab, an
 // invalidation by a key of its reviewer. Several keys per id allow rotation.
@@ -62,7 +54,7 @@ func (e *LeafError) Unwrap() error { return e.Err }
 // checked. An invalidation that does not verify with a key of its reviewer
 // is listed in the report as not applied, with an error wrapping
 // ErrUnknownSigner, and its sample still counts; see Compute for the rest.
-func FromLeaves(ctx context.Context, leaves []LeafAt, keys KeySet, p Params) (Report, error) {
+func FromLeaves(ctx context.Context, leaves []tapproof.Leaf, keys KeySet, p Params) (Report, error) {
 	p, period, err := p.withDefaults()
 	if err != nil {
 		return Report{}, err
@@ -150,9 +142,9 @@ const MaxLeafLine = 4 * signed.MaxEnvelopeSize
 
 // ReadLeaves reads log entries as JSON lines, {"index":N,"leaf":"<base64>"}
 // each, until EOF.
-func ReadLeaves(r io.Reader) ([]LeafAt, error) {
+func ReadLeaves(r io.Reader) ([]tapproof.Leaf, error) {
 	dec := json.NewDecoder(r)
-	var out []LeafAt
+	var out []tapproof.Leaf
 	for n := 1; ; n++ {
 		var raw json.RawMessage
 		err := dec.Decode(&raw)
@@ -177,6 +169,6 @@ func ReadLeaves(r io.Reader) ([]LeafAt, error) {
 		if l.Index == nil || len(l.Leaf) == 0 {
 			return nil, fmt.Errorf("leaves: entry %d: want {\"index\":N,\"leaf\":\"<base64>\"}", n)
 		}
-		out = append(out, LeafAt{Index: *l.Index, Bytes: l.Leaf})
+		out = append(out, tapproof.Leaf{Index: *l.Index, Bytes: l.Leaf})
 	}
 }

@@ -71,11 +71,11 @@ func sign(t testing.TB, key ed25519.PrivateKey, payloadType string, v any) []byt
 //
 // Counted: 0 2 3 4 5 7 9 11 12.8 14, n = 10, rank 9: 12.8 > 12, an
 // exceedance. Had leaves 17 and 18 applied, the 90th percentile would be 9.
-func fixture(t testing.TB) []compliance.LeafAt {
+func fixture(t testing.TB) []tapproof.Leaf {
 	t.Helper()
 	at := time.Date(2026, 8, 3, 6, 30, 0, 0, time.UTC)
-	var leaves []compliance.LeafAt
-	add := func(b []byte) { leaves = append(leaves, compliance.LeafAt{Index: uint64(len(leaves)), Bytes: b}) }
+	var leaves []tapproof.Leaf
+	add := func(b []byte) { leaves = append(leaves, tapproof.Leaf{Index: uint64(len(leaves)), Bytes: b}) }
 
 	r, err := signed.SignReading(context.Background(), seededKey("sensor"), tapproof.Reading{
 		Utility: "flint", Site: "s-1", Device: "asv-1", Seq: 1, Analyte: tapproof.Lead, Value: 80,
@@ -227,7 +227,7 @@ func TestFromLeaves(t *testing.T) {
 	}
 
 	// Order of the leaves does not matter.
-	rev := make([]compliance.LeafAt, len(leaves))
+	rev := make([]tapproof.Leaf, len(leaves))
 	for i, l := range leaves {
 		rev[len(leaves)-1-i] = l
 	}
@@ -344,17 +344,17 @@ func TestFromLeavesRefuses(t *testing.T) {
 	badSample.Tier = 9
 	for _, tc := range []struct {
 		name  string
-		extra compliance.LeafAt
+		extra tapproof.Leaf
 		index uint64
 		check func(error) bool
 	}{
-		{"a sample of acme-labs signed by another key", compliance.LeafAt{Index: 23, Bytes: sign(t, otherLab, tapproof.LabSamplePayloadType, forged)},
+		{"a sample of acme-labs signed by another key", tapproof.Leaf{Index: 23, Bytes: sign(t, otherLab, tapproof.LabSamplePayloadType, forged)},
 			23, func(err error) bool { return errors.Is(err, compliance.ErrUnknownSigner) }},
-		{"a sample of a lab without keys", compliance.LeafAt{Index: 23, Bytes: sign(t, otherLab, tapproof.LabSamplePayloadType, unknownLab)},
+		{"a sample of a lab without keys", tapproof.Leaf{Index: 23, Bytes: sign(t, otherLab, tapproof.LabSamplePayloadType, unknownLab)},
 			23, func(err error) bool { return errors.Is(err, compliance.ErrUnknownSigner) }},
-		{"an invalid sample of the period", compliance.LeafAt{Index: 23, Bytes: sign(t, labKey, tapproof.LabSamplePayloadType, badSample)},
+		{"an invalid sample of the period", tapproof.Leaf{Index: 23, Bytes: sign(t, labKey, tapproof.LabSamplePayloadType, badSample)},
 			23, func(err error) bool { return strings.Contains(err.Error(), "tier 9") }},
-		{"a lab sample that does not decode", compliance.LeafAt{Index: 23, Bytes: sign(t, labKey, tapproof.LabSamplePayloadType, map[string]int{"lab": 1})},
+		{"a lab sample that does not decode", tapproof.Leaf{Index: 23, Bytes: sign(t, labKey, tapproof.LabSamplePayloadType, map[string]int{"lab": 1})},
 			23, func(err error) bool { return err != nil }},
 		{"two leaves at one index", dup, 5, func(err error) bool { return strings.Contains(err.Error(), "given twice") }},
 	} {
@@ -390,7 +390,7 @@ func TestReadLeavesRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]compliance.LeafAt{{Index: 3, Bytes: []byte{0, 1}}, {Index: 4, Bytes: []byte{2}}}, got); diff != "" {
+	if diff := cmp.Diff([]tapproof.Leaf{{Index: 3, Bytes: []byte{0, 1}}, {Index: 4, Bytes: []byte{2}}}, got); diff != "" {
 		t.Errorf("ReadLeaves (-want +got):\n%s", diff)
 	}
 }

@@ -239,13 +239,6 @@ func (a *api) consistency(w http.ResponseWriter, r *http.Request) {
 // MaxLeaves is the most leaves GET /v1/logs/{log}/leaves returns at once.
 const MaxLeaves = 1000
 
-// LeafAt is a leaf of a log and its index; in JSON, as
-// compliance.ReadLeaves reads it, {"index":N,"leaf":"<base64>"}.
-type LeafAt struct {
-	Index uint64 `json:"index"`
-	Leaf  []byte `json:"leaf"`
-}
-
 // leaves serves the leaves of a log, as JSON lines, from start on: count of
 // them (at most MaxLeaves, the default), fewer past the end. With them and
 // a checkpoint anyone can read a whole log back and check it (anchor.Replay).
@@ -275,7 +268,7 @@ func (a *api) leaves(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/jsonl")
 	enc := json.NewEncoder(w)
 	for i, l := range ls {
-		if err := enc.Encode(LeafAt{Index: start + uint64(i), Leaf: l}); err != nil {
+		if err := enc.Encode(tapproof.Leaf{Index: start + uint64(i), Bytes: l}); err != nil {
 			return // the client went away
 		}
 	}

@@ -99,7 +99,7 @@ func (w *worker) decideLabSample(ctx context.Context, m jetstream.Msg, env *sign
 			return w.acceptLabSample(ctx, m, s, idx)
 		case err != nil:
 			return fmt.Errorf("lab sample lookup: %w", err)
-		case !bytes.Equal(e.Leaf, m.Data()):
+		case !bytes.Equal(e.Bytes, m.Data()):
 			return w.reject(ctx, m, tapproof.Reject(tapproof.ReasonEquivocation, "a different sample %s is already at leaf %d", s.Key(), e.Index))
 		case e.Source == meta.Sequence.Stream:
 			// This very message, appended by an attempt that crashed or
@@ -175,7 +175,7 @@ func (w *worker) decideInvalidation(ctx context.Context, m jetstream.Msg, env *s
 		return fmt.Errorf("invalidations lookup: %w", err)
 	}
 	for _, e := range prev {
-		if !bytes.Equal(e.Leaf, m.Data()) {
+		if !bytes.Equal(e.Bytes, m.Data()) {
 			continue // another decision about the sample: the report lists both
 		}
 		if e.Source == meta.Sequence.Stream {

@@ -318,7 +318,7 @@ func (w *worker) old(ctx context.Context, r tapproof.Reading, h journal.Head, di
 		if err != nil {
 			return nil, err
 		}
-		prev = sha256.Sum256(e.Leaf)
+		prev = sha256.Sum256(e.Bytes)
 	}
 	if prev == digest {
 		return tapproof.Reject(tapproof.ReasonDuplicate, "%s already accepted", r.Key()), nil

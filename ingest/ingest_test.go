@@ -316,7 +316,7 @@ func TestRedeliveredReadingLandsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(e.Leaf, raw) {
+	if !bytes.Equal(e.Bytes, raw) {
 		t.Errorf("journal leaf differs from the envelope as received")
 	}
 	if diff := cmp.Diff(16.0, e.Reading.Value); diff != "" {

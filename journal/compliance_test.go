@@ -48,7 +48,7 @@ func TestAppendLabSampleDedupesBySampleID(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := labSample("lab-a", "L2")
-	want := journal.Entry{Index: 2, Leaf: []byte("leaf lab-a/L2"), Kind: journal.KindLabSample, Lab: "lab-a", SampleID: "L2", LabSample: &s, Source: 101}
+	want := journal.Entry{Leaf: tapproof.Leaf{Index: 2, Bytes: []byte("leaf lab-a/L2")}, Kind: journal.KindLabSample, Lab: "lab-a", SampleID: "L2", LabSample: &s, Source: 101}
 	if diff := cmp.Diff(want, e); diff != "" {
 		t.Errorf("LabSample(lab-a, L2) (-want +got):\n%s", diff)
 	}
@@ -107,7 +107,7 @@ func TestLabSampleAfterCrashBeforeIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, err := j2.LabSample(ctx, "u1", "lab-a", "L2")
-	if err != nil || e.Index != 1 || string(e.Leaf) != "orphan L2" {
+	if err != nil || e.Index != 1 || string(e.Bytes) != "orphan L2" {
 		t.Errorf("LabSample(L2) = %+v, %v; want the orphan at index 1", e, err)
 	}
 	if idx, err := j2.AppendLabSample(ctx, labSample("lab-a", "L4"), []byte("four")); err != nil || idx != 3 {
@@ -192,7 +192,7 @@ func TestInvalidationsAndComplianceEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []journal.Entry{{Index: i1, Leaf: []byte("inv1"), Kind: journal.KindInvalidation, Lab: "lab-a", SampleID: "L1", Invalidation: &inv, Source: 7}}
+	want := []journal.Entry{{Leaf: tapproof.Leaf{Index: i1, Bytes: []byte("inv1")}, Kind: journal.KindInvalidation, Lab: "lab-a", SampleID: "L1", Invalidation: &inv, Source: 7}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Invalidations(L1) (-want +got):\n%s", diff)
 	}

@@ -137,7 +137,7 @@ func (c *Cursor) Next(ctx context.Context, max int, wait time.Duration) (*Batch,
 // index, it blocks nothing behind it, and it stays in the journal for an
 // operator to inspect.
 func (c *Cursor) entry(subject string, streamSeq uint64, hdr nats.Header, data []byte) Entry {
-	aside := Entry{Index: streamSeq - 1, Leaf: data}
+	aside := Entry{Leaf: tapproof.Leaf{Index: streamSeq - 1, Bytes: data}}
 	if tok := strings.Split(subject, "."); len(tok) > 3 {
 		aside.Kind = Kind(tok[3])
 	}

@@ -215,10 +215,10 @@ type Head struct {
 	StreamSeq uint64   // the journal stream sequence (leaf index + 1); 0 if none
 }
 
-// Entry is one journal entry: a leaf of a utility's log.
+// Entry is one journal entry: a leaf of a utility's log (its index and the
+// envelope bytes as received) and what tapproof decoded of it.
 type Entry struct {
-	Index   uint64 // leaf index
-	Leaf    []byte // envelope bytes as received
+	tapproof.Leaf
 	Kind    Kind
 	Device  string            // the device of a reading or enrollment
 	Seq     uint64            // reading sequence number; 0 for other kinds
@@ -236,7 +236,7 @@ type Entry struct {
 	Source uint64
 	// SetAside, if not empty, is why the entry is not tapproof's
 	// (tapproof.SetAsideUnsealed, tapproof.SetAsideUndecodable): only
-	// Index, Kind and Leaf are set, and the log anchors
+	// Leaf and Kind are set, and the log anchors
 	// tapproof.SetAsideLeaf in its place.
 	SetAside string
 }
@@ -504,7 +504,7 @@ func leafEntryOf(subject string, streamSeq uint64, data []byte) (Entry, error) {
 	if len(tok) < 5 || streamSeq == 0 {
 		return Entry{}, fmt.Errorf("journal subject %q: not a log entry", subject)
 	}
-	return Entry{Index: streamSeq - 1, Leaf: data, Kind: Kind(tok[3])}, nil
+	return Entry{Leaf: tapproof.Leaf{Index: streamSeq - 1, Bytes: data}, Kind: Kind(tok[3])}, nil
 }
 
 // entryOf decodes a journal message.
@@ -513,7 +513,7 @@ func entryOf(subject string, streamSeq uint64, hdr nats.Header, data []byte) (En
 	if len(tok) < 5 || streamSeq == 0 {
 		return Entry{}, fmt.Errorf("journal subject %q: not a log entry", subject)
 	}
-	e := Entry{Index: streamSeq - 1, Leaf: data, Kind: Kind(tok[3])}
+	e := Entry{Leaf: tapproof.Leaf{Index: streamSeq - 1, Bytes: data}, Kind: Kind(tok[3])}
 	switch e.Kind {
 	case KindReading:
 	case KindLabSample, KindInvalidation:

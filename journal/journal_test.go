@@ -65,7 +65,7 @@ func TestAppendReadingIndexesAndHeads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Index != 3 || string(e.Leaf) != "leaf 2" || e.Reading == nil || e.Reading.Seq != 2 {
+	if e.Index != 3 || string(e.Bytes) != "leaf 2" || e.Reading == nil || e.Reading.Seq != 2 {
 		t.Errorf("Reading(d1, 2) = %+v, want index 3 leaf 2", e)
 	}
 	if _, err := j.Reading(ctx, "u1", "d1", 9); !errors.Is(err, journal.ErrNotFound) {
@@ -316,8 +316,8 @@ func TestReadingSearch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Reading(%s, %d): %v", dev, seq, err)
 		}
-		if e.Index != uint64(i) || string(e.Leaf) != fmt.Sprintf("%s %d", dev, seq) || e.Seq != seq {
-			t.Errorf("Reading(%s, %d) = index %d seq %d %q, want index %d", dev, seq, e.Index, e.Seq, e.Leaf, i)
+		if e.Index != uint64(i) || string(e.Bytes) != fmt.Sprintf("%s %d", dev, seq) || e.Seq != seq {
+			t.Errorf("Reading(%s, %d) = index %d seq %d %q, want index %d", dev, seq, e.Index, e.Seq, e.Bytes, i)
 		}
 		if _, err := j.Reading(ctx, "u1", dev, seq+5); !errors.Is(err, journal.ErrNotFound) {
 			t.Errorf("Reading(%s, %d) error = %v, want ErrNotFound", dev, seq+5, err)
@@ -363,7 +363,7 @@ func TestCursorLeavesOnly(t *testing.T) {
 		t.Fatalf("Next = %v, %v; want one entry", b, err)
 	}
 	e := b.Entries[0]
-	if e.Index != 0 || string(e.Leaf) != "leaf" || e.Kind != journal.KindReading || e.Reading != nil {
+	if e.Index != 0 || string(e.Bytes) != "leaf" || e.Kind != journal.KindReading || e.Reading != nil {
 		t.Errorf("leaves-only entry = %+v, want index 0, the leaf, kind r and no decoded reading", e)
 	}
 }

@@ -79,8 +79,8 @@ func TestForeignEntriesSetAside(t *testing.T) {
 	}
 	for seq, leaf := range map[uint64]string{1: "leaf-1", 2: "leaf-2"} {
 		e, err := j.Reading(ctx, "u1", "d1", seq)
-		if err != nil || string(e.Leaf) != leaf {
-			t.Fatalf("Reading(%d) = %q, %v; want %q", seq, e.Leaf, err, leaf)
+		if err != nil || string(e.Bytes) != leaf {
+			t.Fatalf("Reading(%d) = %q, %v; want %q", seq, e.Bytes, err, leaf)
 		}
 	}
 	if _, err := j.Reading(ctx, "u1", "d1", 7); err == nil {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/broker"
-	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/simulate"
 )
@@ -101,15 +100,15 @@ func TestNothingStallsOnOneBadMessage(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("GET leaves = %d %s", code, b)
 	}
-	var la httpapi.LeafAt
+	var la tapproof.Leaf
 	if err := json.Unmarshal(b, &la); err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(forged)
 	var rec tapproof.SetAside
-	if err := json.Unmarshal(la.Leaf, &rec); err != nil || rec.Type != tapproof.SetAsideRecordType ||
+	if err := json.Unmarshal(la.Bytes, &rec); err != nil || rec.Type != tapproof.SetAsideRecordType ||
 		rec.Reason != tapproof.SetAsideUnsealed || rec.Index != tombstone || rec.SHA256 != hex.EncodeToString(sum[:]) {
-		t.Fatalf("leaf %d = %s, want the tombstone of the unsealed entry", tombstone, la.Leaf)
+		t.Fatalf("leaf %d = %s, want the tombstone of the unsealed entry", tombstone, la.Bytes)
 	}
 	for _, series := range []string{
 		`tapproof_journal_set_aside_total{reason="unsealed",sink="anchor"}`,

@@ -135,7 +135,7 @@ func (b *complianceBackend) Leaves(ctx context.Context, utility string, w io.Wri
 	return nil
 }
 
-func (b *complianceBackend) leaves(ctx context.Context, utility string) ([]compliance.LeafAt, error) {
+func (b *complianceBackend) leaves(ctx context.Context, utility string) ([]tapproof.Leaf, error) {
 	es, err := b.journal.ComplianceEntries(ctx, utility)
 	if errors.Is(err, journal.ErrNotFound) {
 		return nil, fmt.Errorf("log %q: %w", utility, httpapi.ErrNotFound)
@@ -143,9 +143,9 @@ func (b *complianceBackend) leaves(ctx context.Context, utility string) ([]compl
 	if err != nil {
 		return nil, err
 	}
-	out := make([]compliance.LeafAt, len(es))
+	out := make([]tapproof.Leaf, len(es))
 	for i, e := range es {
-		out[i] = compliance.LeafAt{Index: e.Index, Bytes: e.Leaf}
+		out[i] = e.Leaf
 	}
 	return out, nil
 }

@@ -75,7 +75,7 @@ among the entries given is listed as such.`,
 				return err
 			}
 			var (
-				ls []compliance.LeafAt
+				ls []tapproof.Leaf
 				cp []byte
 			)
 			if logServer != "" {

@@ -89,7 +89,7 @@ func (w *exceedanceWatch) handle(ctx context.Context, utility string, es []journ
 // exceeded and not yet raised. Only a failure to read or publish an alert is
 // returned (and retried); a period that cannot be computed, which only a
 // later entry can change, is logged and counted.
-func (w *exceedanceWatch) check(ctx context.Context, utility string, leaves []compliance.LeafAt, k periodKey) error {
+func (w *exceedanceWatch) check(ctx context.Context, utility string, leaves []tapproof.Leaf, k periodKey) error {
 	rep, err := compliance.FromLeaves(ctx, leaves, w.reports.keys, w.reports.params(utility, k.period, k.analyte))
 	if err != nil {
 		if ctx.Err() != nil {

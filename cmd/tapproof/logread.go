@@ -14,7 +14,6 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/anchor"
-	"github.com/tapproof/tapproof/compliance"
 	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/signed"
 )
@@ -26,7 +25,7 @@ import (
 // every lab sample, invalidation and notice record, none left out. It keeps
 // only those, not the readings and enrollments. It returns the checkpoint
 // too.
-func readLog(ctx context.Context, server, utility string, logKey note.Verifier) ([]compliance.LeafAt, []byte, error) {
+func readLog(ctx context.Context, server, utility string, logKey note.Verifier) ([]tapproof.Leaf, []byte, error) {
 	base := strings.TrimSuffix(server, "/") + "/v1/logs/" + url.PathEscape(utility)
 	signedCP, err := httpGet(ctx, base+"/checkpoint", 64<<10)
 	if err != nil {
@@ -37,7 +36,7 @@ func readLog(ctx context.Context, server, utility string, logKey note.Verifier) 
 		return nil, nil, fmt.Errorf("log %s: %w", utility, err)
 	}
 	replay := anchor.NewReplay()
-	var kept []compliance.LeafAt
+	var kept []tapproof.Leaf
 	for replay.Size() < cp.Size {
 		start := replay.Size()
 		page, err := httpGet(ctx, fmt.Sprintf("%s/leaves?start=%d&count=%d", base, start, min(cp.Size-start, httpapi.MaxLeaves)), 1<<30)
@@ -47,18 +46,18 @@ func readLog(ctx context.Context, server, utility string, logKey note.Verifier) 
 		dec := json.NewDecoder(bytes.NewReader(page))
 		n := 0
 		for dec.More() {
-			var l httpapi.LeafAt
+			var l tapproof.Leaf
 			if err := dec.Decode(&l); err != nil {
 				return nil, nil, fmt.Errorf("log %s leaves from %d: %w", utility, start, err)
 			}
 			if l.Index != replay.Size() || l.Index >= cp.Size {
 				return nil, nil, fmt.Errorf("log %s: leaf %d served where leaf %d of %d was due", utility, l.Index, replay.Size(), cp.Size)
 			}
-			if err := replay.Append(l.Leaf); err != nil {
+			if err := replay.Append(l.Bytes); err != nil {
 				return nil, nil, err
 			}
-			if complianceLeaf(l.Leaf) {
-				kept = append(kept, compliance.LeafAt{Index: l.Index, Bytes: l.Leaf})
+			if complianceLeaf(l.Bytes) {
+				kept = append(kept, l)
 			}
 			n++
 		}

@@ -15,8 +15,8 @@ import (
 	"github.com/transparency-dev/merkle/testonly"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/anchor"
-	"github.com/tapproof/tapproof/httpapi"
 )
 
 // TestReadLogCatchesOmissions: readLog accepts a log served whole and
@@ -48,7 +48,7 @@ func TestReadLogCatchesOmissions(t *testing.T) {
 				count, _ := strconv.Atoi(r.URL.Query().Get("count"))
 				enc := json.NewEncoder(w)
 				for i := start; i < min(start+count, len(served)); i++ {
-					enc.Encode(httpapi.LeafAt{Index: uint64(i), Leaf: served[i]})
+					enc.Encode(tapproof.Leaf{Index: uint64(i), Bytes: served[i]})
 				}
 			default:
 				http.NotFound(w, r)

@@ -95,7 +95,7 @@ func (r *logRunner) setAside(name string, sink journal.Sink) journal.Sink {
 				r.log.Warn("journal entry set aside: a tombstone takes its index in the log; the entry stays in the journal for inspection",
 					slog.String("utility", r.ul.info.Utility), slog.Uint64("index", e.Index), slog.String("reason", e.SetAside),
 					slog.String("stream", journal.LogStreamName(r.ul.info.Utility)), slog.Uint64("stream_seq", e.Index+1))
-				e.Leaf = tapproof.SetAsideLeaf(e.Index, e.SetAside, e.Leaf)
+				e.Bytes = tapproof.SetAsideLeaf(e.Index, e.SetAside, e.Bytes)
 				kept = append(kept, e)
 			}
 		}
@@ -107,9 +107,9 @@ func (r *logRunner) setAside(name string, sink journal.Sink) journal.Sink {
 }
 
 func (r *logRunner) anchor(ctx context.Context, es []journal.Entry) error {
-	entries := make([]anchor.Entry, len(es))
+	entries := make([]tapproof.Leaf, len(es))
 	for i, e := range es {
-		entries[i] = anchor.Entry{Index: e.Index, Leaf: e.Leaf}
+		entries[i] = e.Leaf
 	}
 	if err := r.ul.log.Append(ctx, entries); err != nil {
 		return err

@@ -156,7 +156,7 @@ func Reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*
 				rep.problem("%s: journal holds reading %s, which was not published", utility, k)
 				continue
 			}
-			if !bytes.Equal(data, e.Leaf) {
+			if !bytes.Equal(data, e.Bytes) {
 				rep.problem("%s: reading %s journaled with other bytes than published", utility, k)
 			}
 		}
@@ -175,7 +175,7 @@ func Reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*
 			rep.problem("%s: log has %d leaves, journal %d entries", utility, len(leaves), len(entries))
 		}
 		for i := range min(len(leaves), len(entries)) {
-			if !bytes.Equal(leaves[i], entries[i].Leaf) {
+			if !bytes.Equal(leaves[i], entries[i].Bytes) {
 				rep.problem("%s: leaf %d differs from journal entry %d", utility, i, i)
 			}
 		}
