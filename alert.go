@@ -1,13 +1,14 @@
 package tapproof
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
 	"time"
 )
 
-// AlertClass is one of the three kinds of lead alert (DOMAIN.md).
+// AlertClass is one of the three kinds of lead alert (docs/domain.md).
 type AlertClass string
 
 // Alert classes. Screening alerts come from continuous sensors; individual
@@ -150,9 +151,40 @@ func AlertID(class AlertClass, device string, seq uint64) string {
 }
 
 // NoticeRecordType is the "type" of the record of a notice sent to the
-// public, which tapproof appends to the utility's log: the one value the
-// notifier writes (alerts.NoticeRecord) and a compliance report reads.
+// public, which tapproof appends to the utility's log.
 const NoticeRecordType = "tapproof.notice.v1"
+
+// NoticeRecord is what the verifiable log records of every notice sent to
+// the public: when, about which alert, from which template version, a hash
+// of the exact text and how many recipients, never who. The notifier
+// appends it; a compliance report reads it to check the notice clock.
+type NoticeRecord struct {
+	Type            string         `json:"type"` // NoticeRecordType
+	AlertID         string         `json:"alert_id"`
+	Class           AlertClass     `json:"class"`
+	MsgType         MsgType        `json:"msg_type"`
+	Utility         string         `json:"utility"`
+	Site            string         `json:"site,omitempty"`
+	Template        string         `json:"template"`
+	TemplateVersion int            `json:"template_version"`
+	TextSHA256      string         `json:"text_sha256"`
+	Recipients      int            `json:"recipients"`
+	Channels        map[string]int `json:"channels,omitempty"` // recipients by channel: email, webhook
+	AlertRaisedAt   time.Time      `json:"alert_raised_at"`
+	SentAt          time.Time      `json:"sent_at"`
+	References      []AlertRef     `json:"references,omitempty"`
+	Public          []string       `json:"public,omitempty"` // public channels that carry it: cap, atom
+}
+
+// ParseNoticeRecord returns the notice record that leaf holds, and false if
+// it holds none.
+func ParseNoticeRecord(leaf []byte) (NoticeRecord, bool) {
+	var r NoticeRecord
+	if json.Unmarshal(leaf, &r) != nil || r.Type != NoticeRecordType || r.AlertID == "" {
+		return NoticeRecord{}, false
+	}
+	return r, true
+}
 
 // SystemExceedanceID is the deterministic id of the system action level
 // exceedance alert of utility's monitoring period for analyte: one alert per

@@ -114,7 +114,7 @@ func (s LabSample) EventKey() string {
 }
 
 // Counted is the value s contributes to a 90th percentile, in the canonical
-// unit: zero if the result is below the detection limit (DOMAIN.md), else
+// unit: zero if the result is below the detection limit (docs/domain.md), else
 // its value. s must be normalised.
 func (s LabSample) Counted() float64 {
 	if s.BelowDetection {

@@ -47,7 +47,7 @@ func (r Rule) Name() string { return fmt.Sprintf("%s@v%d", r.ID, r.Version) }
 var lcriStart = time.Date(2027, time.November, 1, 0, 0, 0, 0, time.UTC)
 
 // DefaultRules are the federal and state action levels tapproof ships with
-// (see DOMAIN.md). A deployment may add stricter rules.
+// (see docs/domain.md). A deployment may add stricter rules.
 var DefaultRules = []Rule{
 	{ID: "us-lead-lcr", Version: 1, Analyte: Lead, Jurisdiction: Federal, Level: 15, Unit: MicrogramsPerLiter,
 		To: lcriStart, Source: "40 CFR 141.80(c), LCR/LCRR action level 0.015 mg/L"},

@@ -227,29 +227,8 @@ func quantity(v float64, u tapproof.Unit) string {
 
 func stamp(t time.Time) string { return t.UTC().Format("2 January 2006 15:04 UTC") }
 
-// NoticeRecord is what the verifiable log records of every notice sent: when,
-// about which alert, from which template version, a hash of the exact text
-// and how many recipients — never who.
-type NoticeRecord struct {
-	Type            string              `json:"type"` // tapproof.NoticeRecordType
-	AlertID         string              `json:"alert_id"`
-	Class           tapproof.AlertClass `json:"class"`
-	MsgType         tapproof.MsgType    `json:"msg_type"`
-	Utility         string              `json:"utility"`
-	Site            string              `json:"site,omitempty"`
-	Template        string              `json:"template"`
-	TemplateVersion int                 `json:"template_version"`
-	TextSHA256      string              `json:"text_sha256"`
-	Recipients      int                 `json:"recipients"`
-	Channels        map[Channel]int     `json:"channels,omitempty"`
-	AlertRaisedAt   time.Time           `json:"alert_raised_at"`
-	SentAt          time.Time           `json:"sent_at"`
-	References      []tapproof.AlertRef `json:"references,omitempty"`
-	Public          []string            `json:"public,omitempty"` // public channels that carry it: cap, atom
-}
-
 // NoticeLog appends notice records to a utility's verifiable log. The
-// journal implements it. record is the JSON of a NoticeRecord; AlertID
+// journal implements it. record is the JSON of a tapproof.NoticeRecord; AlertID
 // identifies it, so an implementation may drop a second record for the same
 // alert (a redelivery after a crash).
 type NoticeLog interface {

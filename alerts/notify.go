@@ -121,7 +121,7 @@ type job struct {
 
 // Notifier sends notices to subscribed residents: for every alert message
 // stored (Store.Publish) it renders the notice from its template, appends a
-// NoticeRecord to the utility's log, and queues one delivery per confirmed
+// tapproof.NoticeRecord to the utility's log, and queues one delivery per confirmed
 // subscription; workers deliver by email or signed webhook, retrying with
 // back-off through JetStream redelivery, and record each delivery as
 // delivered or failed. It also runs the double opt-in of subscriptions.
@@ -296,17 +296,17 @@ func (n *Notifier) enqueue(ctx context.Context, ch Channel, j job) error {
 
 // Issued returns the notice record of alert id and its index in the log,
 // and whether the notice was issued.
-func (n *Notifier) Issued(ctx context.Context, alertID string) (NoticeRecord, uint64, bool, error) {
+func (n *Notifier) Issued(ctx context.Context, alertID string) (tapproof.NoticeRecord, uint64, bool, error) {
 	e, err := n.status.Get(ctx, "issued."+alertID)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return NoticeRecord{}, 0, false, nil
+		return tapproof.NoticeRecord{}, 0, false, nil
 	}
 	if err != nil {
-		return NoticeRecord{}, 0, false, fmt.Errorf("notice %s: %w", alertID, err)
+		return tapproof.NoticeRecord{}, 0, false, fmt.Errorf("notice %s: %w", alertID, err)
 	}
 	var v issued
 	if err := json.Unmarshal(e.Value(), &v); err != nil {
-		return NoticeRecord{}, 0, false, fmt.Errorf("notice %s: %w", alertID, err)
+		return tapproof.NoticeRecord{}, 0, false, fmt.Errorf("notice %s: %w", alertID, err)
 	}
 	return v.Record, v.Index, true, nil
 }
@@ -343,7 +343,7 @@ func (n *Notifier) deliveries(ctx context.Context, filter string) ([]DeliverySta
 }
 
 type issued struct {
-	Record NoticeRecord `json:"record"`
+	Record tapproof.NoticeRecord `json:"record"`
 	Index  uint64       `json:"index"`
 }
 
@@ -460,14 +460,14 @@ func (n *Notifier) issue(ctx context.Context, a tapproof.Alert) error {
 		return err
 	}
 	if !done {
-		rec = NoticeRecord{
+		rec = tapproof.NoticeRecord{
 			Type: tapproof.NoticeRecordType, AlertID: a.ID, Class: a.Class, MsgType: a.Type(), Utility: a.Utility, Site: a.Site,
 			Template: notice.Template.ID, TemplateVersion: notice.Template.Version, TextSHA256: notice.SHA256(),
-			Recipients: len(subs), Channels: map[Channel]int{}, AlertRaisedAt: a.RaisedAt, SentAt: n.cfg.Now().UTC(),
+			Recipients: len(subs), Channels: map[string]int{}, AlertRaisedAt: a.RaisedAt, SentAt: n.cfg.Now().UTC(),
 			References: a.References, Public: []string{"cap", "atom"},
 		}
 		for _, s := range subs {
-			rec.Channels[s.Channel]++
+			rec.Channels[string(s.Channel)]++
 		}
 		var index uint64
 		if n.cfg.NoticeLog != nil {

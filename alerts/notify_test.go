@@ -36,14 +36,14 @@ var testSites = staticSites{
 // memNoticeLog is a NoticeLog in memory.
 type memNoticeLog struct {
 	mu      sync.Mutex
-	records []alerts.NoticeRecord
+	records []tapproof.NoticeRecord
 	raw     [][]byte
 }
 
 func (l *memNoticeLog) AppendNotice(_ context.Context, utility string, record []byte) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var r alerts.NoticeRecord
+	var r tapproof.NoticeRecord
 	if err := json.Unmarshal(record, &r); err != nil {
 		return 0, err
 	}
@@ -55,10 +55,10 @@ func (l *memNoticeLog) AppendNotice(_ context.Context, utility string, record []
 	return uint64(len(l.records) - 1), nil
 }
 
-func (l *memNoticeLog) all() []alerts.NoticeRecord {
+func (l *memNoticeLog) all() []tapproof.NoticeRecord {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]alerts.NoticeRecord(nil), l.records...)
+	return append([]tapproof.NoticeRecord(nil), l.records...)
 }
 
 type notifyEnv struct {

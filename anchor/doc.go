@@ -24,5 +24,6 @@
 // Of tapproof's own packages, anchor imports only the root package and signed.
 // It must not import ingest, journal, alerts, dashboards, influx, httpapi or
 // cmd: those talk to anchor through the domain types and the small interfaces
-// declared here (CheckpointStore). TestImports enforces this.
+// declared here (CheckpointStore). TestImportGraph in layout_test.go
+// enforces this.
 package anchor

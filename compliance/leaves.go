@@ -73,7 +73,7 @@ func FromLeaves(ctx context.Context, leaves []tapproof.Leaf, keys KeySet, p Para
 			return Report{}, &LeafError{Index: l.Index, Err: errors.New("given twice with different bytes")}
 		}
 		seen[l.Index] = l.Bytes
-		if rec, ok := parseNotice(l.Bytes); ok {
+		if rec, ok := tapproof.ParseNoticeRecord(l.Bytes); ok {
 			// The earliest record of an alert counts, in whatever order
 			// the leaves come.
 			if prev, dup := notices[rec.AlertID]; !dup || l.Index < prev.index {

@@ -134,7 +134,7 @@ func fixture(t testing.TB) []tapproof.Leaf {
 	add(sign(t, rogueKey, tapproof.InvalidationPayloadType, inv("L-110", 11, "mi-egle-rev1", "resident flushed the tap")))
 	add(sign(t, rogueKey, tapproof.InvalidationPayloadType, inv("L-102", 3, "city-of-flint", "not a lead service line after all")))
 
-	// The records of the notices sent (alerts.NoticeRecord): the Tier 1
+	// The records of the notices sent (tapproof.NoticeRecord): the Tier 1
 	// notice 5.5 hours after the alert, the consumer notice of leaf 3 four
 	// days after, of leaf 11 the next day (then a second record of it,
 	// which does not count), of leaf 12 none.

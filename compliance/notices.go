@@ -1,7 +1,6 @@
 package compliance
 
 import (
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -9,7 +8,7 @@ import (
 )
 
 // NoticeDeadlines are how long after an alert is raised its notice must
-// have gone out, by kind of notice. DOMAIN.md: a Tier 1 public notice
+// have gone out, by kind of notice. docs/domain.md: a Tier 1 public notice
 // within 24 hours of learning of a lead action level exceedance (since
 // 16 October 2024); a consumer notice of an individual result, 30 days
 // under the 2007 rule, shortened by LCRR and LCRI to 3 calendar days.
@@ -50,33 +49,10 @@ type NoticeCheck struct {
 	Delay      string    `json:"delay,omitempty"` // SentAt − RaisedAt
 }
 
-// noticeRecord is what a notice check reads of a notice record; the record
-// itself is alerts.NoticeRecord.
-type noticeRecord struct {
-	Type            string              `json:"type"`
-	AlertID         string              `json:"alert_id"`
-	Class           tapproof.AlertClass `json:"class"`
-	Template        string              `json:"template"`
-	TemplateVersion int                 `json:"template_version"`
-	TextSHA256      string              `json:"text_sha256"`
-	Recipients      int                 `json:"recipients"`
-	AlertRaisedAt   time.Time           `json:"alert_raised_at"`
-	SentAt          time.Time           `json:"sent_at"`
-}
-
-// parseNotice returns the notice record of leaf, and false if leaf is not one.
-func parseNotice(leaf []byte) (noticeRecord, bool) {
-	var r noticeRecord
-	if json.Unmarshal(leaf, &r) != nil || r.Type != tapproof.NoticeRecordType || r.AlertID == "" {
-		return noticeRecord{}, false
-	}
-	return r, true
-}
-
 // recordAt is a notice record and its leaf index.
 type recordAt struct {
 	index uint64
-	noticeRecord
+	tapproof.NoticeRecord
 }
 
 // checkNotices lists the notices r calls for, the Tier 1 notice of an

@@ -265,7 +265,7 @@ func applicable(inv Invalidation, byIndex map[uint64]Sample, excluded map[uint64
 // IndividualExceedances returns the samples whose own value is strictly
 // above rule's action level, in the order given. It ignores invalidations
 // and first-/fifth-liter pairing: every such result needs a consumer notice
-// (DOMAIN.md), which is never suppressed. A result below the detection limit
+// (docs/domain.md), which is never suppressed. A result below the detection limit
 // never exceeds.
 func IndividualExceedances(samples []Sample, rule tapproof.Rule) []Sample {
 	var out []Sample

@@ -31,30 +31,24 @@ var noticeClasses = []string{string(tapproof.IndividualCompliance), string(tappr
 
 // AppendNotice appends the record of a notice sent to the public to
 // utility's journal, and so to its verifiable log: a regulator can then
-// check when each notice went out. The record is JSON with an "alert_id"
-// and the alert's "class";
-// appending the record of the same alert again within the stream's
+// check when each notice went out. The record is the JSON of a
+// tapproof.NoticeRecord, with an alert id and the alert's class; appending the record of the same alert again within the stream's
 // duplicate window (after a crash, say) is absorbed and returns the first
 // record's index.
 func (j *Journal) AppendNotice(ctx context.Context, utility string, record []byte) (uint64, error) {
-	var r struct {
-		AlertID  string `json:"alert_id"`
-		Class    string `json:"class"`
-		MsgType  string `json:"msg_type"`
-		Template string `json:"template"`
-	}
+	var r tapproof.NoticeRecord
 	if err := json.Unmarshal(record, &r); err != nil || r.AlertID == "" {
 		return 0, errors.New("append notice: record without an alert_id")
 	}
-	if !classPattern.MatchString(r.Class) {
+	if !classPattern.MatchString(string(r.Class)) {
 		return 0, fmt.Errorf("append notice: record of alert %s: class %q is not one subject token", r.AlertID, r.Class)
 	}
 	s, err := j.logStream(ctx, utility, false)
 	if err != nil {
 		return 0, err
 	}
-	id := "notice-" + r.AlertID + "-" + r.MsgType + "-" + r.Template
-	m := j.seal(&nats.Msg{Subject: noticeSubject(utility, r.Class), Data: record})
+	id := "notice-" + r.AlertID + "-" + string(r.MsgType) + "-" + r.Template
+	m := j.seal(&nats.Msg{Subject: noticeSubject(utility, string(r.Class)), Data: record})
 	ack, err := j.js.PublishMsg(ctx, m,
 		jetstream.WithExpectStream(s.CachedInfo().Config.Name), jetstream.WithMsgID(id))
 	if err != nil {

@@ -88,7 +88,7 @@ func TestResidentJourneyOnServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var record alerts.NoticeRecord
+	var record tapproof.NoticeRecord
 	var raw []byte
 	waitFor(t, 30*time.Second, func() error {
 		leaves, _, err := readLog(ctx, in.api, "flint", v)
@@ -103,7 +103,7 @@ func TestResidentJourneyOnServe(t *testing.T) {
 		}
 		return fmt.Errorf("no notice record of %s among %d leaves read back", alertID, len(leaves))
 	})
-	if record.Type != tapproof.NoticeRecordType || record.Recipients != 1 || record.Channels[alerts.ChannelEmail] != 1 ||
+	if record.Type != tapproof.NoticeRecordType || record.Recipients != 1 || record.Channels[string(alerts.ChannelEmail)] != 1 ||
 		record.SentAt.Before(record.AlertRaisedAt) || record.TextSHA256 == "" {
 		t.Errorf("notice record = %+v; want one email recipient, sent after the alert, with the text's hash", record)
 	}
