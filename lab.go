@@ -1,10 +1,7 @@
 package tapproof
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"regexp"
 	"strconv"
@@ -280,32 +277,6 @@ func (inv Invalidation) Targets(at uint64, s LabSample, sampleAt uint64) error {
 	case s.Utility != inv.Utility || s.Key() != inv.SampleKey():
 		return Reject(ReasonInvalid, "leaf %d is sample %s of %s, the invalidation names %s of %s",
 			sampleAt, s.Key(), s.Utility, inv.SampleKey(), inv.Utility)
-	}
-	return nil
-}
-
-// ParseLabSample decodes a lab sample payload, refusing unknown fields and
-// trailing data. It does not validate; see LabSample.Normalize.
-func ParseLabSample(payload []byte) (LabSample, error) {
-	var s LabSample
-	return s, decodeStrict(payload, &s)
-}
-
-// ParseInvalidation decodes an invalidation payload, refusing unknown fields
-// and trailing data. It does not validate; see Invalidation.Validate.
-func ParseInvalidation(payload []byte) (Invalidation, error) {
-	var inv Invalidation
-	return inv, decodeStrict(payload, &inv)
-}
-
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return Reject(ReasonMalformed, "payload: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Reject(ReasonMalformed, "payload: trailing data")
 	}
 	return nil
 }

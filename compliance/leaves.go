@@ -87,7 +87,7 @@ func FromLeaves(ctx context.Context, leaves []tapproof.Leaf, keys KeySet, p Para
 		}
 		switch env.PayloadType() {
 		case tapproof.LabSamplePayloadType:
-			raw, err := tapproof.ParseLabSample(env.Payload)
+			raw, err := env.LabSample()
 			if err != nil {
 				return Report{}, &LeafError{Index: l.Index, Err: fmt.Errorf("lab sample: %w", err)}
 			}
@@ -103,7 +103,7 @@ func FromLeaves(ctx context.Context, leaves []tapproof.Leaf, keys KeySet, p Para
 			}
 			samples = append(samples, Sample{Index: l.Index, LabSample: s})
 		case tapproof.InvalidationPayloadType:
-			inv, err := tapproof.ParseInvalidation(env.Payload)
+			inv, err := env.Invalidation()
 			if err != nil {
 				return Report{}, &LeafError{Index: l.Index, Err: fmt.Errorf("invalidation: %w", err)}
 			}
@@ -126,15 +126,14 @@ func FromLeaves(ctx context.Context, leaves []tapproof.Leaf, keys KeySet, p Para
 // verify checks that env is signed by one of keys, the keys of the signer
 // of that role and id.
 func verify(ctx context.Context, env *signed.Envelope, role, id string, keys []ed25519.PublicKey) error {
-	if len(keys) == 0 {
-		return fmt.Errorf("%w of %s %q: none is configured", ErrUnknownSigner, role, id)
-	}
-	for _, k := range keys {
-		if env.Verify(ctx, k) == nil {
-			return nil
+	if err := env.VerifyAny(ctx, keys); err != nil {
+		var rej *tapproof.Rejection
+		if errors.As(err, &rej) {
+			err = errors.New(rej.Detail)
 		}
+		return fmt.Errorf("%w of %s %q: %v", ErrUnknownSigner, role, id, err)
 	}
-	return fmt.Errorf("%w of %s %q: none of its %d keys verifies the signature", ErrUnknownSigner, role, id, len(keys))
+	return nil
 }
 
 // MaxLeafLine bounds one line of ReadLeaves's input, in bytes.

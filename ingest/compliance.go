@@ -36,16 +36,6 @@ const (
 	kindInvalidation = "invalidation"
 )
 
-// verifyAny checks that env is signed by one of keys.
-func verifyAny(ctx context.Context, env *signed.Envelope, keys []ed25519.PublicKey) bool {
-	for _, k := range keys {
-		if env.Verify(ctx, k) == nil {
-			return true
-		}
-	}
-	return false
-}
-
 // decideLabSample decides a lab sample: the lab's keys, the signature, the
 // subject, the values and the clock, then the sample's identity (lab,
 // sample id) against the journal, the append, and the alert. Like decide it
@@ -55,7 +45,7 @@ func (w *worker) decideLabSample(ctx context.Context, m jetstream.Msg, env *sign
 	if err != nil {
 		return fmt.Errorf("message metadata: %w", err)
 	}
-	raw, err := tapproof.ParseLabSample(env.Payload)
+	raw, err := env.LabSample()
 	if err != nil {
 		return w.reject(ctx, m, asRejection(err))
 	}
@@ -67,8 +57,8 @@ func (w *worker) decideLabSample(ctx context.Context, m jetstream.Msg, env *sign
 	if !ok {
 		return w.reject(ctx, m, tapproof.Reject(tapproof.ReasonUnknownSigner, "lab %q is not known", raw.Lab))
 	}
-	if !verifyAny(ctx, env, keys) {
-		return w.reject(ctx, m, tapproof.Reject(tapproof.ReasonUnknownSigner, "not signed by any of the %d keys of lab %q", len(keys), raw.Lab))
+	if err := env.VerifyAny(ctx, keys); err != nil {
+		return w.reject(ctx, m, tapproof.Reject(tapproof.ReasonUnknownSigner, "lab %q: %v", raw.Lab, asRejection(err).Detail))
 	}
 	if want := strings.Join([]string{journal.LabSamplesSubject, raw.Utility, raw.Lab}, "."); m.Subject() != want {
 		return w.reject(ctx, m, tapproof.Reject(tapproof.ReasonSubjectMismatch, "subject %q, payload says %q", m.Subject(), want))
@@ -136,7 +126,7 @@ func (w *worker) decideInvalidation(ctx context.Context, m jetstream.Msg, env *s
 	if err != nil {
 		return fmt.Errorf("message metadata: %w", err)
 	}
-	inv, err := tapproof.ParseInvalidation(env.Payload)
+	inv, err := env.Invalidation()
 	if err != nil {
 		return w.reject(ctx, m, asRejection(err))
 	}
@@ -148,8 +138,8 @@ func (w *worker) decideInvalidation(ctx context.Context, m jetstream.Msg, env *s
 	if !ok {
 		return w.reject(ctx, m, tapproof.Reject(tapproof.ReasonUnknownSigner, "reviewer %q is not known", inv.Reviewer))
 	}
-	if !verifyAny(ctx, env, keys) {
-		return w.reject(ctx, m, tapproof.Reject(tapproof.ReasonUnknownSigner, "not signed by any of the %d keys of reviewer %q", len(keys), inv.Reviewer))
+	if err := env.VerifyAny(ctx, keys); err != nil {
+		return w.reject(ctx, m, tapproof.Reject(tapproof.ReasonUnknownSigner, "reviewer %q: %v", inv.Reviewer, asRejection(err).Detail))
 	}
 	if want := strings.Join([]string{journal.InvalidationsSubject, inv.Utility, inv.Reviewer}, "."); m.Subject() != want {
 		return w.reject(ctx, m, tapproof.Reject(tapproof.ReasonSubjectMismatch, "subject %q, payload says %q", m.Subject(), want))

@@ -77,35 +77,65 @@ func (e *Envelope) Verify(ctx context.Context, pub ed25519.PublicKey) error {
 	return nil
 }
 
-// Reading decodes the payload as a reading. It rejects unknown fields and a
-// payload type other than tapproof.ReadingPayloadType.
+// VerifyAny checks that the envelope is signed by one of keys, the keys of
+// one signer (several allow rotation). The error is a *tapproof.Rejection
+// with reason unknown_signer, whose detail ("none is configured", "none of
+// its 2 keys verifies the signature") reads after the signer's name.
+func (e *Envelope) VerifyAny(ctx context.Context, keys []ed25519.PublicKey) error {
+	if len(keys) == 0 {
+		return tapproof.Reject(tapproof.ReasonUnknownSigner, "none is configured")
+	}
+	for _, k := range keys {
+		if e.Verify(ctx, k) == nil {
+			return nil
+		}
+	}
+	return tapproof.Reject(tapproof.ReasonUnknownSigner, "none of its %d keys verifies the signature", len(keys))
+}
+
+// The payload decoders below refuse a payload of another type, unknown
+// fields and trailing data. They do not validate: see the Normalize or
+// Validate method of each type.
+
+// Reading decodes the payload as a reading (tapproof.ReadingPayloadType).
 func (e *Envelope) Reading() (tapproof.Reading, error) {
-	var r tapproof.Reading
-	if e.env.PayloadType != tapproof.ReadingPayloadType {
-		return r, tapproof.Reject(tapproof.ReasonMalformed, "payload type %q is not %q", e.env.PayloadType, tapproof.ReadingPayloadType)
-	}
-	return r, decodeStrict(e.Payload, &r)
+	return decode[tapproof.Reading](e, tapproof.ReadingPayloadType)
 }
 
-// Enrollment decodes the payload as an enrollment.
+// Enrollment decodes the payload as an enrollment
+// (tapproof.EnrollmentPayloadType).
 func (e *Envelope) Enrollment() (tapproof.Enrollment, error) {
-	var en tapproof.Enrollment
-	if e.env.PayloadType != tapproof.EnrollmentPayloadType {
-		return en, tapproof.Reject(tapproof.ReasonMalformed, "payload type %q is not %q", e.env.PayloadType, tapproof.EnrollmentPayloadType)
-	}
-	return en, decodeStrict(e.Payload, &en)
+	return decode[tapproof.Enrollment](e, tapproof.EnrollmentPayloadType)
 }
 
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
+// LabSample decodes the payload as a lab sample
+// (tapproof.LabSamplePayloadType).
+func (e *Envelope) LabSample() (tapproof.LabSample, error) {
+	return decode[tapproof.LabSample](e, tapproof.LabSamplePayloadType)
+}
+
+// Invalidation decodes the payload as an invalidation
+// (tapproof.InvalidationPayloadType).
+func (e *Envelope) Invalidation() (tapproof.Invalidation, error) {
+	return decode[tapproof.Invalidation](e, tapproof.InvalidationPayloadType)
+}
+
+// decode decodes e's payload, of payloadType, strictly. Every error is a
+// *tapproof.Rejection with reason malformed.
+func decode[T any](e *Envelope, payloadType string) (T, error) {
+	var v T
+	if e.env.PayloadType != payloadType {
+		return v, tapproof.Reject(tapproof.ReasonMalformed, "payload type %q is not %q", e.env.PayloadType, payloadType)
+	}
+	dec := json.NewDecoder(bytes.NewReader(e.Payload))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return tapproof.Reject(tapproof.ReasonMalformed, "payload: %v", err)
+	if err := dec.Decode(&v); err != nil {
+		return v, tapproof.Reject(tapproof.ReasonMalformed, "payload: %v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return tapproof.Reject(tapproof.ReasonMalformed, "payload: trailing data")
+		return v, tapproof.Reject(tapproof.ReasonMalformed, "payload: trailing data")
 	}
-	return nil
+	return v, nil
 }
 
 // Sign returns the JSON DSSE envelope of payload, signed by key. The

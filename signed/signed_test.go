@@ -151,3 +151,63 @@ func FuzzParse(f *testing.F) {
 		_ = env.Verify(t.Context(), k.Public().(ed25519.PublicKey))
 	})
 }
+
+// TestPayloadsDecodeStrictly: every payload decoder refuses another
+// payload type, an unknown field and trailing data, as malformed.
+func TestPayloadsDecodeStrictly(t *testing.T) {
+	k := key(t)
+	decoders := map[string]func(*signed.Envelope) error{
+		tapproof.ReadingPayloadType:      func(e *signed.Envelope) error { _, err := e.Reading(); return err },
+		tapproof.EnrollmentPayloadType:   func(e *signed.Envelope) error { _, err := e.Enrollment(); return err },
+		tapproof.LabSamplePayloadType:    func(e *signed.Envelope) error { _, err := e.LabSample(); return err },
+		tapproof.InvalidationPayloadType: func(e *signed.Envelope) error { _, err := e.Invalidation(); return err },
+	}
+	for typ, decode := range decoders {
+		for _, tt := range []struct {
+			name, payloadType, payload string
+			ok                         bool
+		}{
+			{"a known field", typ, `{"utility":"u"}`, true},
+			{"an unknown field", typ, `{"utility":"u","extra":1}`, false},
+			{"trailing data", typ, `{"utility":"u"} {}`, false},
+			{"another payload type", "application/vnd.example+json", `{"utility":"u"}`, false},
+		} {
+			raw, err := signed.Sign(t.Context(), k, tt.payloadType, []byte(tt.payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, err := signed.Parse(raw, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = decode(env)
+			if tt.ok && err != nil {
+				t.Errorf("%s with %s: %v", typ, tt.name, err)
+			}
+			if !tt.ok && !isReason(err, tapproof.ReasonMalformed) {
+				t.Errorf("%s with %s = %v, want malformed", typ, tt.name, err)
+			}
+		}
+	}
+}
+
+func TestVerifyAny(t *testing.T) {
+	k, other := key(t), key(t)
+	raw, err := signed.SignReading(t.Context(), k, reading)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := signed.Parse(raw, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, otherPub := k.Public().(ed25519.PublicKey), other.Public().(ed25519.PublicKey)
+	if err := env.VerifyAny(t.Context(), []ed25519.PublicKey{otherPub, pub}); err != nil {
+		t.Errorf("VerifyAny with the signer's key second = %v", err)
+	}
+	for name, keys := range map[string][]ed25519.PublicKey{"no key": nil, "another key": {otherPub}} {
+		if err := env.VerifyAny(t.Context(), keys); !isReason(err, tapproof.ReasonUnknownSigner) {
+			t.Errorf("VerifyAny with %s = %v, want unknown_signer", name, err)
+		}
+	}
+}
