@@ -344,7 +344,7 @@ func (n *Notifier) deliveries(ctx context.Context, filter string) ([]DeliverySta
 
 type issued struct {
 	Record tapproof.NoticeRecord `json:"record"`
-	Index  uint64       `json:"index"`
+	Index  uint64                `json:"index"`
 }
 
 // Run dispatches notices and delivers them until ctx is done, then returns

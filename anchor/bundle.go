@@ -18,10 +18,6 @@ import (
 	"github.com/tapproof/tapproof/signed"
 )
 
-// ErrNotYetAnchored is returned, wrapped, by Bundle for an entry that the
-// given checkpoint does not cover yet.
-var ErrNotYetAnchored = errors.New("entry not yet covered by the checkpoint")
-
 // Bundle is what a regulator keeps to check one log entry offline: the entry
 // and a C2SP tlog-proof (https://c2sp.org/tlog-proof) of its inclusion, which
 // carries the signed checkpoint. A reading's bundle may carry the bundle of
@@ -35,7 +31,7 @@ type Bundle struct {
 
 // Bundle returns the bundle of the entry at index under checkpoint, a signed
 // checkpoint of this log. It checks the inclusion proof before returning it.
-// The error wraps ErrNotYetAnchored if index is not below the checkpoint's
+// The error wraps tapproof.ErrNotYetAnchored if index is not below the checkpoint's
 // size. To let a verifier learn the device key from the log, set the result's
 // Enrollment to the Bundle of the device's enrollment under the same
 // checkpoint.
@@ -45,7 +41,7 @@ func (l *Log) Bundle(ctx context.Context, index uint64, checkpoint []byte) (*Bun
 		return nil, fmt.Errorf("bundle of entry %d: %w", index, err)
 	}
 	if index >= cp.Size {
-		return nil, fmt.Errorf("bundle of entry %d: checkpoint size %d: %w", index, cp.Size, ErrNotYetAnchored)
+		return nil, fmt.Errorf("bundle of entry %d: checkpoint size %d: %w", index, cp.Size, tapproof.ErrNotYetAnchored)
 	}
 	leaf, err := l.Leaf(ctx, index)
 	if err != nil {

@@ -514,7 +514,7 @@ func TestTrillianBundle(t *testing.T) {
 		t.Errorf("VerifyBundle() = index %d size %d enrollment %d, reading (-want +got):\n%s", v.Index, v.Size, v.EnrollmentIndex, diff)
 	}
 
-	if _, err := l.Bundle(ctx, 21, cp); !errors.Is(err, anchor.ErrNotYetAnchored) {
+	if _, err := l.Bundle(ctx, 21, cp); !errors.Is(err, tapproof.ErrNotYetAnchored) {
 		t.Errorf("Bundle(21) under a checkpoint of size 21 = %v, want ErrNotYetAnchored", err)
 	}
 	otherSigner, _ := newLogKey(t)

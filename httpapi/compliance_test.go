@@ -23,7 +23,7 @@ type fakeCompliance struct{}
 func (fakeCompliance) Report(_ context.Context, utility, period, analyte string) (any, error) {
 	switch {
 	case utility == "nolog":
-		return nil, fmt.Errorf("log %q: %w", utility, httpapi.ErrNotFound)
+		return nil, fmt.Errorf("log %q: %w", utility, tapproof.ErrNotFound)
 	case period == "bad":
 		return nil, tapproof.Reject(tapproof.ReasonInvalid, "monitoring period %q", period)
 	case analyte == "broken":
@@ -35,7 +35,7 @@ func (fakeCompliance) Report(_ context.Context, utility, period, analyte string)
 func (fakeCompliance) Leaves(_ context.Context, utility string, w io.Writer) error {
 	switch utility {
 	case "nolog":
-		return fmt.Errorf("log %q: %w", utility, httpapi.ErrNotFound)
+		return fmt.Errorf("log %q: %w", utility, tapproof.ErrNotFound)
 	case "empty":
 		return nil
 	case "cut":

@@ -33,16 +33,10 @@ import (
 // DefaultAddr is where the API listens by default.
 const DefaultAddr = "127.0.0.1:8480"
 
-// Errors the backends return to select an HTTP status.
-var (
-	// ErrNotFound: 404.
-	ErrNotFound = errors.New("not found")
-	// ErrNotYetAnchored: the entry exists but no published checkpoint covers
-	// it yet; 404 with Retry-After.
-	ErrNotYetAnchored = errors.New("not yet covered by a published checkpoint")
-	// ErrConflict: 409, e.g. a device enrolled with a different key.
-	ErrConflict = errors.New("conflict")
-)
+// The backends' errors select an HTTP status: one wrapping
+// tapproof.ErrNotFound is a 404, tapproof.ErrNotYetAnchored a 404 with
+// Retry-After (the entry exists, no published checkpoint covers it yet),
+// tapproof.ErrConflict a 409 (a device enrolled with a different key).
 
 // LogSummary describes one log for GET /v1/logs.
 type LogSummary struct {
@@ -72,7 +66,7 @@ type Devices interface {
 	Enroll(ctx context.Context, envelope []byte) (tapproof.Device, error)
 	// Revoke ends a device: its revocation is recorded in its utility's
 	// log with reason, its readings are refused from then on and its
-	// connections to the broker are closed. ErrNotFound if there is no such
+	// connections to the broker are closed. tapproof.ErrNotFound if there is no such
 	// device.
 	Revoke(ctx context.Context, device, reason string) (tapproof.Device, error)
 }
@@ -179,7 +173,7 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request) {
 func (a *api) checkpoint(w http.ResponseWriter, r *http.Request) {
 	utility := r.PathValue("log")
 	if !tapproof.ValidID(utility) {
-		a.fail(w, r, ErrNotFound)
+		a.fail(w, r, tapproof.ErrNotFound)
 		return
 	}
 	var (
@@ -222,7 +216,7 @@ func (a *api) consistency(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !tapproof.ValidID(utility) {
-		a.fail(w, r, ErrNotFound)
+		a.fail(w, r, tapproof.ErrNotFound)
 		return
 	}
 	p, err := a.cfg.Logs.ConsistencyProof(r.Context(), utility, from, to)
@@ -257,7 +251,7 @@ func (a *api) leaves(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !tapproof.ValidID(utility) {
-		a.fail(w, r, ErrNotFound)
+		a.fail(w, r, tapproof.ErrNotFound)
 		return
 	}
 	ls, err := a.cfg.Logs.Leaves(r.Context(), utility, start, count)
@@ -334,7 +328,7 @@ func (a *api) alerts(w http.ResponseWriter, r *http.Request) {
 func (a *api) complianceReport(w http.ResponseWriter, r *http.Request) {
 	utility := r.PathValue("utility")
 	if a.cfg.Compliance == nil || !tapproof.ValidID(utility) {
-		a.fail(w, r, ErrNotFound)
+		a.fail(w, r, tapproof.ErrNotFound)
 		return
 	}
 	rep, err := a.cfg.Compliance.Report(r.Context(), utility, r.PathValue("period"), r.URL.Query().Get("analyte"))
@@ -349,7 +343,7 @@ func (a *api) complianceReport(w http.ResponseWriter, r *http.Request) {
 func (a *api) complianceLeaves(w http.ResponseWriter, r *http.Request) {
 	utility := r.PathValue("utility")
 	if a.cfg.Compliance == nil || !tapproof.ValidID(utility) {
-		a.fail(w, r, ErrNotFound)
+		a.fail(w, r, tapproof.ErrNotFound)
 		return
 	}
 	lw := &lazyWriter{w: w, contentType: "application/jsonl"}
@@ -455,12 +449,12 @@ func (a *api) revoke(w http.ResponseWriter, r *http.Request) {
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var rej *tapproof.Rejection
 	switch {
-	case errors.Is(err, ErrNotYetAnchored):
+	case errors.Is(err, tapproof.ErrNotYetAnchored):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, tapproof.ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, tapproof.ErrConflict):
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.As(err, &rej):
 		writeError(w, http.StatusBadRequest, rej.Error())

@@ -24,19 +24,19 @@ func (fakeLogs) Logs(context.Context) ([]httpapi.LogSummary, error) {
 }
 func (fakeLogs) LatestCheckpoint(_ context.Context, u string) ([]byte, error) {
 	if u != "u1" {
-		return nil, httpapi.ErrNotFound
+		return nil, tapproof.ErrNotFound
 	}
 	return []byte("o/u1\n3\nAAAA\n\n— sig\n"), nil
 }
 func (fakeLogs) Checkpoint(_ context.Context, u string, size uint64) ([]byte, error) {
-	return nil, fmt.Errorf("checkpoint %d: %w", size, httpapi.ErrNotFound)
+	return nil, fmt.Errorf("checkpoint %d: %w", size, tapproof.ErrNotFound)
 }
 func (fakeLogs) ConsistencyProof(context.Context, string, uint64, uint64) ([][]byte, error) {
 	return [][]byte{{1, 2}}, nil
 }
 func (fakeLogs) Leaves(_ context.Context, u string, start, count uint64) ([][]byte, error) {
 	if u != "u1" {
-		return nil, httpapi.ErrNotFound
+		return nil, tapproof.ErrNotFound
 	}
 	var out [][]byte
 	for i := start; i < min(start+count, 3); i++ {
@@ -46,7 +46,7 @@ func (fakeLogs) Leaves(_ context.Context, u string, start, count uint64) ([][]by
 }
 func (fakeLogs) Bundle(_ context.Context, device string, seq uint64) (any, error) {
 	if seq == 9 {
-		return nil, httpapi.ErrNotYetAnchored
+		return nil, tapproof.ErrNotYetAnchored
 	}
 	if seq == 13 {
 		return nil, fmt.Errorf("trillian at 127.0.0.1:8090 unreachable")
@@ -58,7 +58,7 @@ type fakeDevices struct{ enrolled, revoked int }
 
 func (f *fakeDevices) Revoke(_ context.Context, id, reason string) (tapproof.Device, error) {
 	if id != "d1" {
-		return tapproof.Device{}, httpapi.ErrNotFound
+		return tapproof.Device{}, tapproof.ErrNotFound
 	}
 	if reason == "" {
 		return tapproof.Device{}, tapproof.Reject(tapproof.ReasonInvalid, "a reason is required")

@@ -73,15 +73,13 @@ func (w *worker) decideLabSample(ctx context.Context, m jetstream.Msg, env *sign
 	for attempt := 0; ; attempt++ {
 		e, err := w.in.journal.LabSample(ctx, s.Utility, s.Lab, s.SampleID)
 		switch {
-		case errors.Is(err, journal.ErrNoLog):
-			return w.reject(ctx, m, tapproof.Reject(tapproof.ReasonInvalid, "utility %s has no log yet; resubmit once it has", s.Utility))
-		case errors.Is(err, journal.ErrNotFound):
+		case errors.Is(err, tapproof.ErrNotFound):
 			idx, err := w.in.journal.AppendLabSample(ctx, s, m.Data(), journal.FromMessage(meta.Sequence.Stream))
 			if errors.Is(err, journal.ErrExists) && attempt < 3 {
 				continue // appended meanwhile: classify it
 			}
-			if errors.Is(err, journal.ErrNoLog) {
-				continue
+			if errors.Is(err, tapproof.ErrNotFound) {
+				return w.reject(ctx, m, tapproof.Reject(tapproof.ReasonInvalid, "utility %s has no log yet; resubmit once it has", s.Utility))
 			}
 			if err != nil {
 				return err
@@ -152,7 +150,7 @@ func (w *worker) decideInvalidation(ctx context.Context, m jetstream.Msg, env *s
 	}
 	sample, err := w.in.journal.LabSample(ctx, inv.Utility, inv.Lab, inv.SampleID)
 	switch {
-	case errors.Is(err, journal.ErrNotFound): // ErrNoLog too
+	case errors.Is(err, tapproof.ErrNotFound): // no such sample, or no log
 		return w.reject(ctx, m, tapproof.Reject(tapproof.ReasonUnknownSample, "sample %s is not in the log of %s", inv.SampleKey(), inv.Utility))
 	case err != nil:
 		return fmt.Errorf("lab sample lookup: %w", err)

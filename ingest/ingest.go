@@ -275,7 +275,7 @@ func (w *worker) decide(ctx context.Context, m jetstream.Msg) error {
 			return fmt.Errorf("alert: %w", err)
 		}
 		idx, err := w.in.journal.AppendReading(ctx, r, m.Data(), h.StreamSeq)
-		if errors.Is(err, journal.ErrConflict) && attempt < 3 {
+		if errors.Is(err, tapproof.ErrConflict) && attempt < 3 {
 			delete(w.heads, r.Device)
 			continue
 		}
@@ -312,7 +312,7 @@ func (w *worker) old(ctx context.Context, r tapproof.Reading, h journal.Head, di
 	prev := h.Digest
 	if r.Seq != h.Seq {
 		e, err := w.in.journal.Reading(ctx, r.Utility, r.Device, r.Seq)
-		if errors.Is(err, journal.ErrNotFound) {
+		if errors.Is(err, tapproof.ErrNotFound) {
 			return tapproof.Reject(tapproof.ReasonReplayed, "seq %d is below the last accepted %d of %s", r.Seq, h.Seq, r.Device), nil
 		}
 		if err != nil {

@@ -59,11 +59,6 @@ const (
 	HeaderSource = "Tapproof-Source"
 )
 
-// ErrNoLog is returned when the utility has no log (no journal stream):
-// nothing can be appended to it until the platform creates it. It wraps
-// ErrNotFound.
-var ErrNoLog = fmt.Errorf("%w: the utility has no log", ErrNotFound)
-
 // ErrExists is returned by AppendLabSample when the journal already holds a
 // sample of that lab with that sample id.
 var ErrExists = errors.New("journal: sample already in the journal")
@@ -123,18 +118,15 @@ func checkLabIDs(utility, lab, sampleID string) error {
 }
 
 // complianceStream returns utility's log stream, or an error wrapping
-// ErrNoLog.
+// tapproof.ErrNotFound if the utility has no log: nothing can be appended
+// to it until the platform creates it.
 func (j *Journal) complianceStream(ctx context.Context, utility string) (jetstream.Stream, error) {
-	s, err := j.logStream(ctx, utility, false)
-	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("log of %s: %w", utility, ErrNoLog)
-	}
-	return s, err
+	return j.logStream(ctx, utility, false)
 }
 
 // LabSample returns the journal entry of sample sampleID of lab in
-// utility's log, or an error wrapping ErrNotFound (ErrNoLog if the utility
-// has no log).
+// utility's log, or an error wrapping tapproof.ErrNotFound (also if the
+// utility has no log).
 //
 // It looks the sample up in SamplesBucket. On a miss it first indexes the
 // lab's entries the index may lack (see AppendLabSample) and looks again,
@@ -159,7 +151,7 @@ func (j *Journal) LabSample(ctx context.Context, utility, lab, sampleID string) 
 		return e, err
 	}
 	if !ok {
-		return Entry{}, fmt.Errorf("lab sample %s: %w", tapproof.LabSampleKey(lab, sampleID), ErrNotFound)
+		return Entry{}, fmt.Errorf("lab sample %s: %w", tapproof.LabSampleKey(lab, sampleID), tapproof.ErrNotFound)
 	}
 	return e, nil
 }
@@ -340,7 +332,7 @@ func (j *Journal) AppendLabSample(ctx context.Context, s tapproof.LabSample, lea
 		}
 		return idx, nil
 	}
-	return 0, fmt.Errorf("append lab sample %s: %w", s.Key(), ErrConflict)
+	return 0, fmt.Errorf("append lab sample %s: %w", s.Key(), tapproof.ErrConflict)
 }
 
 // AppendInvalidation appends a state reviewer's invalidation to its
@@ -425,7 +417,7 @@ const complianceStall = 30 * time.Second
 // nothing.
 func (j *Journal) ComplianceEntries(ctx context.Context, utility string) ([]Entry, error) {
 	if !tapproof.ValidID(utility) {
-		return nil, fmt.Errorf("compliance entries: utility %q: %w", utility, ErrNotFound)
+		return nil, fmt.Errorf("compliance entries: utility %q: %w", utility, tapproof.ErrNotFound)
 	}
 	s, err := j.complianceStream(ctx, utility)
 	if err != nil {

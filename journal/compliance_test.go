@@ -55,13 +55,13 @@ func TestAppendLabSampleDedupesBySampleID(t *testing.T) {
 	if e, err := j.LabSample(ctx, "u1", "lab-a", "odd.id with spaces"); err != nil || e.Index != 4 {
 		t.Errorf("LabSample(odd id) = %d, %v; want index 4", e.Index, err)
 	}
-	if _, err := j.LabSample(ctx, "u1", "lab-b", "L2"); !errors.Is(err, journal.ErrNotFound) {
+	if _, err := j.LabSample(ctx, "u1", "lab-b", "L2"); !errors.Is(err, tapproof.ErrNotFound) {
 		t.Errorf("LabSample(lab-b, L2) error = %v, want ErrNotFound", err)
 	}
-	if _, err := j.LabSample(ctx, "nolog", "lab-a", "L1"); !errors.Is(err, journal.ErrNoLog) {
+	if _, err := j.LabSample(ctx, "nolog", "lab-a", "L1"); !errors.Is(err, tapproof.ErrNotFound) {
 		t.Errorf("LabSample in a utility without a log: error = %v, want ErrNoLog", err)
 	}
-	if _, err := j.AppendLabSample(ctx, tapproof.LabSample{Utility: "nolog", Lab: "lab-a", SampleID: "L1"}, []byte("x")); !errors.Is(err, journal.ErrNoLog) {
+	if _, err := j.AppendLabSample(ctx, tapproof.LabSample{Utility: "nolog", Lab: "lab-a", SampleID: "L1"}, []byte("x")); !errors.Is(err, tapproof.ErrNotFound) {
 		t.Errorf("AppendLabSample in a utility without a log: error = %v, want ErrNoLog", err)
 	}
 	if n, _ := j.Size(ctx, "u1"); n != 5 {

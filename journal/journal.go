@@ -61,14 +61,12 @@ const (
 	DefaultRejectedMaxAge = 30 * 24 * time.Hour
 )
 
-// ErrConflict is returned when an optimistic write loses: by AppendReading
-// when the device's last journal entry is not the one the caller expected
-// (another copy of the reading got there first: reload the head and decide
-// again), and by PutCheckpoint when another checkpoint was published first.
-var ErrConflict = errors.New("journal: device head moved")
-
-// ErrNotFound is returned when an entry, device or log does not exist.
-var ErrNotFound = errors.New("journal: not found")
+// The journal's errors wrap tapproof.ErrNotFound when an entry, device or
+// log does not exist, and tapproof.ErrConflict when an optimistic write
+// loses: by AppendReading when the device's last journal entry is not the
+// one the caller expected (another copy of the reading got there first:
+// reload the head and decide again), and by PutCheckpoint when another
+// checkpoint was published first.
 
 // Journal is tapproof's JetStream state.
 type Journal struct {
@@ -191,7 +189,7 @@ func (j *Journal) logStream(ctx context.Context, utility string, create bool) (j
 	} else {
 		s, err = j.js.Stream(ctx, LogStreamName(utility))
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("log stream of %s: %w", utility, ErrNotFound)
+			return nil, fmt.Errorf("log stream of %s: %w", utility, tapproof.ErrNotFound)
 		}
 	}
 	if err != nil {
@@ -262,7 +260,7 @@ func (j *Journal) Head(ctx context.Context, utility, device string) (Head, error
 	last := m.Sequence
 	for !j.goodReading(m) {
 		m, err = prevOnSubject(ctx, s, subject, m.Sequence)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, tapproof.ErrNotFound) {
 			return Head{StreamSeq: last}, nil
 		}
 		if err != nil {
@@ -301,7 +299,7 @@ func prevOnSubject(ctx context.Context, s jetstream.Stream, subject string, befo
 		found, lo = m, m.Sequence+1
 	}
 	if found == nil {
-		return nil, ErrNotFound
+		return nil, tapproof.ErrNotFound
 	}
 	return found, nil
 }
@@ -315,8 +313,8 @@ func (j *Journal) Reading(ctx context.Context, utility, device string, seq uint6
 		return Entry{}, err
 	}
 	m, err := search(ctx, s, readingSubject(utility, device), HeaderSeq, seq, j.sealedMsg)
-	if errors.Is(err, ErrNotFound) {
-		return Entry{}, fmt.Errorf("reading %s: %w", tapproof.ReadingKey(device, seq), ErrNotFound)
+	if errors.Is(err, tapproof.ErrNotFound) {
+		return Entry{}, fmt.Errorf("reading %s: %w", tapproof.ReadingKey(device, seq), tapproof.ErrNotFound)
 	}
 	if err != nil {
 		return Entry{}, fmt.Errorf("reading %s: %w", tapproof.ReadingKey(device, seq), err)
@@ -331,7 +329,7 @@ func (j *Journal) Reading(ctx context.Context, utility, device string, seq uint6
 func search(ctx context.Context, s jetstream.Stream, subject, key string, want uint64, good func(*jetstream.RawStreamMsg) bool) (*jetstream.RawStreamMsg, error) {
 	last, err := s.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, ErrNotFound
+		return nil, tapproof.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
@@ -376,7 +374,7 @@ func search(ctx context.Context, s jetstream.Stream, subject, key string, want u
 			hi = mid - 1
 		}
 	}
-	return nil, ErrNotFound
+	return nil, tapproof.ErrNotFound
 }
 
 func (j *Journal) sealedMsg(m *jetstream.RawStreamMsg) bool {
@@ -401,7 +399,7 @@ func (j *Journal) Enrollment(ctx context.Context, utility, device string) (Entry
 	}
 	m, err := s.GetLastMsgForSubject(ctx, enrollmentSubject(utility, device))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return Entry{}, fmt.Errorf("enrollment of %s: %w", device, ErrNotFound)
+		return Entry{}, fmt.Errorf("enrollment of %s: %w", device, tapproof.ErrNotFound)
 	}
 	if err != nil {
 		return Entry{}, fmt.Errorf("enrollment of %s: %w", device, err)
@@ -412,7 +410,7 @@ func (j *Journal) Enrollment(ctx context.Context, utility, device string) (Entry
 // AppendReading appends an accepted reading to its utility's journal and
 // returns its leaf index. expect is the StreamSeq of the device's Head the
 // caller decided on; if the device's last entry is no longer that one, the
-// append is refused with ErrConflict.
+// append is refused with tapproof.ErrConflict.
 func (j *Journal) AppendReading(ctx context.Context, r tapproof.Reading, leaf []byte, expect uint64) (uint64, error) {
 	s, err := j.logStream(ctx, r.Utility, false)
 	if err != nil {
@@ -434,7 +432,7 @@ func (j *Journal) AppendReading(ctx context.Context, r tapproof.Reading, leaf []
 	ack, err := j.js.PublishMsg(ctx, j.seal(m), jetstream.WithExpectStream(s.CachedInfo().Config.Name))
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
-		return 0, ErrConflict
+		return 0, fmt.Errorf("append reading %s: the device's head moved: %w", r.Key(), tapproof.ErrConflict)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("append reading: %w", err)
@@ -545,7 +543,7 @@ func (j *Journal) EntryTime(ctx context.Context, utility string, index uint64) (
 	}
 	m, err := s.GetMsg(ctx, index+1)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return time.Time{}, fmt.Errorf("entry %d of %s: %w", index, utility, ErrNotFound)
+		return time.Time{}, fmt.Errorf("entry %d of %s: %w", index, utility, tapproof.ErrNotFound)
 	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("entry %d of %s: %w", index, utility, err)

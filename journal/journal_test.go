@@ -68,7 +68,7 @@ func TestAppendReadingIndexesAndHeads(t *testing.T) {
 	if e.Index != 3 || string(e.Bytes) != "leaf 2" || e.Reading == nil || e.Reading.Seq != 2 {
 		t.Errorf("Reading(d1, 2) = %+v, want index 3 leaf 2", e)
 	}
-	if _, err := j.Reading(ctx, "u1", "d1", 9); !errors.Is(err, journal.ErrNotFound) {
+	if _, err := j.Reading(ctx, "u1", "d1", 9); !errors.Is(err, tapproof.ErrNotFound) {
 		t.Errorf("Reading(d1, 9) error = %v, want ErrNotFound", err)
 	}
 	en, err := j.Enrollment(ctx, "u1", "d1")
@@ -84,7 +84,7 @@ func TestAppendReadingConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A second copy decided on the same (empty) head must be refused.
-	if _, err := j.AppendReading(ctx, reading("d1", 1), []byte("a"), 0); !errors.Is(err, journal.ErrConflict) {
+	if _, err := j.AppendReading(ctx, reading("d1", 1), []byte("a"), 0); !errors.Is(err, tapproof.ErrConflict) {
 		t.Fatalf("second append error = %v, want ErrConflict", err)
 	}
 	// Another device is unaffected.
@@ -159,12 +159,12 @@ func TestCheckpoints(t *testing.T) {
 	if b, err := cs.Checkpoint(ctx, 5); err != nil || string(b) != "cp 5" {
 		t.Errorf("Checkpoint(5) = %q, %v; want cp 5", b, err)
 	}
-	if _, err := cs.Checkpoint(ctx, 6); !errors.Is(err, journal.ErrNotFound) {
+	if _, err := cs.Checkpoint(ctx, 6); !errors.Is(err, tapproof.ErrNotFound) {
 		t.Errorf("Checkpoint(6) error = %v, want ErrNotFound", err)
 	}
 	// A writer that has not seen the latest checkpoint cannot publish.
 	stale := j.Checkpoints("u1")
-	if err := stale.PutCheckpoint(ctx, "o", 20, []byte("cp 20")); !errors.Is(err, journal.ErrConflict) {
+	if err := stale.PutCheckpoint(ctx, "o", 20, []byte("cp 20")); !errors.Is(err, tapproof.ErrConflict) {
 		t.Errorf("PutCheckpoint by a stale writer = %v, want ErrConflict", err)
 	}
 	if _, err := stale.LatestCheckpoint(ctx, "o"); err != nil {
@@ -319,7 +319,7 @@ func TestReadingSearch(t *testing.T) {
 		if e.Index != uint64(i) || string(e.Bytes) != fmt.Sprintf("%s %d", dev, seq) || e.Seq != seq {
 			t.Errorf("Reading(%s, %d) = index %d seq %d %q, want index %d", dev, seq, e.Index, e.Seq, e.Bytes, i)
 		}
-		if _, err := j.Reading(ctx, "u1", dev, seq+5); !errors.Is(err, journal.ErrNotFound) {
+		if _, err := j.Reading(ctx, "u1", dev, seq+5); !errors.Is(err, tapproof.ErrNotFound) {
 			t.Errorf("Reading(%s, %d) error = %v, want ErrNotFound", dev, seq+5, err)
 		}
 	}

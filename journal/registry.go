@@ -150,7 +150,7 @@ func (j *Journal) Log(ctx context.Context, utility string) (LogInfo, error) {
 	var li LogInfo
 	e, err := j.logs.Get(ctx, utility)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return li, fmt.Errorf("log of %s: %w", utility, ErrNotFound)
+		return li, fmt.Errorf("log of %s: %w", utility, tapproof.ErrNotFound)
 	}
 	if err != nil {
 		return li, fmt.Errorf("log of %s: %w", utility, err)
@@ -216,7 +216,7 @@ func (c *Checkpoints) subject() string {
 // LatestCheckpoint returns the newest signed checkpoint, or nil if none.
 func (c *Checkpoints) LatestCheckpoint(ctx context.Context, _ string) ([]byte, error) {
 	m, err := c.get(ctx, 0)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, tapproof.ErrNotFound) {
 		c.setLast(0)
 		return nil, nil
 	}
@@ -252,13 +252,13 @@ func (c *Checkpoints) get(ctx context.Context, size uint64) (*jetstream.RawStrea
 	if size == 0 {
 		m, err = s.GetLastMsgForSubject(ctx, c.subject())
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			err = ErrNotFound
+			err = tapproof.ErrNotFound
 		}
 	} else {
 		m, err = search(ctx, s, c.subject(), HeaderSize, size, anyMsg)
 	}
-	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("checkpoint %d of %s: %w", size, c.utility, ErrNotFound)
+	if errors.Is(err, tapproof.ErrNotFound) {
+		return nil, fmt.Errorf("checkpoint %d of %s: %w", size, c.utility, tapproof.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %d of %s: %w", size, c.utility, err)
@@ -268,7 +268,7 @@ func (c *Checkpoints) get(ctx context.Context, size uint64) (*jetstream.RawStrea
 
 // PutCheckpoint publishes a signed checkpoint of size. Witnesses and
 // monitors may subscribe to tapproof.checkpoints.> to follow every log.
-// It fails with ErrConflict if another checkpoint was published since
+// It fails with tapproof.ErrConflict if another checkpoint was published since
 // LatestCheckpoint was last called.
 func (c *Checkpoints) PutCheckpoint(ctx context.Context, _ string, size uint64, signed []byte) error {
 	c.mu.Lock()
@@ -284,7 +284,7 @@ func (c *Checkpoints) PutCheckpoint(ctx context.Context, _ string, size uint64, 
 	ack, err := c.js.PublishMsg(ctx, m)
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
-		return fmt.Errorf("publish checkpoint %d of %s: another checkpoint was published first: %w", size, c.utility, ErrConflict)
+		return fmt.Errorf("publish checkpoint %d of %s: another checkpoint was published first: %w", size, c.utility, tapproof.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("publish checkpoint: %w", err)

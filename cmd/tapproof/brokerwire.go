@@ -14,7 +14,6 @@ import (
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/compliance"
-	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/journal"
 )
 
@@ -56,7 +55,7 @@ func (p *platform) Revoke(ctx context.Context, id, reason string) (tapproof.Devi
 	defer p.enrollMu.Unlock()
 	d, ok := p.registry.Device(id)
 	if !ok {
-		return d, fmt.Errorf("device %q: %w", id, httpapi.ErrNotFound)
+		return d, fmt.Errorf("device %q: %w", id, tapproof.ErrNotFound)
 	}
 	if d.Status == tapproof.DeviceActive {
 		rec := tapproof.Revocation{Type: tapproof.RevocationRecordType, Device: d.ID, Utility: d.Utility, Site: d.Site,

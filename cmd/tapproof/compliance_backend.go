@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/compliance"
-	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/ingest"
 	"github.com/tapproof/tapproof/journal"
 )
@@ -137,9 +135,6 @@ func (b *complianceBackend) Leaves(ctx context.Context, utility string, w io.Wri
 
 func (b *complianceBackend) leaves(ctx context.Context, utility string) ([]tapproof.Leaf, error) {
 	es, err := b.journal.ComplianceEntries(ctx, utility)
-	if errors.Is(err, journal.ErrNotFound) {
-		return nil, fmt.Errorf("log %q: %w", utility, httpapi.ErrNotFound)
-	}
 	if err != nil {
 		return nil, err
 	}

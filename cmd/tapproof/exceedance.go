@@ -59,7 +59,7 @@ func (w *exceedanceWatch) handle(ctx context.Context, utility string, es []journ
 			// Excluding a low sample can raise the percentile: the
 			// rank moves with the number of samples.
 			s, err := w.journal.LabSample(ctx, utility, e.Invalidation.Lab, e.Invalidation.SampleID)
-			if errors.Is(err, journal.ErrNotFound) {
+			if errors.Is(err, tapproof.ErrNotFound) {
 				continue // names no sample of this log: applies to nothing
 			}
 			if err != nil {

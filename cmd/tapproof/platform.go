@@ -123,7 +123,7 @@ func (p *platform) ensureLog(ctx context.Context, utility string) (*utilityLog, 
 	}
 	if li, err := p.journal.Log(ctx, utility); err == nil {
 		return p.open(ctx, li)
-	} else if !errors.Is(err, journal.ErrNotFound) {
+	} else if !errors.Is(err, tapproof.ErrNotFound) {
 		return nil, err
 	}
 	origin := p.cfg.Origin + "/" + utility
@@ -232,7 +232,7 @@ func (p *platform) Enroll(ctx context.Context, envelope []byte) (tapproof.Device
 		if old.Utility == d.Utility && old.Site == d.Site && old.Firmware == d.Firmware && ed25519.PublicKey.Equal(old.PublicKey, d.PublicKey) {
 			return old, nil
 		}
-		return d, fmt.Errorf("device %s is already enrolled with other details: %w", d.ID, httpapi.ErrConflict)
+		return d, fmt.Errorf("device %s is already enrolled with other details: %w", d.ID, tapproof.ErrConflict)
 	}
 	if _, err := p.ensureLog(ctx, d.Utility); err != nil {
 		return d, err
@@ -256,9 +256,6 @@ func (p *platform) utilityLog(ctx context.Context, utility string) (*utilityLog,
 		return ul, nil
 	}
 	li, err := p.journal.Log(ctx, utility)
-	if errors.Is(err, journal.ErrNotFound) {
-		return nil, fmt.Errorf("log %q: %w", utility, httpapi.ErrNotFound)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +327,7 @@ func (p *platform) LatestCheckpoint(ctx context.Context, utility string) ([]byte
 	}
 	cp, err := ul.checkpoints.LatestCheckpoint(ctx, ul.info.Origin)
 	if err == nil && cp == nil {
-		err = fmt.Errorf("no checkpoint published yet: %w", httpapi.ErrNotYetAnchored)
+		err = fmt.Errorf("no checkpoint published yet: %w", tapproof.ErrNotYetAnchored)
 	}
 	return cp, err
 }
@@ -341,11 +338,7 @@ func (p *platform) Checkpoint(ctx context.Context, utility string, size uint64) 
 	if err != nil {
 		return nil, err
 	}
-	cp, err := ul.checkpoints.Checkpoint(ctx, size)
-	if errors.Is(err, journal.ErrNotFound) {
-		return nil, fmt.Errorf("no checkpoint of size %d was published: %w", size, httpapi.ErrNotFound)
-	}
-	return cp, err
+	return ul.checkpoints.Checkpoint(ctx, size)
 }
 
 // ConsistencyProof proves the log at from is a prefix of the log at to. Both
@@ -380,16 +373,13 @@ func (p *platform) Leaves(ctx context.Context, utility string, start, count uint
 func (p *platform) Bundle(ctx context.Context, device string, seq uint64) (any, error) {
 	d, ok := p.registry.Device(device)
 	if !ok {
-		return nil, fmt.Errorf("device %q: %w", device, httpapi.ErrNotFound)
+		return nil, fmt.Errorf("device %q: %w", device, tapproof.ErrNotFound)
 	}
 	ul, err := p.utilityLog(ctx, d.Utility)
 	if err != nil {
 		return nil, err
 	}
 	e, err := p.journal.Reading(ctx, d.Utility, device, seq)
-	if errors.Is(err, journal.ErrNotFound) {
-		return nil, fmt.Errorf("reading %s: %w", tapproof.ReadingKey(device, seq), httpapi.ErrNotFound)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -398,9 +388,6 @@ func (p *platform) Bundle(ctx context.Context, device string, seq uint64) (any, 
 		return nil, err
 	}
 	b, err := ul.log.Bundle(ctx, e.Index, cp)
-	if errors.Is(err, anchor.ErrNotYetAnchored) {
-		return nil, fmt.Errorf("reading %s at index %d: %w", tapproof.ReadingKey(device, seq), e.Index, httpapi.ErrNotYetAnchored)
-	}
 	if err != nil {
 		return nil, err
 	}
