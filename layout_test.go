@@ -15,19 +15,22 @@ const module = "github.com/tapproof/tapproof"
 // each other, and test harnesses never reach production code. The wiring
 // (cmd/, deploy/local, bench) may import anything and is not listed.
 var allowed = map[string][]string{
-	"":                      {}, // the domain, standard library only (checked below)
-	"signed":                {""},
-	"journal":               {""},
-	"broker":                {""},
-	"ingest":                {"", "signed", "journal"},
-	"anchor":                {"", "signed"},
-	"alerts":                {""},
-	"influx":                {""},
-	"compliance":            {"", "signed"},
-	"dashboards":            {"", "influx"},
-	"httpapi":               {""},
-	"public":                {"", "alerts"},
-	"simulate":              {"", "signed"},
+	"":           {}, // the domain, standard library only (checked below)
+	"signed":     {""},
+	"journal":    {""},
+	"broker":     {""},
+	"ingest":     {"", "signed", "journal"},
+	"anchor":     {"", "signed"},
+	"alerts":     {""},
+	"influx":     {""},
+	"compliance": {"", "signed"},
+	"dashboards": {"", "influx"},
+	"httpapi":    {""},
+	"public":     {"", "alerts"},
+	"simulate":   {"", "signed"},
+	// The application: the per-utility logs, enrollment, bundles, the
+	// sinks, readiness and the server's wiring. Everything but cmd.
+	"platform":              {"", "signed", "journal", "broker", "ingest", "anchor", "alerts", "influx", "compliance", "httpapi", "public"},
 	"deploy":                {},
 	"internal/localstack":   {},
 	"internal/browsertest":  {"internal/localstack"},

@@ -134,15 +134,33 @@ func (l *Log) Checkpoint(ctx context.Context, store CheckpointStore) (signed []b
 	return signed, true, nil
 }
 
+// CheckpointerHooks let the caller of RunCheckpointer observe it, for its
+// metrics and logs. Nil fields are skipped.
+type CheckpointerHooks struct {
+	// Err receives each error the next tick tries again.
+	Err func(error)
+	// Tick is called after each attempt that did not fail, with the
+	// checkpoint it signed, or nil if the tree had not grown.
+	Tick func(signed []byte)
+}
+
 // RunCheckpointer calls Checkpoint at once and then every interval
 // (DefaultCheckpointInterval if zero) until ctx is done, when it returns nil.
-// Errors go to onErr, which may be nil, and the next tick tries again; an
-// *InconsistencyError is returned instead, because trying again cannot fix it.
-func (l *Log) RunCheckpointer(ctx context.Context, store CheckpointStore, every time.Duration, onErr func(error)) error {
+// Errors go to hooks.Err and the next tick tries again; an
+// *InconsistencyError is returned instead, because trying again cannot fix
+// it: the log's checkpoints must stop there, and its evidence go to a
+// person.
+func (l *Log) RunCheckpointer(ctx context.Context, store CheckpointStore, every time.Duration, hooks CheckpointerHooks) error {
 	return runEvery(ctx, every, func(ctx context.Context) error {
-		_, _, err := l.Checkpoint(ctx, store)
+		signed, grew, err := l.Checkpoint(ctx, store)
+		if err == nil && hooks.Tick != nil {
+			if !grew {
+				signed = nil
+			}
+			hooks.Tick(signed)
+		}
 		return err
-	}, onErr)
+	}, hooks.Err)
 }
 
 func runEvery(ctx context.Context, every time.Duration, step func(context.Context) error, onErr func(error)) error {

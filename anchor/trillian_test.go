@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -456,8 +457,12 @@ func TestTrillianCheckpoint(t *testing.T) {
 		store := newMemStore()
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
+		var ticks, grew atomic.Int64
 		go func() {
-			done <- l.RunCheckpointer(runCtx, store, 50*time.Millisecond, func(err error) { t.Errorf("checkpointer: %v", err) })
+			done <- l.RunCheckpointer(runCtx, store, 50*time.Millisecond, anchor.CheckpointerHooks{
+				Err:  func(err error) { t.Errorf("checkpointer: %v", err) },
+				Tick: func(signed []byte) { ticks.Add(1); grew.Add(int64(len(signed))) },
+			})
 		}()
 		if err := l.Append(ctx, toEntries(0, leaves)); err != nil {
 			t.Fatal(err)
@@ -471,6 +476,9 @@ func TestTrillianCheckpoint(t *testing.T) {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("RunCheckpointer() = %v after cancel, want nil", err)
+		}
+		if ticks.Load() == 0 || grew.Load() == 0 {
+			t.Errorf("Tick called %d times with %d bytes of checkpoints, want calls and at least one checkpoint", ticks.Load(), grew.Load())
 		}
 	})
 }

@@ -120,7 +120,7 @@ among the entries given is listed as such.`,
 	f.StringVar(&rounding, "rounding", string(compliance.HalfUp), "rounding of a fractional rank: half-up, half-even or up")
 	f.StringVar(&leaves, "leaves", "", "log entries as JSON lines: a file, an http(s) URL, or - for standard input")
 	f.StringVar(&logServer, "log", "", "instead of --leaves, a tapproof API (http://HOST:8480) to read the utility's whole log back from, checked against its latest checkpoint")
-	f.StringVar(&logKey, "log-key", os.Getenv("TAPPROOF_LOG_KEY"), "with --log, the log's note verifier key ($TAPPROOF_LOG_KEY)")
+	f.StringVar(&logKey, "log-key", "", "with --log, the log's note verifier key ($TAPPROOF_LOG_KEY)")
 	f.StringArrayVar(&labKeys, "lab-key", nil, "a certified lab's key, LAB=BASE64 Ed25519 public key (repeatable)")
 	f.StringArrayVar(&reviewerKeys, "reviewer-key", nil, "a state reviewer's key, ID=BASE64 Ed25519 public key (repeatable)")
 	f.StringVar(&keys, "keys", "", `JSON file of keys: {"labs":{"LAB":["BASE64"]},"reviewers":{"ID":["BASE64"]}}`)

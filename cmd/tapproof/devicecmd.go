@@ -22,6 +22,7 @@ import (
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/httpapi"
+	"github.com/tapproof/tapproof/platform"
 	"github.com/tapproof/tapproof/signed"
 	"github.com/tapproof/tapproof/simulate"
 )
@@ -159,7 +160,7 @@ func newDeviceEnrollCmd() *cobra.Command {
 			if token == "" {
 				return errors.New("TAPPROOF_ADMIN_TOKEN is not set")
 			}
-			envs, err := readEnvelopes(args[0])
+			envs, err := platform.ReadEnrollments(args[0])
 			if err != nil {
 				return err
 			}
@@ -172,7 +173,7 @@ func newDeviceEnrollCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", env("SERVER", "http://127.0.0.1:8480"), "tapproof HTTP API ($TAPPROOF_SERVER)")
+	cmd.Flags().StringVar(&server, "server", "http://127.0.0.1:8480", "tapproof HTTP API ($TAPPROOF_SERVER)")
 	return cmd
 }
 
@@ -215,44 +216,10 @@ replacement device is enrolled under a new id.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&server, "server", env("SERVER", "http://127.0.0.1:8480"), "tapproof HTTP API ($TAPPROOF_SERVER)")
+	f.StringVar(&server, "server", "http://127.0.0.1:8480", "tapproof HTTP API ($TAPPROOF_SERVER)")
 	f.StringVar(&id, "id", "", "device id (required)")
 	f.StringVar(&reason, "reason", "", "why, recorded in the public log (required)")
 	_ = cmd.MarkFlagRequired("id")
 	_ = cmd.MarkFlagRequired("reason")
 	return cmd
-}
-
-// readEnvelopes reads a file of JSON envelopes: a JSON array, or one
-// envelope per line.
-func readEnvelopes(path string) ([][]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("enrollments: %w", err)
-	}
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '[' {
-		var arr []json.RawMessage
-		if err := json.Unmarshal(b, &arr); err != nil {
-			return nil, fmt.Errorf("enrollments %s: %w", path, err)
-		}
-		out := make([][]byte, len(arr))
-		for i, r := range arr {
-			out[i] = r
-		}
-		return out, nil
-	}
-	var out [][]byte
-	dec := json.NewDecoder(bytes.NewReader(b))
-	for {
-		var r json.RawMessage
-		err := dec.Decode(&r)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("enrollments %s: %w", path, err)
-		}
-		out = append(out, r)
-	}
 }

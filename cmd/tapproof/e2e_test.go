@@ -30,6 +30,7 @@ import (
 	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/natstest"
+	"github.com/tapproof/tapproof/platform"
 	"github.com/tapproof/tapproof/signed"
 	"github.com/tapproof/tapproof/simulate"
 )
@@ -61,8 +62,8 @@ func startServeNATS(t *testing.T, st *localstack.Stack, dataDir, natsURL string)
 
 // testServeConfig is serve's configuration for a test on st: loopback on
 // free ports, fast checkpoints, warnings to the test log.
-func testServeConfig(t *testing.T, st *localstack.Stack, dataDir string) serveConfig {
-	return serveConfig{
+func testServeConfig(t *testing.T, st *localstack.Stack, dataDir string) platform.Config {
+	return platform.Config{
 		DataDir: dataDir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
 		TrillianAddr: st.TrillianAddr, InfluxURL: st.InfluxURL, InfluxDB: st.InfluxDatabase,
 		AdminToken: adminToken, CheckpointInterval: 200 * time.Millisecond,
@@ -71,13 +72,13 @@ func testServeConfig(t *testing.T, st *localstack.Stack, dataDir string) serveCo
 }
 
 // startServeConfig runs serve with cfg until the test ends (or stop).
-func startServeConfig(t *testing.T, cfg serveConfig) *instance {
+func startServeConfig(t *testing.T, cfg platform.Config) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
 	done := make(chan error, 1)
 	cfg.Ready = func(h, n string) { ready <- [2]string{h, n} }
-	go func() { done <- serve(ctx, cfg) }()
+	go func() { done <- platform.Run(ctx, cfg) }()
 	var in instance
 	brokerDir := cfg.BrokerDir
 	if brokerDir == "" {

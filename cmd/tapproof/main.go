@@ -21,9 +21,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func main() {
@@ -51,12 +53,39 @@ func newRootCmd() *cobra.Command {
 		Long:          "tapproof verifies signed sensor readings, stores them in InfluxDB and a Trillian verifiable log, raises lead alerts, and serves proofs regulators can check offline.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Every command's flags take their environment variables here,
+		// so that a bad value is an error, as on the command line.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd.Flags()) },
 	}
 	root.AddCommand(newServeCmd(), newSimulateCmd(), newVerifyCmd(), newDeviceCmd(), newComplianceCmd(), newBrokerCmd())
 	return root
 }
 
-// env returns the value of TAPPROOF_<name>, or def.
+// envName finds the environment variable of a flag in its usage, which
+// ends "($TAPPROOF_NAME)" when it has one.
+var envName = regexp.MustCompile(`\(\$(TAPPROOF_[A-Z0-9_]+)\)$`)
+
+// bindEnv sets each flag not given on the command line from its
+// environment variable, if set. A value that does not parse is an error
+// naming the variable.
+func bindEnv(fs *pflag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		m := envName.FindStringSubmatch(f.Usage)
+		if m == nil || f.Changed {
+			return
+		}
+		if v, ok := os.LookupEnv(m[1]); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("$%s: %w", m[1], err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// env returns the value of TAPPROOF_<name>, or def: for defaults computed
+// from another variable.
 func env(name, def string) string {
 	if v, ok := os.LookupEnv("TAPPROOF_" + name); ok {
 		return v

@@ -3,21 +3,19 @@ package main
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
 	"github.com/tapproof/tapproof/compliance"
-	"github.com/tapproof/tapproof/ingest"
+	"github.com/tapproof/tapproof/platform"
 )
 
 func newServeCmd() *cobra.Command {
 	var (
-		cfg           serveConfig
+		cfg           = platform.DefaultConfig()
 		jurisdictions []string
 		webhooks      []string
 		logLevel      string
@@ -61,56 +59,52 @@ func newServeCmd() *cobra.Command {
 			if cfg.Rounding, err = compliance.ParseRounding(rounding); err != nil {
 				return fmt.Errorf("--rounding: %w", err)
 			}
-			return serve(cmd.Context(), cfg)
+			return platform.Run(cmd.Context(), cfg)
 		},
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&labKeys, "lab-key", nil, "a certified lab's key, LAB=BASE64 Ed25519 public key (repeatable)")
 	f.StringArrayVar(&reviewerKeys, "reviewer-key", nil, "a state reviewer's key, ID=BASE64 Ed25519 public key (repeatable)")
-	f.StringVar(&keysFile, "compliance-keys", env("COMPLIANCE_KEYS", ""), `JSON file of lab and reviewer keys, {"labs":{"LAB":["BASE64"]},"reviewers":{"ID":["BASE64"]}} ($TAPPROOF_COMPLIANCE_KEYS)`)
-	tier1, _ := time.ParseDuration(env("TIER1_WITHIN", compliance.DefaultNoticeDeadlines.Tier1.String()))
-	consumer, _ := time.ParseDuration(env("CONSUMER_NOTICE_WITHIN", compliance.DefaultNoticeDeadlines.Individual.String()))
-	f.DurationVar(&cfg.NoticeDeadlines.Tier1, "tier1-within", tier1, "deadline of the Tier 1 public notice of an action level exceedance, which reports check ($TAPPROOF_TIER1_WITHIN)")
-	f.DurationVar(&cfg.NoticeDeadlines.Individual, "consumer-notice-within", consumer, "deadline of the consumer notice of an individual result above the action level ($TAPPROOF_CONSUMER_NOTICE_WITHIN)")
-	f.StringVar(&rounding, "rounding", env("ROUNDING", string(compliance.HalfUp)), "the state's rounding of a fractional 90th-percentile rank: half-up, half-even or up ($TAPPROOF_ROUNDING)")
-	f.StringVar(&cfg.DataDir, "data", env("DATA", "tapproof-data"), "data directory: embedded NATS store and log signing keys ($TAPPROOF_DATA)")
-	f.StringVar(&cfg.HTTPAddr, "http", env("HTTP", "127.0.0.1:8480"), "HTTP API address ($TAPPROOF_HTTP)")
-	f.StringVar(&cfg.NATSURL, "nats-url", env("NATS_URL", ""), "external NATS server; empty runs an embedded one ($TAPPROOF_NATS_URL)")
-	f.StringVar(&cfg.BrokerDir, "broker-dir", env("BROKER_DIR", ""), "the broker's nkeys and local CA; with --nats-url, what 'tapproof broker init' wrote (default <data>/broker) ($TAPPROOF_BROKER_DIR)")
-	f.StringVar(&cfg.NATSTLS.Cert, "nats-cert", env("NATS_CERT", ""), "embedded broker: TLS certificate chain (PEM); default a local CA's ($TAPPROOF_NATS_CERT)")
-	f.StringVar(&cfg.NATSTLS.Key, "nats-key", env("NATS_KEY", ""), "embedded broker: TLS key (PEM) ($TAPPROOF_NATS_KEY)")
-	f.StringVar(&cfg.NATSTLS.CA, "nats-ca", env("NATS_CA", ""), "CA that signed the broker's certificate, which tapproof verifies ($TAPPROOF_NATS_CA)")
-	f.Float64Var(&cfg.Intake.Rate, "device-rate", ingest.DefaultPartyRate, "messages per second one device or lab may publish; the excess is refused as rate_limited")
-	f.IntVar(&cfg.Intake.Burst, "device-burst", ingest.DefaultPartyBurst, "burst above --device-rate one device or lab may publish")
-	f.StringVar(&cfg.NATSListen, "nats-listen", env("NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server ($TAPPROOF_NATS_LISTEN)")
-	f.StringVar(&cfg.TrillianAddr, "trillian", env("TRILLIAN", "127.0.0.1:8090"), "Trillian log server gRPC address ($TAPPROOF_TRILLIAN)")
-	f.StringVar(&cfg.InfluxURL, "influx-url", env("INFLUX_URL", "http://127.0.0.1:8086"), "InfluxDB URL ($TAPPROOF_INFLUX_URL)")
-	f.StringVar(&cfg.InfluxDB, "influx-db", env("INFLUX_DB", "tapproof"), "InfluxDB database (1.8: db or db/rp) or bucket (2.x/3.x) ($TAPPROOF_INFLUX_DB)")
-	f.StringVar(&cfg.InfluxOrg, "influx-org", env("INFLUX_ORG", ""), "InfluxDB 2.x organisation; 1.8 and 3.x ignore it ($TAPPROOF_INFLUX_ORG)")
-	f.StringVar(&cfg.Origin, "origin", env("ORIGIN", "tapproof.local/log"), "checkpoint origin prefix; each log is <origin>/<utility> ($TAPPROOF_ORIGIN)")
-	f.StringVar(&cfg.DevicesFile, "devices", env("DEVICES", ""), "file of signed enrollments to enroll at start ($TAPPROOF_DEVICES)")
-	level, _ := strconv.ParseFloat(env("LEAD_ACTION_LEVEL", "0"), 64)
-	f.Float64Var(&cfg.LeadActionLevel, "lead-action-level", level, "override the lead action level of screening readings in ppb; 0 uses the rule in force (15 ppb, 10 ppb from 2027-11-01); lab samples and reports always follow the rules ($TAPPROOF_LEAD_ACTION_LEVEL)")
+	f.StringVar(&keysFile, "compliance-keys", "", `JSON file of lab and reviewer keys, {"labs":{"LAB":["BASE64"]},"reviewers":{"ID":["BASE64"]}} ($TAPPROOF_COMPLIANCE_KEYS)`)
+	f.DurationVar(&cfg.NoticeDeadlines.Tier1, "tier1-within", cfg.NoticeDeadlines.Tier1, "deadline of the Tier 1 public notice of an action level exceedance, which reports check ($TAPPROOF_TIER1_WITHIN)")
+	f.DurationVar(&cfg.NoticeDeadlines.Individual, "consumer-notice-within", cfg.NoticeDeadlines.Individual, "deadline of the consumer notice of an individual result above the action level ($TAPPROOF_CONSUMER_NOTICE_WITHIN)")
+	f.StringVar(&rounding, "rounding", string(cfg.Rounding), "the state's rounding of a fractional 90th-percentile rank: half-up, half-even or up ($TAPPROOF_ROUNDING)")
+	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory: embedded NATS store and log signing keys ($TAPPROOF_DATA)")
+	f.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP API address ($TAPPROOF_HTTP)")
+	f.StringVar(&cfg.NATSURL, "nats-url", "", "external NATS server; empty runs an embedded one ($TAPPROOF_NATS_URL)")
+	f.StringVar(&cfg.BrokerDir, "broker-dir", "", "the broker's nkeys and local CA; with --nats-url, what 'tapproof broker init' wrote (default <data>/broker) ($TAPPROOF_BROKER_DIR)")
+	f.StringVar(&cfg.NATSTLS.Cert, "nats-cert", "", "embedded broker: TLS certificate chain (PEM); default a local CA's ($TAPPROOF_NATS_CERT)")
+	f.StringVar(&cfg.NATSTLS.Key, "nats-key", "", "embedded broker: TLS key (PEM) ($TAPPROOF_NATS_KEY)")
+	f.StringVar(&cfg.NATSTLS.CA, "nats-ca", "", "CA that signed the broker's certificate, which tapproof verifies ($TAPPROOF_NATS_CA)")
+	f.Float64Var(&cfg.Intake.Rate, "device-rate", cfg.Intake.Rate, "messages per second one device or lab may publish; the excess is refused as rate_limited")
+	f.IntVar(&cfg.Intake.Burst, "device-burst", cfg.Intake.Burst, "burst above --device-rate one device or lab may publish")
+	f.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen, "client address of the embedded NATS server ($TAPPROOF_NATS_LISTEN)")
+	f.StringVar(&cfg.TrillianAddr, "trillian", cfg.TrillianAddr, "Trillian log server gRPC address ($TAPPROOF_TRILLIAN)")
+	f.StringVar(&cfg.InfluxURL, "influx-url", cfg.InfluxURL, "InfluxDB URL ($TAPPROOF_INFLUX_URL)")
+	f.StringVar(&cfg.InfluxDB, "influx-db", cfg.InfluxDB, "InfluxDB database (1.8: db or db/rp) or bucket (2.x/3.x) ($TAPPROOF_INFLUX_DB)")
+	f.StringVar(&cfg.InfluxOrg, "influx-org", "", "InfluxDB 2.x organisation; 1.8 and 3.x ignore it ($TAPPROOF_INFLUX_ORG)")
+	f.StringVar(&cfg.Origin, "origin", cfg.Origin, "checkpoint origin prefix; each log is <origin>/<utility> ($TAPPROOF_ORIGIN)")
+	f.StringVar(&cfg.DevicesFile, "devices", "", "file of signed enrollments to enroll at start ($TAPPROOF_DEVICES)")
+	f.Float64Var(&cfg.LeadActionLevel, "lead-action-level", 0, "override the lead action level of screening readings in ppb; 0 uses the rule in force (15 ppb, 10 ppb from 2027-11-01); lab samples and reports always follow the rules ($TAPPROOF_LEAD_ACTION_LEVEL)")
 	f.StringArrayVar(&jurisdictions, "jurisdiction", nil, "utility=JURISDICTION, e.g. flint=US-MI; default US (repeatable)")
 	f.StringArrayVar(&webhooks, "webhook", nil, "URL to POST alerts to, signed with TAPPROOF_WEBHOOK_SECRET (repeatable)")
-	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", 2*time.Second, "how often each log's new tree head is checked and signed")
-	f.StringVar(&cfg.PublicURL, "public-url", env("PUBLIC_URL", ""), "base URL of the public pages, used in notices and CAP alerts (default: the HTTP address) ($TAPPROOF_PUBLIC_URL)")
-	f.StringVar(&cfg.PublicTitle, "public-title", env("PUBLIC_TITLE", "Drinking water status"), "title of the public pages and sender name of CAP alerts ($TAPPROOF_PUBLIC_TITLE)")
-	f.StringVar(&cfg.CAPSender, "cap-sender", env("CAP_SENDER", "alerts@tapproof.local"), "CAP sender id, e.g. alerts@water.example.org ($TAPPROOF_CAP_SENDER)")
-	f.StringVar(&cfg.SitesFile, "sites-file", env("SITES_FILE", ""), "JSON list of sites: names, service areas, CAP geocodes ($TAPPROOF_SITES_FILE)")
-	f.StringVar(&cfg.SMTP.Host, "smtp-host", env("SMTP_HOST", ""), "SMTP server for residents' email notices; empty disables email ($TAPPROOF_SMTP_HOST)")
-	smtpPort, _ := strconv.Atoi(env("SMTP_PORT", "587"))
-	f.IntVar(&cfg.SMTP.Port, "smtp-port", smtpPort, "SMTP port ($TAPPROOF_SMTP_PORT)")
-	f.StringVar(&cfg.SMTP.Username, "smtp-user", env("SMTP_USER", ""), "SMTP user; password in TAPPROOF_SMTP_PASSWORD ($TAPPROOF_SMTP_USER)")
-	f.StringVar(&cfg.SMTP.From, "smtp-from", env("SMTP_FROM", ""), "sender address of notices ($TAPPROOF_SMTP_FROM)")
-	f.StringVar(&cfg.SMTP.TLS, "smtp-tls", env("SMTP_TLS", "mandatory"), "mandatory, opportunistic or none ($TAPPROOF_SMTP_TLS)")
-	f.Float64Var(&cfg.Screening.Recovery, "screening-recovery", 0.8, "a screening alert clears at or below this fraction of the level (hysteresis)")
+	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", cfg.CheckpointInterval, "how often each log's new tree head is checked and signed")
+	f.StringVar(&cfg.PublicURL, "public-url", "", "base URL of the public pages, used in notices and CAP alerts (default: the HTTP address) ($TAPPROOF_PUBLIC_URL)")
+	f.StringVar(&cfg.PublicTitle, "public-title", cfg.PublicTitle, "title of the public pages and sender name of CAP alerts ($TAPPROOF_PUBLIC_TITLE)")
+	f.StringVar(&cfg.CAPSender, "cap-sender", cfg.CAPSender, "CAP sender id, e.g. alerts@water.example.org ($TAPPROOF_CAP_SENDER)")
+	f.StringVar(&cfg.SitesFile, "sites-file", "", "JSON list of sites: names, service areas, CAP geocodes ($TAPPROOF_SITES_FILE)")
+	f.StringVar(&cfg.SMTP.Host, "smtp-host", "", "SMTP server for residents' email notices; empty disables email ($TAPPROOF_SMTP_HOST)")
+	f.IntVar(&cfg.SMTP.Port, "smtp-port", alerts.DefaultSMTPPort, "SMTP port ($TAPPROOF_SMTP_PORT)")
+	f.StringVar(&cfg.SMTP.Username, "smtp-user", "", "SMTP user; password in TAPPROOF_SMTP_PASSWORD ($TAPPROOF_SMTP_USER)")
+	f.StringVar(&cfg.SMTP.From, "smtp-from", "", "sender address of notices ($TAPPROOF_SMTP_FROM)")
+	f.StringVar(&cfg.SMTP.TLS, "smtp-tls", alerts.SMTPTLSMandatory, "mandatory, opportunistic or none ($TAPPROOF_SMTP_TLS)")
+	f.Float64Var(&cfg.Screening.Recovery, "screening-recovery", alerts.DefaultRecovery, "a screening alert clears at or below this fraction of the level (hysteresis)")
 	f.DurationVar(&cfg.Screening.Pending, "screening-pending", 0, "how long an exceedance must persist before a screening alert fires")
 	f.DurationVar(&cfg.Screening.ClearAfter, "screening-clear-after", 0, "how long values must stay recovered before the all-clear")
-	f.Float64Var(&cfg.Screening.Escalation, "screening-escalation", 2, "factor above the last reported value that publishes an update; -1 never")
+	f.Float64Var(&cfg.Screening.Escalation, "screening-escalation", alerts.DefaultEscalation, "factor above the last reported value that publishes an update; -1 never")
 	f.IntVar(&cfg.Workers, "workers", 0, "ingest workers (0: default)")
-	f.DurationVar(&cfg.StallAfter, "stall-after", DefaultStallAfter, "how long a consumer may have work pending without finishing any before /readyz fails")
+	f.DurationVar(&cfg.StallAfter, "stall-after", cfg.StallAfter, "how long a consumer may have work pending without finishing any before /readyz fails")
 	f.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's pprof profiles here, e.g. 127.0.0.1:6060 (off by default)")
-	f.StringVar(&logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error ($TAPPROOF_LOG_LEVEL)")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error ($TAPPROOF_LOG_LEVEL)")
 	return cmd
 }

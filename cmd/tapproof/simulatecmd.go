@@ -112,9 +112,9 @@ Tier 1 alert. A period already reported is not reported again.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&natsURL, "nats-url", env("NATS_URL", nats.DefaultURL), "NATS server the sensors publish to ($TAPPROOF_NATS_URL)")
-	f.StringVar(&caFile, "nats-ca", env("NATS_CA", filepath.Join(env("DATA", "tapproof-data"), "broker", "ca.pem")), "CA certificate the sensors verify the broker with ($TAPPROOF_NATS_CA)")
-	f.StringVar(&server, "server", env("SERVER", "http://127.0.0.1:8480"), "tapproof HTTP API, for enrollment ($TAPPROOF_SERVER)")
+	f.StringVar(&natsURL, "nats-url", nats.DefaultURL, "NATS server the sensors publish to ($TAPPROOF_NATS_URL)")
+	f.StringVar(&caFile, "nats-ca", filepath.Join(env("DATA", "tapproof-data"), "broker", "ca.pem"), "CA certificate the sensors verify the broker with ($TAPPROOF_NATS_CA)")
+	f.StringVar(&server, "server", "http://127.0.0.1:8480", "tapproof HTTP API, for enrollment ($TAPPROOF_SERVER)")
 	f.StringVar(&fleetFile, "fleet", filepath.Join(env("DATA", "tapproof-data"), "simulated-fleet.json"), "file keeping the fleet's devices and keys")
 	f.IntVar(&fc.Utilities, "utilities", 2, "utilities (new fleet only)")
 	f.IntVar(&fc.Sites, "sites", 3, "sites per utility (new fleet only)")

@@ -67,7 +67,7 @@ that failed.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&logKey, "log-key", os.Getenv("TAPPROOF_LOG_KEY"), "the log's note verifier key ($TAPPROOF_LOG_KEY)")
+	cmd.Flags().StringVar(&logKey, "log-key", "", "the log's note verifier key ($TAPPROOF_LOG_KEY)")
 	cmd.Flags().StringVar(&deviceKey, "device-key", "", "the device's base64 Ed25519 public key; default: from the enrollment in the bundle")
 	return cmd
 }

@@ -1,4 +1,4 @@
-package main
+package platform
 
 import (
 	"context"
@@ -50,7 +50,7 @@ func (d partyDirectory) Party(pub ed25519.PublicKey) (broker.Party, error) {
 // the registry (ingest refuses its readings and the broker its
 // connections from then on) and closes the connections it has. Revoking a
 // revoked device again changes nothing.
-func (p *platform) Revoke(ctx context.Context, id, reason string) (tapproof.Device, error) {
+func (p *app) Revoke(ctx context.Context, id, reason string) (tapproof.Device, error) {
 	p.enrollMu.Lock()
 	defer p.enrollMu.Unlock()
 	d, ok := p.registry.Device(id)

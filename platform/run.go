@@ -1,4 +1,4 @@
-package main
+package platform
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	_ "net/http/pprof" // on --debug-addr only
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,7 +22,6 @@ import (
 	"github.com/tapproof/tapproof/alerts"
 	"github.com/tapproof/tapproof/anchor"
 	"github.com/tapproof/tapproof/broker"
-	"github.com/tapproof/tapproof/compliance"
 	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/influx"
 	"github.com/tapproof/tapproof/ingest"
@@ -31,119 +29,11 @@ import (
 	"github.com/tapproof/tapproof/public"
 )
 
-// serveConfig is the configuration of `tapproof serve`. Flags and
-// TAPPROOF_* environment variables fill it in main; tests fill it directly.
-type serveConfig struct {
-	DataDir    string // embedded NATS store and log signing keys
-	HTTPAddr   string
-	NATSURL    string // external NATS; empty runs an embedded server
-	NATSListen string // embedded server's client address
-	// BrokerDir holds the broker's nkeys and, unless NATSTLS names other
-	// files, its local CA and certificate; <DataDir>/broker by default.
-	// With an external NATS it must hold what 'tapproof broker init' wrote.
-	BrokerDir string
-	// NATSTLS are the broker listener's certificate files; empty fields
-	// use the local CA in BrokerDir.
-	NATSTLS broker.TLSFiles
-	// Intake bounds each device's and lab's publishing rate.
-	Intake ingest.IntakeConfig
-	// StallAfter is how long a consumer may have work pending without
-	// finishing any before /readyz fails; DefaultStallAfter if zero.
-	StallAfter   time.Duration
-	TrillianAddr string
-	InfluxURL    string
-	InfluxDB     string
-	InfluxToken  string // secret
-	InfluxOrg    string // InfluxDB 2.x organisation
-	AdminToken   string // secret
-	Origin       string // checkpoint origin prefix; a log's origin is <Origin>/<utility>
-	// LeadActionLevel, if > 0, replaces the lead action level of the rules.
-	LeadActionLevel    float64
-	Jurisdictions      map[string]tapproof.Jurisdiction
-	Webhooks           []alerts.WebhookConfig
-	DevicesFile        string // signed enrollments loaded at start
-	CheckpointInterval time.Duration
-	BatchSize          int
-	Workers            int
-	// Residents: the public pages, notices and their channels.
-	PublicURL   string // base URL of the public pages, for links in notices and CAP
-	PublicTitle string
-	CAPSender   string
-	SitesFile   string // JSON []alerts.Site: names, service areas, CAP geocodes
-	SMTP        alerts.SMTPConfig
-	Screening   alerts.ScreenerConfig
-	// ComplianceKeys are the certified labs' and state reviewers' public
-	// keys: lab samples and invalidations are accepted, and compliance
-	// reports computed, with these keys only.
-	ComplianceKeys compliance.KeySet
-	// Rounding is the state's rounding of a fractional rank 0.9 × n in the
-	// 90th percentile; compliance.HalfUp if empty.
-	Rounding compliance.Rounding
-	// NoticeDeadlines are the notice clocks reports check the log's notice
-	// records against; compliance.DefaultNoticeDeadlines where zero.
-	NoticeDeadlines compliance.NoticeDeadlines
-	// DebugAddr, if set, serves net/http/pprof there (keep it on loopback).
-	DebugAddr string
-	Log       *slog.Logger
-	// Ready, if set, receives the HTTP and NATS addresses once serving.
-	Ready func(httpAddr, natsURL string)
-}
-
-func (c *serveConfig) setDefaults() {
-	def := func(s *string, v string) {
-		if *s == "" {
-			*s = v
-		}
-	}
-	def(&c.DataDir, "tapproof-data")
-	def(&c.BrokerDir, filepath.Join(c.DataDir, "broker"))
-	def(&c.HTTPAddr, httpapi.DefaultAddr)
-	def(&c.NATSListen, fmt.Sprintf("127.0.0.1:%d", journal.DefaultPort))
-	def(&c.TrillianAddr, "127.0.0.1:8090")
-	def(&c.InfluxURL, "http://127.0.0.1:8086")
-	def(&c.InfluxDB, "tapproof")
-	def(&c.Origin, "tapproof.local/log")
-	def(&c.PublicTitle, "Drinking water status")
-	def(&c.CAPSender, "alerts@tapproof.local")
-	if c.CheckpointInterval <= 0 {
-		c.CheckpointInterval = 2 * time.Second
-	}
-	if c.Log == nil {
-		c.Log = slog.Default()
-	}
-}
-
-// Validate checks the configuration before anything starts.
-func (c *serveConfig) Validate() error {
-	if strings.ContainsAny(c.Origin, " +\n") {
-		return fmt.Errorf("origin %q must not contain spaces or '+'", c.Origin)
-	}
-	for _, w := range c.Webhooks {
-		if err := w.Validate(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// LogValue describes the configuration for the log without its secrets.
-func (c serveConfig) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("data_dir", c.DataDir), slog.String("http", c.HTTPAddr),
-		slog.Bool("nats_embedded", c.NATSURL == ""), slog.String("broker_dir", c.BrokerDir), slog.String("trillian", c.TrillianAddr),
-		slog.String("influx", c.InfluxURL), slog.String("influx_db", c.InfluxDB),
-		slog.Bool("admin_api", c.AdminToken != ""), slog.Int("webhooks", len(c.Webhooks)),
-		slog.Float64("lead_action_level_override", c.LeadActionLevel),
-		slog.String("public_url", c.PublicURL), slog.Bool("smtp", c.SMTP.Host != ""),
-	)
-}
-
-// serve runs tapproof until ctx is done. Shutdown order: stop the HTTP API
+// Run runs tapproof until ctx is done, with cfg (see Config.Validate). Shutdown order: stop the HTTP API
 // and intake, let in-flight readings finish, stop the sinks (each leaves
 // unacknowledged entries in the journal for next time), close clients, and
 // last stop the embedded NATS server.
-func serve(ctx context.Context, cfg serveConfig) error {
-	cfg.setDefaults()
+func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -264,7 +154,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		return err
 	}
 
-	p := &platform{cfg: cfg, journal: j, registry: registry, trillian: trillian, sys: sys, log: log, logs: map[string]*utilityLog{}}
+	p := &app{cfg: cfg, journal: j, registry: registry, trillian: trillian, sys: sys, log: log, logs: map[string]*utilityLog{}}
 	if err := p.openLogs(ctx); err != nil {
 		return err
 	}
@@ -431,7 +321,7 @@ func routes(api, pub http.Handler) http.Handler {
 }
 
 // ready reports whether every component tapproof writes to answers.
-func (p *platform) ready(ctx context.Context, nc *nats.Conn, iw *influx.Writer, stalls *stallWatch) error {
+func (p *app) ready(ctx context.Context, nc *nats.Conn, iw *influx.Writer, stalls *stallWatch) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if !nc.IsConnected() {
@@ -455,6 +345,9 @@ func (p *platform) ready(ctx context.Context, nc *nats.Conn, iw *influx.Writer, 
 				return fmt.Errorf("trillian: %w", err)
 			}
 		}
+		if ie := ul.inconsistent.Load(); ie != nil {
+			return fmt.Errorf("log %s is inconsistent, no checkpoint is signed: %w", ul.info.Utility, ie)
+		}
 		if lag := time.Duration(ul.lag.Load()); lag > maxLag {
 			return fmt.Errorf("log %s is behind: its oldest unanchored entry waited %s (limit %s)", ul.info.Utility, lag.Round(time.Second), maxLag)
 		}
@@ -464,11 +357,11 @@ func (p *platform) ready(ctx context.Context, nc *nats.Conn, iw *influx.Writer, 
 
 // loadDevices enrolls the devices of a file of signed enrollments, one JSON
 // envelope per line or a JSON array of envelopes.
-func loadDevices(ctx context.Context, p *platform, path string, log *slog.Logger) error {
+func loadDevices(ctx context.Context, p *app, path string, log *slog.Logger) error {
 	if path == "" {
 		return nil
 	}
-	envs, err := readEnvelopes(path)
+	envs, err := ReadEnrollments(path)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package platform
 
 import (
 	"context"
@@ -13,24 +13,13 @@ import (
 	"github.com/tapproof/tapproof/journal"
 )
 
-// defaultRounding is the rounding of a fractional rank when serve is given
-// none, the same default as `tapproof compliance`, so that a report served
-// and one recomputed with default flags agree.
-const defaultRounding = compliance.HalfUp
-
-// newComplianceParts returns what serve needs for lab samples and
+// newComplianceParts returns what the server needs for lab samples and
 // invalidations: the lab and reviewer keys for ingest, and the backend of
 // /v1/compliance. keys are the certified labs' and state reviewers' public
 // keys (from the state, never from a utility's enrollments); rounding is the
-// state's rule for a fractional rank (defaultRounding if empty);
-// rules are the ones the alert evaluator decides by.
+// state's rule for a fractional rank; rules are the ones the alert
+// evaluator decides by.
 func newComplianceParts(keys compliance.KeySet, rounding compliance.Rounding, rules tapproof.RuleBook, j *journal.Journal) (ingest.Labs, ingest.Reviewers, *complianceBackend, error) {
-	if rounding == "" {
-		rounding = defaultRounding
-	}
-	if _, err := compliance.ParseRounding(string(rounding)); err != nil {
-		return nil, nil, nil, err
-	}
 	ks := compliance.KeySet{Labs: map[string][]ed25519.PublicKey{}, Reviewers: map[string][]ed25519.PublicKey{}}
 	for _, m := range []struct {
 		role     string

@@ -1,4 +1,4 @@
-package main
+package platform
 
 import (
 	"context"
@@ -26,7 +26,7 @@ type logRunner struct {
 	exceedances *exceedanceWatch
 	metrics     *platformMetrics
 	stalls      *stallWatch
-	cfg         serveConfig
+	cfg         Config
 	log         *slog.Logger
 }
 
@@ -148,9 +148,12 @@ func (r *logRunner) writeInflux(ctx context.Context, es []journal.Entry) error {
 	return nil
 }
 
-// checkpoints signs a checkpoint whenever the tree has grown, and records
-// the log's size, the checkpoint's time, how long the entries it newly
-// covers waited for it, and how old the oldest entry not yet covered is.
+// checkpoints signs a checkpoint whenever the tree has grown
+// (anchor.Log.RunCheckpointer), and records the log's size, the
+// checkpoint's time, how long the entries it newly covers waited for it,
+// and how old the oldest entry not yet covered is. A tree that does not
+// extend what was signed stops this log's checkpoints for good: the error
+// holds the evidence, and /readyz fails until a person has looked.
 func (r *logRunner) checkpoints(ctx context.Context) error {
 	utility := r.ul.info.Utility
 	var covered uint64 // size of the latest checkpoint
@@ -159,18 +162,8 @@ func (r *logRunner) checkpoints(ctx context.Context) error {
 			covered = c.Size
 		}
 	}
-	for {
-		signed, grew, err := r.ul.log.Checkpoint(ctx, r.ul.checkpoints)
-		var inconsistent *anchor.InconsistencyError
-		switch {
-		case errors.As(err, &inconsistent):
-			// Never sign over a tree that does not extend what was signed:
-			// this is the evidence a regulator needs. Stop and shout.
-			r.metrics.sinkErrors.WithLabelValues("checkpoint").Inc()
-			r.log.Error("LOG INCONSISTENT: refusing to sign", slog.String("utility", utility), slog.Any("error", err))
-		case err != nil:
-			r.onErr(ctx, "checkpoint")(err)
-		case grew:
+	tick := func(signed []byte) {
+		if signed != nil {
 			if c, err := anchor.OpenCheckpoint(signed, r.ul.verifier); err == nil {
 				now := time.Now()
 				if c.Size > covered {
@@ -190,10 +183,19 @@ func (r *logRunner) checkpoints(ctx context.Context) error {
 		}
 		r.ul.lag.Store(int64(age))
 		r.metrics.oldestUnanchored.WithLabelValues(utility).Set(age.Seconds())
-		if !sleepCtx(ctx, r.cfg.CheckpointInterval) {
-			return nil
-		}
 	}
+	err := r.ul.log.RunCheckpointer(ctx, r.ul.checkpoints, r.cfg.CheckpointInterval,
+		anchor.CheckpointerHooks{Err: r.onErr(ctx, "checkpoint"), Tick: tick})
+	if inconsistent, ok := errors.AsType[*anchor.InconsistencyError](err); ok {
+		// Never sign over a tree that does not extend what was signed:
+		// this is the evidence a regulator needs. Stop and shout, and
+		// leave the other logs and ingest running.
+		r.metrics.sinkErrors.WithLabelValues("checkpoint").Inc()
+		r.ul.inconsistent.Store(inconsistent)
+		r.log.Error("LOG INCONSISTENT: refusing to sign any further checkpoint", slog.String("utility", utility), slog.Any("error", err))
+		return nil
+	}
+	return err
 }
 
 // watchIngest samples how many readings wait for ingest.

@@ -1,11 +1,14 @@
-package main
+package platform
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -32,8 +35,8 @@ import (
 // it creates a utility's log on its first enrollment, starts that log's
 // sinks, and answers the regulator API. It implements httpapi.Logs and
 // httpapi.Devices.
-type platform struct {
-	cfg      serveConfig
+type app struct {
+	cfg      Config
 	journal  *journal.Journal
 	registry *journal.Registry
 	trillian *anchor.Client
@@ -55,13 +58,16 @@ type utilityLog struct {
 	checkpoints *journal.Checkpoints
 	// lag is how long the oldest entry no checkpoint covers has waited.
 	lag atomic.Int64 // nanoseconds
+	// inconsistent, once set, is why the log's checkpoints stopped: its
+	// tree does not extend what was signed.
+	inconsistent atomic.Pointer[anchor.InconsistencyError]
 }
 
 // maxLag is the anchoring lag past which tapproof reports itself not ready.
 const maxLag = 30 * time.Second
 
 // openLogs opens every log the journal knows.
-func (p *platform) openLogs(ctx context.Context) error {
+func (p *app) openLogs(ctx context.Context) error {
 	infos, err := p.journal.Logs(ctx)
 	if err != nil {
 		return err
@@ -74,13 +80,13 @@ func (p *platform) openLogs(ctx context.Context) error {
 	return nil
 }
 
-func (p *platform) keyPath(utility string) string {
+func (p *app) keyPath(utility string) string {
 	return filepath.Join(p.cfg.DataDir, "keys", utility+".note-key")
 }
 
 // open loads the signing key of a known log; another replica may have
 // created it.
-func (p *platform) open(ctx context.Context, li journal.LogInfo) (*utilityLog, error) {
+func (p *app) open(ctx context.Context, li journal.LogInfo) (*utilityLog, error) {
 	skey, err := os.ReadFile(p.keyPath(li.Utility))
 	if err != nil {
 		return nil, fmt.Errorf("log key of %s: %w", li.Utility, err)
@@ -114,7 +120,7 @@ func (p *platform) open(ctx context.Context, li journal.LogInfo) (*utilityLog, e
 
 // ensureLog returns utility's log, creating its Trillian tree, signing key
 // and journal if it has none.
-func (p *platform) ensureLog(ctx context.Context, utility string) (*utilityLog, error) {
+func (p *app) ensureLog(ctx context.Context, utility string) (*utilityLog, error) {
 	p.mu.Lock()
 	ul, ok := p.logs[utility]
 	p.mu.Unlock()
@@ -153,7 +159,7 @@ func (p *platform) ensureLog(ctx context.Context, utility string) (*utilityLog, 
 // logKey creates the signing key of utility's log, exclusively: if another
 // replica sharing the data directory created it first, that key is used.
 // It returns the verifier key.
-func (p *platform) logKey(utility, origin string) (string, error) {
+func (p *app) logKey(utility, origin string) (string, error) {
 	path := p.keyPath(utility)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("log key: %w", err)
@@ -209,7 +215,7 @@ func verifierKey(skey string) (string, error) {
 // Enroll registers the device of a self-signed enrollment envelope: it
 // appends the enrollment to the utility's log, then adds the device to the
 // registry. Enrolling the same device with the same key again is a no-op.
-func (p *platform) Enroll(ctx context.Context, envelope []byte) (tapproof.Device, error) {
+func (p *app) Enroll(ctx context.Context, envelope []byte) (tapproof.Device, error) {
 	env, err := signed.Parse(envelope, 64<<10)
 	if err != nil {
 		return tapproof.Device{}, err
@@ -244,11 +250,11 @@ func (p *platform) Enroll(ctx context.Context, envelope []byte) (tapproof.Device
 }
 
 // Devices lists enrolled devices.
-func (p *platform) Devices() []tapproof.Device { return p.registry.Devices() }
+func (p *app) Devices() []tapproof.Device { return p.registry.Devices() }
 
 // utilityLog returns utility's log, opening it if another replica created
 // it since.
-func (p *platform) utilityLog(ctx context.Context, utility string) (*utilityLog, error) {
+func (p *app) utilityLog(ctx context.Context, utility string) (*utilityLog, error) {
 	p.mu.Lock()
 	ul, ok := p.logs[utility]
 	p.mu.Unlock()
@@ -264,7 +270,7 @@ func (p *platform) utilityLog(ctx context.Context, utility string) (*utilityLog,
 
 // runLogs runs the sinks and checkpointer of every log, starting those of
 // logs created later (by any replica) as they appear, until ctx is done.
-func (p *platform) runLogs(ctx context.Context, g *errgroup.Group, iw *influx.Writer, ex *exceedanceWatch, m *platformMetrics, stalls *stallWatch) error {
+func (p *app) runLogs(ctx context.Context, g *errgroup.Group, iw *influx.Writer, ex *exceedanceWatch, m *platformMetrics, stalls *stallWatch) error {
 	running := map[string]bool{}
 	for {
 		infos, err := p.journal.Logs(ctx)
@@ -290,7 +296,7 @@ func (p *platform) runLogs(ctx context.Context, g *errgroup.Group, iw *influx.Wr
 }
 
 // Logs summarises every log.
-func (p *platform) Logs(ctx context.Context) ([]httpapi.LogSummary, error) {
+func (p *app) Logs(ctx context.Context) ([]httpapi.LogSummary, error) {
 	infos, err := p.journal.Logs(ctx)
 	if err != nil {
 		return nil, err
@@ -320,7 +326,7 @@ func (p *platform) Logs(ctx context.Context) ([]httpapi.LogSummary, error) {
 }
 
 // LatestCheckpoint returns the latest signed checkpoint of utility's log.
-func (p *platform) LatestCheckpoint(ctx context.Context, utility string) ([]byte, error) {
+func (p *app) LatestCheckpoint(ctx context.Context, utility string) ([]byte, error) {
 	ul, err := p.utilityLog(ctx, utility)
 	if err != nil {
 		return nil, err
@@ -333,7 +339,7 @@ func (p *platform) LatestCheckpoint(ctx context.Context, utility string) ([]byte
 }
 
 // Checkpoint returns the checkpoint published at size.
-func (p *platform) Checkpoint(ctx context.Context, utility string, size uint64) ([]byte, error) {
+func (p *app) Checkpoint(ctx context.Context, utility string, size uint64) ([]byte, error) {
 	ul, err := p.utilityLog(ctx, utility)
 	if err != nil {
 		return nil, err
@@ -344,7 +350,7 @@ func (p *platform) Checkpoint(ctx context.Context, utility string, size uint64) 
 // ConsistencyProof proves the log at from is a prefix of the log at to. Both
 // must be sizes of published checkpoints, so a proof is only ever given
 // between trees the log operator signed.
-func (p *platform) ConsistencyProof(ctx context.Context, utility string, from, to uint64) ([][]byte, error) {
+func (p *app) ConsistencyProof(ctx context.Context, utility string, from, to uint64) ([][]byte, error) {
 	ul, err := p.utilityLog(ctx, utility)
 	if err != nil {
 		return nil, err
@@ -359,7 +365,7 @@ func (p *platform) ConsistencyProof(ctx context.Context, utility string, from, t
 
 // Leaves returns up to count leaves of utility's log from start on, as
 // Trillian holds them.
-func (p *platform) Leaves(ctx context.Context, utility string, start, count uint64) ([][]byte, error) {
+func (p *app) Leaves(ctx context.Context, utility string, start, count uint64) ([][]byte, error) {
 	ul, err := p.utilityLog(ctx, utility)
 	if err != nil {
 		return nil, err
@@ -370,7 +376,7 @@ func (p *platform) Leaves(ctx context.Context, utility string, start, count uint
 // Bundle assembles the offline proof of reading seq of device at the latest
 // published checkpoint, with the device's enrollment when it precedes the
 // reading in the log.
-func (p *platform) Bundle(ctx context.Context, device string, seq uint64) (any, error) {
+func (p *app) Bundle(ctx context.Context, device string, seq uint64) (any, error) {
 	d, ok := p.registry.Device(device)
 	if !ok {
 		return nil, fmt.Errorf("device %q: %w", device, tapproof.ErrNotFound)
@@ -397,4 +403,38 @@ func (p *platform) Bundle(ctx context.Context, device string, seq uint64) (any, 
 		}
 	}
 	return b, nil
+}
+
+// ReadEnrollments reads a file of signed enrollments, JSON envelopes: a
+// JSON array, or one envelope per line.
+func ReadEnrollments(path string) ([][]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("enrollments: %w", err)
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '[' {
+		var arr []json.RawMessage
+		if err := json.Unmarshal(b, &arr); err != nil {
+			return nil, fmt.Errorf("enrollments %s: %w", path, err)
+		}
+		out := make([][]byte, len(arr))
+		for i, r := range arr {
+			out[i] = r
+		}
+		return out, nil
+	}
+	var out [][]byte
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for {
+		var r json.RawMessage
+		err := dec.Decode(&r)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("enrollments %s: %w", path, err)
+		}
+		out = append(out, r)
+	}
 }

@@ -1,4 +1,4 @@
-package main
+package platform
 
 import (
 	"testing"
@@ -27,7 +27,7 @@ func TestVerifierKeyFromSignerKey(t *testing.T) {
 }
 
 func TestLogKeyIsCreatedOnce(t *testing.T) {
-	p := &platform{cfg: serveConfig{DataDir: t.TempDir()}}
+	p := &app{cfg: Config{DataDir: t.TempDir()}}
 	first, err := p.logKey("flint", "tapproof.local/log/flint")
 	if err != nil {
 		t.Fatal(err)
