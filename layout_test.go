@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	"platform":              {"", "signed", "journal", "broker", "ingest", "anchor", "alerts", "influx", "compliance", "httpapi", "public"},
 	"deploy":                {},
 	"internal/localstack":   {},
+	"internal/poll":         {},
 	"internal/browsertest":  {"internal/localstack"},
 	"internal/natstest":     {"journal", "broker", "internal/localstack"},
 	"internal/tapproofproc": {},

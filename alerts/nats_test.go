@@ -30,23 +30,6 @@ func newStore(t *testing.T, js jetstream.JetStream, opts ...alerts.StoreOption) 
 	return s
 }
 
-// checkFor calls f every step until it returns nil, failing t with f's last
-// error if that has not happened within total.
-func checkFor(t *testing.T, total, step time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for {
-		if err = f(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(step)
-	}
-}
-
 // testAlert returns the screening alert for reading seq of device asv-1.
 func testAlert(seq uint64) tapproof.Alert {
 	sampled := time.Date(2026, time.June, 1, 8, 0, 0, 0, time.UTC).Add(time.Duration(seq) * time.Minute)

@@ -21,6 +21,7 @@ import (
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
 	"github.com/tapproof/tapproof/internal/localstack"
+	"github.com/tapproof/tapproof/internal/poll"
 )
 
 type staticSites []alerts.Site
@@ -109,7 +110,7 @@ func startNotifier(t *testing.T, cfg alerts.NotifierConfig) *notifyEnv {
 		}
 	})
 	// Run creates its consumers; alerts published before would be missed.
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		_, err := e.js.Consumer(ctx, alerts.StreamName, "tapproof-notice-dispatch")
 		return err
 	})
@@ -133,7 +134,7 @@ func (e *notifyEnv) subscribed(t *testing.T, req alerts.SubscribeRequest) alerts
 func (e *notifyEnv) waitDelivery(t *testing.T, alertID, status string, n int) []alerts.DeliveryStatus {
 	t.Helper()
 	var got []alerts.DeliveryStatus
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		var err error
 		if got, err = e.n.Deliveries(context.Background(), alertID); err != nil {
 			return err
@@ -155,7 +156,7 @@ func (e *notifyEnv) waitDelivery(t *testing.T, alertID, status string, n int) []
 func waitMail(t *testing.T, mp *localstack.Mailpit, to string, n int) []localstack.MailpitMessage {
 	t.Helper()
 	var out []localstack.MailpitMessage
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		list, err := mp.Search(context.Background(), "to:"+to)
 		if err != nil {
 			return err
@@ -273,7 +274,7 @@ func TestNotifyEmail(t *testing.T) {
 	clear := a
 	clear.ID, clear.MsgType, clear.Status, clear.References = "clear-"+a.ID, tapproof.CancelMsg, tapproof.AlertCleared, []tapproof.AlertRef{a.Ref()}
 	publish(t, e.store, clear)
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if n := len(e.nlog.all()); n != 2 {
 			return errorf("%d notice records, want 2", n)
 		}
@@ -307,7 +308,7 @@ func TestNotifySMTPDown(t *testing.T) {
 		e.subscribed(t, alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield", Site: "elm-st-12"}, Channel: alerts.ChannelEmail, Address: "patient@example.org"})
 		a := testAlert(7)
 		publish(t, e.store, a)
-		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		poll.Until(t, 10*time.Second, func() error {
 			ds, err := e.n.Deliveries(context.Background(), a.ID)
 			if err != nil || len(ds) != 1 || ds[0].Status != alerts.DeliveryRetrying || ds[0].Attempts < 2 {
 				return errorf("deliveries = %+v, %v; want retrying after 2 attempts", ds, err)

@@ -211,10 +211,15 @@ func (s *Store) scan(ctx context.Context, st jetstream.Stream, filter string, fn
 		return err
 	}
 	for {
-		batch, err := c.Fetch(500, jetstream.FetchMaxWait(time.Second))
+		// A batch left unread when fn stops the scan ends with fetchCtx,
+		// not a second later: its goroutine must not outlive the scan.
+		fetchCtx, cancel := context.WithTimeout(ctx, time.Second)
+		batch, err := c.Fetch(500, jetstream.FetchContext(fetchCtx))
 		if err != nil {
+			cancel()
 			return err
 		}
+		defer cancel()
 		n := 0
 		for m := range batch.Messages() {
 			n++

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/internal/poll"
 )
 
 // receiver is a webhook endpoint that records what it is sent and answers
@@ -63,7 +64,7 @@ func (r *receiver) requests() []request {
 // waitRequests waits until r has received n requests.
 func (r *receiver) waitRequests(t *testing.T, n int) []request {
 	t.Helper()
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if got := len(r.requests()); got < n {
 			return errorf("receiver got %d requests, want %d", got, n)
 		}
@@ -101,7 +102,7 @@ func runWebhooks(t *testing.T, js jetstream.JetStream, cfgs []alerts.WebhookConf
 	}
 	t.Cleanup(stop)
 	for _, c := range cfgs {
-		checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		poll.Until(t, 10*time.Second, func() error {
 			_, err := js.Consumer(context.Background(), alerts.StreamName, "tapproof-webhook-"+c.ID())
 			return err
 		})
@@ -181,7 +182,7 @@ func TestWebhookDelivers(t *testing.T) {
 	if reqs[0].path != "/hook" {
 		t.Errorf("POST path = %q, want /hook", reqs[0].path)
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, deliveries(t, reg, 1, 0, 0))
+	poll.Until(t, 5*time.Second, deliveries(t, reg, 1, 0, 0))
 
 	b := testAlert(2)
 	publish(t, store, b)
@@ -211,9 +212,9 @@ func TestWebhookRetries(t *testing.T) {
 	for _, r := range reqs {
 		checkDelivery(t, r, "s3cr3t", a)
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, deliveries(t, reg, 1, 1, 0))
+	poll.Until(t, 5*time.Second, deliveries(t, reg, 1, 1, 0))
 	// Acknowledged: nothing is pending or redelivered.
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		c, err := js.Consumer(context.Background(), alerts.StreamName, "tapproof-webhook-"+fast(rcv.srv.URL, "").ID())
 		if err != nil {
 			return err
@@ -244,7 +245,7 @@ func TestWebhookGivesUp(t *testing.T) {
 	runWebhooks(t, js, []alerts.WebhookConfig{cfg, fast(good.srv.URL, "other")}, m, nil)
 
 	publish(t, store, testAlert(1))
-	checkFor(t, 10*time.Second, 10*time.Millisecond, deliveries(t, reg, 1, 2, 1))
+	poll.Until(t, 10*time.Second, deliveries(t, reg, 1, 2, 1))
 	if n := len(bad.requests()); n != 3 {
 		t.Errorf("failing receiver got %d requests, want MaxDeliver = 3", n)
 	}
@@ -302,7 +303,7 @@ func TestWebhookSecretsNotLogged(t *testing.T) {
 	runWebhooks(t, js, []alerts.WebhookConfig{flakyCfg, downCfg}, m, log)
 
 	publish(t, store, testAlert(1))
-	checkFor(t, 10*time.Second, 10*time.Millisecond, deliveries(t, reg, 1, 2, 1))
+	poll.Until(t, 10*time.Second, deliveries(t, reg, 1, 2, 1))
 	checkDelivery(t, flaky.waitRequests(t, 2)[1], secret, testAlert(1))
 
 	out := buf.String()
@@ -374,14 +375,14 @@ func TestWebhookRecreatesDeletedConsumer(t *testing.T) {
 	runWebhooks(t, js, []alerts.WebhookConfig{cfg}, nil, nil)
 	ctx := context.Background()
 	name := "tapproof-webhook-" + cfg.ID()
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { // Run has created it
+	poll.Until(t, 10*time.Second, func() error { // Run has created it
 		_, err := js.Consumer(ctx, alerts.StreamName, name)
 		return err
 	})
 	if err := js.DeleteConsumer(ctx, alerts.StreamName, name); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		_, err := js.Consumer(ctx, alerts.StreamName, name)
 		return err
 	})
@@ -399,7 +400,7 @@ func TestWebhookRunEndsWhenConnectionCloses(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- w.Run(context.Background()) }()
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		_, err := js.Consumer(context.Background(), alerts.StreamName, "tapproof-webhook-"+fast(rcv.srv.URL, "").ID())
 		return err
 	})

@@ -34,6 +34,7 @@ import (
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/anchor"
 	"github.com/tapproof/tapproof/internal/localstack"
+	"github.com/tapproof/tapproof/internal/poll"
 )
 
 // Trillian's memory storage does not implement AddSequencedLeaves, so these
@@ -103,25 +104,9 @@ func inProcessTrillian(t testing.TB) string {
 	return lis.Addr().String()
 }
 
-// checkFor polls f every step until it returns nil or total has passed.
-func checkFor(t testing.TB, total, step time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(step)
-	}
-}
-
 func waitForSize(t testing.TB, l *anchor.Log, size uint64) {
 	t.Helper()
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		got, _, err := l.Root(context.Background())
 		if err != nil {
 			return err
@@ -467,7 +452,7 @@ func TestTrillianCheckpoint(t *testing.T) {
 		if err := l.Append(ctx, toEntries(0, leaves)); err != nil {
 			t.Fatal(err)
 		}
-		checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		poll.Until(t, 30*time.Second, func() error {
 			if size, _ := store.latest(testOrigin); size != uint64(len(leaves)) {
 				return fmt.Errorf("checkpoint size %d, want %d", size, len(leaves))
 			}

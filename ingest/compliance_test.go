@@ -17,6 +17,7 @@ import (
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
 	"github.com/tapproof/tapproof/ingest"
+	"github.com/tapproof/tapproof/internal/poll"
 	"github.com/tapproof/tapproof/journal"
 	"github.com/tapproof/tapproof/signed"
 )
@@ -113,7 +114,7 @@ func TestLabSamplesAndInvalidations(t *testing.T) {
 	send(tapproof.ReasonMalformed, labSubject(low), signJSON(t, labKey, tapproof.LabSamplePayloadType, json.RawMessage(`{"lab":"lab-a","extra":1}`)))
 
 	var highAt uint64
-	waitFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		e, err := h.j.LabSample(ctx, "u1", "lab-a", "L2")
 		highAt = e.Index
 		return err
@@ -122,7 +123,7 @@ func TestLabSamplesAndInvalidations(t *testing.T) {
 		Reason: "sample taken from a tap not in the sampling plan", Reviewer: "rev-1", DecidedAt: time.Now().UTC().Truncate(time.Second)}
 	invRaw := signJSON(t, revKey, tapproof.InvalidationPayloadType, inv)
 	send("", invSubject(inv), invRaw)
-	waitFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		es, err := h.j.Invalidations(ctx, "u1", "lab-a", "L2", highAt)
 		if err != nil || len(es) != 1 {
 			return fmt.Errorf("invalidations of L2 = %v, %v; want 1", es, err)
@@ -146,14 +147,14 @@ func TestLabSamplesAndInvalidations(t *testing.T) {
 	send(tapproof.ReasonInvalid, invSubject(noReason), signJSON(t, revKey, tapproof.InvalidationPayloadType, noReason))
 
 	for _, r := range tapproof.Reasons {
-		waitFor(t, 10*time.Second, func() error {
+		poll.Until(t, 10*time.Second, func() error {
 			if got := testutil.ToFloat64(rejected(h, r)); got != want[r] {
 				return fmt.Errorf("rejected{reason=%q} = %v, want %v", r, got, want[r])
 			}
 			return nil
 		})
 	}
-	waitFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if got := testutil.ToFloat64(counter(h, "tapproof_ingest_accepted_total")); got != 5 {
 			return fmt.Errorf("accepted = %v, want 5 (3 samples, 1 reading, 1 invalidation)", got)
 		}
@@ -214,7 +215,7 @@ func TestLabSampleAlertRetried(t *testing.T) {
 	h := startWith(t, registry{}, ingest.Config{Workers: 2, Labs: keyring{"lab-a": {labPub}}}, a)
 	s := sample("L1", 30)
 	h.publish(t, labSubject(s), signJSON(t, labKey, tapproof.LabSamplePayloadType, s))
-	waitFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if got := testutil.ToFloat64(counter(h, "tapproof_ingest_accepted_total")); got != 1 {
 			return fmt.Errorf("accepted = %v, want 1", got)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/ingest"
 	"github.com/tapproof/tapproof/internal/natstest"
+	"github.com/tapproof/tapproof/internal/poll"
 	"github.com/tapproof/tapproof/journal"
 	"github.com/tapproof/tapproof/signed"
 )
@@ -125,22 +126,6 @@ func (h *harness) publish(t *testing.T, subject string, raw []byte) {
 
 func subj(dev string) string { return "tapproof.readings.u1.s1." + dev }
 
-// waitFor polls f until it returns nil or the deadline passes.
-func waitFor(t *testing.T, total time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestBadInputRejectedValidLands(t *testing.T) {
 	a, b, stranger := newSensor(t, "dev-a"), newSensor(t, "dev-b"), newSensor(t, "dev-x")
 	h := start(t, registry{"dev-a": a.dev, "dev-b": b.dev})
@@ -203,7 +188,7 @@ func TestBadInputRejectedValidLands(t *testing.T) {
 	want[tapproof.ReasonReplayed]++
 	acceptedA := validA + 1
 
-	waitFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		got := testutil.ToFloat64(counter(h, "tapproof_ingest_accepted_total"))
 		if wantN := float64(acceptedA + validB); got != wantN {
 			return fmt.Errorf("accepted = %v, want %v", got, wantN)
@@ -211,7 +196,7 @@ func TestBadInputRejectedValidLands(t *testing.T) {
 		return nil
 	})
 	for _, r := range tapproof.Reasons {
-		waitFor(t, 5*time.Second, func() error {
+		poll.Until(t, 5*time.Second, func() error {
 			got := testutil.ToFloat64(rejected(h, r))
 			if got != want[r] {
 				return fmt.Errorf("rejected{reason=%q} = %v, want %v", r, got, want[r])
@@ -303,7 +288,7 @@ func TestRedeliveredReadingLandsOnce(t *testing.T) {
 	for range 3 { // network retries with distinct message ids
 		h.publish(t, subj("dev-a"), raw)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if got := testutil.ToFloat64(rejected(h, tapproof.ReasonDuplicate)); got != 2 {
 			return fmt.Errorf("duplicates = %v, want 2", got)
 		}

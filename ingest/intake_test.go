@@ -18,6 +18,7 @@ import (
 	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/ingest"
 	"github.com/tapproof/tapproof/internal/natstest"
+	"github.com/tapproof/tapproof/internal/poll"
 	"github.com/tapproof/tapproof/journal"
 )
 
@@ -129,7 +130,7 @@ func testMessageIDSquatting(t *testing.T, b *natstest.Broker) {
 	if ack.Duplicate {
 		t.Fatal("the victim's reading was acknowledged as a duplicate of the attacker's message")
 	}
-	waitFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		_, err := h.j.Reading(t.Context(), "u1", "victim", 1)
 		return err
 	})
@@ -140,7 +141,7 @@ func testMessageIDSquatting(t *testing.T, b *natstest.Broker) {
 		t.Fatal("the victim's 44.4 ppb reading was never checked for alerts")
 	}
 	// The attacker's garbage was rejected with a reason, not journaled.
-	waitFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if v := testutil.ToFloat64(rejected(h.regHarness(), tapproof.ReasonMalformed)); v != 1 {
 			return errors.New("malformed not counted")
 		}
@@ -168,7 +169,7 @@ func TestIntakeAbsorbsRetries(t *testing.T) {
 	if !again.Duplicate || again.Sequence != first.Sequence {
 		t.Fatalf("retry acknowledged as %+v, want a duplicate of %+v", again, first)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		n, err := h.j.Size(t.Context(), "u1")
 		if err != nil || n != 1 {
 			return errors.New("journal does not hold exactly the one reading yet")
@@ -215,7 +216,7 @@ func TestIntakeDropsPublisherHeaders(t *testing.T) {
 	if _, err := js.PublishMsg(t.Context(), m); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		e, err := h.j.Reading(t.Context(), "u1", "d1", 1)
 		if err != nil {
 			return err
@@ -246,7 +247,7 @@ func TestAlertLane(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if seen(high.Key()) == 0 {
 			return errors.New("the lane did not check the 31.5 ppb reading")
 		}
@@ -276,7 +277,7 @@ func TestAlertLane(t *testing.T) {
 	if _, err := js.Publish(t.Context(), subj("d1"), s.sign(t, next)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if seen(next.Key()) == 0 {
 			return errors.New("the lane did not check the reading after the replay")
 		}

@@ -298,6 +298,7 @@ func TestCursorOfKinds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(c.Close)
 		b, err := c.Next(ctx, 10, time.Second)
 		if err != nil {
 			t.Fatal(err)

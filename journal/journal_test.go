@@ -109,6 +109,7 @@ func TestCursorDrainRetriesAndAcks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c.Close)
 	var got []uint64
 	fail := 2
 	done := make(chan struct{})
@@ -194,6 +195,7 @@ func TestCursorAfterCrashRedeliversInFlightFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c.Close)
 	b, err := c.Next(ctx, 3, time.Second)
 	if err != nil || len(b.Entries) != 3 {
 		t.Fatalf("Next = %d entries, %v; want 3", len(b.Entries), err)
@@ -209,6 +211,7 @@ func TestCursorAfterCrashRedeliversInFlightFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(restarted.Close)
 	b, err = restarted.Next(ctx, 100, time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -358,6 +361,7 @@ func TestCursorLeavesOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c.Close)
 	b, err := c.LeavesOnly().Next(ctx, 10, time.Second)
 	if err != nil || len(b.Entries) != 1 {
 		t.Fatalf("Next = %v, %v; want one entry", b, err)

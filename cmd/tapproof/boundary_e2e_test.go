@@ -16,6 +16,7 @@ import (
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/internal/localstack"
+	"github.com/tapproof/tapproof/internal/poll"
 	"github.com/tapproof/tapproof/simulate"
 )
 
@@ -61,7 +62,7 @@ func TestNothingStallsOnOneBadMessage(t *testing.T) {
 	if _, err := s1.Publish(ctx, dev.js(s1), s1.Lead(2, time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if got := logInfo(t, in.api, "flint").Size; got != enrolled+1 {
 			return fmt.Errorf("log size = %d, want %d", got, enrolled+1)
 		}
@@ -87,7 +88,7 @@ func TestNothingStallsOnOneBadMessage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if got := logInfo(t, in.api, "flint").Size; got != enrolled+4 {
 			return fmt.Errorf("log size = %d, want %d: the readings behind the foreign entry must land", got, enrolled+4)
 		}
@@ -145,7 +146,7 @@ func TestNothingStallsOnOneBadMessage(t *testing.T) {
 	if _, err := s2.Publish(ctx, dev.js(s2), s2.Lead(4, time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		code, b := get(t, in.api+"/readyz")
 		if code == 200 || !strings.Contains(string(b), "stalled") || !strings.Contains(string(b), "influx") {
 			return fmt.Errorf("/readyz = %d %s, want 503 naming the stalled influx sink", code, b)
@@ -158,7 +159,7 @@ func TestNothingStallsOnOneBadMessage(t *testing.T) {
 	if err := st.Restart(ctx, localstack.InfluxDB); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		if code, b := get(t, in.api+"/readyz"); code != 200 {
 			return fmt.Errorf("/readyz = %d %s after InfluxDB came back", code, b)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/compliance"
 	"github.com/tapproof/tapproof/internal/localstack"
+	"github.com/tapproof/tapproof/internal/poll"
 	"github.com/tapproof/tapproof/journal"
 	"github.com/tapproof/tapproof/signed"
 	"github.com/tapproof/tapproof/simulate"
@@ -112,7 +113,7 @@ func TestComplianceEndToEnd(t *testing.T) {
 	report := func(query string) compliance.Report {
 		t.Helper()
 		var rep compliance.Report
-		waitFor(t, 30*time.Second, func() error {
+		poll.Until(t, 30*time.Second, func() error {
 			code, b := get(t, in.api+"/v1/compliance/"+utility+"/"+period+query)
 			if code != 200 {
 				return fmt.Errorf("GET report = %d %s", code, b)
@@ -123,7 +124,7 @@ func TestComplianceEndToEnd(t *testing.T) {
 		return rep
 	}
 	var rep compliance.Report
-	waitFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		rep = report("?analyte=lead")
 		if len(rep.Samples) != len(values) {
 			return fmt.Errorf("report has %d samples, want %d", len(rep.Samples), len(values))
@@ -141,7 +142,7 @@ func TestComplianceEndToEnd(t *testing.T) {
 	}
 
 	// The samples are points in InfluxDB too, for the compliance dashboard.
-	waitFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if got := influxCount(t, st, `utility='flint' AND method='lab'`); got != len(values) {
 			return fmt.Errorf("lab points in InfluxDB = %d, want %d", got, len(values))
 		}
@@ -150,7 +151,7 @@ func TestComplianceEndToEnd(t *testing.T) {
 
 	// The 22 ppb sample raised one individual compliance alert.
 	high := rep.Samples[len(rep.Samples)-1]
-	waitFor(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		_, b := get(t, in.api+"/v1/alerts")
 		var as []tapproof.Alert
 		if err := json.Unmarshal(b, &as); err != nil {
@@ -177,7 +178,7 @@ func TestComplianceEndToEnd(t *testing.T) {
 	invSubject := journal.InvalidationsSubject + "." + utility + "." + reviewer
 	publish(invSubject, sign(strangerKey, tapproof.InvalidationPayloadType, inv), "forged-invalidation")
 	publish(invSubject, sign(revKey, tapproof.InvalidationPayloadType, inv), "invalidation")
-	waitFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if got := metricValue(t, in.api, `tapproof_ingest_rejected_total{reason="unknown_signer"}`); got != rejectedBefore+1 {
 			return fmt.Errorf("unknown_signer rejections = %v, want %v (the forged invalidation)", got, rejectedBefore+1)
 		}
@@ -232,7 +233,7 @@ func TestComplianceEndToEnd(t *testing.T) {
 	if min := enrolled + uint64(len(values)); last < min {
 		t.Errorf("invalidation at leaf %d, want after the %d enrollments and %d samples", last, enrolled, len(values))
 	}
-	waitFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if got := logInfo(t, in.api, utility).Size; got <= last {
 			return fmt.Errorf("checkpoint size = %d, want > %d", got, last)
 		}
@@ -280,7 +281,7 @@ func TestSystemExceedanceEndToEnd(t *testing.T) {
 	// published, and returns the alerts by class.
 	checked := func() map[tapproof.AlertClass][]tapproof.Alert {
 		t.Helper()
-		waitFor(t, 30*time.Second, func() error {
+		poll.Until(t, 30*time.Second, func() error {
 			if got := metricValue(t, in.api, `tapproof_sink_entries_total{sink="exceedance"}`); got != float64(n) {
 				return fmt.Errorf("samples checked for an exceedance = %v, want %d", got, n)
 			}
@@ -328,7 +329,7 @@ func TestSystemExceedanceEndToEnd(t *testing.T) {
 
 	// Each alert's notice is recorded in the log: 3 individual, 1 Tier 1.
 	want := enrolled + uint64(n) + 4
-	waitFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if got := logInfo(t, in.api, utility).Size; got != want {
 			return fmt.Errorf("checkpoint size = %d, want %d: enrollments, %d samples and 4 notice records", got, want, n)
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/natstest"
+	"github.com/tapproof/tapproof/internal/poll"
 	"github.com/tapproof/tapproof/platform"
 	"github.com/tapproof/tapproof/signed"
 	"github.com/tapproof/tapproof/simulate"
@@ -161,22 +162,6 @@ func (d *devices) party(kind broker.PartyKind, id string, key ed25519.PrivateKey
 	return js
 }
 
-// waitFor polls f every 100 ms until it returns nil, failing after total.
-func waitFor(t *testing.T, total time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func get(t *testing.T, u string) (int, []byte) {
 	t.Helper()
 	resp, err := http.Get(u)
@@ -296,7 +281,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("a retried reading was acknowledged as new: %+v", ack)
 	}
 	wantLeaves := enrolled + n + 1
-	waitFor(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		if got := influxCount(t, st, `utility='flint'`); got != n+1 {
 			return fmt.Errorf("influx points = %d, want %d", got, n+1)
 		}
@@ -315,7 +300,7 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := s1.Publish(ctx, dev.js(s1), s1.Lead(15, at)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		_, b := get(t, in.api+"/v1/alerts")
 		var as []tapproof.Alert
 		if err := json.Unmarshal(b, &as); err != nil {
@@ -342,7 +327,7 @@ func TestEndToEnd(t *testing.T) {
 	li := logInfo(t, in.api, "flint")
 	var code int
 	var bundle []byte
-	waitFor(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		code, bundle = get(t, fmt.Sprintf("%s/v1/readings/%s/%d/bundle", in.api, high.Device, high.Seq))
 		if code != 200 {
 			return fmt.Errorf("bundle: %d %s", code, bundle)
@@ -448,7 +433,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		good++
 	}
-	waitFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		for r, n := range want {
 			series := fmt.Sprintf(`tapproof_ingest_rejected_total{reason="%s"}`, r)
 			if got := metricValue(t, in.api, series) - before[r]; got != n {
@@ -463,7 +448,7 @@ func TestEndToEnd(t *testing.T) {
 	wantLeaves += 2 + spike + uint64(good)
 	// The spike ended in one alert and one all-clear once site-2 read 4 ppb
 	// again; each alert message leaves one notice record in the log.
-	waitFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		_, b := get(t, in.api+"/v1/alerts")
 		var as []tapproof.Alert
 		if err := json.Unmarshal(b, &as); err != nil {
@@ -517,7 +502,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantLeaves += 2 // the enrollment and the reading
-	waitFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if got := logInfo(t, in.api, "flint").Size; got != wantLeaves {
 			return fmt.Errorf("log size = %d, want %d after the CLI-enrolled sensor's reading", got, wantLeaves)
 		}
@@ -531,7 +516,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("device revoke: %v\n%s", err, out)
 	}
 	pb9conn := dev.js(pb9).Conn()
-	waitFor(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		if pb9conn.IsConnected() {
 			return errors.New("the revoked device is still connected")
 		}
@@ -549,7 +534,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("another device after the revocation: %v", err)
 	}
 	wantLeaves += 2 // the revocation record and s2's reading
-	waitFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if got := logInfo(t, in.api, "flint").Size; got != wantLeaves {
 			return fmt.Errorf("log size = %d, want %d with the revocation record", got, wantLeaves)
 		}
@@ -568,7 +553,7 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := s1.Publish(ctx, devicesOf(t, in).js(s1), s1.Lead(2, time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if got := logInfo(t, in.api, "flint").Size; got != old.Size+1 {
 			return fmt.Errorf("log size after restart = %d, want %d", got, old.Size+1)
 		}
@@ -619,7 +604,7 @@ func TestReplicasHandOver(t *testing.T) {
 		}
 		return nil, nil, fmt.Errorf("tapproof_leader: a=%v b=%v, want exactly one leader", la, lb)
 	}
-	waitFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		for _, in := range []*instance{a, b} {
 			if got := logInfo(t, in.api, "twin").Size; got != enrolled+100 {
 				return fmt.Errorf("%s: log size = %d, want %d", in.api, got, enrolled+100)
@@ -631,7 +616,7 @@ func TestReplicasHandOver(t *testing.T) {
 	leader, follower, _ := leaders()
 	leader.stop()
 	publish(100)
-	waitFor(t, 45*time.Second, func() error {
+	poll.Until(t, 45*time.Second, func() error {
 		if got := logInfo(t, follower.api, "twin").Size; got != enrolled+200 {
 			return fmt.Errorf("log size after handover = %d, want %d", got, enrolled+200)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/tapproof/tapproof/alerts"
 	"github.com/tapproof/tapproof/internal/browsertest"
 	"github.com/tapproof/tapproof/internal/localstack"
+	"github.com/tapproof/tapproof/internal/poll"
 	"github.com/tapproof/tapproof/simulate"
 )
 
@@ -54,7 +55,7 @@ func TestResidentJourneyOnServe(t *testing.T) {
 		return r
 	}
 	publish(3.2)
-	waitFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if n := influxCount(t, st, `device='`+sensor.Device.ID+`'`); n != 1 {
 			return fmt.Errorf("readings of %s in InfluxDB = %d, want 1", sensor.Device.ID, n)
 		}
@@ -90,7 +91,7 @@ func TestResidentJourneyOnServe(t *testing.T) {
 	}
 	var record tapproof.NoticeRecord
 	var raw []byte
-	waitFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		leaves, _, err := readLog(ctx, in.api, "flint", v)
 		if err != nil {
 			return err

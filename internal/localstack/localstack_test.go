@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/tapproof/tapproof/internal/localstack"
+	"github.com/tapproof/tapproof/internal/poll"
 )
 
 // TestStack starts a real stack, uses every component, stops and restarts
@@ -36,7 +37,7 @@ func TestStack(t *testing.T) {
 	if err := s.Restart(ctx, localstack.Postgres); err != nil {
 		t.Fatalf("Restart(Postgres) = %v", err)
 	}
-	checkFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		_, err := listTrees(ctx, s.TrillianAddr)
 		return err
 	})
@@ -206,20 +207,4 @@ func influxDatabases(ctx context.Context, t *testing.T, base string) []string {
 		}
 	}
 	return names
-}
-
-// checkFor calls f every 100ms until it succeeds, failing t after total.
-func checkFor(t *testing.T, total time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
