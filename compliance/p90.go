@@ -72,14 +72,15 @@ type Sample struct {
 	tapproof.LabSample
 }
 
-// Method is how the 90th percentile was taken, by the number of values.
-type Method string
+// P90Method is how the 90th percentile was taken, by the number of values
+// (not to be confused with tapproof.Method, how a sample was analysed).
+type P90Method string
 
-// Methods of 40 CFR 141.80(c)(3).
+// The methods of 40 CFR 141.80(c)(3).
 const (
-	ByRank           Method = "rank"                // n > 5: the value at rank 0.9 × n, rounded
-	MeanOfTwoHighest Method = "mean_of_two_highest" // n == 5
-	Highest          Method = "highest"             // n < 5
+	ByRank           P90Method = "rank"                // n > 5: the value at rank 0.9 × n, rounded
+	MeanOfTwoHighest P90Method = "mean_of_two_highest" // n == 5
+	Highest          P90Method = "highest"             // n < 5
 )
 
 // Counted is one value that counts towards the 90th percentile: a sample's
@@ -109,7 +110,7 @@ type Other struct {
 // Result is a 90th percentile and how it was obtained.
 type Result struct {
 	N         int       `json:"n"`      // number of counted values
-	Method    Method    `json:"method"` // empty if N is 0
+	Method    P90Method `json:"method"` // empty if N is 0
 	Ranks     []int     `json:"ranks"`  // the ranks whose values make the percentile
 	RankExact string    `json:"rank_exact"`
 	Rounding  Rounding  `json:"rounding"`

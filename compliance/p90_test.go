@@ -98,7 +98,7 @@ func TestP90(t *testing.T) {
 		name     string
 		samples  []compliance.Sample
 		rounding compliance.Rounding
-		method   compliance.Method
+		method   compliance.P90Method
 		ranks    []int
 		exact    string
 		want     float64

@@ -11,7 +11,7 @@
 // durable in the journal (or its rejection is), so a crash at any point loses
 // nothing; JetStream's optimistic concurrency on the journal makes a
 // redelivered reading land once. Lab samples and invalidations follow the
-// same rules with their own checks; see compliance.go.
+// same rules with their own checks; see labsamples.go.
 //
 // ingest must not import anchor, alerts, influx, dashboards or httpapi.
 package ingest

@@ -1,6 +1,9 @@
-// Package journal owns tapproof's use of NATS JetStream: the embedded
-// server, the streams readings travel through, and the key-value buckets that
-// hold the device registry and the logs' identities.
+// Package journal owns tapproof's record in NATS JetStream: the embedded
+// server, the streams readings travel through, the per-utility journals,
+// and the key-value buckets that hold the device registry, the logs'
+// identities and the lab sample index. (The alert streams and the
+// residents' buckets belong to package alerts and its subpackages; the
+// broker's accounts to package broker.)
 //
 // The central idea is the per-utility log journal, stream TAPPROOF_LOG_<utility>.
 // Ingest appends each accepted entry to it; the JetStream stream sequence of
@@ -20,7 +23,8 @@
 //	tapproof.rejected.<reason>                     rejected messages with their reason (stream TAPPROOF_REJECTED)
 //	tapproof.log.<utility>.r.<device>              accepted readings, header Tapproof-Seq (stream TAPPROOF_LOG_<utility>)
 //	tapproof.log.<utility>.e.<device>              device enrollments (same stream)
-//	tapproof.log.<utility>.n.notice                records of notices sent to the public (same stream)
+//	tapproof.log.<utility>.n.<alert class>         records of notices sent to the public (same stream)
+//	tapproof.log.<utility>.x.<device>              device revocations (same stream)
 //	tapproof.log.<utility>.s.<lab>                 accepted lab samples, header Tapproof-Sample (same stream)
 //	tapproof.log.<utility>.i.<lab>                 invalidations of that lab's samples (same stream)
 //	tapproof.checkpoints.<utility>                 signed checkpoints, header Tapproof-Size (stream TAPPROOF_CHECKPOINTS)
@@ -34,5 +38,12 @@
 // crash; the append itself is optimistic on the lab's subject, like a
 // reading's on its device's (see AppendLabSample).
 //
-// journal must not import ingest, anchor, alerts, influx or httpapi.
+// One file per thing the journal stores: names.go (every stream, bucket,
+// subject, entry kind and header name), journal.go (the journals and
+// readings), labsamples.go (lab samples, invalidations and their index),
+// notice.go, checkpoints.go, registry.go (devices and logs), seal.go,
+// cursor.go and consumer.go (reading a journal back), lease.go (which
+// replica leads) and server.go (the embedded server).
+//
+// journal imports only the root package.
 package journal

@@ -17,41 +17,6 @@ import (
 	"github.com/tapproof/tapproof"
 )
 
-// Stream and bucket names.
-const (
-	ReadingsStream    = "TAPPROOF_READINGS"
-	RejectedStream    = "TAPPROOF_REJECTED"
-	CheckpointsStream = "TAPPROOF_CHECKPOINTS"
-	logStreamPrefix   = "TAPPROOF_LOG_"
-	devicesBucket     = "tapproof_devices"
-	logsBucket        = "tapproof_logs"
-)
-
-// Subject prefixes.
-const (
-	ReadingsSubject    = "tapproof.readings"
-	RejectedSubject    = "tapproof.rejected"
-	CheckpointsSubject = "tapproof.checkpoints"
-	logSubject         = "tapproof.log"
-)
-
-// Header names set on journal messages.
-const (
-	// HeaderReading carries the normalised reading as JSON, so that sinks
-	// need not decode and re-validate the envelope.
-	HeaderReading = "Tapproof-Reading"
-	// HeaderReason and HeaderDetail carry a rejection's reason and detail.
-	HeaderReason = "Tapproof-Reason"
-	HeaderDetail = "Tapproof-Detail"
-	// HeaderSubject carries the subject a rejected message arrived on.
-	HeaderSubject = "Tapproof-Subject"
-	// HeaderSeq carries a journaled reading's sequence number, and
-	// HeaderSize a checkpoint's tree size; both increase along their
-	// subject, which lets Reading and Checkpoint binary-search for them.
-	HeaderSeq  = "Tapproof-Seq"
-	HeaderSize = "Tapproof-Size"
-)
-
 // Defaults.
 const (
 	// DefaultDuplicateWindow is how long JetStream remembers Nats-Msg-Id
@@ -73,7 +38,7 @@ type Journal struct {
 	js      jetstream.JetStream
 	devices jetstream.KeyValue
 	logs    jetstream.KeyValue
-	samples jetstream.KeyValue // lab sample index; see compliance.go
+	samples jetstream.KeyValue // lab sample index; see labsamples.go
 	sealKey []byte             // see seal.go; nil: sealing off
 
 	mu         sync.Mutex

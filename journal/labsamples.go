@@ -17,47 +17,9 @@ import (
 	"github.com/tapproof/tapproof"
 )
 
-// Subjects compliance entries arrive on, in the readings stream.
-const (
-	// LabSamplesSubject prefixes the subjects certified labs publish
-	// signed sample results on: LabSamplesSubject.<utility>.<lab>.
-	LabSamplesSubject = "tapproof.labsamples"
-	// InvalidationsSubject prefixes the subjects state reviewers publish
-	// signed invalidations on: InvalidationsSubject.<utility>.<reviewer>.
-	InvalidationsSubject = "tapproof.invalidations"
-)
-
 // SamplesBucket is the key-value bucket that indexes lab samples:
 // <utility>.<lab>.<sample id> → leaf index. See AppendLabSample.
 const SamplesBucket = "tapproof_samples"
-
-// Kind is the kind of a journal entry, the fourth token of its subject.
-type Kind string
-
-// Entry kinds.
-const (
-	KindReading      Kind = "r" // tapproof.log.<utility>.r.<device>
-	KindEnrollment   Kind = "e" // tapproof.log.<utility>.e.<device>
-	KindLabSample    Kind = "s" // tapproof.log.<utility>.s.<lab>
-	KindInvalidation Kind = "i" // tapproof.log.<utility>.i.<lab of the sample>
-	KindNotice       Kind = "n" // tapproof.log.<utility>.n.notice
-	KindRevocation   Kind = "x" // tapproof.log.<utility>.x.<device>
-)
-
-// Header names set on compliance entries.
-const (
-	// HeaderSample carries the lab's sample id of a lab sample entry, or of
-	// the sample an invalidation names.
-	HeaderSample = "Tapproof-Sample"
-	// HeaderLabSample carries a lab sample entry's normalised sample as
-	// JSON, and HeaderInvalidation an invalidation entry's invalidation.
-	HeaderLabSample    = "Tapproof-Lab-Sample"
-	HeaderInvalidation = "Tapproof-Invalidation"
-	// HeaderSource carries the readings-stream sequence of the message an
-	// entry was accepted from, so that a redelivery of that same message
-	// after a crash is recognised as itself, not as a resubmission.
-	HeaderSource = "Tapproof-Source"
-)
 
 // ErrExists is returned by AppendLabSample when the journal already holds a
 // sample of that lab with that sample id.
