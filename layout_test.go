@@ -27,7 +27,7 @@ var allowed = map[string][]string{
 	"dashboards": {"", "influx"},
 	"httpapi":    {""},
 	"public":     {"", "alerts"},
-	"simulate":   {"", "signed"},
+	"simulate":   {"", "signed", "httpapi"},
 	// The application: the per-utility logs, enrollment, bundles, the
 	// sinks, readiness and the server's wiring. Everything but cmd.
 	"platform":              {"", "signed", "journal", "broker", "ingest", "anchor", "alerts", "influx", "compliance", "httpapi", "public"},

@@ -2,11 +2,14 @@ package anchor
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 
 	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/tapproof/tapproof"
 )
 
 // Replay recomputes a log's RFC 6962 root hash from its leaves, given in
@@ -53,6 +56,49 @@ func (p *Replay) Verify(cp *log.Checkpoint) error {
 	}
 	if !bytes.Equal(root, cp.Hash) {
 		return fmt.Errorf("replay: the %d leaves hash to root %x, but the checkpoint commits to %x: a leaf was changed, left out or reordered", cp.Size, root, cp.Hash)
+	}
+	return nil
+}
+
+// LeafSource serves a log's leaves from start on: at most count, fewer past
+// the end of the log. httpapi.Client.Log implements it.
+type LeafSource interface {
+	Leaves(ctx context.Context, start, count uint64) ([]tapproof.Leaf, error)
+}
+
+// readBackPage is how many leaves ReadBack asks a source for at once.
+const readBackPage = 1000
+
+// ReadBack reads every leaf that checkpoint cp covers from src, in order,
+// and hands each to keep. It trusts nothing src says: each leaf must come
+// at its index, and together they must hash to cp's root, so a leaf left
+// out, added, moved or altered is an error. keep sees each leaf before the
+// root is checked; whatever it kept is proven only if ReadBack returns nil.
+func ReadBack(ctx context.Context, src LeafSource, cp *log.Checkpoint, keep func(tapproof.Leaf)) error {
+	replay := NewReplay()
+	for replay.Size() < cp.Size {
+		start := replay.Size()
+		page, err := src.Leaves(ctx, start, min(cp.Size-start, readBackPage))
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			return fmt.Errorf("%s: the source stopped at leaf %d of the %d the checkpoint covers", cp.Origin, start, cp.Size)
+		}
+		for _, l := range page {
+			if l.Index != replay.Size() || l.Index >= cp.Size {
+				return fmt.Errorf("%s: leaf %d served where leaf %d of %d was due", cp.Origin, l.Index, replay.Size(), cp.Size)
+			}
+			if err := replay.Append(l.Bytes); err != nil {
+				return err
+			}
+			if keep != nil {
+				keep(l)
+			}
+		}
+	}
+	if err := replay.Verify(cp); err != nil {
+		return fmt.Errorf("%s: %w", cp.Origin, err)
 	}
 	return nil
 }

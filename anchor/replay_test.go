@@ -1,6 +1,7 @@
 package anchor_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
 
+	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/anchor"
 )
 
@@ -70,6 +72,59 @@ func TestReplay(t *testing.T) {
 	} {
 		if err := replay(tc.leaves).Verify(cp); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Verify = %v, want an error saying %q", name, err, tc.want)
+		}
+	}
+}
+
+// pages is a LeafSource whose function says what it serves for each
+// request.
+type pages func(start, count uint64) []tapproof.Leaf
+
+func (p pages) Leaves(_ context.Context, start, count uint64) ([]tapproof.Leaf, error) {
+	return p(start, count), nil
+}
+
+func TestReadBack(t *testing.T) {
+	s, v := newLogKey(t)
+	var leaves []tapproof.Leaf
+	tree := testonly.New(rfc6962.DefaultHasher)
+	for i := range 2300 { // three pages
+		l := tapproof.Leaf{Index: uint64(i), Bytes: fmt.Appendf(nil, "leaf %d", i)}
+		leaves = append(leaves, l)
+		tree.AppendData(l.Bytes)
+	}
+	signed, err := anchor.SignCheckpoint(s, uint64(len(leaves)), tree.Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := anchor.OpenCheckpoint(signed, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	honest := func(ls []tapproof.Leaf) pages {
+		return func(start, count uint64) []tapproof.Leaf {
+			return ls[min(start, uint64(len(ls))):min(start+count, uint64(len(ls)))]
+		}
+	}
+	var kept int
+	if err := anchor.ReadBack(t.Context(), honest(leaves), cp, func(tapproof.Leaf) { kept++ }); err != nil || kept != len(leaves) {
+		t.Fatalf("ReadBack of the whole log = %v after %d leaves", err, kept)
+	}
+	moved := slices.Clone(leaves)
+	moved[5].Index = 6
+	altered := slices.Clone(leaves)
+	altered[1999] = tapproof.Leaf{Index: 1999, Bytes: []byte("leaf 1999, amended")}
+	for name, tc := range map[string]struct {
+		src  pages
+		want string
+	}{
+		"the end left out": {honest(leaves[:1500]), "stopped at leaf 1500 of the 2300"},
+		"a leaf moved":     {honest(moved), "leaf 6 served where leaf 5"},
+		"a leaf altered":   {honest(altered), "changed"},
+		"a page repeated":  {func(start, count uint64) []tapproof.Leaf { return leaves[:count] }, "leaf 0 served where leaf 1000"},
+	} {
+		if err := anchor.ReadBack(t.Context(), tc.src, cp, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: ReadBack = %v, want an error saying %q", name, err, tc.want)
 		}
 	}
 }

@@ -9,7 +9,6 @@
 package simulate
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -18,10 +17,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	mrand "math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -30,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/signed"
 )
 
@@ -162,34 +160,15 @@ func (s *Sensor) EnrollmentEnvelope(ctx context.Context) ([]byte, error) {
 // through its admin API. Devices already enrolled with the same key are
 // accepted again without change.
 func (f *Fleet) Enroll(ctx context.Context, server, token string) error {
+	c := &httpapi.Client{BaseURL: server, Token: token}
 	for _, s := range f.Sensors {
 		env, err := s.EnrollmentEnvelope(ctx)
 		if err != nil {
 			return err
 		}
-		if err := PostEnrollment(ctx, server, token, env); err != nil {
+		if err := c.Enroll(ctx, env); err != nil {
 			return fmt.Errorf("enroll %s: %w", s.Device.ID, err)
 		}
-	}
-	return nil
-}
-
-// PostEnrollment sends one signed enrollment to tapproof's admin API.
-func PostEnrollment(ctx context.Context, server, token string, envelope []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, server+"/v1/admin/devices", bytes.NewReader(envelope))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg))
 	}
 	return nil
 }

@@ -1,20 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,7 +18,6 @@ import (
 	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/platform"
 	"github.com/tapproof/tapproof/signed"
-	"github.com/tapproof/tapproof/simulate"
 )
 
 func newDeviceCmd() *cobra.Command {
@@ -164,8 +157,9 @@ func newDeviceEnrollCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			c := &httpapi.Client{BaseURL: server, Token: token}
 			for _, env := range envs {
-				if err := simulate.PostEnrollment(cmd.Context(), server, token, env); err != nil {
+				if err := c.Enroll(cmd.Context(), env); err != nil {
 					return err
 				}
 			}
@@ -194,22 +188,9 @@ replacement device is enrolled under a new id.`,
 			if token == "" {
 				return errors.New("TAPPROOF_ADMIN_TOKEN is not set")
 			}
-			body, _ := json.Marshal(httpapi.RevokeRequest{Reason: reason})
-			u := strings.TrimSuffix(server, "/") + "/v1/admin/devices/" + url.PathEscape(id) + "/revoke"
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, u, bytes.NewReader(body))
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Authorization", "Bearer "+token)
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("revoke %s: %s: %s", id, resp.Status, bytes.TrimSpace(msg))
+			c := &httpapi.Client{BaseURL: server, Token: token}
+			if err := c.Revoke(cmd.Context(), id, reason); err != nil {
+				return fmt.Errorf("revoke %s: %w", id, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s\n", id)
 			return nil
