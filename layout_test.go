@@ -26,11 +26,18 @@ var allowed = map[string][]string{
 	"compliance": {"", "signed"},
 	"dashboards": {"", "influx"},
 	"httpapi":    {""},
-	"public":     {"", "alerts"},
+	"public":     {"", "alerts", "alerts/cap", "alerts/notice", "alerts/residents"},
 	"simulate":   {"", "signed", "httpapi"},
+	// Delivering alerts, one concern each: none imports another but
+	// alerts/notice, the text that CAP documents and residents' notices
+	// share; alerts imports none of them.
+	"alerts/notice":    {""},
+	"alerts/cap":       {"", "alerts/notice"},
+	"alerts/webhook":   {"", "alerts"},
+	"alerts/residents": {"", "alerts", "alerts/notice"},
 	// The application: the per-utility logs, enrollment, bundles, the
 	// sinks, readiness and the server's wiring. Everything but cmd.
-	"platform":              {"", "signed", "journal", "broker", "ingest", "anchor", "alerts", "influx", "compliance", "httpapi", "public"},
+	"platform":              {"", "signed", "journal", "broker", "ingest", "anchor", "alerts", "alerts/cap", "alerts/notice", "alerts/residents", "alerts/webhook", "influx", "compliance", "httpapi", "public"},
 	"deploy":                {},
 	"internal/localstack":   {},
 	"internal/poll":         {},

@@ -10,44 +10,32 @@ import (
 	"github.com/tapproof/tapproof"
 )
 
-// Webhook delivery results, the values of the result label of
-// tapproof_webhook_deliveries_total.
-const (
-	ResultDelivered = "delivered" // the receiver answered 2xx
-	ResultRetried   = "retried"   // failed; JetStream redelivers after a back-off
-	ResultFailed    = "failed"    // failed for the last time (MaxDeliver reached) or undecodable
-)
-
-// Metrics are the alerting counters. A nil *Metrics counts nothing.
+// Metrics are the counters of alerts raised, screening events and alert
+// messages set aside: tapproof_alerts_raised_total,
+// tapproof_screening_events_total and tapproof_alerts_invalid_total. The
+// delivery counters belong to alerts/webhook and alerts/residents. A nil
+// *Metrics counts nothing.
 type Metrics struct {
-	raised     *prometheus.CounterVec
-	deliveries *prometheus.CounterVec
-	screens    *prometheus.CounterVec
-	notices    *prometheus.CounterVec
-	invalid    *prometheus.CounterVec
+	raised  *prometheus.CounterVec
+	screens *prometheus.CounterVec
+	invalid *prometheus.CounterVec
 }
 
 // NewMetrics creates the alerting metrics and registers them with reg, which
 // may be nil (metrics are then kept but not exported). Registering twice with
-// one registry reuses the first registration.
+// one registry reuses the first registration, so that every reader of the
+// alert stream can count what it sets aside in one
+// tapproof_alerts_invalid_total.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		raised: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tapproof_alerts_raised_total",
 			Help: "Alerts stored for the first time, by class.",
 		}, []string{"class"}),
-		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tapproof_webhook_deliveries_total",
-			Help: "Webhook delivery attempts, by result (delivered, retried, failed).",
-		}, []string{"result"}),
 		screens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tapproof_screening_events_total",
 			Help: "Screening state machine events, by event (pending, fired, updated, suppressed, recovering, cleared, abandoned).",
 		}, []string{"event"}),
-		notices: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tapproof_notice_deliveries_total",
-			Help: "Resident notice and confirmation delivery attempts, by channel (email, webhook) and result (delivered, retried, failed).",
-		}, []string{"channel", "result"}),
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tapproof_alerts_invalid_total",
 			Help: "Messages on the alert stream that do not decode or validate, by reason (undecodable, invalid): set aside, never shown to the public nor sent to residents.",
@@ -58,22 +46,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{invalidUndecodable, invalidAlert} {
 		m.invalid.WithLabelValues(r)
 	}
-	m.deliveries = register(reg, m.deliveries)
 	m.screens = register(reg, m.screens)
-	m.notices = register(reg, m.notices)
 	for _, e := range screeningEvents {
 		m.screens.WithLabelValues(e)
 	}
-	for _, ch := range []Channel{ChannelEmail, ChannelWebhook} {
-		for _, r := range []string{ResultDelivered, ResultRetried, ResultFailed} {
-			m.notices.WithLabelValues(string(ch), r)
-		}
-	}
 	for _, c := range []tapproof.AlertClass{tapproof.Screening, tapproof.IndividualCompliance, tapproof.SystemExceedance} {
 		m.raised.WithLabelValues(string(c))
-	}
-	for _, r := range []string{ResultDelivered, ResultRetried, ResultFailed} {
-		m.deliveries.WithLabelValues(r)
 	}
 	return m
 }
@@ -100,10 +78,11 @@ const (
 	invalidAlert       = "invalid"
 )
 
-// decodeAlert decodes and validates an alert message from the alert
-// stream, counting what it sets aside. Every reader of the stream uses it:
-// nothing that fails it reaches the public or a resident.
-func (m *Metrics) decodeAlert(data []byte) (tapproof.Alert, error) {
+// DecodeAlert decodes and validates a message of the alert stream,
+// counting what it sets aside in tapproof_alerts_invalid_total. Every reader
+// of the stream uses it: nothing that fails it reaches the public or a
+// resident.
+func (m *Metrics) DecodeAlert(data []byte) (tapproof.Alert, error) {
 	var a tapproof.Alert
 	if err := json.Unmarshal(data, &a); err != nil {
 		m.alertInvalid(invalidUndecodable)
@@ -135,23 +114,9 @@ func (m *Metrics) alertRaised(c tapproof.AlertClass) {
 	m.raised.WithLabelValues(string(c)).Inc()
 }
 
-func (m *Metrics) delivery(result string) {
-	if m == nil {
-		return
-	}
-	m.deliveries.WithLabelValues(result).Inc()
-}
-
 func (m *Metrics) screening(event string) {
 	if m == nil {
 		return
 	}
 	m.screens.WithLabelValues(event).Inc()
-}
-
-func (m *Metrics) notice(ch Channel, result string) {
-	if m == nil {
-		return
-	}
-	m.notices.WithLabelValues(string(ch), result).Inc()
 }

@@ -2,7 +2,6 @@ package alerts_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -21,9 +20,9 @@ func startJetStream(t *testing.T) jetstream.JetStream {
 	return js
 }
 
-func newStore(t *testing.T, js jetstream.JetStream, opts ...alerts.StoreOption) *alerts.Store {
+func newStore(t *testing.T, js jetstream.JetStream, m *alerts.Metrics) *alerts.Store {
 	t.Helper()
-	s, err := alerts.NewStore(context.Background(), js, opts...)
+	s, err := alerts.NewStore(context.Background(), js, m)
 	if err != nil {
 		t.Fatalf("NewStore: %v", err)
 	}
@@ -62,5 +61,3 @@ func streamMsgs(t *testing.T, js jetstream.JetStream) uint64 {
 	}
 	return info.State.Msgs
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

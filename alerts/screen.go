@@ -26,6 +26,9 @@ const (
 	DefaultEscalation = 2.0
 )
 
+// logKeyAlert is the log attribute key of an alert's id.
+const logKeyAlert = "alert_id"
+
 // ScreeningBucket is the JetStream key-value bucket that keeps screening
 // state, one key per utility, site and analyte.
 const ScreeningBucket = "tapproof_screening"
@@ -80,8 +83,8 @@ type ScreeningState struct {
 }
 
 // ScreeningStates keeps ScreeningState durably. Save must fail if the key's
-// revision is no longer rev (0: the key must not exist). NewScreeningKV
-// returns the JetStream implementation.
+// revision is no longer rev (0: the key must not exist). *ScreeningKV is
+// the JetStream implementation.
 type ScreeningStates interface {
 	Load(ctx context.Context, key string) (st ScreeningState, rev uint64, err error)
 	Save(ctx context.Context, key string, st ScreeningState, rev uint64) (uint64, error)
@@ -404,12 +407,13 @@ func (c ScreenerConfig) step(st ScreeningState, r tapproof.Reading, m measuremen
 	return st, nil, false
 }
 
-// screeningKV keeps ScreeningState in a JetStream key-value bucket.
-type screeningKV struct{ kv jetstream.KeyValue }
+// ScreeningKV keeps ScreeningState in the JetStream key-value bucket
+// ScreeningBucket. It implements ScreeningStates.
+type ScreeningKV struct{ kv jetstream.KeyValue }
 
 // NewScreeningKV creates or opens the ScreeningBucket key-value bucket and
-// returns ScreeningStates on it.
-func NewScreeningKV(ctx context.Context, js jetstream.JetStream) (ScreeningStates, error) {
+// returns a ScreeningKV on it.
+func NewScreeningKV(ctx context.Context, js jetstream.JetStream) (*ScreeningKV, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      ScreeningBucket,
 		Description: "tapproof screening state per utility, site and analyte",
@@ -419,10 +423,12 @@ func NewScreeningKV(ctx context.Context, js jetstream.JetStream) (ScreeningState
 	if err != nil {
 		return nil, fmt.Errorf("screening bucket: %w", err)
 	}
-	return screeningKV{kv: kv}, nil
+	return &ScreeningKV{kv: kv}, nil
 }
 
-func (s screeningKV) Load(ctx context.Context, key string) (ScreeningState, uint64, error) {
+// Load returns the state of key and its revision; the zero state and
+// revision 0 if there is none.
+func (s *ScreeningKV) Load(ctx context.Context, key string) (ScreeningState, uint64, error) {
 	e, err := s.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return ScreeningState{}, 0, nil
@@ -437,7 +443,9 @@ func (s screeningKV) Load(ctx context.Context, key string) (ScreeningState, uint
 	return st, e.Revision(), nil
 }
 
-func (s screeningKV) Save(ctx context.Context, key string, st ScreeningState, rev uint64) (uint64, error) {
+// Save stores st under key if its revision is still rev (0: if the key does
+// not exist yet) and returns the new revision.
+func (s *ScreeningKV) Save(ctx context.Context, key string, st ScreeningState, rev uint64) (uint64, error) {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return 0, err

@@ -409,7 +409,7 @@ func TestScreenerConfigValidate(t *testing.T) {
 func TestScreenerOnJetStream(t *testing.T) {
 	js := startJetStream(t)
 	ctx := context.Background()
-	store := newStore(t, js)
+	store := newStore(t, js, nil)
 	kv, err := alerts.NewScreeningKV(ctx, js)
 	if err != nil {
 		t.Fatal(err)

@@ -54,13 +54,6 @@ func Subject(a tapproof.Alert) string {
 	return SubjectPrefix + "." + a.Utility + "." + site
 }
 
-// StoreOption configures a Store.
-type StoreOption func(*Store)
-
-// WithMetrics makes the Store count alerts stored for the first time in
-// tapproof_alerts_raised_total.
-func WithMetrics(m *Metrics) StoreOption { return func(s *Store) { s.metrics = m } }
-
 // Store keeps alerts in JetStream. It is safe for concurrent use.
 type Store struct {
 	js           jetstream.JetStream
@@ -69,8 +62,10 @@ type Store struct {
 	metrics      *Metrics
 }
 
-// NewStore creates or updates the alert stream and returns a Store on it.
-func NewStore(ctx context.Context, js jetstream.JetStream, opts ...StoreOption) (*Store, error) {
+// NewStore creates or updates the alert and suppression streams and returns
+// a Store on them. metrics, which may be nil, counts alerts stored for the
+// first time (tapproof_alerts_raised_total) and messages set aside.
+func NewStore(ctx context.Context, js jetstream.JetStream, metrics *Metrics) (*Store, error) {
 	// Alerts and suppressed exceedances are kept alike: one message each,
 	// deduplicated on the alert id.
 	stream := func(name, desc, prefix string) (jetstream.Stream, error) {
@@ -98,11 +93,7 @@ func NewStore(ctx context.Context, js jetstream.JetStream, opts ...StoreOption) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{js: js, stream: st, suppressions: sup}
-	for _, o := range opts {
-		o(s)
-	}
-	return s, nil
+	return &Store{js: js, stream: st, suppressions: sup, metrics: metrics}, nil
 }
 
 // Publish stores a, once: publishing an alert with the same ID again within
@@ -227,7 +218,7 @@ func (s *Store) scan(ctx context.Context, st jetstream.Stream, filter string, fn
 			if err != nil {
 				return err
 			}
-			if a, err := s.metrics.decodeAlert(m.Data()); err == nil && !fn(a) {
+			if a, err := s.metrics.DecodeAlert(m.Data()); err == nil && !fn(a) {
 				return nil
 			}
 			if md.Sequence.Stream >= last || md.NumPending == 0 {
@@ -269,7 +260,7 @@ func (s *Store) Watch(ctx context.Context) (<-chan tapproof.Alert, error) {
 			if err != nil {
 				return
 			}
-			a, err := s.metrics.decodeAlert(m.Data())
+			a, err := s.metrics.DecodeAlert(m.Data())
 			if err != nil {
 				continue
 			}
@@ -307,7 +298,7 @@ func (s *Store) Recent(ctx context.Context, limit int) ([]tapproof.Alert, error)
 		if err != nil {
 			return nil, fmt.Errorf("recent alerts: message %d: %w", seq, err)
 		}
-		a, err := s.metrics.decodeAlert(m.Data)
+		a, err := s.metrics.DecodeAlert(m.Data)
 		if err != nil {
 			continue // set aside: counted, never served
 		}

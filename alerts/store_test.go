@@ -17,7 +17,7 @@ import (
 func TestStorePublishOnce(t *testing.T) {
 	js := startJetStream(t)
 	reg := prometheus.NewPedanticRegistry()
-	s := newStore(t, js, alerts.WithMetrics(alerts.NewMetrics(reg)))
+	s := newStore(t, js, alerts.NewMetrics(reg))
 
 	a := testAlert(1)
 	publish(t, s, a, a)
@@ -50,7 +50,7 @@ tapproof_alerts_raised_total{class="system_exceedance"} 0
 
 func TestStoreRecent(t *testing.T) {
 	js := startJetStream(t)
-	s := newStore(t, js)
+	s := newStore(t, js, nil)
 	ctx := context.Background()
 
 	if got, err := s.Recent(ctx, 10); err != nil || len(got) != 0 {
@@ -101,7 +101,7 @@ func TestStoreRecent(t *testing.T) {
 
 func TestStoreSubjects(t *testing.T) {
 	js := startJetStream(t)
-	s := newStore(t, js)
+	s := newStore(t, js, nil)
 	ctx := context.Background()
 	site := testAlert(1)
 	system := testAlert(2)
@@ -129,7 +129,7 @@ func TestStoreSubjects(t *testing.T) {
 
 func TestStorePublishRejects(t *testing.T) {
 	js := startJetStream(t)
-	s := newStore(t, js)
+	s := newStore(t, js, nil)
 	for _, f := range []func(*tapproof.Alert){
 		func(a *tapproof.Alert) { a.ID = "" },
 		func(a *tapproof.Alert) { a.Utility = "spring.field" },
@@ -149,9 +149,9 @@ func TestStorePublishRejects(t *testing.T) {
 
 func TestNewStoreTwice(t *testing.T) {
 	js := startJetStream(t)
-	s1 := newStore(t, js)
+	s1 := newStore(t, js, nil)
 	publish(t, s1, testAlert(1))
-	s2 := newStore(t, js)
+	s2 := newStore(t, js, nil)
 	publish(t, s2, testAlert(1), testAlert(2))
 	if n := streamMsgs(t, js); n != 2 {
 		t.Errorf("stream holds %d messages, want 2", n)
@@ -177,7 +177,7 @@ func TestMetricsLint(t *testing.T) {
 func TestStoreSetsAsideForeignAlerts(t *testing.T) {
 	js := startJetStream(t)
 	reg := prometheus.NewPedanticRegistry()
-	s := newStore(t, js, alerts.WithMetrics(alerts.NewMetrics(reg)))
+	s := newStore(t, js, alerts.NewMetrics(reg))
 	ctx := context.Background()
 	before, after := testAlert(1), testAlert(2)
 	publish(t, s, before)

@@ -23,8 +23,9 @@ import (
 // it in step with the code that registers the metrics:
 //
 //	ingest/metrics.go         tapproof_ingest_*
-//	alerts/metrics.go         tapproof_alerts_raised_total, tapproof_webhook_deliveries_total,
-//	                          tapproof_screening_events_total, tapproof_notice_deliveries_total
+//	alerts/metrics.go         tapproof_alerts_raised_total, tapproof_screening_events_total
+//	alerts/webhook/metrics.go tapproof_webhook_deliveries_total
+//	alerts/residents/metrics.go tapproof_notice_deliveries_total
 //	cmd/tapproof/sinks.go     tapproof_sink_*, tapproof_journal_pending_entries,
 //	                          tapproof_ingest_pending_messages, tapproof_log_size_leaves,
 //	                          tapproof_checkpoint_timestamp_seconds, tapproof_publish_to_proof_seconds,
@@ -172,7 +173,7 @@ func TestExportedListIsComplete(t *testing.T) {
 			}
 		}
 	}()
-	for _, dir := range []string{"ingest", "alerts", "anchor", "journal", "broker", filepath.Join("cmd", "tapproof"), "influx", "httpapi"} {
+	for _, dir := range []string{"ingest", "alerts", filepath.Join("alerts", "webhook"), filepath.Join("alerts", "residents"), "anchor", "journal", "broker", filepath.Join("cmd", "tapproof"), "influx", "httpapi"} {
 		files, err := filepath.Glob(filepath.Join("..", dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)

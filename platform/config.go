@@ -9,6 +9,8 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/alerts/residents"
+	"github.com/tapproof/tapproof/alerts/webhook"
 	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/compliance"
 	"github.com/tapproof/tapproof/httpapi"
@@ -48,7 +50,7 @@ type Config struct {
 	// readings (tapproof.RuleBook.LeadOverride).
 	LeadActionLevel    float64
 	Jurisdictions      map[string]tapproof.Jurisdiction
-	Webhooks           []alerts.WebhookConfig
+	Webhooks           []webhook.Config
 	DevicesFile        string // signed enrollments loaded at start
 	CheckpointInterval time.Duration
 	BatchSize          int
@@ -57,8 +59,8 @@ type Config struct {
 	PublicURL   string // base URL of the public pages, for links in notices and CAP
 	PublicTitle string
 	CAPSender   string
-	SitesFile   string // JSON []alerts.Site: names, service areas, CAP geocodes
-	SMTP        alerts.SMTPConfig
+	SitesFile   string // JSON []notice.Site: names, service areas, CAP geocodes
+	SMTP        residents.SMTPConfig
 	Screening   alerts.ScreenerConfig
 	// ComplianceKeys are the certified labs' and state reviewers' public
 	// keys: lab samples and invalidations are accepted, and compliance

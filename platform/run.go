@@ -20,6 +20,10 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/alerts/cap"
+	"github.com/tapproof/tapproof/alerts/notice"
+	"github.com/tapproof/tapproof/alerts/residents"
+	"github.com/tapproof/tapproof/alerts/webhook"
 	"github.com/tapproof/tapproof/anchor"
 	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/httpapi"
@@ -145,7 +149,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer iw.Close()
 
 	alertMetrics := alerts.NewMetrics(reg)
-	store, err := alerts.NewStore(ctx, urgentJS, alerts.WithMetrics(alertMetrics))
+	store, err := alerts.NewStore(ctx, urgentJS, alertMetrics)
 	if err != nil {
 		return err
 	}
@@ -201,18 +205,18 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	subs, err := alerts.NewSubscriptions(ctx, js)
+	subs, err := residents.NewSubscriptions(ctx, js, residents.SubscriptionsConfig{})
 	if err != nil {
 		return err
 	}
-	var mailer alerts.Mailer
+	var mailer residents.Mailer
 	if cfg.SMTP.Host != "" {
-		if mailer, err = alerts.NewSMTPMailer(cfg.SMTP); err != nil {
+		if mailer, err = residents.NewSMTPMailer(cfg.SMTP); err != nil {
 			return err
 		}
 	}
-	links := alerts.Links{Base: cfg.PublicURL}
-	notifier, err := alerts.NewNotifier(ctx, js, subs, sites, alerts.NotifierConfig{Links: links, Mailer: mailer, NoticeLog: j}, alertMetrics, log)
+	links := notice.Links{Base: cfg.PublicURL}
+	notifier, err := residents.NewNotifier(ctx, js, subs, sites, residents.NotifierConfig{Links: links, Mailer: mailer, NoticeLog: j}, residents.NewMetrics(reg), log)
 	if err != nil {
 		return err
 	}
@@ -220,9 +224,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	var wh *alerts.Webhooks
+	var wh *webhook.Deliverer
 	if len(cfg.Webhooks) > 0 {
-		if wh, err = alerts.NewWebhooks(js, cfg.Webhooks, alertMetrics, log); err != nil {
+		if wh, err = webhook.NewDeliverer(js, cfg.Webhooks, webhook.NewMetrics(reg), log); err != nil {
 			return err
 		}
 	}
@@ -266,7 +270,7 @@ func Run(ctx context.Context, cfg Config) error {
 	streamsDone := make(chan struct{})
 	pub := public.Handler(public.Config{
 		Sites: sites, Readings: reader, Alerts: store, Subscriber: notifier, Title: cfg.PublicTitle,
-		CAP: alerts.CAPConfig{Sender: cfg.CAPSender, SenderName: cfg.PublicTitle, Links: links}, Log: log, Done: streamsDone,
+		CAP: cap.Config{Sender: cfg.CAPSender, SenderName: cfg.PublicTitle, Links: links}, Log: log, Done: streamsDone,
 	})
 	srv := httpapi.NewServer(cfg.HTTPAddr, routes(api, pub))
 	srv.RegisterOnShutdown(func() { close(streamsDone) })

@@ -7,14 +7,14 @@ import (
 	"os"
 
 	"github.com/tapproof/tapproof"
-	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/alerts/notice"
 )
 
 // siteDirectory lists the sampling sites residents can follow: those of a
 // sites file (names, service areas, CAP geocodes) and, for sites the file
 // does not describe, every site with an enrolled device, named by its id.
 type siteDirectory struct {
-	described []alerts.Site
+	described []notice.Site
 	devices   interface{ Devices() []tapproof.Device }
 }
 
@@ -39,8 +39,8 @@ func newSiteDirectory(path string, devices interface{ Devices() []tapproof.Devic
 }
 
 // Sites returns the described sites, then the others that have devices.
-func (d *siteDirectory) Sites(context.Context) ([]alerts.Site, error) {
-	out := append([]alerts.Site(nil), d.described...)
+func (d *siteDirectory) Sites(context.Context) ([]notice.Site, error) {
+	out := append([]notice.Site(nil), d.described...)
 	seen := map[[2]string]bool{}
 	for _, s := range d.described {
 		seen[[2]string{s.Utility, s.ID}] = true
@@ -49,7 +49,7 @@ func (d *siteDirectory) Sites(context.Context) ([]alerts.Site, error) {
 		k := [2]string{dev.Utility, dev.Site}
 		if !seen[k] {
 			seen[k] = true
-			out = append(out, alerts.Site{Utility: dev.Utility, ID: dev.Site, Name: dev.Site})
+			out = append(out, notice.Site{Utility: dev.Utility, ID: dev.Site, Name: dev.Site})
 		}
 	}
 	return out, nil

@@ -16,6 +16,9 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/alerts/cap"
+	"github.com/tapproof/tapproof/alerts/notice"
+	"github.com/tapproof/tapproof/alerts/residents"
 	"github.com/tapproof/tapproof/internal/browsertest"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/public"
@@ -69,23 +72,23 @@ func TestResidentJourney(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	links := alerts.Links{Base: base}
+	links := notice.Links{Base: base}
 
-	store, err := alerts.NewStore(bg, js)
+	store, err := alerts.NewStore(bg, js, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	subs, err := alerts.NewSubscriptions(bg, js)
+	subs, err := residents.NewSubscriptions(bg, js, residents.SubscriptionsConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mailer, err := alerts.NewSMTPMailer(alerts.SMTPConfig{Host: mp.SMTPHost, Port: mp.SMTPPort, From: "alerts@water.springfield.example", TLS: alerts.SMTPTLSNone})
+	mailer, err := residents.NewSMTPMailer(residents.SMTPConfig{Host: mp.SMTPHost, Port: mp.SMTPPort, From: "alerts@water.springfield.example", TLS: residents.SMTPTLSNone})
 	if err != nil {
 		t.Fatal(err)
 	}
 	nlog := &memNoticeLog{}
-	notifier, err := alerts.NewNotifier(bg, js, subs, testSites, alerts.NotifierConfig{Links: links, Mailer: mailer, NoticeLog: nlog,
-		MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}, nil, nil)
+	notifier, err := residents.NewNotifier(bg, js, subs, testSites, residents.NotifierConfig{Links: links, Mailer: mailer, NoticeLog: nlog,
+		Retry: alerts.Retry{MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +107,7 @@ func TestResidentJourney(t *testing.T) {
 
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: public.Handler(public.Config{
 		Sites: testSites, Readings: readings, Alerts: store, Subscriber: notifier, Title: "Springfield water",
-		CAP: alerts.CAPConfig{Sender: "alerts@water.springfield.example", Links: links},
+		CAP: cap.Config{Sender: "alerts@water.springfield.example", Links: links},
 	})}}
 	srv.Start()
 	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() }) // the page's event stream stays open
@@ -141,15 +144,15 @@ func TestResidentJourney(t *testing.T) {
 	}
 
 	// 5. The notice arrives with the mandatory language and an unsubscribe link.
-	notice := waitMail(t, mp, resident, "Water alert")
-	for _, want := range []string{"30 µg/L (ppb)", alerts.HealthEffectsLead, base + "/sites/springfield/elm-st-12"} {
-		if !strings.Contains(notice.Text, want) {
-			t.Errorf("notice lacks %q:\n%s", want, notice.Text)
+	mail := waitMail(t, mp, resident, "Water alert")
+	for _, want := range []string{"30 µg/L (ppb)", notice.HealthEffectsLead, base + "/sites/springfield/elm-st-12"} {
+		if !strings.Contains(mail.Text, want) {
+			t.Errorf("notice lacks %q:\n%s", want, mail.Text)
 		}
 	}
-	unsub := regexp.MustCompile(regexp.QuoteMeta(base) + `/unsubscribe\?token=[0-9a-f]{64}`).FindString(notice.Text)
+	unsub := regexp.MustCompile(regexp.QuoteMeta(base) + `/unsubscribe\?token=[0-9a-f]{64}`).FindString(mail.Text)
 	if unsub == "" {
-		t.Fatalf("notice has no unsubscribe link:\n%s", notice.Text)
+		t.Fatalf("notice has no unsubscribe link:\n%s", mail.Text)
 	}
 	if recs := nlog.all(); len(recs) != 1 || recs[0].Recipients != 1 || recs[0].AlertID != "screening-asv-1-2" {
 		t.Errorf("notice records = %+v, want one for screening-asv-1-2 with 1 recipient", recs)

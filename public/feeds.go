@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/tapproof/tapproof"
-	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/alerts/cap"
+	"github.com/tapproof/tapproof/alerts/notice"
 )
 
-func (s *server) lookup(w http.ResponseWriter, r *http.Request) (tapproof.Alert, *alerts.Site, bool) {
+func (s *server) lookup(w http.ResponseWriter, r *http.Request) (tapproof.Alert, *notice.Site, bool) {
 	id := r.PathValue("id")
 	if id == "" || len(id) > 200 || strings.ContainsAny(id, " ,<&/") {
 		http.NotFound(w, r)
@@ -28,9 +29,9 @@ func (s *server) lookup(w http.ResponseWriter, r *http.Request) (tapproof.Alert,
 		http.NotFound(w, r)
 		return tapproof.Alert{}, nil, false
 	}
-	var site *alerts.Site
+	var site *notice.Site
 	if sites, err := s.cfg.Sites.Sites(r.Context()); err == nil {
-		site, _ = alerts.FindSite(sites, a.Utility, a.Site)
+		site, _ = notice.FindSite(sites, a.Utility, a.Site)
 	}
 	return a, site, true
 }
@@ -40,7 +41,7 @@ func (s *server) cap(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	doc, err := alerts.CAP(a, site, s.cfg.CAP)
+	doc, err := cap.Marshal(a, site, s.cfg.CAP)
 	if err != nil {
 		s.cfg.Log.Error("cap", "alert_id", a.ID, "error", err)
 		http.Error(w, "alert not available as CAP", http.StatusInternalServerError)
@@ -104,7 +105,7 @@ func (s *server) feed(w http.ResponseWriter, r *http.Request) {
 		if a.State() == tapproof.AlertSuppressed {
 			continue
 		}
-		notice, err := alerts.RenderNotice(a, nil, links)
+		text, err := notice.Render(a, nil, links)
 		if err != nil {
 			continue
 		}
@@ -113,7 +114,7 @@ func (s *server) feed(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Entries = append(f.Entries, atomEntry{
 			ID:       links.CAP(a.ID),
-			Title:    kindLabel(a) + ": " + notice.Subject,
+			Title:    kindLabel(a) + ": " + text.Subject,
 			Updated:  a.RaisedAt.UTC().Format(time.RFC3339),
 			Category: []atomCat{{Term: string(a.Class)}, {Term: string(a.Type())}},
 			Summary:  atomSummary(a),

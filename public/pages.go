@@ -12,6 +12,8 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/alerts/notice"
+	"github.com/tapproof/tapproof/alerts/residents"
 )
 
 //go:embed pages.html
@@ -33,10 +35,10 @@ type page struct {
 	Utility  string
 	Query    string
 	Areas    []area
-	Site     *alerts.Site
+	Site     *notice.Site
 	Readings []tapproof.Reading
 	Open     []tapproof.Alert
-	Channels []alerts.Channel
+	Channels []residents.Channel
 	Target   string // preselected subscribe target
 	Targets  []target
 	Message  string
@@ -53,7 +55,7 @@ type alertList struct {
 
 type area struct {
 	Utility, ID, Name string
-	Sites             []alerts.Site
+	Sites             []notice.Site
 }
 
 type target struct{ Value, Label string }
@@ -84,7 +86,7 @@ func (s *server) notFound(w http.ResponseWriter, what string) {
 
 // group sorts sites into utilities and service areas, keeping those that
 // match q (case-insensitive, in name, area or id) and utility if set.
-func group(sites []alerts.Site, utility, q string) []area {
+func group(sites []notice.Site, utility, q string) []area {
 	q = strings.ToLower(strings.TrimSpace(q))
 	idx := map[string]int{}
 	var out []area
@@ -116,7 +118,7 @@ func group(sites []alerts.Site, utility, q string) []area {
 		return strings.Compare(a.Utility+"\x00"+a.Name, b.Utility+"\x00"+b.Name)
 	})
 	for _, a := range out {
-		slices.SortFunc(a.Sites, func(x, y alerts.Site) int { return strings.Compare(x.Name, y.Name) })
+		slices.SortFunc(a.Sites, func(x, y notice.Site) int { return strings.Compare(x.Name, y.Name) })
 	}
 	return out
 }
@@ -151,7 +153,7 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "sites", err)
 		return
 	}
-	if utility != "" && !slices.ContainsFunc(sites, func(st alerts.Site) bool { return st.Utility == utility }) {
+	if utility != "" && !slices.ContainsFunc(sites, func(st notice.Site) bool { return st.Utility == utility }) {
 		s.notFound(w, "There is no such water system.")
 		return
 	}
@@ -174,7 +176,7 @@ func (s *server) site(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "sites", err)
 		return
 	}
-	site, ok := alerts.FindSite(sites, utility, id)
+	site, ok := notice.FindSite(sites, utility, id)
 	if !ok {
 		s.notFound(w, "There is no such site.")
 		return

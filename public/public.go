@@ -19,8 +19,9 @@
 //	GET  /v1/alerts/stream          alert messages as Server-Sent Events
 //
 // public talks to the rest of tapproof through the small interfaces of
-// Config and the types of packages tapproof and alerts; it must not import
-// ingest, anchor, influx, journal, httpapi or dashboards.
+// Config and the types of packages tapproof, alerts, alerts/cap,
+// alerts/notice and alerts/residents; it must not import ingest, anchor,
+// influx, journal, httpapi, dashboards or alerts/webhook.
 //
 // Everything here is read-only for the public: no route may change a
 // reading, an alert, a site or anything else tapproof records. The one
@@ -43,7 +44,8 @@ import (
 	"time"
 
 	"github.com/tapproof/tapproof"
-	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/alerts/cap"
+	"github.com/tapproof/tapproof/alerts/residents"
 )
 
 // Defaults, used where a Config field is zero.
@@ -72,26 +74,26 @@ type Alerts interface {
 	Watch(ctx context.Context) (<-chan tapproof.Alert, error)
 }
 
-// Subscriber runs resident subscriptions. *alerts.Notifier implements it.
+// Subscriber runs resident subscriptions. *residents.Notifier implements it.
 type Subscriber interface {
-	Subscribe(ctx context.Context, req alerts.SubscribeRequest) (alerts.Subscription, error)
-	Confirm(ctx context.Context, token string) (alerts.Subscription, error)
-	Unsubscribe(ctx context.Context, token string) (alerts.Subscription, error)
+	Subscribe(ctx context.Context, req residents.SubscribeRequest) (residents.Subscription, error)
+	Confirm(ctx context.Context, token string) (residents.Subscription, error)
+	Unsubscribe(ctx context.Context, token string) (residents.Subscription, error)
 }
 
 // Config configures Handler.
 type Config struct {
-	Sites      alerts.Sites
+	Sites      residents.Sites
 	Readings   Readings
 	Alerts     Alerts
 	Subscriber Subscriber
 	// CAP names the sender of CAP alerts; CAP.Links.Base is the public
 	// base URL of these pages (absolute links in feeds and CAP).
-	CAP alerts.CAPConfig
+	CAP cap.Config
 	// Title heads every page, e.g. "Springfield drinking water".
 	Title string
 	// Channels offered on the subscribe form; email and webhook if empty.
-	Channels   []alerts.Channel
+	Channels   []residents.Channel
 	MaxStreams int
 	FeedSize   int
 	Log        *slog.Logger
@@ -128,7 +130,7 @@ func Handler(cfg Config) http.Handler {
 		cfg.FeedSize = DefaultFeedSize
 	}
 	if len(cfg.Channels) == 0 {
-		cfg.Channels = []alerts.Channel{alerts.ChannelEmail, alerts.ChannelWebhook}
+		cfg.Channels = []residents.Channel{residents.ChannelEmail, residents.ChannelWebhook}
 	}
 	if cfg.Title == "" {
 		cfg.Title = "Drinking water status"

@@ -24,6 +24,9 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/alerts/cap"
+	"github.com/tapproof/tapproof/alerts/notice"
+	"github.com/tapproof/tapproof/alerts/residents"
 	"github.com/tapproof/tapproof/internal/natstest"
 	"github.com/tapproof/tapproof/public"
 )
@@ -34,9 +37,9 @@ func startJetStream(t *testing.T) jetstream.JetStream {
 	return js
 }
 
-type staticSites []alerts.Site
+type staticSites []notice.Site
 
-func (s staticSites) Sites(context.Context) ([]alerts.Site, error) { return s, nil }
+func (s staticSites) Sites(context.Context) ([]notice.Site, error) { return s, nil }
 
 var testSites = staticSites{
 	{Utility: "springfield", ID: "elm-st-12", Name: "Elm Street school", Area: "north", AreaName: "North service area",
@@ -67,29 +70,29 @@ var readings = memReadings{"springfield/elm-st-12": {lead(1, 3.2)}}
 // fakeSubscriber records requests and answers with err.
 type fakeSubscriber struct {
 	mu   sync.Mutex
-	reqs []alerts.SubscribeRequest
+	reqs []residents.SubscribeRequest
 	err  error
 }
 
-func (f *fakeSubscriber) Subscribe(_ context.Context, req alerts.SubscribeRequest) (alerts.Subscription, error) {
+func (f *fakeSubscriber) Subscribe(_ context.Context, req residents.SubscribeRequest) (residents.Subscription, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reqs = append(f.reqs, req)
-	return alerts.Subscription{ID: "s1", Target: req.Target, Channel: req.Channel}, f.err
+	return residents.Subscription{ID: "s1", Target: req.Target, Channel: req.Channel}, f.err
 }
 
-func (f *fakeSubscriber) Confirm(_ context.Context, token string) (alerts.Subscription, error) {
+func (f *fakeSubscriber) Confirm(_ context.Context, token string) (residents.Subscription, error) {
 	if token == "good" {
-		return alerts.Subscription{ID: "s1", Target: alerts.Target{Utility: "springfield", Site: "elm-st-12"}, Confirmed: true}, nil
+		return residents.Subscription{ID: "s1", Target: residents.Target{Utility: "springfield", Site: "elm-st-12"}, Confirmed: true}, nil
 	}
-	return alerts.Subscription{}, alerts.ErrUnknownToken
+	return residents.Subscription{}, residents.ErrUnknownToken
 }
 
-func (f *fakeSubscriber) Unsubscribe(_ context.Context, token string) (alerts.Subscription, error) {
+func (f *fakeSubscriber) Unsubscribe(_ context.Context, token string) (residents.Subscription, error) {
 	if token == "good" {
-		return alerts.Subscription{ID: "s1"}, nil
+		return residents.Subscription{ID: "s1"}, nil
 	}
-	return alerts.Subscription{}, alerts.ErrUnknownToken
+	return residents.Subscription{}, residents.ErrUnknownToken
 }
 
 type unitEnv struct {
@@ -101,7 +104,7 @@ type unitEnv struct {
 func newUnitEnv(t *testing.T) *unitEnv {
 	t.Helper()
 	js := startJetStream(t)
-	store, err := alerts.NewStore(context.Background(), js)
+	store, err := alerts.NewStore(context.Background(), js, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +115,7 @@ func newUnitEnv(t *testing.T) *unitEnv {
 	base := "http://" + e.srv.Listener.Addr().String()
 	h = public.Handler(public.Config{
 		Sites: testSites, Readings: readings, Alerts: store, Subscriber: e.subs, Title: "Springfield water",
-		CAP: alerts.CAPConfig{Sender: "alerts@water.springfield.example", SenderName: "Springfield Water", Links: alerts.Links{Base: base}},
+		CAP: cap.Config{Sender: "alerts@water.springfield.example", SenderName: "Springfield Water", Links: notice.Links{Base: base}},
 	})
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
@@ -207,9 +210,9 @@ func TestRoutes(t *testing.T) {
 		})
 	}
 	got := e.subs.reqs
-	want := []alerts.SubscribeRequest{
-		{Target: alerts.Target{Utility: "springfield", Area: "north"}, Channel: alerts.ChannelEmail, Address: "r@example.org"},
-		{Target: alerts.Target{Utility: "springfield", Site: "oak-ave-3"}, Channel: alerts.ChannelWebhook, Address: "https://h.example.org/x"},
+	want := []residents.SubscribeRequest{
+		{Target: residents.Target{Utility: "springfield", Area: "north"}, Channel: residents.ChannelEmail, Address: "r@example.org"},
+		{Target: residents.Target{Utility: "springfield", Site: "oak-ave-3"}, Channel: residents.ChannelWebhook, Address: "https://h.example.org/x"},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("subscriber got %v, want %v", got, want)
@@ -218,7 +221,7 @@ func TestRoutes(t *testing.T) {
 
 func TestSubscribeShowsReason(t *testing.T) {
 	e := newUnitEnv(t)
-	e.subs.err = fmt.Errorf("%w: not a valid email address", alerts.ErrInvalidSubscription)
+	e.subs.err = fmt.Errorf("%w: not a valid email address", residents.ErrInvalidSubscription)
 	resp, body := e.do(t, "POST", "/subscribe", "target=site%3Aspringfield%2Felm-st-12&channel=email&address=nope")
 	if resp.StatusCode != 400 || !strings.Contains(body, "not a valid email address") {
 		t.Errorf("POST /subscribe = %d, want 400 with the reason:\n%s", resp.StatusCode, body)

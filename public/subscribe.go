@@ -7,11 +7,12 @@ import (
 	"strings"
 
 	"github.com/tapproof/tapproof"
-	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/alerts/notice"
+	"github.com/tapproof/tapproof/alerts/residents"
 )
 
 // targets lists what a resident of utility can subscribe to.
-func targets(sites []alerts.Site, utility string) []target {
+func targets(sites []notice.Site, utility string) []target {
 	var out []target
 	seen := map[string]bool{}
 	for _, a := range group(sites, utility, "") {
@@ -27,22 +28,22 @@ func targets(sites []alerts.Site, utility string) []target {
 }
 
 // parseTarget reads "site:<utility>/<site>" or "area:<utility>/<area>".
-func parseTarget(v string) (alerts.Target, bool) {
+func parseTarget(v string) (residents.Target, bool) {
 	kind, rest, ok := strings.Cut(v, ":")
 	if !ok {
-		return alerts.Target{}, false
+		return residents.Target{}, false
 	}
 	u, id, ok := strings.Cut(rest, "/")
 	if !ok || !tapproof.ValidID(u) || !tapproof.ValidID(id) {
-		return alerts.Target{}, false
+		return residents.Target{}, false
 	}
 	switch kind {
 	case "site":
-		return alerts.Target{Utility: u, Site: id}, true
+		return residents.Target{Utility: u, Site: id}, true
 	case "area":
-		return alerts.Target{Utility: u, Area: id}, true
+		return residents.Target{Utility: u, Area: id}, true
 	}
-	return alerts.Target{}, false
+	return residents.Target{}, false
 }
 
 func (s *server) subscribeForm(w http.ResponseWriter, r *http.Request) {
@@ -81,15 +82,15 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusBadRequest, "subscribe", again)
 		return
 	}
-	ch := alerts.Channel(r.PostForm.Get("channel"))
+	ch := residents.Channel(r.PostForm.Get("channel"))
 	if !slices.Contains(s.cfg.Channels, ch) {
 		again.Error = "Choose how you want to receive alerts."
 		s.render(w, http.StatusBadRequest, "subscribe", again)
 		return
 	}
-	_, err = s.cfg.Subscriber.Subscribe(r.Context(), alerts.SubscribeRequest{Target: t, Channel: ch, Address: r.PostForm.Get("address")})
-	if errors.Is(err, alerts.ErrInvalidSubscription) {
-		again.Error = strings.TrimPrefix(err.Error(), alerts.ErrInvalidSubscription.Error()+": ")
+	_, err = s.cfg.Subscriber.Subscribe(r.Context(), residents.SubscribeRequest{Target: t, Channel: ch, Address: r.PostForm.Get("address")})
+	if errors.Is(err, residents.ErrInvalidSubscription) {
+		again.Error = strings.TrimPrefix(err.Error(), residents.ErrInvalidSubscription.Error()+": ")
 		s.render(w, http.StatusBadRequest, "subscribe", again)
 		return
 	}
@@ -100,7 +101,7 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 	// The same answer whether the address was new, pending or already
 	// confirmed: the page must not tell who is subscribed.
 	msg := "Check your inbox: we sent a confirmation link. Nothing will be sent to you until you open it."
-	if ch == alerts.ChannelWebhook {
+	if ch == residents.ChannelWebhook {
 		msg = "We sent a confirmation request, with the signing secret, to your webhook. Nothing more will be sent to it until the confirmation link is opened."
 	}
 	s.render(w, http.StatusOK, "message", page{Heading: "Almost done", Message: msg})
@@ -120,7 +121,7 @@ func token(r *http.Request) string {
 func (s *server) confirm(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	sub, err := s.cfg.Subscriber.Confirm(r.Context(), token(r))
-	if errors.Is(err, alerts.ErrUnknownToken) {
+	if errors.Is(err, residents.ErrUnknownToken) {
 		s.render(w, http.StatusNotFound, "message", page{Heading: "Link expired", Error: "This confirmation link is invalid or has expired. Please subscribe again."})
 		return
 	}
@@ -132,7 +133,7 @@ func (s *server) confirm(w http.ResponseWriter, r *http.Request) {
 		Message: "You will now receive drinking-water alerts for " + describe(sub.Target) + ". Every alert has a link to unsubscribe."})
 }
 
-func describe(t alerts.Target) string {
+func describe(t residents.Target) string {
 	if t.Site != "" {
 		return "site " + t.Site + " of " + t.Utility
 	}
@@ -156,7 +157,7 @@ func (s *server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, err := s.cfg.Subscriber.Unsubscribe(r.Context(), token(r))
-	if errors.Is(err, alerts.ErrUnknownToken) {
+	if errors.Is(err, residents.ErrUnknownToken) {
 		s.render(w, http.StatusNotFound, "message", page{Heading: "Already unsubscribed", Error: "This link is invalid or was already used."})
 		return
 	}

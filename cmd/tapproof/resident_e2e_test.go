@@ -11,7 +11,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tapproof/tapproof"
-	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/alerts/notice"
+	"github.com/tapproof/tapproof/alerts/residents"
 	"github.com/tapproof/tapproof/internal/browsertest"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/poll"
@@ -29,7 +30,7 @@ func TestResidentJourneyOnServe(t *testing.T) {
 	st := localstack.ForTest(t)
 	mp := localstack.MailpitForTest(t, nil)
 	cfg := testServeConfig(t, st, t.TempDir())
-	cfg.SMTP = alerts.SMTPConfig{Host: mp.SMTPHost, Port: mp.SMTPPort, From: "alerts@water.flint.example", TLS: alerts.SMTPTLSNone}
+	cfg.SMTP = residents.SMTPConfig{Host: mp.SMTPHost, Port: mp.SMTPPort, From: "alerts@water.flint.example", TLS: residents.SMTPTLSNone}
 	cfg.PublicTitle = "Flint water"
 	in := startServeConfig(t, cfg)
 	ctx := t.Context()
@@ -72,13 +73,13 @@ func TestResidentJourneyOnServe(t *testing.T) {
 
 	// The sensor spikes: the resident gets the notice.
 	spike := publish(24)
-	notice, err := mp.Wait(mailCtx, resident, "Water alert")
+	mail, err := mp.Wait(mailCtx, resident, "Water alert")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"24 µg/L (ppb)", alerts.HealthEffectsLead, in.api + "/sites/flint/site-2"} {
-		if !strings.Contains(notice.Text, want) {
-			t.Errorf("notice lacks %q:\n%s", want, notice.Text)
+	for _, want := range []string{"24 µg/L (ppb)", notice.HealthEffectsLead, in.api + "/sites/flint/site-2"} {
+		if !strings.Contains(mail.Text, want) {
+			t.Errorf("notice lacks %q:\n%s", want, mail.Text)
 		}
 	}
 
@@ -104,7 +105,7 @@ func TestResidentJourneyOnServe(t *testing.T) {
 		}
 		return fmt.Errorf("no notice record of %s among %d leaves read back", alertID, len(leaves))
 	})
-	if record.Type != tapproof.NoticeRecordType || record.Recipients != 1 || record.Channels[string(alerts.ChannelEmail)] != 1 ||
+	if record.Type != tapproof.NoticeRecordType || record.Recipients != 1 || record.Channels[string(residents.ChannelEmail)] != 1 ||
 		record.SentAt.Before(record.AlertRaisedAt) || record.TextSHA256 == "" {
 		t.Errorf("notice record = %+v; want one email recipient, sent after the alert, with the text's hash", record)
 	}

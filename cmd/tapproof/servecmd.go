@@ -9,6 +9,8 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/alerts/residents"
+	"github.com/tapproof/tapproof/alerts/webhook"
 	"github.com/tapproof/tapproof/compliance"
 	"github.com/tapproof/tapproof/platform"
 )
@@ -50,7 +52,7 @@ func newServeCmd() *cobra.Command {
 				if secret == "" {
 					return fmt.Errorf("--webhook needs TAPPROOF_WEBHOOK_SECRET to sign deliveries")
 				}
-				cfg.Webhooks = append(cfg.Webhooks, alerts.WebhookConfig{URL: u, Secret: secret})
+				cfg.Webhooks = append(cfg.Webhooks, webhook.Config{URL: u, Secret: secret})
 			}
 			var err error
 			if cfg.ComplianceKeys, err = complianceKeys(keysFile, labKeys, reviewerKeys); err != nil {
@@ -94,10 +96,10 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.CAPSender, "cap-sender", cfg.CAPSender, "CAP sender id, e.g. alerts@water.example.org ($TAPPROOF_CAP_SENDER)")
 	f.StringVar(&cfg.SitesFile, "sites-file", "", "JSON list of sites: names, service areas, CAP geocodes ($TAPPROOF_SITES_FILE)")
 	f.StringVar(&cfg.SMTP.Host, "smtp-host", "", "SMTP server for residents' email notices; empty disables email ($TAPPROOF_SMTP_HOST)")
-	f.IntVar(&cfg.SMTP.Port, "smtp-port", alerts.DefaultSMTPPort, "SMTP port ($TAPPROOF_SMTP_PORT)")
+	f.IntVar(&cfg.SMTP.Port, "smtp-port", residents.DefaultSMTPPort, "SMTP port ($TAPPROOF_SMTP_PORT)")
 	f.StringVar(&cfg.SMTP.Username, "smtp-user", "", "SMTP user; password in TAPPROOF_SMTP_PASSWORD ($TAPPROOF_SMTP_USER)")
 	f.StringVar(&cfg.SMTP.From, "smtp-from", "", "sender address of notices ($TAPPROOF_SMTP_FROM)")
-	f.StringVar(&cfg.SMTP.TLS, "smtp-tls", alerts.SMTPTLSMandatory, "mandatory, opportunistic or none ($TAPPROOF_SMTP_TLS)")
+	f.StringVar(&cfg.SMTP.TLS, "smtp-tls", residents.SMTPTLSMandatory, "mandatory, opportunistic or none ($TAPPROOF_SMTP_TLS)")
 	f.Float64Var(&cfg.Screening.Recovery, "screening-recovery", alerts.DefaultRecovery, "a screening alert clears at or below this fraction of the level (hysteresis)")
 	f.DurationVar(&cfg.Screening.Pending, "screening-pending", 0, "how long an exceedance must persist before a screening alert fires")
 	f.DurationVar(&cfg.Screening.ClearAfter, "screening-clear-after", 0, "how long values must stay recovered before the all-clear")

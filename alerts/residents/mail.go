@@ -1,4 +1,4 @@
-package alerts
+package residents
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package alerts
+package residents
 
 import (
 	"context"
@@ -106,7 +106,7 @@ type Subscription struct {
 	Channel Channel `json:"channel"`
 	// Address is the email address or webhook URL.
 	Address string `json:"address"`
-	// Secret keys the HMAC signature of webhook deliveries (Sign).
+	// Secret keys the HMAC signature of webhook deliveries (alerts.Sign).
 	Secret string `json:"secret,omitempty"`
 	// UnsubscribeToken ends the subscription; every notice links to it.
 	UnsubscribeToken string    `json:"unsubscribe_token"`
@@ -151,24 +151,22 @@ type Subscriptions struct {
 	allowPrivate bool
 }
 
-// SubscriptionsOption configures Subscriptions.
-type SubscriptionsOption func(*Subscriptions)
-
-// WithClock sets the clock of Subscriptions (time.Now by default).
-func WithClock(now func() time.Time) SubscriptionsOption {
-	return func(s *Subscriptions) { s.now = now }
+// SubscriptionsConfig configures Subscriptions. Zero values take the
+// defaults.
+type SubscriptionsConfig struct {
+	// Now is the clock that stamps subscriptions and expires confirmation
+	// tokens; time.Now if nil.
+	Now func() time.Time
+	// AllowPrivateWebhooks accepts webhook URLs whose host is a loopback,
+	// private or link-local address. Without it they are refused, so that a
+	// resident cannot make tapproof post into the network it runs in. For
+	// tests and closed deployments.
+	AllowPrivateWebhooks bool
 }
 
-// AllowPrivateWebhooks accepts webhook URLs whose host is a loopback,
-// private or link-local address. Without it they are refused, so that a
-// resident cannot make tapproof post into the network it runs in. For tests
-// and closed deployments.
-func AllowPrivateWebhooks() SubscriptionsOption {
-	return func(s *Subscriptions) { s.allowPrivate = true }
-}
-
-// NewSubscriptions creates or opens the SubscriptionBucket.
-func NewSubscriptions(ctx context.Context, js jetstream.JetStream, opts ...SubscriptionsOption) (*Subscriptions, error) {
+// NewSubscriptions creates or opens the SubscriptionBucket and returns
+// Subscriptions on it.
+func NewSubscriptions(ctx context.Context, js jetstream.JetStream, cfg SubscriptionsConfig) (*Subscriptions, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      SubscriptionBucket,
 		Description: "tapproof resident subscriptions (private: holds addresses)",
@@ -178,11 +176,10 @@ func NewSubscriptions(ctx context.Context, js jetstream.JetStream, opts ...Subsc
 	if err != nil {
 		return nil, fmt.Errorf("subscription bucket: %w", err)
 	}
-	s := &Subscriptions{kv: kv, now: time.Now}
-	for _, o := range opts {
-		o(s)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
-	return s, nil
+	return &Subscriptions{kv: kv, now: cfg.Now, allowPrivate: cfg.AllowPrivateWebhooks}, nil
 }
 
 // Normalize validates req and returns it with its address in canonical
@@ -223,7 +220,7 @@ func (s *Subscriptions) Normalize(req SubscribeRequest) (SubscribeRequest, error
 
 // privateHost reports whether host is a literal loopback, private,
 // link-local or unspecified address, or localhost. Delivery checks the
-// resolved address again (see webhookDialer).
+// resolved address again (see refusePrivate).
 func privateHost(host string) bool {
 	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
 		return true

@@ -1,25 +1,26 @@
-package alerts_test
+package cap_test
 
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/tapproof/tapproof"
-	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/alerts/cap"
+	"github.com/tapproof/tapproof/alerts/notice"
 )
 
 // capSchema is the OASIS CAP 1.2 schema in the module's testdata.
 func capSchema(t *testing.T) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(file), "..", "testdata", "cap", "CAP-v1.2.xsd")
+	p := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "cap", "CAP-v1.2.xsd")
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("CAP 1.2 schema: %v", err)
 	}
@@ -55,9 +56,9 @@ func xmllint(t *testing.T, doc []byte) error {
 }
 
 func TestCAPValidates(t *testing.T) {
-	site := &alerts.Site{Utility: "springfield", ID: "elm-st-12", Name: "Elm Street school", Area: "north", AreaName: "North service area",
+	site := &notice.Site{Utility: "springfield", ID: "elm-st-12", Name: "Elm Street school", Area: "north", AreaName: "North service area",
 		Polygon:  [][2]float64{{42.1, -83.1}, {42.2, -83.1}, {42.2, -83.0}, {42.1, -83.1}},
-		Geocodes: []alerts.Geocode{{Name: "SAME", Value: "026049"}}}
+		Geocodes: []notice.Geocode{{Name: "SAME", Value: "026049"}}}
 	fired := testAlert(1)
 	fired.MsgType, fired.Status = tapproof.AlertMsg, tapproof.AlertOpen
 	update := testAlert(2)
@@ -71,12 +72,12 @@ func TestCAPValidates(t *testing.T) {
 	system.Class, system.Site, system.Device, system.ID = tapproof.SystemExceedance, "", "", "system_exceedance-springfield-2026h1"
 	copper := testAlert(6)
 	copper.Analyte, copper.Unit, copper.Value, copper.Level = tapproof.Copper, tapproof.MilligramsPerLiter, 1.5, 1.3
-	cfg := alerts.CAPConfig{Sender: "alerts@water.springfield.example", SenderName: "Springfield Water", Links: alerts.Links{Base: "https://water.springfield.example"}}
+	cfg := cap.Config{Sender: "alerts@water.springfield.example", SenderName: "Springfield Water", Links: notice.Links{Base: "https://water.springfield.example"}}
 
 	tests := []struct {
 		name  string
 		a     tapproof.Alert
-		site  *alerts.Site
+		site  *notice.Site
 		want  []string // substrings of the document
 		avoid []string
 	}{
@@ -93,9 +94,9 @@ func TestCAPValidates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			doc, err := alerts.CAP(tt.a, tt.site, cfg)
+			doc, err := cap.Marshal(tt.a, tt.site, cfg)
 			if err != nil {
-				t.Fatalf("CAP: %v", err)
+				t.Fatalf("Marshal: %v", err)
 			}
 			if err := xmllint(t, doc); err != nil {
 				t.Errorf("%v\n%s", err, doc)
@@ -114,8 +115,8 @@ func TestCAPValidates(t *testing.T) {
 				XMLName    xml.Name
 				Identifier string `xml:"identifier"`
 			}
-			if err := xml.Unmarshal(doc, &parsed); err != nil || parsed.XMLName.Space != alerts.CAPNamespace || parsed.Identifier != tt.a.ID {
-				t.Errorf("parsed back %+v, %v; want namespace %s, identifier %s", parsed, err, alerts.CAPNamespace, tt.a.ID)
+			if err := xml.Unmarshal(doc, &parsed); err != nil || parsed.XMLName.Space != cap.Namespace || parsed.Identifier != tt.a.ID {
+				t.Errorf("parsed back %+v, %v; want namespace %s, identifier %s", parsed, err, cap.Namespace, tt.a.ID)
 			}
 		})
 	}
@@ -123,7 +124,7 @@ func TestCAPValidates(t *testing.T) {
 
 // TestXMLLintCatchesInvalid makes sure the validation above can fail.
 func TestXMLLintCatchesInvalid(t *testing.T) {
-	doc, err := alerts.CAP(testAlert(1), nil, alerts.CAPConfig{Sender: "x@example.org"})
+	doc, err := cap.Marshal(testAlert(1), nil, cap.Config{Sender: "x@example.org"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,58 +144,29 @@ func TestCAPRefuses(t *testing.T) {
 	tests := []struct {
 		name string
 		a    tapproof.Alert
-		cfg  alerts.CAPConfig
+		cfg  cap.Config
 	}{
-		{"suppression", sup, alerts.CAPConfig{Sender: "x@example.org"}},
-		{"no sender", testAlert(1), alerts.CAPConfig{}},
-		{"sender with comma", testAlert(1), alerts.CAPConfig{Sender: "a,b"}},
-		{"bad status", testAlert(1), alerts.CAPConfig{Sender: "x", Status: "Real"}},
+		{"suppression", sup, cap.Config{Sender: "x@example.org"}},
+		{"no sender", testAlert(1), cap.Config{}},
+		{"sender with comma", testAlert(1), cap.Config{Sender: "a,b"}},
+		{"bad status", testAlert(1), cap.Config{Sender: "x", Status: "Real"}},
 	}
 	for _, tt := range tests {
-		if _, err := alerts.CAP(tt.a, nil, tt.cfg); err == nil {
-			t.Errorf("CAP(%s) = nil error", tt.name)
+		if _, err := cap.Marshal(tt.a, nil, tt.cfg); err == nil {
+			t.Errorf("Marshal(%s) = nil error", tt.name)
 		}
 	}
 }
 
-func TestRenderNotice(t *testing.T) {
-	a := testAlert(3)
-	a.Since = a.SampledAt.Add(-20 * time.Minute)
-	n, err := alerts.RenderNotice(a, &alerts.Site{Name: "Elm Street school"}, alerts.Links{Base: "https://w.example/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"Elm Street school", "18 µg/L (ppb)", "15 µg/L (ppb)", "us-lead-lcr@v1", "since 1 June 2026 07:43 UTC", alerts.HealthEffectsLead, "https://w.example/sites/springfield/elm-st-12"} {
-		if !strings.Contains(n.Text(), want) {
-			t.Errorf("notice lacks %q:\n%s", want, n.Text())
-		}
-	}
-	if n.Template.Name() != "screening-alert@v1" || len(n.SHA256()) != 64 {
-		t.Errorf("template %s, hash %q", n.Template.Name(), n.SHA256())
-	}
-	n2, _ := alerts.RenderNotice(a, &alerts.Site{Name: "Elm Street school"}, alerts.Links{Base: "https://w.example/"})
-	if n2.SHA256() != n.SHA256() {
-		t.Errorf("rendering twice gives different hashes")
-	}
-	for _, tt := range []struct {
-		class tapproof.AlertClass
-		mt    tapproof.MsgType
-		want  string
-	}{
-		{tapproof.Screening, "", alerts.TemplateScreeningAlert},
-		{tapproof.Screening, tapproof.UpdateMsg, alerts.TemplateScreeningAlert},
-		{tapproof.Screening, tapproof.CancelMsg, alerts.TemplateScreeningClear},
-		{tapproof.IndividualCompliance, "", alerts.TemplateIndividualResult},
-		{tapproof.SystemExceedance, "", alerts.TemplateTier1},
-	} {
-		a := testAlert(1)
-		a.Class, a.MsgType = tt.class, tt.mt
-		if got := alerts.TemplateFor(a).ID; got != tt.want {
-			t.Errorf("TemplateFor(%s %s) = %s, want %s", tt.class, tt.mt, got, tt.want)
-		}
-		n, err := alerts.RenderNotice(a, nil, alerts.Links{Base: "https://w.example"})
-		if err != nil || !strings.Contains(n.Body, alerts.HealthEffectsLead) {
-			t.Errorf("RenderNotice(%s %s) = %v without the health-effects language", tt.class, tt.mt, err)
-		}
+// testAlert returns the screening alert for reading seq of device asv-1.
+func testAlert(seq uint64) tapproof.Alert {
+	sampled := time.Date(2026, time.June, 1, 8, 0, 0, 0, time.UTC).Add(time.Duration(seq) * time.Minute)
+	return tapproof.Alert{
+		ID: tapproof.AlertID(tapproof.Screening, "asv-1", seq), Class: tapproof.Screening,
+		Utility: "springfield", Site: "elm-st-12", Device: "asv-1", Seq: seq,
+		Analyte: tapproof.Lead, Value: 15 + float64(seq), Unit: tapproof.MicrogramsPerLiter,
+		Level: 15, Rule: "us-lead-lcr@v1", SampledAt: sampled, RaisedAt: sampled.Add(2 * time.Second),
 	}
 }
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -1,4 +1,4 @@
-package alerts
+package residents
 
 import (
 	"bytes"
@@ -19,6 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/alerts/notice"
 )
 
 // Notice streams, buckets and consumers.
@@ -41,10 +43,35 @@ const (
 // Notifier defaults, used where a NotifierConfig field is zero.
 const (
 	DefaultNoticeWorkers = 4
+	// DefaultWebhookTimeout bounds each POST to a resident's webhook.
+	DefaultWebhookTimeout = 10 * time.Second
 )
 
-// Headers of a resident webhook delivery, besides HeaderSignature and
-// HeaderAlertID.
+// Log attribute keys.
+const (
+	logKeyAlert   = "alert_id"
+	logKeyAttempt = "attempt"
+	logKeyRetryIn = "retry_in"
+	logKeyError   = "error"
+)
+
+// Sites lists the sites residents can find and subscribe to. The Notifier
+// declares it; platform implements it from the sites file and the device
+// registry.
+type Sites interface {
+	Sites(ctx context.Context) ([]notice.Site, error)
+}
+
+// NoticeLog appends notice records to a utility's verifiable log. The
+// journal implements it. record is the JSON of a tapproof.NoticeRecord; AlertID
+// identifies it, so an implementation may drop a second record for the same
+// alert (a redelivery after a crash).
+type NoticeLog interface {
+	AppendNotice(ctx context.Context, utility string, record []byte) (index uint64, err error)
+}
+
+// Headers of a resident webhook delivery, besides alerts.HeaderSignature and
+// alerts.HeaderAlertID.
 const (
 	HeaderDeliveryID = "X-Tapproof-Delivery"
 	HeaderKind       = "X-Tapproof-Kind" // "notice" or "confirm"
@@ -58,22 +85,22 @@ const (
 	DeliveryCancelled = "cancelled" // unsubscribed before delivery
 )
 
-// NotifierConfig configures a Notifier.
+// NotifierConfig configures a Notifier. Zero values take the defaults.
 type NotifierConfig struct {
 	// Links are the public pages notices link to (Base is required).
-	Links Links
+	Links notice.Links
 	// Mailer sends email; without one, email subscriptions are refused.
 	Mailer Mailer
 	// NoticeLog records each notice; nil records nothing (tests, demos).
 	NoticeLog NoticeLog
 	// Workers deliver in parallel; DefaultNoticeWorkers if zero.
 	Workers int
-	// WebhookTimeout, MaxDeliver, MinBackoff and MaxBackoff are as in
-	// WebhookConfig, with its defaults.
+	// WebhookTimeout bounds each POST to a resident's webhook;
+	// DefaultWebhookTimeout if zero.
 	WebhookTimeout time.Duration
-	MaxDeliver     int
-	MinBackoff     time.Duration
-	MaxBackoff     time.Duration
+	// Retry is how often and how soon a delivery is tried again, and how
+	// soon a notice that could not be issued is.
+	alerts.Retry
 	// Now stamps notice records; time.Now if nil.
 	Now func() time.Time
 }
@@ -84,11 +111,11 @@ func (c NotifierConfig) Validate() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("notifier: the public base URL must be an absolute http or https URL")
 	}
-	if c.Workers < 0 || c.WebhookTimeout < 0 || c.MaxDeliver < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 {
-		return errors.New("notifier: workers, timeout, max deliver and back-off must not be negative")
+	if c.Workers < 0 || c.WebhookTimeout < 0 {
+		return errors.New("notifier: workers and timeout must not be negative")
 	}
-	if c.MaxBackoff > 0 && c.MinBackoff > c.MaxBackoff {
-		return errors.New("notifier: min back-off above max back-off")
+	if err := c.Retry.Validate(); err != nil {
+		return fmt.Errorf("notifier: %v", err)
 	}
 	return nil
 }
@@ -120,11 +147,12 @@ type job struct {
 }
 
 // Notifier sends notices to subscribed residents: for every alert message
-// stored (Store.Publish) it renders the notice from its template, appends a
-// tapproof.NoticeRecord to the utility's log, and queues one delivery per confirmed
-// subscription; workers deliver by email or signed webhook, retrying with
-// back-off through JetStream redelivery, and record each delivery as
-// delivered or failed. It also runs the double opt-in of subscriptions.
+// stored (alerts.Store.Publish) it renders the notice from its template,
+// appends a tapproof.NoticeRecord to the utility's log, and queues one
+// delivery per confirmed subscription; workers deliver by email or signed
+// webhook, retrying with back-off through JetStream redelivery, and record
+// each delivery as delivered or failed. It also runs the double opt-in of
+// subscriptions.
 type Notifier struct {
 	js     jetstream.JetStream
 	subs   *Subscriptions
@@ -137,7 +165,8 @@ type Notifier struct {
 }
 
 // NewNotifier creates or updates the notice stream and bucket and returns a
-// Notifier. The alert stream must exist (NewStore). metrics and log may be nil.
+// Notifier. The alert stream must exist (alerts.NewStore). metrics and log
+// may be nil.
 func NewNotifier(ctx context.Context, js jetstream.JetStream, subs *Subscriptions, sites Sites, cfg NotifierConfig, metrics *Metrics, log *slog.Logger) (*Notifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -148,8 +177,9 @@ func NewNotifier(ctx context.Context, js jetstream.JetStream, subs *Subscription
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w := WebhookConfig{Timeout: cfg.WebhookTimeout, MaxDeliver: cfg.MaxDeliver, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff}.withDefaults()
-	cfg.WebhookTimeout, cfg.MaxDeliver, cfg.MinBackoff, cfg.MaxBackoff = w.Timeout, w.MaxDeliver, w.MinBackoff, w.MaxBackoff
+	if cfg.WebhookTimeout == 0 {
+		cfg.WebhookTimeout = DefaultWebhookTimeout
+	}
 	if cfg.Workers == 0 {
 		cfg.Workers = DefaultNoticeWorkers
 	}
@@ -162,7 +192,7 @@ func NewNotifier(ctx context.Context, js jetstream.JetStream, subs *Subscription
 		Subjects:    []string{NoticeSubjectPrefix + ".>"},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.WorkQueuePolicy,
-		Duplicates:  DuplicateWindow,
+		Duplicates:  alerts.DuplicateWindow,
 		MaxMsgSize:  256 << 10,
 	}); err != nil {
 		return nil, fmt.Errorf("notice stream: %w", err)
@@ -220,13 +250,13 @@ func (n *Notifier) Subscribe(ctx context.Context, req SubscribeRequest) (Subscri
 		return sub, nil
 	}
 	site := n.siteFor(ctx, sub.Target)
-	notice, err := RenderConfirmation(sub, site, token, n.cfg.Links)
+	text, err := notice.RenderConfirmation(sub.Utility, sub.Site, sub.Area, site, n.cfg.Links.Confirm(token))
 	if err != nil {
 		return Subscription{}, err
 	}
 	j := job{
 		ID: "confirm-" + sub.ID + "." + hashHex(token)[:16], Kind: "confirm", Subscription: sub.ID,
-		Template: notice.Template.Name(), Subject: notice.Subject, Body: notice.Body, ConfirmURL: n.cfg.Links.Confirm(token),
+		Template: text.Template.Name(), Subject: text.Subject, Body: text.Body, ConfirmURL: n.cfg.Links.Confirm(token),
 	}
 	if err := n.enqueue(ctx, sub.Channel, j); err != nil {
 		return Subscription{}, err
@@ -269,7 +299,7 @@ func (n *Notifier) checkTarget(ctx context.Context, t Target) error {
 	return fmt.Errorf("%w: no such site or service area", ErrInvalidSubscription)
 }
 
-func (n *Notifier) siteFor(ctx context.Context, t Target) *Site {
+func (n *Notifier) siteFor(ctx context.Context, t Target) *notice.Site {
 	sites, err := n.sites.Sites(ctx)
 	if err != nil {
 		return nil
@@ -350,14 +380,14 @@ type issued struct {
 // Run dispatches notices and delivers them until ctx is done, then returns
 // nil; or returns an error if a consumer cannot be created.
 func (n *Notifier) Run(ctx context.Context) error {
-	dispatch, err := n.js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
+	dispatch, err := n.js.CreateOrUpdateConsumer(ctx, alerts.StreamName, jetstream.ConsumerConfig{
 		Durable:       dispatchConsumer,
 		Description:   "tapproof resident notices: one per alert message",
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       time.Minute,
 		MaxDeliver:    -1, // an alert's notice is never given up
-		FilterSubject: SubjectPrefix + ".>",
+		FilterSubject: alerts.SubjectPrefix + ".>",
 	})
 	if err != nil {
 		return fmt.Errorf("notice dispatch consumer: %w", err)
@@ -367,7 +397,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		Description:   "tapproof resident deliveries",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       2*max(n.cfg.WebhookTimeout, DefaultSMTPTimeout) + 10*time.Second,
-		MaxDeliver:    n.cfg.MaxDeliver,
+		MaxDeliver:    n.cfg.Attempts(),
 		MaxAckPending: 4 * n.cfg.Workers,
 	})
 	if err != nil {
@@ -429,7 +459,7 @@ func (n *Notifier) dispatch(ctx context.Context, msg jetstream.Msg) {
 			n.settle(msg.Nak())
 			return
 		}
-		delay := backoff(n.cfg.MinBackoff, n.cfg.MaxBackoff, attempt)
+		delay := n.cfg.Backoff(attempt)
 		n.log.Warn("notice not issued, will retry", logKeyAlert, a.ID, logKeyAttempt, attempt, logKeyRetryIn, delay, logKeyError, err)
 		n.settle(msg.NakWithDelay(delay))
 		return
@@ -442,12 +472,12 @@ func (n *Notifier) issue(ctx context.Context, a tapproof.Alert) error {
 	if err != nil {
 		return fmt.Errorf("sites: %w", err)
 	}
-	site, _ := FindSite(sites, a.Utility, a.Site)
+	site, _ := notice.FindSite(sites, a.Utility, a.Site)
 	area := ""
 	if site != nil {
 		area = site.Area
 	}
-	notice, err := RenderNotice(a, site, n.cfg.Links)
+	text, err := notice.Render(a, site, n.cfg.Links)
 	if err != nil {
 		return err
 	}
@@ -462,7 +492,7 @@ func (n *Notifier) issue(ctx context.Context, a tapproof.Alert) error {
 	if !done {
 		rec = tapproof.NoticeRecord{
 			Type: tapproof.NoticeRecordType, AlertID: a.ID, Class: a.Class, MsgType: a.Type(), Utility: a.Utility, Site: a.Site,
-			Template: notice.Template.ID, TemplateVersion: notice.Template.Version, TextSHA256: notice.SHA256(),
+			Template: text.Template.ID, TemplateVersion: text.Template.Version, TextSHA256: text.SHA256(),
 			Recipients: len(subs), Channels: map[string]int{}, AlertRaisedAt: a.RaisedAt, SentAt: n.cfg.Now().UTC(),
 			References: a.References, Public: []string{"cap", "atom"},
 		}
@@ -483,13 +513,13 @@ func (n *Notifier) issue(ctx context.Context, a tapproof.Alert) error {
 		if _, err := n.status.Put(ctx, "issued."+a.ID, b); err != nil {
 			return fmt.Errorf("notice %s: %w", a.ID, err)
 		}
-		n.log.Info("notice issued", logKeyAlert, a.ID, "template", notice.Template.Name(),
+		n.log.Info("notice issued", logKeyAlert, a.ID, "template", text.Template.Name(),
 			"text_sha256", rec.TextSHA256, "recipients", rec.Recipients, "log_index", index)
 	}
 	for _, s := range subs {
 		j := job{
 			ID: "notice-" + a.ID + "." + s.ID, Kind: "notice", Subscription: s.ID, Alert: &a,
-			Template: notice.Template.Name(), Subject: notice.Subject, Body: notice.Body, TextSHA256: notice.SHA256(),
+			Template: text.Template.Name(), Subject: text.Subject, Body: text.Body, TextSHA256: text.SHA256(),
 		}
 		if err := n.enqueue(ctx, s.Channel, j); err != nil {
 			return err
@@ -522,7 +552,7 @@ func (n *Notifier) deliver(ctx context.Context, msg jetstream.Msg) {
 		n.settle(msg.Ack())
 		return
 	case err != nil:
-		n.settle(msg.NakWithDelay(backoff(n.cfg.MinBackoff, n.cfg.MaxBackoff, attempt)))
+		n.settle(msg.NakWithDelay(n.cfg.Backoff(attempt)))
 		return
 	case j.Kind == "notice" && !sub.Confirmed:
 		st.Status = DeliveryCancelled
@@ -543,22 +573,22 @@ func (n *Notifier) deliver(ctx context.Context, msg jetstream.Msg) {
 	switch {
 	case err == nil:
 		st.Status = DeliveryDelivered
-		n.m.notice(sub.Channel, ResultDelivered)
+		n.m.notice(sub.Channel, alerts.ResultDelivered)
 		log.Info("delivered")
 		n.record(ctx, st)
 		n.settle(msg.Ack())
 	case ctx.Err() != nil:
 		n.settle(msg.Nak())
-	case attempt >= uint64(n.cfg.MaxDeliver):
+	case attempt >= uint64(n.cfg.Attempts()):
 		st.Status, st.Error = DeliveryFailed, redactAddress(err, sub)
-		n.m.notice(sub.Channel, ResultFailed)
+		n.m.notice(sub.Channel, alerts.ResultFailed)
 		log.Error("delivery failed for the last time", logKeyError, st.Error)
 		n.record(ctx, st)
 		n.settle(msg.Term())
 	default:
-		delay := backoff(n.cfg.MinBackoff, n.cfg.MaxBackoff, attempt)
+		delay := n.cfg.Backoff(attempt)
 		st.Status, st.Error = DeliveryRetrying, redactAddress(err, sub)
-		n.m.notice(sub.Channel, ResultRetried)
+		n.m.notice(sub.Channel, alerts.ResultRetried)
 		log.Warn("delivery failed, will retry", logKeyError, st.Error, logKeyRetryIn, delay)
 		n.record(ctx, st)
 		n.settle(msg.NakWithDelay(delay))
@@ -634,11 +664,11 @@ func (n *Notifier) sendWebhook(ctx context.Context, sub Subscription, j job) err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "tapproof-webhook/1")
-	req.Header.Set(HeaderSignature, Sign(sub.Secret, body))
+	req.Header.Set(alerts.HeaderSignature, alerts.Sign(sub.Secret, body))
 	req.Header.Set(HeaderDeliveryID, j.ID)
 	req.Header.Set(HeaderKind, j.Kind)
 	if j.Alert != nil {
-		req.Header.Set(HeaderAlertID, j.Alert.ID)
+		req.Header.Set(alerts.HeaderAlertID, j.Alert.ID)
 	}
 	resp, err := n.client.Do(req)
 	if err != nil {
@@ -669,13 +699,4 @@ func redactAddress(err error, sub Subscription) string {
 		}
 	}
 	return s
-}
-
-// backoff is the delay after failed attempt n (1-based): min doubling up to max.
-func backoff(lo, hi time.Duration, n uint64) time.Duration {
-	d := lo
-	for i := uint64(1); i < n && d < hi; i++ {
-		d *= 2
-	}
-	return min(d, hi)
 }

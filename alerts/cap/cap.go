@@ -1,7 +1,6 @@
-package alerts
+package cap
 
 import (
-	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -10,53 +9,15 @@ import (
 	"time"
 
 	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/alerts/notice"
 )
 
-// Site is a sampling point as residents know it: its name and the service
-// area it belongs to, with the area's outline or codes for CAP.
-type Site struct {
-	Utility string `json:"utility"`
-	ID      string `json:"id"`
-	// Name is what residents call it, e.g. "Elm Street school".
-	Name string `json:"name"`
-	// Area is the service area id (a tapproof.ValidID) and AreaName its name.
-	Area     string `json:"area,omitempty"`
-	AreaName string `json:"area_name,omitempty"`
-	// Polygon outlines the area concerned as WGS 84 latitude, longitude
-	// pairs; closed (first point equals last), at least 4 points.
-	Polygon [][2]float64 `json:"polygon,omitempty"`
-	// Geocodes identify the area for CAP, e.g. {"SAME", "026049"}.
-	Geocodes []Geocode `json:"geocodes,omitempty"`
-}
-
-// Geocode is a CAP geocode: a code system and a value.
-type Geocode struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
-
-// Sites lists the sites residents can find and subscribe to. The consumer
-// declares it; cmd/tapproof implements it from the device registry.
-type Sites interface {
-	Sites(ctx context.Context) ([]Site, error)
-}
-
-// FindSite returns the site of utility with id from sites.
-func FindSite(sites []Site, utility, id string) (*Site, bool) {
-	for i := range sites {
-		if sites[i].Utility == utility && sites[i].ID == id {
-			return &sites[i], true
-		}
-	}
-	return nil, false
-}
-
-// CAPNamespace is the XML namespace of OASIS CAP 1.2
+// Namespace is the XML namespace of OASIS CAP 1.2
 // (https://docs.oasis-open.org/emergency/cap/v1.2/CAP-v1.2-os.html).
-const CAPNamespace = "urn:oasis:names:tc:emergency:cap:1.2"
+const Namespace = "urn:oasis:names:tc:emergency:cap:1.2"
 
-// CAPConfig says who publishes CAP alerts.
-type CAPConfig struct {
+// Config says who publishes CAP alerts.
+type Config struct {
 	// Sender identifies the originator, e.g. "alerts@water.example.org";
 	// no spaces, commas or '<' '&'.
 	Sender string
@@ -65,11 +26,11 @@ type CAPConfig struct {
 	// Status is Actual (default), Exercise, System, Test or Draft.
 	Status string
 	// Links point the info block's web element at the status page.
-	Links Links
+	Links notice.Links
 }
 
 // Validate checks c.
-func (c CAPConfig) Validate() error {
+func (c Config) Validate() error {
 	if c.Sender == "" || strings.ContainsAny(c.Sender, " ,<&\t\n") {
 		return errors.New("cap sender must be non-empty without spaces, commas, '<' or '&'")
 	}
@@ -129,10 +90,12 @@ type capArea struct {
 // capTime formats t as CAP requires: no "Z", an explicit offset.
 func capTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05-07:00") }
 
-// CAP renders a as an OASIS CAP 1.2 alert. site, if known, supplies the
-// area's name, outline and geocodes. Only alert messages are public:
-// suppression records are refused.
-func CAP(a tapproof.Alert, site *Site, cfg CAPConfig) ([]byte, error) {
+// Marshal renders a as an OASIS CAP 1.2 alert. site, if known, supplies the
+// area's name, outline and geocodes. Its headline and description are the
+// notice residents are sent (notice.Render), its instruction carries the
+// health-effects language (notice.HealthEffects). Only alert messages are
+// public: suppression records are refused.
+func Marshal(a tapproof.Alert, site *notice.Site, cfg Config) ([]byte, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -146,7 +109,7 @@ func CAP(a tapproof.Alert, site *Site, cfg CAPConfig) ([]byte, error) {
 	if status == "" {
 		status = "Actual"
 	}
-	notice, err := RenderNotice(a, site, cfg.Links)
+	text, err := notice.Render(a, site, cfg.Links)
 	if err != nil {
 		return nil, err
 	}
@@ -183,8 +146,8 @@ func CAP(a tapproof.Alert, site *Site, cfg CAPConfig) ([]byte, error) {
 			EventCode:    []capValue{{ValueName: "tapproof:class", Value: string(a.Class)}},
 			Onset:        capTime(a.SampledAt),
 			SenderName:   cfg.SenderName,
-			Headline:     truncate(notice.Subject, 160),
-			Description:  notice.Body,
+			Headline:     truncate(text.Subject, 160),
+			Description:  text.Body,
 			Instruction:  instruction(a),
 			Web:          cfg.Links.Status(a.Utility, a.Site),
 			Parameter: []capValue{
@@ -237,14 +200,14 @@ func instruction(a tapproof.Alert) string {
 		b.WriteString("Use filtered or bottled water for drinking, cooking and preparing baby formula. " +
 			"Use only cold water for drinking and cooking. Do not boil water to remove lead.")
 	}
-	if h := HealthEffects(a.Analyte); h != "" {
+	if h := notice.HealthEffects(a.Analyte); h != "" {
 		b.WriteString(" ")
 		b.WriteString(h)
 	}
 	return b.String()
 }
 
-func areaDesc(a tapproof.Alert, site *Site) string {
+func areaDesc(a tapproof.Alert, site *notice.Site) string {
 	switch {
 	case site != nil && site.AreaName != "" && site.Name != "":
 		return site.Name + ", " + site.AreaName

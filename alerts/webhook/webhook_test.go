@@ -1,4 +1,4 @@
-package alerts_test
+package webhook_test
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/alerts/webhook"
 	"github.com/tapproof/tapproof/internal/poll"
 )
 
@@ -75,13 +76,13 @@ func (r *receiver) waitRequests(t *testing.T, n int) []request {
 
 func always(status int) func(int) int { return func(int) int { return status } }
 
-// runWebhooks runs a Webhooks for cfgs until the test ends, once every
+// runWebhooks runs a Deliverer for cfgs until the test ends, once every
 // webhook's consumer exists, and checks that Run returns nil on cancel.
-func runWebhooks(t *testing.T, js jetstream.JetStream, cfgs []alerts.WebhookConfig, m *alerts.Metrics, log *slog.Logger) (stop func()) {
+func runWebhooks(t *testing.T, js jetstream.JetStream, cfgs []webhook.Config, m *webhook.Metrics, log *slog.Logger) (stop func()) {
 	t.Helper()
-	w, err := alerts.NewWebhooks(js, cfgs, m, log)
+	w, err := webhook.NewDeliverer(js, cfgs, m, log)
 	if err != nil {
-		t.Fatalf("NewWebhooks: %v", err)
+		t.Fatalf("NewDeliverer: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -110,9 +111,9 @@ func runWebhooks(t *testing.T, js jetstream.JetStream, cfgs []alerts.WebhookConf
 	return stop
 }
 
-func fast(url, secret string) alerts.WebhookConfig {
-	return alerts.WebhookConfig{URL: url, Secret: secret, Timeout: 2 * time.Second,
-		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, MaxDeliver: 5}
+func fast(url, secret string) webhook.Config {
+	return webhook.Config{URL: url, Secret: secret, Timeout: 2 * time.Second,
+		Retry: alerts.Retry{MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, MaxDeliver: 5}}
 }
 
 func deliveries(t *testing.T, reg prometheus.Gatherer, delivered, retried, failed int) func() error {
@@ -151,29 +152,14 @@ func checkDelivery(t *testing.T, req request, secret string, want tapproof.Alert
 	}
 }
 
-func TestSign(t *testing.T) {
-	// Computed independently: printf '{"id":"x"}' | openssl dgst -sha256 -hmac s3cr3t
-	const want = "sha256=b4427a71020bc4d9e3d7a774077437efad88155eb9f5c6716033d4af7e300c3e"
-	got := alerts.Sign("s3cr3t", []byte(`{"id":"x"}`))
-	if got != want {
-		t.Errorf("Sign = %q, want %q", got, want)
-	}
-	if !alerts.Verify("s3cr3t", []byte(`{"id":"x"}`), got) {
-		t.Errorf("Verify(Sign(...)) = false")
-	}
-	if alerts.Verify("other", []byte(`{"id":"x"}`), got) || alerts.Verify("s3cr3t", []byte(`{"id":"y"}`), got) {
-		t.Errorf("Verify accepts a wrong secret or body")
-	}
-}
-
 func TestWebhookDelivers(t *testing.T) {
 	js := startJetStream(t)
 	reg := prometheus.NewPedanticRegistry()
-	m := alerts.NewMetrics(reg)
-	store := newStore(t, js, alerts.WithMetrics(m))
+	m := webhook.NewMetrics(reg)
+	store := newStore(t, js, alerts.NewMetrics(reg))
 	rcv := newReceiver(t, always(http.StatusNoContent))
 	const secret = "correct horse battery staple"
-	runWebhooks(t, js, []alerts.WebhookConfig{fast(rcv.srv.URL+"/hook", secret)}, m, nil)
+	runWebhooks(t, js, []webhook.Config{fast(rcv.srv.URL+"/hook", secret)}, m, nil)
 
 	a := testAlert(1)
 	publish(t, store, a, a) // the duplicate is absorbed before any notifier sees it
@@ -196,15 +182,15 @@ func TestWebhookDelivers(t *testing.T) {
 func TestWebhookRetries(t *testing.T) {
 	js := startJetStream(t)
 	reg := prometheus.NewPedanticRegistry()
-	m := alerts.NewMetrics(reg)
-	store := newStore(t, js)
+	m := webhook.NewMetrics(reg)
+	store := newStore(t, js, nil)
 	rcv := newReceiver(t, func(n int) int {
 		if n == 1 {
 			return http.StatusInternalServerError
 		}
 		return http.StatusOK
 	})
-	runWebhooks(t, js, []alerts.WebhookConfig{fast(rcv.srv.URL, "s3cr3t")}, m, nil)
+	runWebhooks(t, js, []webhook.Config{fast(rcv.srv.URL, "s3cr3t")}, m, nil)
 
 	a := testAlert(3)
 	publish(t, store, a)
@@ -236,13 +222,13 @@ func TestWebhookRetries(t *testing.T) {
 func TestWebhookGivesUp(t *testing.T) {
 	js := startJetStream(t)
 	reg := prometheus.NewPedanticRegistry()
-	m := alerts.NewMetrics(reg)
-	store := newStore(t, js)
+	m := webhook.NewMetrics(reg)
+	store := newStore(t, js, nil)
 	bad := newReceiver(t, always(http.StatusServiceUnavailable))
 	good := newReceiver(t, always(http.StatusOK))
 	cfg := fast(bad.srv.URL, "s3cr3t")
 	cfg.MaxDeliver = 3
-	runWebhooks(t, js, []alerts.WebhookConfig{cfg, fast(good.srv.URL, "other")}, m, nil)
+	runWebhooks(t, js, []webhook.Config{cfg, fast(good.srv.URL, "other")}, m, nil)
 
 	publish(t, store, testAlert(1))
 	poll.Until(t, 10*time.Second, deliveries(t, reg, 1, 2, 1))
@@ -255,9 +241,9 @@ func TestWebhookGivesUp(t *testing.T) {
 
 func TestWebhookResumes(t *testing.T) {
 	js := startJetStream(t)
-	store := newStore(t, js)
+	store := newStore(t, js, nil)
 	rcv := newReceiver(t, always(http.StatusOK))
-	cfgs := []alerts.WebhookConfig{fast(rcv.srv.URL, "s3cr3t")}
+	cfgs := []webhook.Config{fast(rcv.srv.URL, "s3cr3t")}
 	stop := runWebhooks(t, js, cfgs, nil, nil)
 	publish(t, store, testAlert(1))
 	rcv.waitRequests(t, 1)
@@ -275,8 +261,8 @@ func TestWebhookResumes(t *testing.T) {
 func TestWebhookSecretsNotLogged(t *testing.T) {
 	js := startJetStream(t)
 	reg := prometheus.NewPedanticRegistry()
-	m := alerts.NewMetrics(reg)
-	store := newStore(t, js)
+	m := webhook.NewMetrics(reg)
+	store := newStore(t, js, nil)
 
 	var buf lockedBuffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -300,7 +286,7 @@ func TestWebhookSecretsNotLogged(t *testing.T) {
 	flakyCfg := fast(flaky.srv.URL+"/services/"+pathToken+"?token="+query, secret)
 	downCfg := fast(downURL+"/services/"+pathToken, secret)
 	downCfg.MaxDeliver = 2
-	runWebhooks(t, js, []alerts.WebhookConfig{flakyCfg, downCfg}, m, log)
+	runWebhooks(t, js, []webhook.Config{flakyCfg, downCfg}, m, log)
 
 	publish(t, store, testAlert(1))
 	poll.Until(t, 10*time.Second, deliveries(t, reg, 1, 2, 1))
@@ -322,31 +308,31 @@ func TestWebhookSecretsNotLogged(t *testing.T) {
 			t.Errorf("Sprintf(%q, cfg) = %q reveals the URL or secret", verb, s)
 		}
 	}
-	_, err := alerts.NewWebhooks(js, []alerts.WebhookConfig{{URL: "ftp://" + pathToken, Secret: secret}}, nil, nil)
+	_, err := webhook.NewDeliverer(js, []webhook.Config{{URL: "ftp://" + pathToken, Secret: secret}}, nil, nil)
 	if err == nil || strings.Contains(err.Error(), pathToken) || strings.Contains(err.Error(), secret) {
-		t.Errorf("NewWebhooks(bad URL) = %v, want an error that names neither URL nor secret", err)
+		t.Errorf("NewDeliverer(bad URL) = %v, want an error that names neither URL nor secret", err)
 	}
 }
 
-func TestNewWebhooksValidates(t *testing.T) {
-	ok := alerts.WebhookConfig{URL: "https://example.org/hook", Secret: "k"}
+func TestNewDelivererValidates(t *testing.T) {
+	ok := webhook.Config{URL: "https://example.org/hook", Secret: "k"}
 	tests := []struct {
 		name string
-		cfgs []alerts.WebhookConfig
+		cfgs []webhook.Config
 	}{
-		{"no secret", []alerts.WebhookConfig{{URL: ok.URL}}},
-		{"relative URL", []alerts.WebhookConfig{{URL: "/hook", Secret: "k"}}},
-		{"negative timeout", []alerts.WebhookConfig{{URL: ok.URL, Secret: "k", Timeout: -1}}},
-		{"min above max back-off", []alerts.WebhookConfig{{URL: ok.URL, Secret: "k", MinBackoff: time.Minute, MaxBackoff: time.Second}}},
-		{"same URL twice", []alerts.WebhookConfig{ok, ok}},
+		{"no secret", []webhook.Config{{URL: ok.URL}}},
+		{"relative URL", []webhook.Config{{URL: "/hook", Secret: "k"}}},
+		{"negative timeout", []webhook.Config{{URL: ok.URL, Secret: "k", Timeout: -1}}},
+		{"min above max back-off", []webhook.Config{{URL: ok.URL, Secret: "k", Retry: alerts.Retry{MinBackoff: time.Minute, MaxBackoff: time.Second}}}},
+		{"same URL twice", []webhook.Config{ok, ok}},
 	}
 	for _, tt := range tests {
-		if _, err := alerts.NewWebhooks(nil, tt.cfgs, nil, nil); err == nil {
-			t.Errorf("NewWebhooks(%s) = nil error, want error", tt.name)
+		if _, err := webhook.NewDeliverer(nil, tt.cfgs, nil, nil); err == nil {
+			t.Errorf("NewDeliverer(%s) = nil error, want error", tt.name)
 		}
 	}
-	if _, err := alerts.NewWebhooks(nil, []alerts.WebhookConfig{ok}, nil, nil); err != nil {
-		t.Errorf("NewWebhooks(valid) = %v", err)
+	if _, err := webhook.NewDeliverer(nil, []webhook.Config{ok}, nil, nil); err != nil {
+		t.Errorf("NewDeliverer(valid) = %v", err)
 	}
 }
 
@@ -369,10 +355,10 @@ func (b *lockedBuffer) String() string {
 
 func TestWebhookRecreatesDeletedConsumer(t *testing.T) {
 	js := startJetStream(t)
-	store := newStore(t, js)
+	store := newStore(t, js, nil)
 	rcv := newReceiver(t, always(http.StatusOK))
 	cfg := fast(rcv.srv.URL, "s3cr3t")
-	runWebhooks(t, js, []alerts.WebhookConfig{cfg}, nil, nil)
+	runWebhooks(t, js, []webhook.Config{cfg}, nil, nil)
 	ctx := context.Background()
 	name := "tapproof-webhook-" + cfg.ID()
 	poll.Until(t, 10*time.Second, func() error { // Run has created it
@@ -392,9 +378,9 @@ func TestWebhookRecreatesDeletedConsumer(t *testing.T) {
 
 func TestWebhookRunEndsWhenConnectionCloses(t *testing.T) {
 	js := startJetStream(t)
-	newStore(t, js)
+	newStore(t, js, nil)
 	rcv := newReceiver(t, always(http.StatusOK))
-	w, err := alerts.NewWebhooks(js, []alerts.WebhookConfig{fast(rcv.srv.URL, "k")}, nil, nil)
+	w, err := webhook.NewDeliverer(js, []webhook.Config{fast(rcv.srv.URL, "k")}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,5 +398,23 @@ func TestWebhookRunEndsWhenConnectionCloses(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run still running 10s after the connection closed")
+	}
+}
+
+// TestMetricsLint: the webhook metrics register beside the alert metrics,
+// in one registry, whichever comes first.
+func TestMetricsLint(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	webhook.NewMetrics(reg)
+	alerts.NewMetrics(reg)
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("metric %s: %s", p.Metric, p.Text)
+	}
+	if err := deliveries(t, reg, 0, 0, 0)(); err != nil {
+		t.Error(err)
 	}
 }

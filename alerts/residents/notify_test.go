@@ -1,4 +1,4 @@
-package alerts_test
+package residents_test
 
 import (
 	"context"
@@ -17,16 +17,19 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/alerts/notice"
+	"github.com/tapproof/tapproof/alerts/residents"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/poll"
 )
 
-type staticSites []alerts.Site
+type staticSites []notice.Site
 
-func (s staticSites) Sites(context.Context) ([]alerts.Site, error) { return s, nil }
+func (s staticSites) Sites(context.Context) ([]notice.Site, error) { return s, nil }
 
 var testSites = staticSites{
 	{Utility: "springfield", ID: "elm-st-12", Name: "Elm Street school", Area: "north", AreaName: "North service area"},
@@ -65,34 +68,33 @@ func (l *memNoticeLog) all() []tapproof.NoticeRecord {
 type notifyEnv struct {
 	js    jetstream.JetStream
 	store *alerts.Store
-	subs  *alerts.Subscriptions
-	n     *alerts.Notifier
+	subs  *residents.Subscriptions
+	n     *residents.Notifier
 	nlog  *memNoticeLog
 	reg   *prometheus.Registry
 	logs  *lockedBuffer
 }
 
-func fastNotifier(mailer alerts.Mailer) alerts.NotifierConfig {
-	return alerts.NotifierConfig{
-		Links: alerts.Links{Base: "https://water.example.org/"}, Mailer: mailer, Workers: 2,
-		WebhookTimeout: 500 * time.Millisecond, MaxDeliver: 5, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+func fastNotifier(mailer residents.Mailer) residents.NotifierConfig {
+	return residents.NotifierConfig{
+		Links: notice.Links{Base: "https://water.example.org/"}, Mailer: mailer, Workers: 2, WebhookTimeout: 500 * time.Millisecond,
+		Retry: alerts.Retry{MaxDeliver: 5, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond},
 	}
 }
 
 // startNotifier runs a Notifier with cfg until the test ends.
-func startNotifier(t *testing.T, cfg alerts.NotifierConfig) *notifyEnv {
+func startNotifier(t *testing.T, cfg residents.NotifierConfig) *notifyEnv {
 	t.Helper()
 	ctx := context.Background()
 	e := &notifyEnv{js: startJetStream(t), nlog: &memNoticeLog{}, reg: prometheus.NewRegistry(), logs: &lockedBuffer{}}
-	m := alerts.NewMetrics(e.reg)
-	e.store = newStore(t, e.js, alerts.WithMetrics(m))
+	e.store = newStore(t, e.js, alerts.NewMetrics(e.reg))
 	var err error
-	if e.subs, err = alerts.NewSubscriptions(ctx, e.js, alerts.AllowPrivateWebhooks()); err != nil {
+	if e.subs, err = residents.NewSubscriptions(ctx, e.js, residents.SubscriptionsConfig{AllowPrivateWebhooks: true}); err != nil {
 		t.Fatal(err)
 	}
 	cfg.NoticeLog = e.nlog
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if e.n, err = alerts.NewNotifier(ctx, e.js, e.subs, testSites, cfg, m, log); err != nil {
+	if e.n, err = residents.NewNotifier(ctx, e.js, e.subs, testSites, cfg, residents.NewMetrics(e.reg), log); err != nil {
 		t.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
@@ -118,7 +120,7 @@ func startNotifier(t *testing.T, cfg alerts.NotifierConfig) *notifyEnv {
 }
 
 // subscribed returns a confirmed subscription, confirmed without mail.
-func (e *notifyEnv) subscribed(t *testing.T, req alerts.SubscribeRequest) alerts.Subscription {
+func (e *notifyEnv) subscribed(t *testing.T, req residents.SubscribeRequest) residents.Subscription {
 	t.Helper()
 	_, token, err := e.subs.Subscribe(context.Background(), req)
 	if err != nil {
@@ -131,9 +133,9 @@ func (e *notifyEnv) subscribed(t *testing.T, req alerts.SubscribeRequest) alerts
 	return sub
 }
 
-func (e *notifyEnv) waitDelivery(t *testing.T, alertID, status string, n int) []alerts.DeliveryStatus {
+func (e *notifyEnv) waitDelivery(t *testing.T, alertID, status string, n int) []residents.DeliveryStatus {
 	t.Helper()
-	var got []alerts.DeliveryStatus
+	var got []residents.DeliveryStatus
 	poll.Until(t, 20*time.Second, func() error {
 		var err error
 		if got, err = e.n.Deliveries(context.Background(), alertID); err != nil {
@@ -177,10 +179,10 @@ func waitMail(t *testing.T, mp *localstack.Mailpit, to string, n int) []localsta
 	return out
 }
 
-func mailpitMailer(t *testing.T, host string, port int) alerts.Mailer {
+func mailpitMailer(t *testing.T, host string, port int) residents.Mailer {
 	t.Helper()
-	m, err := alerts.NewSMTPMailer(alerts.SMTPConfig{Host: host, Port: port, From: "alerts@water.example.org",
-		TLS: alerts.SMTPTLSNone, Timeout: 2 * time.Second})
+	m, err := residents.NewSMTPMailer(residents.SMTPConfig{Host: host, Port: port, From: "alerts@water.example.org",
+		TLS: residents.SMTPTLSNone, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,11 +199,11 @@ func TestNotifyEmail(t *testing.T) {
 	ctx := context.Background()
 	const resident, lurker = "resident@example.org", "never-confirms@example.org"
 
-	sub, err := e.n.Subscribe(ctx, alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield", Area: "north"}, Channel: alerts.ChannelEmail, Address: resident})
+	sub, err := e.n.Subscribe(ctx, residents.SubscribeRequest{Target: residents.Target{Utility: "springfield", Area: "north"}, Channel: residents.ChannelEmail, Address: resident})
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
-	if _, err := e.n.Subscribe(ctx, alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield", Site: "elm-st-12"}, Channel: alerts.ChannelEmail, Address: lurker}); err != nil {
+	if _, err := e.n.Subscribe(ctx, residents.SubscribeRequest{Target: residents.Target{Utility: "springfield", Site: "elm-st-12"}, Channel: residents.ChannelEmail, Address: lurker}); err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
 	confirm := waitMail(t, mp, resident, 1)[0]
@@ -215,22 +217,22 @@ func TestNotifyEmail(t *testing.T) {
 	if got, err := e.n.Confirm(ctx, m[1]); err != nil || got.ID != sub.ID || !got.Confirmed {
 		t.Fatalf("Confirm = %v, %v; want %s confirmed", got, err, sub.ID)
 	}
-	if _, err := e.n.Confirm(ctx, strings.Repeat("ab", 32)); !errors.Is(err, alerts.ErrUnknownToken) {
+	if _, err := e.n.Confirm(ctx, strings.Repeat("ab", 32)); !errors.Is(err, residents.ErrUnknownToken) {
 		t.Errorf("Confirm(unknown token) = %v, want ErrUnknownToken", err)
 	}
 	waitMail(t, mp, lurker, 1) // its confirmation, and nothing more later
 
 	a := testAlert(5) // elm-st-12: in the north area
 	publish(t, e.store, a)
-	e.waitDelivery(t, a.ID, alerts.DeliveryDelivered, 1)
+	e.waitDelivery(t, a.ID, residents.DeliveryDelivered, 1)
 	msgs := waitMail(t, mp, resident, 2)
-	notice := msgs[0] // newest first
-	for _, want := range []string{"Elm Street school", "20 µg/L (ppb)", alerts.HealthEffectsLead, "To unsubscribe: https://water.example.org/unsubscribe?token=" + sub.UnsubscribeToken} {
-		if !strings.Contains(notice.Text, want) {
-			t.Errorf("notice text lacks %q:\n%s", want, notice.Text)
+	mail := msgs[0] // newest first
+	for _, want := range []string{"Elm Street school", "20 µg/L (ppb)", notice.HealthEffectsLead, "To unsubscribe: https://water.example.org/unsubscribe?token=" + sub.UnsubscribeToken} {
+		if !strings.Contains(mail.Text, want) {
+			t.Errorf("notice text lacks %q:\n%s", want, mail.Text)
 		}
 	}
-	hdr, err := mp.Headers(ctx, notice.ID)
+	hdr, err := mp.Headers(ctx, mail.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,14 +245,14 @@ func TestNotifyEmail(t *testing.T) {
 		t.Fatalf("notice log holds %d records, want 1", len(recs))
 	}
 	r := recs[0]
-	text := strings.ReplaceAll(notice.Text, "\r\n", "\n")
+	text := strings.ReplaceAll(mail.Text, "\r\n", "\n")
 	body, _, _ := strings.Cut(text, "\n-- \n")
-	sum := sha256.Sum256([]byte(notice.Subject + "\n\n" + body + "\n"))
-	sumNoNL := sha256.Sum256([]byte(notice.Subject + "\n\n" + body))
+	sum := sha256.Sum256([]byte(mail.Subject + "\n\n" + body + "\n"))
+	sumNoNL := sha256.Sum256([]byte(mail.Subject + "\n\n" + body))
 	if r.TextSHA256 != hex.EncodeToString(sum[:]) && r.TextSHA256 != hex.EncodeToString(sumNoNL[:]) {
-		t.Errorf("record text_sha256 %s is not the SHA-256 of the text sent:\n%q", r.TextSHA256, notice.Subject+"\n\n"+body)
+		t.Errorf("record text_sha256 %s is not the SHA-256 of the text sent:\n%q", r.TextSHA256, mail.Subject+"\n\n"+body)
 	}
-	if r.AlertID != a.ID || r.Recipients != 1 || r.Template != alerts.TemplateScreeningAlert || r.TemplateVersion != 1 ||
+	if r.AlertID != a.ID || r.Recipients != 1 || r.Template != notice.TemplateScreeningAlert || r.TemplateVersion != 1 ||
 		r.Class != tapproof.Screening || r.SentAt.IsZero() || !r.AlertRaisedAt.Equal(a.RaisedAt) {
 		t.Errorf("notice record = %+v", r)
 	}
@@ -268,7 +270,7 @@ func TestNotifyEmail(t *testing.T) {
 	if _, err := e.n.Unsubscribe(ctx, sub.UnsubscribeToken); err != nil {
 		t.Fatalf("Unsubscribe: %v", err)
 	}
-	if _, err := e.n.Unsubscribe(ctx, sub.UnsubscribeToken); !errors.Is(err, alerts.ErrUnknownToken) {
+	if _, err := e.n.Unsubscribe(ctx, sub.UnsubscribeToken); !errors.Is(err, residents.ErrUnknownToken) {
 		t.Errorf("second Unsubscribe = %v, want ErrUnknownToken", err)
 	}
 	clear := a
@@ -280,8 +282,8 @@ func TestNotifyEmail(t *testing.T) {
 		}
 		return nil
 	})
-	if r := e.nlog.all()[1]; r.Recipients != 0 || r.Template != alerts.TemplateScreeningClear || r.MsgType != tapproof.CancelMsg {
-		t.Errorf("all-clear record = %+v, want 0 recipients from %s", r, alerts.TemplateScreeningClear)
+	if r := e.nlog.all()[1]; r.Recipients != 0 || r.Template != notice.TemplateScreeningClear || r.MsgType != tapproof.CancelMsg {
+		t.Errorf("all-clear record = %+v, want 0 recipients from %s", r, notice.TemplateScreeningClear)
 	}
 	if n := len(waitMail(t, mp, resident, 2)); n != 2 {
 		t.Errorf("%s received %d messages, want 2 (confirmation, notice)", resident, n)
@@ -305,12 +307,12 @@ func TestNotifySMTPDown(t *testing.T) {
 		nc := fastNotifier(mailpitMailer(t, "127.0.0.1", port))
 		nc.MaxDeliver = 50
 		e := startNotifier(t, nc)
-		e.subscribed(t, alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield", Site: "elm-st-12"}, Channel: alerts.ChannelEmail, Address: "patient@example.org"})
+		e.subscribed(t, residents.SubscribeRequest{Target: residents.Target{Utility: "springfield", Site: "elm-st-12"}, Channel: residents.ChannelEmail, Address: "patient@example.org"})
 		a := testAlert(7)
 		publish(t, e.store, a)
 		poll.Until(t, 10*time.Second, func() error {
 			ds, err := e.n.Deliveries(context.Background(), a.ID)
-			if err != nil || len(ds) != 1 || ds[0].Status != alerts.DeliveryRetrying || ds[0].Attempts < 2 {
+			if err != nil || len(ds) != 1 || ds[0].Status != residents.DeliveryRetrying || ds[0].Attempts < 2 {
 				return errorf("deliveries = %+v, %v; want retrying after 2 attempts", ds, err)
 			}
 			if strings.Contains(ds[0].Error, "patient@") {
@@ -319,7 +321,7 @@ func TestNotifySMTPDown(t *testing.T) {
 			return nil
 		})
 		mp := localstack.MailpitForTest(t, &localstack.MailpitConfig{SMTPPort: port})
-		e.waitDelivery(t, a.ID, alerts.DeliveryDelivered, 1)
+		e.waitDelivery(t, a.ID, residents.DeliveryDelivered, 1)
 		if n := len(waitMail(t, mp, "patient@example.org", 1)); n != 1 {
 			t.Errorf("received %d notices, want 1", n)
 		}
@@ -328,11 +330,11 @@ func TestNotifySMTPDown(t *testing.T) {
 		nc := fastNotifier(mailpitMailer(t, "127.0.0.1", freePort(t)))
 		nc.MaxDeliver = 3
 		e := startNotifier(t, nc)
-		e.subscribed(t, alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield", Area: "north"}, Channel: alerts.ChannelEmail, Address: "unlucky@example.org"})
+		e.subscribed(t, residents.SubscribeRequest{Target: residents.Target{Utility: "springfield", Area: "north"}, Channel: residents.ChannelEmail, Address: "unlucky@example.org"})
 		a := testAlert(8)
 		publish(t, e.store, a)
-		ds := e.waitDelivery(t, a.ID, alerts.DeliveryFailed, 1)
-		if ds[0].Attempts != 3 || ds[0].Channel != alerts.ChannelEmail {
+		ds := e.waitDelivery(t, a.ID, residents.DeliveryFailed, 1)
+		if ds[0].Attempts != 3 || ds[0].Channel != residents.ChannelEmail {
 			t.Errorf("failed delivery = %+v, want 3 attempts by email", ds[0])
 		}
 		if r := e.nlog.all(); len(r) != 1 || r[0].Recipients != 1 {
@@ -358,7 +360,7 @@ func TestNotifyWebhook(t *testing.T) {
 	})
 	t.Cleanup(func() { close(block) }) // before the receiver closes
 	ctx := context.Background()
-	sub, err := e.n.Subscribe(ctx, alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield", Site: "elm-st-12"}, Channel: alerts.ChannelWebhook, Address: rcv.srv.URL + "/sms-gateway"})
+	sub, err := e.n.Subscribe(ctx, residents.SubscribeRequest{Target: residents.Target{Utility: "springfield", Site: "elm-st-12"}, Channel: residents.ChannelWebhook, Address: rcv.srv.URL + "/sms-gateway"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +385,7 @@ func TestNotifyWebhook(t *testing.T) {
 
 	a := testAlert(9)
 	publish(t, e.store, a)
-	ds := e.waitDelivery(t, a.ID, alerts.DeliveryDelivered, 1)
+	ds := e.waitDelivery(t, a.ID, residents.DeliveryDelivered, 1)
 	if ds[0].Attempts != 3 {
 		t.Errorf("delivered after %d attempts, want 3 (500, timeout, 200)", ds[0].Attempts)
 	}
@@ -404,7 +406,7 @@ func TestNotifyWebhook(t *testing.T) {
 	if err := json.Unmarshal(last.body, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Type != "notice" || got.Alert.ID != a.ID || !strings.Contains(got.Text, alerts.HealthEffectsLead) || !strings.Contains(got.Unsub, sub.UnsubscribeToken) {
+	if got.Type != "notice" || got.Alert.ID != a.ID || !strings.Contains(got.Text, notice.HealthEffectsLead) || !strings.Contains(got.Unsub, sub.UnsubscribeToken) {
 		t.Errorf("notice payload = %+v", got)
 	}
 }
@@ -412,35 +414,35 @@ func TestNotifyWebhook(t *testing.T) {
 func TestSubscribeValidation(t *testing.T) {
 	js := startJetStream(t)
 	ctx := context.Background()
-	strict, err := alerts.NewSubscriptions(ctx, js)
+	strict, err := residents.NewSubscriptions(ctx, js, residents.SubscriptionsConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	site := alerts.Target{Utility: "springfield", Site: "elm-st-12"}
+	site := residents.Target{Utility: "springfield", Site: "elm-st-12"}
 	tests := []struct {
 		name string
-		req  alerts.SubscribeRequest
+		req  residents.SubscribeRequest
 		ok   bool
 	}{
-		{"email", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelEmail, Address: "a@example.org"}, true},
-		{"email with spaces around", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelEmail, Address: "  a@example.org "}, true},
-		{"area", alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield", Area: "north"}, Channel: alerts.ChannelEmail, Address: "a@example.org"}, true},
-		{"public webhook", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelWebhook, Address: "https://hooks.example.org/x?k=1"}, true},
-		{"no target", alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield"}, Channel: alerts.ChannelEmail, Address: "a@example.org"}, false},
-		{"site and area", alerts.SubscribeRequest{Target: alerts.Target{Utility: "springfield", Site: "x", Area: "y"}, Channel: alerts.ChannelEmail, Address: "a@example.org"}, false},
-		{"bad utility", alerts.SubscribeRequest{Target: alerts.Target{Utility: "Spring Field", Site: "x"}, Channel: alerts.ChannelEmail, Address: "a@example.org"}, false},
-		{"named address", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelEmail, Address: "Bob <a@example.org>"}, false},
-		{"header injection", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelEmail, Address: "a@example.org\r\nBcc: b@example.org"}, false},
-		{"no domain dot", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelEmail, Address: "a@example"}, false},
-		{"too long", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelEmail, Address: strings.Repeat("a", 250) + "@example.org"}, false},
-		{"empty", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelEmail}, false},
-		{"unknown channel", alerts.SubscribeRequest{Target: site, Channel: "sms", Address: "+15555550100"}, false},
-		{"ftp webhook", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelWebhook, Address: "ftp://example.org/x"}, false},
-		{"webhook with credentials", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelWebhook, Address: "https://u:p@example.org/x"}, false},
-		{"loopback webhook", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelWebhook, Address: "http://127.0.0.1:8080/x"}, false},
-		{"localhost webhook", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelWebhook, Address: "http://localhost/x"}, false},
-		{"metadata webhook", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelWebhook, Address: "http://169.254.169.254/latest"}, false},
-		{"private webhook", alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelWebhook, Address: "http://10.1.2.3/x"}, false},
+		{"email", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: "a@example.org"}, true},
+		{"email with spaces around", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: "  a@example.org "}, true},
+		{"area", residents.SubscribeRequest{Target: residents.Target{Utility: "springfield", Area: "north"}, Channel: residents.ChannelEmail, Address: "a@example.org"}, true},
+		{"public webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "https://hooks.example.org/x?k=1"}, true},
+		{"no target", residents.SubscribeRequest{Target: residents.Target{Utility: "springfield"}, Channel: residents.ChannelEmail, Address: "a@example.org"}, false},
+		{"site and area", residents.SubscribeRequest{Target: residents.Target{Utility: "springfield", Site: "x", Area: "y"}, Channel: residents.ChannelEmail, Address: "a@example.org"}, false},
+		{"bad utility", residents.SubscribeRequest{Target: residents.Target{Utility: "Spring Field", Site: "x"}, Channel: residents.ChannelEmail, Address: "a@example.org"}, false},
+		{"named address", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: "Bob <a@example.org>"}, false},
+		{"header injection", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: "a@example.org\r\nBcc: b@example.org"}, false},
+		{"no domain dot", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: "a@example"}, false},
+		{"too long", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: strings.Repeat("a", 250) + "@example.org"}, false},
+		{"empty", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail}, false},
+		{"unknown channel", residents.SubscribeRequest{Target: site, Channel: "sms", Address: "+15555550100"}, false},
+		{"ftp webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "ftp://example.org/x"}, false},
+		{"webhook with credentials", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "https://u:p@example.org/x"}, false},
+		{"loopback webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "http://127.0.0.1:8080/x"}, false},
+		{"localhost webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "http://localhost/x"}, false},
+		{"metadata webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "http://169.254.169.254/latest"}, false},
+		{"private webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "http://10.1.2.3/x"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -451,7 +453,7 @@ func TestSubscribeValidation(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, alerts.ErrInvalidSubscription) {
+			if !errors.Is(err, residents.ErrInvalidSubscription) {
 				t.Errorf("Subscribe = %v, want ErrInvalidSubscription", err)
 			}
 			if tt.req.Address != "" && err != nil && strings.Contains(err.Error(), strings.TrimSpace(tt.req.Address)) {
@@ -462,7 +464,7 @@ func TestSubscribeValidation(t *testing.T) {
 
 	// Subscribing again while pending replaces the token; once confirmed,
 	// subscribing again sends nothing.
-	req := alerts.SubscribeRequest{Target: site, Channel: alerts.ChannelEmail, Address: "twice@example.org"}
+	req := residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: "twice@example.org"}
 	s1, tok1, err := strict.Subscribe(ctx, req)
 	if err != nil {
 		t.Fatal(err)
@@ -471,7 +473,7 @@ func TestSubscribeValidation(t *testing.T) {
 	if err != nil || s2.ID != s1.ID || tok2 == tok1 {
 		t.Fatalf("second Subscribe = %v, %q, %v; want the same subscription with a new token", s2, tok2, err)
 	}
-	if _, err := strict.Confirm(ctx, tok1); !errors.Is(err, alerts.ErrUnknownToken) {
+	if _, err := strict.Confirm(ctx, tok1); !errors.Is(err, residents.ErrUnknownToken) {
 		t.Errorf("Confirm(replaced token) = %v, want ErrUnknownToken", err)
 	}
 	if _, err := strict.Confirm(ctx, tok2); err != nil {
@@ -481,7 +483,7 @@ func TestSubscribeValidation(t *testing.T) {
 		t.Errorf("Subscribe when confirmed = %q, %v; want no token", tok3, err)
 	}
 	for _, bad := range []string{"", "../sub.x", strings.Repeat("f", 65), "ABC"} {
-		if _, err := strict.Confirm(ctx, bad); !errors.Is(err, alerts.ErrUnknownToken) {
+		if _, err := strict.Confirm(ctx, bad); !errors.Is(err, residents.ErrUnknownToken) {
 			t.Errorf("Confirm(%q) = %v, want ErrUnknownToken", bad, err)
 		}
 	}
@@ -493,17 +495,17 @@ func TestSubscribeValidation(t *testing.T) {
 func TestConfirmExpires(t *testing.T) {
 	js := startJetStream(t)
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	subs, err := alerts.NewSubscriptions(context.Background(), js, alerts.WithClock(func() time.Time { return now }))
+	subs, err := residents.NewSubscriptions(context.Background(), js, residents.SubscriptionsConfig{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, tok, err := subs.Subscribe(context.Background(), alerts.SubscribeRequest{Target: alerts.Target{Utility: "u", Site: "s"}, Channel: alerts.ChannelEmail, Address: "late@example.org"})
+	_, tok, err := subs.Subscribe(context.Background(), residents.SubscribeRequest{Target: residents.Target{Utility: "u", Site: "s"}, Channel: residents.ChannelEmail, Address: "late@example.org"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	now = now.Add(alerts.ConfirmTTL + time.Minute)
-	if _, err := subs.Confirm(context.Background(), tok); !errors.Is(err, alerts.ErrUnknownToken) {
-		t.Errorf("Confirm after %v = %v, want ErrUnknownToken", alerts.ConfirmTTL, err)
+	now = now.Add(residents.ConfirmTTL + time.Minute)
+	if _, err := subs.Confirm(context.Background(), tok); !errors.Is(err, residents.ErrUnknownToken) {
+		t.Errorf("Confirm after %v = %v, want ErrUnknownToken", residents.ConfirmTTL, err)
 	}
 }
 
@@ -515,4 +517,32 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestMetricsLint: the notice metrics register beside the alert metrics,
+// in one registry, whichever comes first, with every channel and result.
+func TestMetricsLint(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	alerts.NewMetrics(reg)
+	residents.NewMetrics(reg)
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("metric %s: %s", p.Metric, p.Text)
+	}
+	const want = `
+# HELP tapproof_notice_deliveries_total Resident notice and confirmation delivery attempts, by channel (email, webhook) and result (delivered, retried, failed).
+# TYPE tapproof_notice_deliveries_total counter
+tapproof_notice_deliveries_total{channel="email",result="delivered"} 0
+tapproof_notice_deliveries_total{channel="email",result="failed"} 0
+tapproof_notice_deliveries_total{channel="email",result="retried"} 0
+tapproof_notice_deliveries_total{channel="webhook",result="delivered"} 0
+tapproof_notice_deliveries_total{channel="webhook",result="failed"} 0
+tapproof_notice_deliveries_total{channel="webhook",result="retried"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "tapproof_notice_deliveries_total"); err != nil {
+		t.Error(err)
+	}
 }

@@ -1,7 +1,6 @@
-package alerts
+package notice
 
 import (
-	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -56,21 +55,21 @@ const (
 //go:embed notices/*.tmpl
 var noticeFS embed.FS
 
-// NoticeTemplate is one version of a notice text.
-type NoticeTemplate struct {
+// Template is one version of a notice text.
+type Template struct {
 	ID      string
 	Version int
 	tmpl    *template.Template
 }
 
 // Name is "<id>@v<version>".
-func (t NoticeTemplate) Name() string { return fmt.Sprintf("%s@v%d", t.ID, t.Version) }
+func (t Template) Name() string { return fmt.Sprintf("%s@v%d", t.ID, t.Version) }
 
-// noticeTemplates are the current version of each template.
-var noticeTemplates = func() map[string]NoticeTemplate {
+// templates are the current version of each template.
+var templates = func() map[string]Template {
 	funcs := template.FuncMap{"upper": func(v any) string { return strings.ToUpper(fmt.Sprint(v)) }}
-	out := map[string]NoticeTemplate{}
-	for _, t := range []NoticeTemplate{
+	out := map[string]Template{}
+	for _, t := range []Template{
 		{ID: TemplateScreeningAlert, Version: 1},
 		{ID: TemplateScreeningClear, Version: 1},
 		{ID: TemplateIndividualResult, Version: 1},
@@ -84,29 +83,29 @@ var noticeTemplates = func() map[string]NoticeTemplate {
 	return out
 }()
 
-// Template returns the current version of the notice template id.
-func Template(id string) (NoticeTemplate, bool) {
-	t, ok := noticeTemplates[id]
+// Lookup returns the current version of the notice template id.
+func Lookup(id string) (Template, bool) {
+	t, ok := templates[id]
 	return t, ok
 }
 
 // TemplateFor returns the template of the notice for a.
-func TemplateFor(a tapproof.Alert) NoticeTemplate {
+func TemplateFor(a tapproof.Alert) Template {
 	switch {
 	case a.Class == tapproof.SystemExceedance:
-		return noticeTemplates[TemplateTier1]
+		return templates[TemplateTier1]
 	case a.Class == tapproof.IndividualCompliance:
-		return noticeTemplates[TemplateIndividualResult]
+		return templates[TemplateIndividualResult]
 	case a.Type() == tapproof.CancelMsg:
-		return noticeTemplates[TemplateScreeningClear]
+		return templates[TemplateScreeningClear]
 	}
-	return noticeTemplates[TemplateScreeningAlert]
+	return templates[TemplateScreeningAlert]
 }
 
 // Notice is a rendered notice: the exact text every recipient gets, before
 // the per-recipient footer (the unsubscribe link), which is not part of it.
 type Notice struct {
-	Template NoticeTemplate
+	Template Template
 	Subject  string
 	Body     string
 }
@@ -163,8 +162,8 @@ type noticeData struct {
 	StatusURL, CAPURL, ConfirmURL          string
 }
 
-// RenderNotice renders the notice for alert a about site (nil if unknown).
-func RenderNotice(a tapproof.Alert, site *Site, links Links) (Notice, error) {
+// Render renders the notice for alert a about site (nil if unknown).
+func Render(a tapproof.Alert, site *Site, links Links) (Notice, error) {
 	t := TemplateFor(a)
 	d := noticeData{
 		AlertID: a.ID, Utility: a.Utility, Place: placeName(a.Utility, a.Site, site), Analyte: string(a.Analyte),
@@ -178,22 +177,24 @@ func RenderNotice(a tapproof.Alert, site *Site, links Links) (Notice, error) {
 	return render(t, d)
 }
 
-// RenderConfirmation renders the confirmation request for sub, whose
-// confirmation token is token.
-func RenderConfirmation(sub Subscription, site *Site, token string, links Links) (Notice, error) {
-	place := placeName(sub.Utility, sub.Site, site)
-	if sub.Area != "" {
-		place = "the " + sub.Area + " service area"
+// RenderConfirmation renders the request to confirm a subscription to
+// siteID or, if that is empty, to service area area of utility; site, if
+// known, is that site or a site in that area. confirmURL is the link that
+// confirms (Links.Confirm).
+func RenderConfirmation(utility, siteID, area string, site *Site, confirmURL string) (Notice, error) {
+	place := placeName(utility, siteID, site)
+	if area != "" {
+		place = "the " + area + " service area"
 		if site != nil && site.AreaName != "" {
 			place = site.AreaName
 		}
 	}
-	return render(noticeTemplates[TemplateConfirm], noticeData{
-		Utility: sub.Utility, Place: place, ConfirmURL: links.Confirm(token),
+	return render(templates[TemplateConfirm], noticeData{
+		Utility: utility, Place: place, ConfirmURL: confirmURL,
 	})
 }
 
-func render(t NoticeTemplate, d noticeData) (Notice, error) {
+func render(t Template, d noticeData) (Notice, error) {
 	var subj, body strings.Builder
 	if err := t.tmpl.ExecuteTemplate(&subj, "subject", d); err != nil {
 		return Notice{}, fmt.Errorf("notice %s: %w", t.Name(), err)
@@ -226,11 +227,3 @@ func quantity(v float64, u tapproof.Unit) string {
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("2 January 2006 15:04 UTC") }
-
-// NoticeLog appends notice records to a utility's verifiable log. The
-// journal implements it. record is the JSON of a tapproof.NoticeRecord; AlertID
-// identifies it, so an implementation may drop a second record for the same
-// alert (a redelivery after a crash).
-type NoticeLog interface {
-	AppendNotice(ctx context.Context, utility string, record []byte) (index uint64, err error)
-}

@@ -1,9 +1,8 @@
-package alerts
+package webhook
 
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -18,23 +17,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tapproof/tapproof/alerts"
 )
 
-// Headers of a webhook delivery.
-const (
-	// HeaderSignature is "sha256=" + hex(HMAC-SHA256(secret, body)).
-	HeaderSignature = "X-Tapproof-Signature"
-	// HeaderAlertID is the alert's id, for receivers to deduplicate on.
-	HeaderAlertID = "X-Tapproof-Alert-Id"
-)
-
-// Webhook defaults, used where a WebhookConfig field is zero.
-const (
-	DefaultWebhookTimeout = 10 * time.Second
-	DefaultMaxDeliver     = 16
-	DefaultMinBackoff     = 5 * time.Second
-	DefaultMaxBackoff     = 15 * time.Minute
-)
+// DefaultTimeout bounds each POST where Config.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
 
 // Log attribute keys.
 const (
@@ -48,49 +36,43 @@ const (
 )
 
 // consumerPrefix prefixes the durable consumer of each webhook; the rest of
-// the name is WebhookConfig.ID.
+// the name is Config.ID.
 const consumerPrefix = "tapproof-webhook-"
 
-// WebhookConfig configures one webhook. URL and Secret are secrets: a
-// WebhookConfig formats and logs as its ID only.
-type WebhookConfig struct {
+// Config configures one webhook. Zero values take the defaults. URL and
+// Secret are secrets: a Config formats and logs as its ID only.
+type Config struct {
 	// URL receives a POST of each alert as JSON. http or https.
 	URL string
-	// Secret keys the HMAC-SHA256 signature in HeaderSignature.
+	// Secret keys the HMAC-SHA256 signature in alerts.HeaderSignature.
 	Secret string
-	// Timeout bounds each POST; DefaultWebhookTimeout if zero.
+	// Timeout bounds each POST; DefaultTimeout if zero.
 	Timeout time.Duration
-	// MaxDeliver is how many times an alert is tried before it is given up
-	// and counted as failed; DefaultMaxDeliver if zero.
-	MaxDeliver int
-	// MinBackoff is the delay before the second attempt; each further
-	// attempt waits twice as long, up to MaxBackoff. DefaultMinBackoff and
-	// DefaultMaxBackoff if zero. With the defaults an alert is retried for
-	// about two hours.
-	MinBackoff time.Duration
-	MaxBackoff time.Duration
+	// Retry is how often and how soon an alert is tried again
+	// (alerts.DefaultMaxDeliver times over about two hours by default).
+	alerts.Retry
 }
 
 // ID is a short hash of the URL (16 hex digits of its SHA-256) that names the
 // webhook in logs and in its JetStream consumer, tapproof-webhook-<ID>,
 // without revealing the URL.
-func (c WebhookConfig) ID() string {
+func (c Config) ID() string {
 	sum := sha256.Sum256([]byte(c.URL))
 	return hex.EncodeToString(sum[:8])
 }
 
 // String returns "webhook <ID>".
-func (c WebhookConfig) String() string { return "webhook " + c.ID() }
+func (c Config) String() string { return "webhook " + c.ID() }
 
 // GoString is String, so that %#v does not print the secret either.
-func (c WebhookConfig) GoString() string { return c.String() }
+func (c Config) GoString() string { return c.String() }
 
 // LogValue logs c as its ID.
-func (c WebhookConfig) LogValue() slog.Value { return slog.StringValue(c.ID()) }
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.ID()) }
 
 // Validate reports whether c is usable. Its errors never contain the URL or
 // the secret.
-func (c WebhookConfig) Validate() error {
+func (c Config) Validate() error {
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("%s: URL must be an absolute http or https URL", c)
@@ -98,61 +80,35 @@ func (c WebhookConfig) Validate() error {
 	if c.Secret == "" {
 		return fmt.Errorf("%s: secret is required", c)
 	}
-	if c.Timeout < 0 || c.MaxDeliver < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 {
-		return fmt.Errorf("%s: timeout, max deliver and back-off must not be negative", c)
+	if c.Timeout < 0 {
+		return fmt.Errorf("%s: timeout must not be negative", c)
 	}
-	if c.MaxBackoff > 0 && c.MinBackoff > c.MaxBackoff {
-		return fmt.Errorf("%s: min back-off above max back-off", c)
+	if err := c.Retry.Validate(); err != nil {
+		return fmt.Errorf("%s: %v", c, err)
 	}
 	return nil
 }
 
-func (c WebhookConfig) withDefaults() WebhookConfig {
+func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
-		c.Timeout = DefaultWebhookTimeout
-	}
-	if c.MaxDeliver == 0 {
-		c.MaxDeliver = DefaultMaxDeliver
-	}
-	if c.MinBackoff == 0 {
-		c.MinBackoff = DefaultMinBackoff
-		if c.MaxBackoff > 0 {
-			c.MinBackoff = min(c.MinBackoff, c.MaxBackoff)
-		}
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = max(DefaultMaxBackoff, c.MinBackoff)
+		c.Timeout = DefaultTimeout
 	}
 	return c
 }
 
-// Sign returns the HeaderSignature value for body: "sha256=" followed by the
-// hex HMAC-SHA256 of body keyed with secret.
-func Sign(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
-}
-
-// Verify reports, in constant time, whether signature is Sign(secret, body).
-// Receivers written in Go can use it.
-func Verify(secret string, body []byte, signature string) bool {
-	return hmac.Equal([]byte(signature), []byte(Sign(secret, body)))
-}
-
-// Webhooks delivers stored alerts to webhooks. Each webhook has its own
+// Deliverer delivers stored alerts to webhooks. Each webhook has its own
 // durable pull consumer on the alert stream, so a slow or failing receiver
 // holds back nobody else and a restart resumes where it stopped. Delivery is
 // at least once; a new webhook receives alerts stored after its consumer is
 // first created.
-type Webhooks struct {
+type Deliverer struct {
 	js    jetstream.JetStream
 	hooks []*webhook
 }
 
-// NewWebhooks returns a Webhooks for cfgs. metrics and log may be nil. The
-// alert stream must exist (NewStore) before Run.
-func NewWebhooks(js jetstream.JetStream, cfgs []WebhookConfig, metrics *Metrics, log *slog.Logger) (*Webhooks, error) {
+// NewDeliverer returns a Deliverer to the webhooks of cfgs. metrics and log
+// may be nil. The alert stream must exist (alerts.NewStore) before Run.
+func NewDeliverer(js jetstream.JetStream, cfgs []Config, metrics *Metrics, log *slog.Logger) (*Deliverer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -162,7 +118,7 @@ func NewWebhooks(js jetstream.JetStream, cfgs []WebhookConfig, metrics *Metrics,
 		// GET, or send a signed alert somewhere not configured.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	w := &Webhooks{js: js}
+	w := &Deliverer{js: js}
 	seen := map[string]bool{}
 	for _, c := range cfgs {
 		if err := c.Validate(); err != nil {
@@ -185,7 +141,7 @@ func NewWebhooks(js jetstream.JetStream, cfgs []WebhookConfig, metrics *Metrics,
 // Run delivers alerts until ctx is done, then returns nil, or returns an
 // error if a consumer cannot be created or the NATS connection closes.
 // An alert being delivered when ctx ends is left for redelivery.
-func (w *Webhooks) Run(ctx context.Context) error {
+func (w *Deliverer) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -227,7 +183,7 @@ func (w *Webhooks) Run(ctx context.Context) error {
 
 // webhook is one configured receiver.
 type webhook struct {
-	cfg     WebhookConfig
+	cfg     Config
 	u       *url.URL
 	id      string
 	client  *http.Client
@@ -236,14 +192,14 @@ type webhook struct {
 }
 
 func (h *webhook) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
-	c, err := js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
+	c, err := js.CreateOrUpdateConsumer(ctx, alerts.StreamName, jetstream.ConsumerConfig{
 		Durable:       consumerPrefix + h.id,
 		Description:   "tapproof webhook " + h.id,
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       2*h.cfg.Timeout + 10*time.Second,
-		MaxDeliver:    h.cfg.MaxDeliver,
-		FilterSubject: SubjectPrefix + ".>",
+		MaxDeliver:    h.cfg.Attempts(),
+		FilterSubject: alerts.SubjectPrefix + ".>",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhook %s consumer: %w", h.id, err)
@@ -321,8 +277,8 @@ func (h *webhook) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	a, err := h.metrics.decodeAlert(msg.Data())
 	if err != nil {
-		h.log.Error("alert message set aside", "subject", msg.Subject(), "error", err)
-		h.metrics.delivery(ResultFailed)
+		h.log.Error("alert message set aside", "subject", msg.Subject(), logKeyError, err)
+		h.metrics.delivery(alerts.ResultFailed)
 		h.settle(msg.Term())
 		return
 	}
@@ -337,19 +293,19 @@ func (h *webhook) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	switch {
 	case err == nil && status/100 == 2:
-		h.metrics.delivery(ResultDelivered)
+		h.metrics.delivery(alerts.ResultDelivered)
 		log.Debug("alert delivered", why...)
 		h.settle(msg.Ack())
 	case ctx.Err() != nil:
 		// Shutting down: leave the alert to the next run.
 		h.settle(msg.Nak())
-	case attempt >= uint64(h.cfg.MaxDeliver):
-		h.metrics.delivery(ResultFailed)
+	case attempt >= uint64(h.cfg.Attempts()):
+		h.metrics.delivery(alerts.ResultFailed)
 		log.Error("alert delivery failed for the last time", why...)
 		h.settle(msg.Term())
 	default:
-		delay := h.backoff(attempt)
-		h.metrics.delivery(ResultRetried)
+		delay := h.cfg.Backoff(attempt)
+		h.metrics.delivery(alerts.ResultRetried)
 		log.Warn("alert delivery failed, will retry", append(why, logKeyRetryIn, delay)...)
 		h.settle(msg.NakWithDelay(delay))
 	}
@@ -371,8 +327,8 @@ func (h *webhook) post(ctx context.Context, id string, body []byte) (int, error)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "tapproof-webhook/1")
-	req.Header.Set(HeaderSignature, Sign(h.cfg.Secret, body))
-	req.Header.Set(HeaderAlertID, id)
+	req.Header.Set(alerts.HeaderSignature, alerts.Sign(h.cfg.Secret, body))
+	req.Header.Set(alerts.HeaderAlertID, id)
 	resp, err := h.client.Do(req)
 	if err != nil {
 		return 0, err
@@ -380,15 +336,6 @@ func (h *webhook) post(ctx context.Context, id string, body []byte) (int, error)
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	return resp.StatusCode, nil
-}
-
-// backoff is the delay after failed attempt n (1-based).
-func (h *webhook) backoff(n uint64) time.Duration {
-	d := h.cfg.MinBackoff
-	for i := uint64(1); i < n && d < h.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, h.cfg.MaxBackoff)
 }
 
 // redact returns err's text without the webhook's URL, host or secret.
