@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/signed"
@@ -20,6 +21,51 @@ import (
 type KeySet struct {
 	Labs      map[string][]ed25519.PublicKey `json:"labs"`      // certified laboratories
 	Reviewers map[string][]ed25519.PublicKey `json:"reviewers"` // state reviewers
+}
+
+// Validate checks that every id is a valid id and every key an Ed25519
+// public key.
+func (ks KeySet) Validate() error {
+	for role, m := range map[string]map[string][]ed25519.PublicKey{"lab": ks.Labs, "reviewer": ks.Reviewers} {
+		for id, pubs := range m {
+			if !tapproof.ValidID(id) {
+				return fmt.Errorf("compliance keys: %s id %q is not a valid id", role, id)
+			}
+			for _, k := range pubs {
+				if len(k) != ed25519.PublicKeySize {
+					return fmt.Errorf("compliance keys: %s %s: a key of %d bytes, want %d", role, id, len(k), ed25519.PublicKeySize)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Clone returns a deep copy of ks, without ids that have no key.
+func (ks KeySet) Clone() KeySet {
+	clone := func(m map[string][]ed25519.PublicKey) map[string][]ed25519.PublicKey {
+		out := map[string][]ed25519.PublicKey{}
+		for id, pubs := range m {
+			if len(pubs) > 0 {
+				out[id] = slices.Clone(pubs)
+			}
+		}
+		return out
+	}
+	return KeySet{Labs: clone(ks.Labs), Reviewers: clone(ks.Reviewers)}
+}
+
+// Lab returns the keys of lab id. With Reviewer it lets ingest accept
+// exactly the entries a report counts (ingest.Labs, ingest.Reviewers).
+func (ks KeySet) Lab(id string) ([]ed25519.PublicKey, bool) {
+	pubs, ok := ks.Labs[id]
+	return pubs, ok
+}
+
+// Reviewer returns the keys of state reviewer id.
+func (ks KeySet) Reviewer(id string) ([]ed25519.PublicKey, bool) {
+	pubs, ok := ks.Reviewers[id]
+	return pubs, ok
 }
 
 // ErrUnknownSigner is wrapped by the errors for entries not signed by a key

@@ -420,3 +420,34 @@ func FuzzFromLeaves(f *testing.F) {
 		}
 	})
 }
+
+func TestKeySetValidate(t *testing.T) {
+	good := make(ed25519.PublicKey, ed25519.PublicKeySize)
+	for name, tc := range map[string]struct {
+		ks compliance.KeySet
+		ok bool
+	}{
+		"valid":          {compliance.KeySet{Labs: map[string][]ed25519.PublicKey{"acme-labs": {good}}}, true},
+		"a bad lab id":   {compliance.KeySet{Labs: map[string][]ed25519.PublicKey{"Acme Labs": {good}}}, false},
+		"a short key":    {compliance.KeySet{Reviewers: map[string][]ed25519.PublicKey{"mi-egle-rev1": {good[:31]}}}, false},
+		"no keys at all": {compliance.KeySet{}, true},
+		"an id, no key":  {compliance.KeySet{Labs: map[string][]ed25519.PublicKey{"acme-labs": nil}}, true},
+		"a bad reviewer": {compliance.KeySet{Reviewers: map[string][]ed25519.PublicKey{"a.b": {good}}}, false},
+	} {
+		if err := tc.ks.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%s: Validate = %v, want ok %t", name, err, tc.ok)
+		}
+	}
+	ks := compliance.KeySet{Labs: map[string][]ed25519.PublicKey{"acme-labs": {good}, "empty": nil}}
+	c := ks.Clone()
+	if _, ok := c.Lab("empty"); ok {
+		t.Error("Clone kept a lab without keys")
+	}
+	c.Labs["acme-labs"][0] = nil
+	if ks.Labs["acme-labs"][0] == nil {
+		t.Error("Clone shares its key slices with the original")
+	}
+	if keys, ok := ks.Lab("acme-labs"); !ok || len(keys) != 1 {
+		t.Errorf("Lab(acme-labs) = %d keys, %t", len(keys), ok)
+	}
+}

@@ -2,7 +2,6 @@ package platform
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,43 +19,11 @@ import (
 // state's rule for a fractional rank; rules are the ones the alert
 // evaluator decides by.
 func newComplianceParts(keys compliance.KeySet, rounding compliance.Rounding, rules tapproof.RuleBook, j *journal.Journal) (ingest.Labs, ingest.Reviewers, *complianceBackend, error) {
-	ks := compliance.KeySet{Labs: map[string][]ed25519.PublicKey{}, Reviewers: map[string][]ed25519.PublicKey{}}
-	for _, m := range []struct {
-		role     string
-		from, to map[string][]ed25519.PublicKey
-	}{{"lab", keys.Labs, ks.Labs}, {"reviewer", keys.Reviewers, ks.Reviewers}} {
-		for id, pubs := range m.from {
-			if !tapproof.ValidID(id) {
-				return nil, nil, nil, fmt.Errorf("compliance keys: %s id %q is not a valid id", m.role, id)
-			}
-			for _, k := range pubs {
-				if len(k) != ed25519.PublicKeySize {
-					return nil, nil, nil, fmt.Errorf("compliance keys: %s %s: a key of %d bytes, want %d", m.role, id, len(k), ed25519.PublicKeySize)
-				}
-			}
-			if len(pubs) > 0 {
-				m.to[id] = append([]ed25519.PublicKey(nil), pubs...)
-			}
-		}
+	if err := keys.Validate(); err != nil {
+		return nil, nil, nil, err
 	}
-	k := complianceKeyring{ks}
-	b := &complianceBackend{journal: j, keys: ks, rounding: rounding, rules: rules}
-	return k, k, b, nil
-}
-
-// complianceKeyring implements ingest.Labs and ingest.Reviewers on the key
-// set reports are computed with, so that ingest accepts exactly what a
-// recomputation counts.
-type complianceKeyring struct{ ks compliance.KeySet }
-
-func (k complianceKeyring) Lab(id string) ([]ed25519.PublicKey, bool) {
-	pubs, ok := k.ks.Labs[id]
-	return pubs, ok
-}
-
-func (k complianceKeyring) Reviewer(id string) ([]ed25519.PublicKey, bool) {
-	pubs, ok := k.ks.Reviewers[id]
-	return pubs, ok
+	ks := keys.Clone()
+	return ks, ks, &complianceBackend{journal: j, keys: ks, rounding: rounding, rules: rules}, nil
 }
 
 // complianceBackend implements httpapi.Compliance: reports computed from

@@ -147,14 +147,8 @@ func complianceKeys(file string, labs, reviewers []string) (compliance.KeySet, e
 		}
 		for _, m := range []struct {
 			from, to map[string][]ed25519.PublicKey
-			role     string
-		}{{fromFile.Labs, ks.Labs, "lab"}, {fromFile.Reviewers, ks.Reviewers, "reviewer"}} {
+		}{{fromFile.Labs, ks.Labs}, {fromFile.Reviewers, ks.Reviewers}} {
 			for id, keys := range m.from {
-				for _, k := range keys {
-					if len(k) != ed25519.PublicKeySize {
-						return ks, fmt.Errorf("--keys %s: %s %s: a key of %d bytes, want %d", file, m.role, id, len(k), ed25519.PublicKeySize)
-					}
-				}
 				m.to[id] = append(m.to[id], keys...)
 			}
 		}
@@ -173,7 +167,7 @@ func complianceKeys(file string, labs, reviewers []string) (compliance.KeySet, e
 			m.to[id] = append(m.to[id], ed25519.PublicKey(k))
 		}
 	}
-	return ks, nil
+	return ks, ks.Validate()
 }
 
 // complianceInput opens the leaves: a file, an http(s) URL or standard input.
