@@ -35,8 +35,9 @@ const (
 var pinned = regexp.MustCompile(`^[a-z0-9][a-z0-9./_-]*(:[0-9]+)?(/[a-z0-9._-]+)*:v?[0-9]+(\.[0-9]+)+(-[a-z0-9.]+)?$`)
 
 // servedEnv returns the TAPPROOF_* variables the serve command reads, from
-// the source of cmd/tapproof: env("NAME", ...) calls and "TAPPROOF_NAME"
-// literals in its serve*.go files.
+// the source of cmd/tapproof: the "($TAPPROOF_NAME)" that ends a flag's
+// usage (the variable main binds to the flag), env("NAME", ...) calls and
+// "TAPPROOF_NAME" literals in its serve*.go files.
 func servedEnv(t *testing.T) map[string]bool {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("..", "cmd", "tapproof", "serve*.go"))
@@ -44,6 +45,7 @@ func servedEnv(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	envCall := regexp.MustCompile(`\benv\("([A-Z0-9_]+)"`)
+	bound := regexp.MustCompile(`\(\$(TAPPROOF_[A-Z0-9_]+)\)["` + "`" + `]`)
 	literal := regexp.MustCompile(`"(TAPPROOF_[A-Z0-9_]+)"`)
 	out := map[string]bool{}
 	for _, f := range files {
@@ -58,6 +60,9 @@ func servedEnv(t *testing.T) map[string]bool {
 			out["TAPPROOF_"+string(m[1])] = true
 		}
 		for _, m := range literal.FindAllSubmatch(b, -1) {
+			out[string(m[1])] = true
+		}
+		for _, m := range bound.FindAllSubmatch(b, -1) {
 			out[string(m[1])] = true
 		}
 	}

@@ -109,7 +109,7 @@ func TestCursorDrainRetriesAndAcks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Close)
+	// Drain closes c when it returns.
 	var got []uint64
 	fail := 2
 	done := make(chan struct{})
