@@ -1,22 +1,29 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/anchor"
 	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/poll"
+	"github.com/tapproof/tapproof/journal"
 	"github.com/tapproof/tapproof/simulate"
 )
 
@@ -168,4 +175,79 @@ func TestNothingStallsOnOneBadMessage(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestForkedCheckpointStopsSigning: a checkpoint signed with the log's key
+// over another tree of the same size (a second writer with a copy of the
+// key, or a rewritten history) is never extended: tapproof stops signing
+// that log's checkpoints, /readyz fails naming the inconsistency, and the
+// readings behind it are still journaled and anchored, waiting for a
+// person.
+func TestForkedCheckpointStopsSigning(t *testing.T) {
+	st := localstack.ForTest(t)
+	dataDir := t.TempDir()
+	in := startServeConfig(t, testServeConfig(t, st, dataDir))
+	ctx := t.Context()
+	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 1, NIRSPerUtil: -1, UtilityNames: []string{"flint"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fleet.Enroll(ctx, in.api, adminToken); err != nil {
+		t.Fatal(err)
+	}
+	size := uint64(len(fleet.Sensors))
+	poll.Until(t, 30*time.Second, func() error {
+		if got := logInfo(t, in.api, "flint").Size; got != size {
+			return fmt.Errorf("checkpoint size = %d, want %d", got, size)
+		}
+		return nil
+	})
+	if code, b := get(t, in.api+"/readyz"); code != 200 {
+		t.Fatalf("/readyz = %d %s before the fork", code, b)
+	}
+
+	skey, err := os.ReadFile(filepath.Join(dataDir, "keys", "flint.note-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(string(skey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forked, err := anchor.SignCheckpoint(signer, size, bytes.Repeat([]byte{0xf1}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := operator(t, in)
+	m := nats.NewMsg(journal.CheckpointsSubject + ".flint")
+	m.Data = forked
+	m.Header.Set(journal.HeaderSize, strconv.FormatUint(size, 10))
+	if err := op.PublishMsg(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, func() error {
+		code, b := get(t, in.api+"/readyz")
+		if code != http.StatusServiceUnavailable || !strings.Contains(string(b), "inconsistent") {
+			return fmt.Errorf("/readyz = %d %s, want 503 naming the inconsistent log", code, b)
+		}
+		return nil
+	})
+
+	s := fleet.Sensors[0]
+	if _, err := s.Publish(ctx, devicesOf(t, in).js(s), s.Lead(2, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, func() error {
+		if got := influxCount(t, st, `utility='flint'`); got != 1 {
+			return fmt.Errorf("influx points = %d, want 1: readings still land", got)
+		}
+		return nil
+	})
+	time.Sleep(2 * time.Second) // ten checkpoint intervals
+	if code, b := get(t, in.api+"/v1/logs/flint/checkpoint"); code != 200 || !bytes.Equal(b, forked) {
+		t.Errorf("latest checkpoint = %d %q, want the forked one left as the evidence, nothing signed over it", code, b)
+	}
 }
