@@ -16,5 +16,5 @@
 //
 // compliance imports the root package and signed only. It must not import
 // ingest, journal, anchor, alerts, influx, httpapi or dashboards; those
-// hand it leaves and keys. TestImports enforces this.
+// hand it leaves and keys. TestImportGraph in layout_test.go enforces this.
 package compliance

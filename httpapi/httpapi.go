@@ -4,7 +4,8 @@
 //
 // Every public endpoint is GET-only and needs no credentials; nothing it
 // serves is secret. The handlers depend on small interfaces declared here,
-// implemented by the wiring in cmd/tapproof.
+// implemented by package platform. Client (client.go) is the other side:
+// what the commands use to read or administer a server.
 //
 // httpapi must not import ingest, influx or dashboards.
 package httpapi

@@ -60,7 +60,7 @@ const (
 )
 
 // Readings returns a site's latest readings, newest first, one per device
-// and analyte. cmd/tapproof implements it from InfluxDB or the journal.
+// and analyte. influx.Reader implements it.
 type Readings interface {
 	LatestReadings(ctx context.Context, utility, site string) ([]tapproof.Reading, error)
 }
