@@ -40,6 +40,7 @@ var allowed = map[string][]string{
 	"platform":              {"", "signed", "journal", "broker", "ingest", "anchor", "alerts", "alerts/cap", "alerts/notice", "alerts/residents", "alerts/webhook", "influx", "compliance", "httpapi", "public"},
 	"deploy":                {},
 	"internal/localstack":   {},
+	"internal/alertstest":   {"", "alerts", "internal/natstest", "internal/poll"},
 	"internal/poll":         {},
 	"internal/browsertest":  {"internal/localstack"},
 	"internal/natstest":     {"journal", "broker", "internal/localstack"},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/internal/alertstest"
 )
 
 // memPublisher records what a Screener publishes, absorbing duplicate ids
@@ -407,9 +408,9 @@ func TestScreenerConfigValidate(t *testing.T) {
 // spike, one alert, one all-clear, suppressions on their own stream, and
 // the state surviving a new Screener.
 func TestScreenerOnJetStream(t *testing.T) {
-	js := startJetStream(t)
+	js := alertstest.JetStream(t)
 	ctx := context.Background()
-	store := newStore(t, js, nil)
+	store := alertstest.Store(t, js, nil)
 	kv, err := alerts.NewScreeningKV(ctx, js)
 	if err != nil {
 		t.Fatal(err)

@@ -12,19 +12,20 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/internal/alertstest"
 )
 
 func TestStorePublishOnce(t *testing.T) {
-	js := startJetStream(t)
+	js := alertstest.JetStream(t)
 	reg := prometheus.NewPedanticRegistry()
-	s := newStore(t, js, alerts.NewMetrics(reg))
+	s := alertstest.Store(t, js, alerts.NewMetrics(reg))
 
-	a := testAlert(1)
-	publish(t, s, a, a)
+	a := alertstest.Alert(1)
+	alertstest.Publish(t, s, a, a)
 	// A redelivered reading is evaluated again later: same id, new RaisedAt.
 	again := a
 	again.RaisedAt = again.RaisedAt.Add(1e9)
-	publish(t, s, again)
+	alertstest.Publish(t, s, again)
 
 	if n := streamMsgs(t, js); n != 1 {
 		t.Errorf("stream holds %d messages after publishing one alert three times, want 1", n)
@@ -49,8 +50,8 @@ tapproof_alerts_raised_total{class="system_exceedance"} 0
 }
 
 func TestStoreRecent(t *testing.T) {
-	js := startJetStream(t)
-	s := newStore(t, js, nil)
+	js := alertstest.JetStream(t)
+	s := alertstest.Store(t, js, nil)
 	ctx := context.Background()
 
 	if got, err := s.Recent(ctx, 10); err != nil || len(got) != 0 {
@@ -58,9 +59,9 @@ func TestStoreRecent(t *testing.T) {
 	}
 	var all []tapproof.Alert
 	for seq := uint64(1); seq <= 5; seq++ {
-		all = append(all, testAlert(seq))
+		all = append(all, alertstest.Alert(seq))
 	}
-	publish(t, s, all...)
+	alertstest.Publish(t, s, all...)
 
 	tests := []struct {
 		limit int
@@ -100,14 +101,14 @@ func TestStoreRecent(t *testing.T) {
 }
 
 func TestStoreSubjects(t *testing.T) {
-	js := startJetStream(t)
-	s := newStore(t, js, nil)
+	js := alertstest.JetStream(t)
+	s := alertstest.Store(t, js, nil)
 	ctx := context.Background()
-	site := testAlert(1)
-	system := testAlert(2)
+	site := alertstest.Alert(1)
+	system := alertstest.Alert(2)
 	system.Class, system.Site, system.Device = tapproof.SystemExceedance, "", ""
 	system.ID = "system_exceedance-springfield-2026h1"
-	publish(t, s, site, system)
+	alertstest.Publish(t, s, site, system)
 
 	st, err := js.Stream(ctx, alerts.StreamName)
 	if err != nil {
@@ -128,15 +129,15 @@ func TestStoreSubjects(t *testing.T) {
 }
 
 func TestStorePublishRejects(t *testing.T) {
-	js := startJetStream(t)
-	s := newStore(t, js, nil)
+	js := alertstest.JetStream(t)
+	s := alertstest.Store(t, js, nil)
 	for _, f := range []func(*tapproof.Alert){
 		func(a *tapproof.Alert) { a.ID = "" },
 		func(a *tapproof.Alert) { a.Utility = "spring.field" },
 		func(a *tapproof.Alert) { a.Utility = "" },
 		func(a *tapproof.Alert) { a.Site = "elm st" },
 	} {
-		a := testAlert(1)
+		a := alertstest.Alert(1)
 		f(&a)
 		if err := s.Publish(context.Background(), a); err == nil {
 			t.Errorf("Publish(utility %q site %q id %q) = nil, want error", a.Utility, a.Site, a.ID)
@@ -148,11 +149,11 @@ func TestStorePublishRejects(t *testing.T) {
 }
 
 func TestNewStoreTwice(t *testing.T) {
-	js := startJetStream(t)
-	s1 := newStore(t, js, nil)
-	publish(t, s1, testAlert(1))
-	s2 := newStore(t, js, nil)
-	publish(t, s2, testAlert(1), testAlert(2))
+	js := alertstest.JetStream(t)
+	s1 := alertstest.Store(t, js, nil)
+	alertstest.Publish(t, s1, alertstest.Alert(1))
+	s2 := alertstest.Store(t, js, nil)
+	alertstest.Publish(t, s2, alertstest.Alert(1), alertstest.Alert(2))
 	if n := streamMsgs(t, js); n != 2 {
 		t.Errorf("stream holds %d messages, want 2", n)
 	}
@@ -175,13 +176,13 @@ func TestMetricsLint(t *testing.T) {
 // not decode or validate, as someone holding broker credentials could put
 // there, are never served, and the alerts around them are.
 func TestStoreSetsAsideForeignAlerts(t *testing.T) {
-	js := startJetStream(t)
+	js := alertstest.JetStream(t)
 	reg := prometheus.NewPedanticRegistry()
-	s := newStore(t, js, alerts.NewMetrics(reg))
+	s := alertstest.Store(t, js, alerts.NewMetrics(reg))
 	ctx := context.Background()
-	before, after := testAlert(1), testAlert(2)
-	publish(t, s, before)
-	forged := testAlert(3)
+	before, after := alertstest.Alert(1), alertstest.Alert(2)
+	alertstest.Publish(t, s, before)
+	forged := alertstest.Alert(3)
 	forged.Value, forged.Level, forged.Site = 999, 0, ""
 	raw, _ := json.Marshal(forged)
 	for _, data := range [][]byte{[]byte(`{"id":`), raw} {
@@ -189,7 +190,7 @@ func TestStoreSetsAsideForeignAlerts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	publish(t, s, after)
+	alertstest.Publish(t, s, after)
 	got, err := s.Recent(ctx, 10)
 	if err != nil {
 		t.Fatalf("Recent: %v", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/tapproof/tapproof/alerts/cap"
 	"github.com/tapproof/tapproof/alerts/notice"
 	"github.com/tapproof/tapproof/alerts/residents"
+	"github.com/tapproof/tapproof/internal/alertstest"
 	"github.com/tapproof/tapproof/internal/browsertest"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/public"
@@ -64,7 +65,7 @@ func waitMail(t *testing.T, mp *localstack.Mailpit, to, subject string) localsta
 func TestResidentJourney(t *testing.T) {
 	ctx := browsertest.Start(t)
 	mp := localstack.MailpitForTest(t, nil)
-	js := startJetStream(t)
+	js := alertstest.JetStream(t)
 	bg := context.Background()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -20,22 +20,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
 	"github.com/tapproof/tapproof/alerts/cap"
 	"github.com/tapproof/tapproof/alerts/notice"
 	"github.com/tapproof/tapproof/alerts/residents"
-	"github.com/tapproof/tapproof/internal/natstest"
+	"github.com/tapproof/tapproof/internal/alertstest"
 	"github.com/tapproof/tapproof/public"
 )
-
-func startJetStream(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	_, js := natstest.Connect(t, natstest.Server(t))
-	return js
-}
 
 type staticSites []notice.Site
 
@@ -103,7 +95,7 @@ type unitEnv struct {
 
 func newUnitEnv(t *testing.T) *unitEnv {
 	t.Helper()
-	js := startJetStream(t)
+	js := alertstest.JetStream(t)
 	store, err := alerts.NewStore(context.Background(), js, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -9,11 +9,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
-	"time"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts/cap"
 	"github.com/tapproof/tapproof/alerts/notice"
+	"github.com/tapproof/tapproof/internal/alertstest"
 )
 
 // capSchema is the OASIS CAP 1.2 schema in the module's testdata.
@@ -59,18 +59,18 @@ func TestCAPValidates(t *testing.T) {
 	site := &notice.Site{Utility: "springfield", ID: "elm-st-12", Name: "Elm Street school", Area: "north", AreaName: "North service area",
 		Polygon:  [][2]float64{{42.1, -83.1}, {42.2, -83.1}, {42.2, -83.0}, {42.1, -83.1}},
 		Geocodes: []notice.Geocode{{Name: "SAME", Value: "026049"}}}
-	fired := testAlert(1)
+	fired := alertstest.Alert(1)
 	fired.MsgType, fired.Status = tapproof.AlertMsg, tapproof.AlertOpen
-	update := testAlert(2)
+	update := alertstest.Alert(2)
 	update.ID, update.MsgType, update.References = "update-"+update.ID, tapproof.UpdateMsg, []tapproof.AlertRef{fired.Ref()}
-	clear := testAlert(3)
+	clear := alertstest.Alert(3)
 	clear.ID, clear.MsgType, clear.Status = "clear-"+clear.ID, tapproof.CancelMsg, tapproof.AlertCleared
 	clear.References = []tapproof.AlertRef{fired.Ref(), update.Ref()}
-	compliance := testAlert(4)
+	compliance := alertstest.Alert(4)
 	compliance.Class, compliance.ID = tapproof.IndividualCompliance, tapproof.AlertID(tapproof.IndividualCompliance, "lab-1", 4)
-	system := testAlert(5)
+	system := alertstest.Alert(5)
 	system.Class, system.Site, system.Device, system.ID = tapproof.SystemExceedance, "", "", "system_exceedance-springfield-2026h1"
-	copper := testAlert(6)
+	copper := alertstest.Alert(6)
 	copper.Analyte, copper.Unit, copper.Value, copper.Level = tapproof.Copper, tapproof.MilligramsPerLiter, 1.5, 1.3
 	cfg := cap.Config{Sender: "alerts@water.springfield.example", SenderName: "Springfield Water", Links: notice.Links{Base: "https://water.springfield.example"}}
 
@@ -124,7 +124,7 @@ func TestCAPValidates(t *testing.T) {
 
 // TestXMLLintCatchesInvalid makes sure the validation above can fail.
 func TestXMLLintCatchesInvalid(t *testing.T) {
-	doc, err := cap.Marshal(testAlert(1), nil, cap.Config{Sender: "x@example.org"})
+	doc, err := cap.Marshal(alertstest.Alert(1), nil, cap.Config{Sender: "x@example.org"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestXMLLintCatchesInvalid(t *testing.T) {
 }
 
 func TestCAPRefuses(t *testing.T) {
-	sup := testAlert(1)
+	sup := alertstest.Alert(1)
 	sup.Status = tapproof.AlertSuppressed
 	tests := []struct {
 		name string
@@ -147,25 +147,14 @@ func TestCAPRefuses(t *testing.T) {
 		cfg  cap.Config
 	}{
 		{"suppression", sup, cap.Config{Sender: "x@example.org"}},
-		{"no sender", testAlert(1), cap.Config{}},
-		{"sender with comma", testAlert(1), cap.Config{Sender: "a,b"}},
-		{"bad status", testAlert(1), cap.Config{Sender: "x", Status: "Real"}},
+		{"no sender", alertstest.Alert(1), cap.Config{}},
+		{"sender with comma", alertstest.Alert(1), cap.Config{Sender: "a,b"}},
+		{"bad status", alertstest.Alert(1), cap.Config{Sender: "x", Status: "Real"}},
 	}
 	for _, tt := range tests {
 		if _, err := cap.Marshal(tt.a, nil, tt.cfg); err == nil {
 			t.Errorf("Marshal(%s) = nil error", tt.name)
 		}
-	}
-}
-
-// testAlert returns the screening alert for reading seq of device asv-1.
-func testAlert(seq uint64) tapproof.Alert {
-	sampled := time.Date(2026, time.June, 1, 8, 0, 0, 0, time.UTC).Add(time.Duration(seq) * time.Minute)
-	return tapproof.Alert{
-		ID: tapproof.AlertID(tapproof.Screening, "asv-1", seq), Class: tapproof.Screening,
-		Utility: "springfield", Site: "elm-st-12", Device: "asv-1", Seq: seq,
-		Analyte: tapproof.Lead, Value: 15 + float64(seq), Unit: tapproof.MicrogramsPerLiter,
-		Level: 15, Rule: "us-lead-lcr@v1", SampledAt: sampled, RaisedAt: sampled.Add(2 * time.Second),
 	}
 }
 

@@ -7,10 +7,11 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts/notice"
+	"github.com/tapproof/tapproof/internal/alertstest"
 )
 
 func TestRender(t *testing.T) {
-	a := testAlert(3)
+	a := alertstest.Alert(3)
 	a.Since = a.SampledAt.Add(-20 * time.Minute)
 	n, err := notice.Render(a, &notice.Site{Name: "Elm Street school"}, notice.Links{Base: "https://w.example/"})
 	if err != nil {
@@ -39,7 +40,7 @@ func TestRender(t *testing.T) {
 		{tapproof.IndividualCompliance, "", notice.TemplateIndividualResult},
 		{tapproof.SystemExceedance, "", notice.TemplateTier1},
 	} {
-		a := testAlert(1)
+		a := alertstest.Alert(1)
 		a.Class, a.MsgType = tt.class, tt.mt
 		if got := notice.TemplateFor(a).ID; got != tt.want {
 			t.Errorf("TemplateFor(%s %s) = %s, want %s", tt.class, tt.mt, got, tt.want)
@@ -73,16 +74,5 @@ func TestRenderConfirmation(t *testing.T) {
 		if n.Template.ID != notice.TemplateConfirm || !strings.Contains(n.Text(), tt.wantPlace) || strings.Contains(n.Text(), tt.wantNot) || !strings.Contains(n.Body, confirm) {
 			t.Errorf("RenderConfirmation(%s) = %s:\n%s\nwant %q and the confirm link, not %q", tt.name, n.Template.Name(), n.Text(), tt.wantPlace, tt.wantNot)
 		}
-	}
-}
-
-// testAlert returns the screening alert for reading seq of device asv-1.
-func testAlert(seq uint64) tapproof.Alert {
-	sampled := time.Date(2026, time.June, 1, 8, 0, 0, 0, time.UTC).Add(time.Duration(seq) * time.Minute)
-	return tapproof.Alert{
-		ID: tapproof.AlertID(tapproof.Screening, "asv-1", seq), Class: tapproof.Screening,
-		Utility: "springfield", Site: "elm-st-12", Device: "asv-1", Seq: seq,
-		Analyte: tapproof.Lead, Value: 15 + float64(seq), Unit: tapproof.MicrogramsPerLiter,
-		Level: 15, Rule: "us-lead-lcr@v1", SampledAt: sampled, RaisedAt: sampled.Add(2 * time.Second),
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tapproof/tapproof/alerts"
 	"github.com/tapproof/tapproof/alerts/notice"
 	"github.com/tapproof/tapproof/alerts/residents"
+	"github.com/tapproof/tapproof/internal/alertstest"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/poll"
 )
@@ -72,7 +73,7 @@ type notifyEnv struct {
 	n     *residents.Notifier
 	nlog  *memNoticeLog
 	reg   *prometheus.Registry
-	logs  *lockedBuffer
+	logs  *alertstest.Buffer
 }
 
 func fastNotifier(mailer residents.Mailer) residents.NotifierConfig {
@@ -86,8 +87,8 @@ func fastNotifier(mailer residents.Mailer) residents.NotifierConfig {
 func startNotifier(t *testing.T, cfg residents.NotifierConfig) *notifyEnv {
 	t.Helper()
 	ctx := context.Background()
-	e := &notifyEnv{js: startJetStream(t), nlog: &memNoticeLog{}, reg: prometheus.NewRegistry(), logs: &lockedBuffer{}}
-	e.store = newStore(t, e.js, alerts.NewMetrics(e.reg))
+	e := &notifyEnv{js: alertstest.JetStream(t), nlog: &memNoticeLog{}, reg: prometheus.NewRegistry(), logs: &alertstest.Buffer{}}
+	e.store = alertstest.Store(t, e.js, alerts.NewMetrics(e.reg))
 	var err error
 	if e.subs, err = residents.NewSubscriptions(ctx, e.js, residents.SubscriptionsConfig{AllowPrivateWebhooks: true}); err != nil {
 		t.Fatal(err)
@@ -222,8 +223,8 @@ func TestNotifyEmail(t *testing.T) {
 	}
 	waitMail(t, mp, lurker, 1) // its confirmation, and nothing more later
 
-	a := testAlert(5) // elm-st-12: in the north area
-	publish(t, e.store, a)
+	a := alertstest.Alert(5) // elm-st-12: in the north area
+	alertstest.Publish(t, e.store, a)
 	e.waitDelivery(t, a.ID, residents.DeliveryDelivered, 1)
 	msgs := waitMail(t, mp, resident, 2)
 	mail := msgs[0] // newest first
@@ -275,7 +276,7 @@ func TestNotifyEmail(t *testing.T) {
 	}
 	clear := a
 	clear.ID, clear.MsgType, clear.Status, clear.References = "clear-"+a.ID, tapproof.CancelMsg, tapproof.AlertCleared, []tapproof.AlertRef{a.Ref()}
-	publish(t, e.store, clear)
+	alertstest.Publish(t, e.store, clear)
 	poll.Until(t, 10*time.Second, func() error {
 		if n := len(e.nlog.all()); n != 2 {
 			return errorf("%d notice records, want 2", n)
@@ -308,8 +309,8 @@ func TestNotifySMTPDown(t *testing.T) {
 		nc.MaxDeliver = 50
 		e := startNotifier(t, nc)
 		e.subscribed(t, residents.SubscribeRequest{Target: residents.Target{Utility: "springfield", Site: "elm-st-12"}, Channel: residents.ChannelEmail, Address: "patient@example.org"})
-		a := testAlert(7)
-		publish(t, e.store, a)
+		a := alertstest.Alert(7)
+		alertstest.Publish(t, e.store, a)
 		poll.Until(t, 10*time.Second, func() error {
 			ds, err := e.n.Deliveries(context.Background(), a.ID)
 			if err != nil || len(ds) != 1 || ds[0].Status != residents.DeliveryRetrying || ds[0].Attempts < 2 {
@@ -331,8 +332,8 @@ func TestNotifySMTPDown(t *testing.T) {
 		nc.MaxDeliver = 3
 		e := startNotifier(t, nc)
 		e.subscribed(t, residents.SubscribeRequest{Target: residents.Target{Utility: "springfield", Area: "north"}, Channel: residents.ChannelEmail, Address: "unlucky@example.org"})
-		a := testAlert(8)
-		publish(t, e.store, a)
+		a := alertstest.Alert(8)
+		alertstest.Publish(t, e.store, a)
 		ds := e.waitDelivery(t, a.ID, residents.DeliveryFailed, 1)
 		if ds[0].Attempts != 3 || ds[0].Channel != residents.ChannelEmail {
 			t.Errorf("failed delivery = %+v, want 3 attempts by email", ds[0])
@@ -349,7 +350,7 @@ func TestNotifySMTPDown(t *testing.T) {
 func TestNotifyWebhook(t *testing.T) {
 	e := startNotifier(t, fastNotifier(nil))
 	block := make(chan struct{})
-	rcv := newReceiver(t, func(n int) int {
+	rcv := alertstest.NewReceiver(t, func(n int) int {
 		switch n {
 		case 2:
 			return http.StatusInternalServerError
@@ -360,41 +361,41 @@ func TestNotifyWebhook(t *testing.T) {
 	})
 	t.Cleanup(func() { close(block) }) // before the receiver closes
 	ctx := context.Background()
-	sub, err := e.n.Subscribe(ctx, residents.SubscribeRequest{Target: residents.Target{Utility: "springfield", Site: "elm-st-12"}, Channel: residents.ChannelWebhook, Address: rcv.srv.URL + "/sms-gateway"})
+	sub, err := e.n.Subscribe(ctx, residents.SubscribeRequest{Target: residents.Target{Utility: "springfield", Site: "elm-st-12"}, Channel: residents.ChannelWebhook, Address: rcv.URL + "/sms-gateway"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sub.Secret == "" {
 		t.Fatal("webhook subscription has no secret")
 	}
-	req := rcv.waitRequests(t, 1)[0]
+	req := rcv.Wait(t, 1)[0]
 	var p struct {
 		Type       string `json:"type"`
 		ConfirmURL string `json:"confirm_url"`
 		Secret     string `json:"secret"`
 	}
-	if !alerts.Verify(sub.Secret, req.body, req.header.Get(alerts.HeaderSignature)) {
+	if !alerts.Verify(sub.Secret, req.Body, req.Header.Get(alerts.HeaderSignature)) {
 		t.Errorf("confirmation signature does not verify")
 	}
-	if err := json.Unmarshal(req.body, &p); err != nil || p.Type != "confirm" || p.Secret != sub.Secret || !confirmLink.MatchString(p.ConfirmURL) {
-		t.Fatalf("confirmation payload %s: %v", req.body, err)
+	if err := json.Unmarshal(req.Body, &p); err != nil || p.Type != "confirm" || p.Secret != sub.Secret || !confirmLink.MatchString(p.ConfirmURL) {
+		t.Fatalf("confirmation payload %s: %v", req.Body, err)
 	}
 	if _, err := e.n.Confirm(ctx, confirmLink.FindStringSubmatch(p.ConfirmURL)[1]); err != nil {
 		t.Fatal(err)
 	}
 
-	a := testAlert(9)
-	publish(t, e.store, a)
+	a := alertstest.Alert(9)
+	alertstest.Publish(t, e.store, a)
 	ds := e.waitDelivery(t, a.ID, residents.DeliveryDelivered, 1)
 	if ds[0].Attempts != 3 {
 		t.Errorf("delivered after %d attempts, want 3 (500, timeout, 200)", ds[0].Attempts)
 	}
-	reqs := rcv.requests()
+	reqs := rcv.Requests()
 	if len(reqs) != 4 {
 		t.Fatalf("receiver got %d requests, want 4", len(reqs))
 	}
 	last := reqs[3]
-	if !alerts.Verify(sub.Secret, last.body, last.header.Get(alerts.HeaderSignature)) || last.header.Get(alerts.HeaderAlertID) != a.ID {
+	if !alerts.Verify(sub.Secret, last.Body, last.Header.Get(alerts.HeaderSignature)) || last.Header.Get(alerts.HeaderAlertID) != a.ID {
 		t.Errorf("notice delivery not signed with the subscription secret or wrong alert id")
 	}
 	var got struct {
@@ -403,7 +404,7 @@ func TestNotifyWebhook(t *testing.T) {
 		Text  string         `json:"text"`
 		Unsub string         `json:"unsubscribe_url"`
 	}
-	if err := json.Unmarshal(last.body, &got); err != nil {
+	if err := json.Unmarshal(last.Body, &got); err != nil {
 		t.Fatal(err)
 	}
 	if got.Type != "notice" || got.Alert.ID != a.ID || !strings.Contains(got.Text, notice.HealthEffectsLead) || !strings.Contains(got.Unsub, sub.UnsubscribeToken) {
@@ -412,7 +413,7 @@ func TestNotifyWebhook(t *testing.T) {
 }
 
 func TestSubscribeValidation(t *testing.T) {
-	js := startJetStream(t)
+	js := alertstest.JetStream(t)
 	ctx := context.Background()
 	strict, err := residents.NewSubscriptions(ctx, js, residents.SubscriptionsConfig{})
 	if err != nil {
@@ -493,7 +494,7 @@ func TestSubscribeValidation(t *testing.T) {
 }
 
 func TestConfirmExpires(t *testing.T) {
-	js := startJetStream(t)
+	js := alertstest.JetStream(t)
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	subs, err := residents.NewSubscriptions(context.Background(), js, residents.SubscriptionsConfig{Now: func() time.Time { return now }})
 	if err != nil {

@@ -1,11 +1,9 @@
 package webhook_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -22,57 +20,9 @@ import (
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
 	"github.com/tapproof/tapproof/alerts/webhook"
+	"github.com/tapproof/tapproof/internal/alertstest"
 	"github.com/tapproof/tapproof/internal/poll"
 )
-
-// receiver is a webhook endpoint that records what it is sent and answers
-// the nth request (from 1) with status(n).
-type receiver struct {
-	srv    *httptest.Server
-	status func(n int) int
-
-	mu   sync.Mutex
-	reqs []request
-}
-
-type request struct {
-	path   string
-	header http.Header
-	body   []byte
-}
-
-func newReceiver(t *testing.T, status func(n int) int) *receiver {
-	t.Helper()
-	r := &receiver{status: status}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		r.reqs = append(r.reqs, request{path: req.URL.RequestURI(), header: req.Header.Clone(), body: body})
-		n := len(r.reqs)
-		r.mu.Unlock()
-		w.WriteHeader(r.status(n))
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *receiver) requests() []request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]request(nil), r.reqs...)
-}
-
-// waitRequests waits until r has received n requests.
-func (r *receiver) waitRequests(t *testing.T, n int) []request {
-	t.Helper()
-	poll.Until(t, 10*time.Second, func() error {
-		if got := len(r.requests()); got < n {
-			return errorf("receiver got %d requests, want %d", got, n)
-		}
-		return nil
-	})
-	return r.requests()
-}
 
 func always(status int) func(int) int { return func(int) int { return status } }
 
@@ -131,20 +81,20 @@ tapproof_webhook_deliveries_total{result="retried"} %d
 }
 
 // checkDelivery verifies the signature, headers and body of req.
-func checkDelivery(t *testing.T, req request, secret string, want tapproof.Alert) {
+func checkDelivery(t *testing.T, req alertstest.Request, secret string, want tapproof.Alert) {
 	t.Helper()
-	sig := req.header.Get("X-Tapproof-Signature")
-	if !alerts.Verify(secret, req.body, sig) {
+	sig := req.Header.Get("X-Tapproof-Signature")
+	if !alerts.Verify(secret, req.Body, sig) {
 		t.Errorf("X-Tapproof-Signature %q does not verify", sig)
 	}
-	if got := req.header.Get("X-Tapproof-Alert-Id"); got != want.ID {
+	if got := req.Header.Get("X-Tapproof-Alert-Id"); got != want.ID {
 		t.Errorf("X-Tapproof-Alert-Id = %q, want %q", got, want.ID)
 	}
-	if got := req.header.Get("Content-Type"); got != "application/json" {
+	if got := req.Header.Get("Content-Type"); got != "application/json" {
 		t.Errorf("Content-Type = %q, want application/json", got)
 	}
 	var got tapproof.Alert
-	if err := json.Unmarshal(req.body, &got); err != nil {
+	if err := json.Unmarshal(req.Body, &got); err != nil {
 		t.Fatalf("body: %v", err)
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -153,55 +103,55 @@ func checkDelivery(t *testing.T, req request, secret string, want tapproof.Alert
 }
 
 func TestWebhookDelivers(t *testing.T) {
-	js := startJetStream(t)
+	js := alertstest.JetStream(t)
 	reg := prometheus.NewPedanticRegistry()
 	m := webhook.NewMetrics(reg)
-	store := newStore(t, js, alerts.NewMetrics(reg))
-	rcv := newReceiver(t, always(http.StatusNoContent))
+	store := alertstest.Store(t, js, alerts.NewMetrics(reg))
+	rcv := alertstest.NewReceiver(t, always(http.StatusNoContent))
 	const secret = "correct horse battery staple"
-	runWebhooks(t, js, []webhook.Config{fast(rcv.srv.URL+"/hook", secret)}, m, nil)
+	runWebhooks(t, js, []webhook.Config{fast(rcv.URL+"/hook", secret)}, m, nil)
 
-	a := testAlert(1)
-	publish(t, store, a, a) // the duplicate is absorbed before any notifier sees it
-	reqs := rcv.waitRequests(t, 1)
+	a := alertstest.Alert(1)
+	alertstest.Publish(t, store, a, a) // the duplicate is absorbed before any notifier sees it
+	reqs := rcv.Wait(t, 1)
 	checkDelivery(t, reqs[0], secret, a)
-	if reqs[0].path != "/hook" {
-		t.Errorf("POST path = %q, want /hook", reqs[0].path)
+	if reqs[0].Path != "/hook" {
+		t.Errorf("POST path = %q, want /hook", reqs[0].Path)
 	}
 	poll.Until(t, 5*time.Second, deliveries(t, reg, 1, 0, 0))
 
-	b := testAlert(2)
-	publish(t, store, b)
-	reqs = rcv.waitRequests(t, 2)
+	b := alertstest.Alert(2)
+	alertstest.Publish(t, store, b)
+	reqs = rcv.Wait(t, 2)
 	checkDelivery(t, reqs[1], secret, b)
-	if n := len(rcv.requests()); n != 2 {
+	if n := len(rcv.Requests()); n != 2 {
 		t.Errorf("receiver got %d requests, want 2", n)
 	}
 }
 
 func TestWebhookRetries(t *testing.T) {
-	js := startJetStream(t)
+	js := alertstest.JetStream(t)
 	reg := prometheus.NewPedanticRegistry()
 	m := webhook.NewMetrics(reg)
-	store := newStore(t, js, nil)
-	rcv := newReceiver(t, func(n int) int {
+	store := alertstest.Store(t, js, nil)
+	rcv := alertstest.NewReceiver(t, func(n int) int {
 		if n == 1 {
 			return http.StatusInternalServerError
 		}
 		return http.StatusOK
 	})
-	runWebhooks(t, js, []webhook.Config{fast(rcv.srv.URL, "s3cr3t")}, m, nil)
+	runWebhooks(t, js, []webhook.Config{fast(rcv.URL, "s3cr3t")}, m, nil)
 
-	a := testAlert(3)
-	publish(t, store, a)
-	reqs := rcv.waitRequests(t, 2)
+	a := alertstest.Alert(3)
+	alertstest.Publish(t, store, a)
+	reqs := rcv.Wait(t, 2)
 	for _, r := range reqs {
 		checkDelivery(t, r, "s3cr3t", a)
 	}
 	poll.Until(t, 5*time.Second, deliveries(t, reg, 1, 1, 0))
 	// Acknowledged: nothing is pending or redelivered.
 	poll.Until(t, 5*time.Second, func() error {
-		c, err := js.Consumer(context.Background(), alerts.StreamName, "tapproof-webhook-"+fast(rcv.srv.URL, "").ID())
+		c, err := js.Consumer(context.Background(), alerts.StreamName, "tapproof-webhook-"+fast(rcv.URL, "").ID())
 		if err != nil {
 			return err
 		}
@@ -214,57 +164,57 @@ func TestWebhookRetries(t *testing.T) {
 		}
 		return nil
 	})
-	if n := len(rcv.requests()); n != 2 {
+	if n := len(rcv.Requests()); n != 2 {
 		t.Errorf("receiver got %d requests, want 2", n)
 	}
 }
 
 func TestWebhookGivesUp(t *testing.T) {
-	js := startJetStream(t)
+	js := alertstest.JetStream(t)
 	reg := prometheus.NewPedanticRegistry()
 	m := webhook.NewMetrics(reg)
-	store := newStore(t, js, nil)
-	bad := newReceiver(t, always(http.StatusServiceUnavailable))
-	good := newReceiver(t, always(http.StatusOK))
-	cfg := fast(bad.srv.URL, "s3cr3t")
+	store := alertstest.Store(t, js, nil)
+	bad := alertstest.NewReceiver(t, always(http.StatusServiceUnavailable))
+	good := alertstest.NewReceiver(t, always(http.StatusOK))
+	cfg := fast(bad.URL, "s3cr3t")
 	cfg.MaxDeliver = 3
-	runWebhooks(t, js, []webhook.Config{cfg, fast(good.srv.URL, "other")}, m, nil)
+	runWebhooks(t, js, []webhook.Config{cfg, fast(good.URL, "other")}, m, nil)
 
-	publish(t, store, testAlert(1))
+	alertstest.Publish(t, store, alertstest.Alert(1))
 	poll.Until(t, 10*time.Second, deliveries(t, reg, 1, 2, 1))
-	if n := len(bad.requests()); n != 3 {
+	if n := len(bad.Requests()); n != 3 {
 		t.Errorf("failing receiver got %d requests, want MaxDeliver = 3", n)
 	}
 	// A failing receiver holds back nobody else.
-	checkDelivery(t, good.requests()[0], "other", testAlert(1))
+	checkDelivery(t, good.Requests()[0], "other", alertstest.Alert(1))
 }
 
 func TestWebhookResumes(t *testing.T) {
-	js := startJetStream(t)
-	store := newStore(t, js, nil)
-	rcv := newReceiver(t, always(http.StatusOK))
-	cfgs := []webhook.Config{fast(rcv.srv.URL, "s3cr3t")}
+	js := alertstest.JetStream(t)
+	store := alertstest.Store(t, js, nil)
+	rcv := alertstest.NewReceiver(t, always(http.StatusOK))
+	cfgs := []webhook.Config{fast(rcv.URL, "s3cr3t")}
 	stop := runWebhooks(t, js, cfgs, nil, nil)
-	publish(t, store, testAlert(1))
-	rcv.waitRequests(t, 1)
+	alertstest.Publish(t, store, alertstest.Alert(1))
+	rcv.Wait(t, 1)
 	stop()
 
 	// Alerts stored while the notifier is down are delivered when it is back.
-	publish(t, store, testAlert(2), testAlert(3))
+	alertstest.Publish(t, store, alertstest.Alert(2), alertstest.Alert(3))
 	runWebhooks(t, js, cfgs, nil, nil)
-	reqs := rcv.waitRequests(t, 3)
+	reqs := rcv.Wait(t, 3)
 	for i, r := range reqs {
-		checkDelivery(t, r, "s3cr3t", testAlert(uint64(i+1)))
+		checkDelivery(t, r, "s3cr3t", alertstest.Alert(uint64(i+1)))
 	}
 }
 
 func TestWebhookSecretsNotLogged(t *testing.T) {
-	js := startJetStream(t)
+	js := alertstest.JetStream(t)
 	reg := prometheus.NewPedanticRegistry()
 	m := webhook.NewMetrics(reg)
-	store := newStore(t, js, nil)
+	store := alertstest.Store(t, js, nil)
 
-	var buf lockedBuffer
+	var buf alertstest.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	const (
@@ -272,7 +222,7 @@ func TestWebhookSecretsNotLogged(t *testing.T) {
 		pathToken = "T000-B000-path-token-5e7a"
 		query     = "query-token-41c8"
 	)
-	flaky := newReceiver(t, func(n int) int {
+	flaky := alertstest.NewReceiver(t, func(n int) int {
 		if n == 1 {
 			return http.StatusBadGateway
 		}
@@ -283,17 +233,17 @@ func TestWebhookSecretsNotLogged(t *testing.T) {
 	downURL := down.URL
 	down.Close()
 
-	flakyCfg := fast(flaky.srv.URL+"/services/"+pathToken+"?token="+query, secret)
+	flakyCfg := fast(flaky.URL+"/services/"+pathToken+"?token="+query, secret)
 	downCfg := fast(downURL+"/services/"+pathToken, secret)
 	downCfg.MaxDeliver = 2
 	runWebhooks(t, js, []webhook.Config{flakyCfg, downCfg}, m, log)
 
-	publish(t, store, testAlert(1))
+	alertstest.Publish(t, store, alertstest.Alert(1))
 	poll.Until(t, 10*time.Second, deliveries(t, reg, 1, 2, 1))
-	checkDelivery(t, flaky.waitRequests(t, 2)[1], secret, testAlert(1))
+	checkDelivery(t, flaky.Wait(t, 2)[1], secret, alertstest.Alert(1))
 
 	out := buf.String()
-	for _, s := range []string{secret, pathToken, query, flaky.srv.URL, downURL, strings.TrimPrefix(downURL, "http://")} {
+	for _, s := range []string{secret, pathToken, query, flaky.URL, downURL, strings.TrimPrefix(downURL, "http://")} {
 		if strings.Contains(out, s) {
 			t.Errorf("log output contains %q:\n%s", s, out)
 		}
@@ -336,28 +286,11 @@ func TestNewDelivererValidates(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestWebhookRecreatesDeletedConsumer(t *testing.T) {
-	js := startJetStream(t)
-	store := newStore(t, js, nil)
-	rcv := newReceiver(t, always(http.StatusOK))
-	cfg := fast(rcv.srv.URL, "s3cr3t")
+	js := alertstest.JetStream(t)
+	store := alertstest.Store(t, js, nil)
+	rcv := alertstest.NewReceiver(t, always(http.StatusOK))
+	cfg := fast(rcv.URL, "s3cr3t")
 	runWebhooks(t, js, []webhook.Config{cfg}, nil, nil)
 	ctx := context.Background()
 	name := "tapproof-webhook-" + cfg.ID()
@@ -372,22 +305,22 @@ func TestWebhookRecreatesDeletedConsumer(t *testing.T) {
 		_, err := js.Consumer(ctx, alerts.StreamName, name)
 		return err
 	})
-	publish(t, store, testAlert(1))
-	checkDelivery(t, rcv.waitRequests(t, 1)[0], "s3cr3t", testAlert(1))
+	alertstest.Publish(t, store, alertstest.Alert(1))
+	checkDelivery(t, rcv.Wait(t, 1)[0], "s3cr3t", alertstest.Alert(1))
 }
 
 func TestWebhookRunEndsWhenConnectionCloses(t *testing.T) {
-	js := startJetStream(t)
-	newStore(t, js, nil)
-	rcv := newReceiver(t, always(http.StatusOK))
-	w, err := webhook.NewDeliverer(js, []webhook.Config{fast(rcv.srv.URL, "k")}, nil, nil)
+	js := alertstest.JetStream(t)
+	alertstest.Store(t, js, nil)
+	rcv := alertstest.NewReceiver(t, always(http.StatusOK))
+	w, err := webhook.NewDeliverer(js, []webhook.Config{fast(rcv.URL, "k")}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- w.Run(context.Background()) }()
 	poll.Until(t, 10*time.Second, func() error {
-		_, err := js.Consumer(context.Background(), alerts.StreamName, "tapproof-webhook-"+fast(rcv.srv.URL, "").ID())
+		_, err := js.Consumer(context.Background(), alerts.StreamName, "tapproof-webhook-"+fast(rcv.URL, "").ID())
 		return err
 	})
 	js.Conn().Close()
