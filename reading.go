@@ -50,14 +50,30 @@ func CheckIDs(utility, site, device string) error {
 	return nil
 }
 
-// Normalize validates r and returns a copy whose Value and Unit are in the
-// analyte's canonical unit. now is the receive time; skew is the allowed
-// clock skew for sampled_at (DefaultClockSkew if zero). The error is always a
-// *Rejection.
+// Normalize validates r as received at now and returns its canonical form
+// (Canonical). skew is the allowed clock skew for sampled_at
+// (DefaultClockSkew if zero). The error is always a *Rejection.
 func (r Reading) Normalize(now time.Time, skew time.Duration) (Reading, error) {
 	if skew == 0 {
 		skew = DefaultClockSkew
 	}
+	c, err := r.Canonical()
+	if err != nil {
+		return c, err
+	}
+	if r.SampledAt.After(now.Add(skew)) {
+		return r, Reject(ReasonFuture, "sampled_at %s is more than %s after receipt at %s",
+			r.SampledAt.Format(time.RFC3339), skew, now.UTC().Format(time.RFC3339))
+	}
+	return c, nil
+}
+
+// Canonical validates everything about r that does not depend on when it
+// arrived, and returns a copy whose Value, DetectionLimit and Unit are in
+// the analyte's canonical unit. It is what Normalize returned when r was
+// accepted, so a logged reading is decoded back to its accepted form with
+// it. The error is always a *Rejection.
+func (r Reading) Canonical() (Reading, error) {
 	if err := CheckIDs(r.Utility, r.Site, r.Device); err != nil {
 		return r, err
 	}
@@ -66,10 +82,6 @@ func (r Reading) Normalize(now time.Time, skew time.Duration) (Reading, error) {
 	}
 	if r.SampledAt.IsZero() {
 		return r, Reject(ReasonMalformed, "sampled_at missing")
-	}
-	if r.SampledAt.After(now.Add(skew)) {
-		return r, Reject(ReasonFuture, "sampled_at %s is more than %s after receipt at %s",
-			r.SampledAt.Format(time.RFC3339), skew, now.UTC().Format(time.RFC3339))
 	}
 	if b, err := hex.DecodeString(r.Firmware); err != nil || len(b) != 32 {
 		return r, Reject(ReasonMalformed, "firmware_sha256 must be 64 hex digits")

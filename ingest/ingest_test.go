@@ -304,7 +304,11 @@ func TestRedeliveredReadingLandsOnce(t *testing.T) {
 	if !bytes.Equal(e.Bytes, raw) {
 		t.Errorf("journal leaf differs from the envelope as received")
 	}
-	if diff := cmp.Diff(16.0, e.Reading.Value); diff != "" {
-		t.Errorf("journal reading value (-want +got):\n%s", diff)
+	r, err := signed.LoggedReading(e.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(16.0, r.Value); diff != "" {
+		t.Errorf("journaled reading's value, in canonical units (-want +got):\n%s", diff)
 	}
 }

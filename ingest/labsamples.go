@@ -183,8 +183,8 @@ func (w *worker) acceptInvalidation(m jetstream.Msg, inv tapproof.Invalidation, 
 		w.in.log.Warn("ingest: ack", slog.Any("error", err))
 	}
 	analyte := ""
-	if sample.LabSample != nil {
-		analyte = string(sample.LabSample.Analyte)
+	if s, err := signed.LoggedLabSample(sample.Bytes); err == nil {
+		analyte = string(s.Analyte)
 	}
 	w.in.metrics.accepted.WithLabelValues(analyte, kindInvalidation).Inc()
 	w.in.log.Info("ingest: invalidation accepted", slog.String("sample", inv.SampleKey()), slog.String("utility", inv.Utility),

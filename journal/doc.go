@@ -29,6 +29,12 @@
 //	tapproof.log.<utility>.i.<lab>                 invalidations of that lab's samples (same stream)
 //	tapproof.checkpoints.<utility>                 signed checkpoints, header Tapproof-Size (stream TAPPROOF_CHECKPOINTS)
 //
+// An entry holds the leaf as received and nothing decoded from it: its
+// identity (kind, device and sequence number, or lab and sample id) is in
+// its subject and headers, and what it says is in the leaf alone, which the
+// consumers that need it decode (signed.LoggedReading and the like). The
+// log proves exactly that one copy.
+//
 // Subjects are per device, lab or log, never per message, so JetStream's
 // per-subject state stays bounded; a reading or checkpoint is found by a
 // binary search over its subject on the increasing header value. Lab sample

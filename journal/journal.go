@@ -3,7 +3,6 @@ package journal
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -179,21 +178,19 @@ type Head struct {
 }
 
 // Entry is one journal entry: a leaf of a utility's log (its index and the
-// envelope bytes as received) and what tapproof decoded of it.
+// envelope bytes as received) and the identity its subject and headers
+// carry. What the entry says is in the leaf alone, decoded by the consumers
+// that need it (signed.LoggedReading, LoggedLabSample, LoggedInvalidation):
+// one copy, the one the log proves.
 type Entry struct {
 	tapproof.Leaf
-	Kind    Kind
-	Device  string            // the device of a reading or enrollment
-	Seq     uint64            // reading sequence number; 0 for other kinds
-	Reading *tapproof.Reading // the normalised reading; nil for other kinds
+	Kind   Kind
+	Device string // the device of a reading or enrollment
+	Seq    uint64 // reading sequence number; 0 for other kinds
 
 	// Lab and SampleID name the lab sample of a lab sample or invalidation
 	// entry.
 	Lab, SampleID string
-	// LabSample is the normalised sample of a lab sample entry, and
-	// Invalidation the invalidation of an invalidation entry; nil otherwise.
-	LabSample    *tapproof.LabSample
-	Invalidation *tapproof.Invalidation
 	// Source is the stream sequence, in the readings stream, of the message
 	// a lab sample or invalidation entry was accepted from; 0 if unknown.
 	Source uint64
@@ -381,15 +378,10 @@ func (j *Journal) AppendReading(ctx context.Context, r tapproof.Reading, leaf []
 	if err != nil {
 		return 0, err
 	}
-	hdr, err := json.Marshal(r)
-	if err != nil {
-		return 0, fmt.Errorf("encode reading: %w", err)
-	}
 	m := &nats.Msg{
 		Subject: readingSubject(r.Utility, r.Device),
 		Data:    leaf,
 		Header: nats.Header{
-			HeaderReading:                       []string{string(hdr)},
 			HeaderSeq:                           []string{strconv.FormatUint(r.Seq, 10)},
 			jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(expect, 10)},
 		},
@@ -470,7 +462,9 @@ func leafEntryOf(subject string, streamSeq uint64, data []byte) (Entry, error) {
 	return Entry{Leaf: tapproof.Leaf{Index: streamSeq - 1, Bytes: data}, Kind: Kind(tok[3])}, nil
 }
 
-// entryOf decodes a journal message.
+// entryOf decodes a journal message: its index, kind and leaf, and the
+// identity its subject and headers carry. The values are in the leaf, which
+// the consumers that need them decode (signed.LoggedReading and the like).
 func entryOf(subject string, streamSeq uint64, hdr nats.Header, data []byte) (Entry, error) {
 	tok := strings.Split(subject, ".")
 	if len(tok) < 5 || streamSeq == 0 {
@@ -479,6 +473,12 @@ func entryOf(subject string, streamSeq uint64, hdr nats.Header, data []byte) (En
 	e := Entry{Leaf: tapproof.Leaf{Index: streamSeq - 1, Bytes: data}, Kind: Kind(tok[3])}
 	switch e.Kind {
 	case KindReading:
+		e.Device = tok[4]
+		var err error
+		if e.Seq, err = headerUint(hdr, HeaderSeq); err != nil {
+			return Entry{}, fmt.Errorf("journal entry %d: %w", e.Index, err)
+		}
+		return e, nil
 	case KindLabSample, KindInvalidation:
 		e.Lab = tok[4]
 		return complianceEntryOf(e, hdr)
@@ -486,17 +486,6 @@ func entryOf(subject string, streamSeq uint64, hdr nats.Header, data []byte) (En
 		e.Device = tok[4]
 		return e, nil
 	}
-	e.Device = tok[4]
-	var err error
-	if e.Seq, err = headerUint(hdr, HeaderSeq); err != nil {
-		return Entry{}, fmt.Errorf("journal entry %d: %w", e.Index, err)
-	}
-	var r tapproof.Reading
-	if err := json.Unmarshal([]byte(hdr.Get(HeaderReading)), &r); err != nil {
-		return Entry{}, fmt.Errorf("journal entry %d: reading header: %w", e.Index, err)
-	}
-	e.Reading = &r
-	return e, nil
 }
 
 // EntryTime returns when the entry at index was appended to utility's

@@ -3,7 +3,6 @@ package journal
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -245,10 +244,6 @@ func (j *Journal) AppendLabSample(ctx context.Context, s tapproof.LabSample, lea
 	if err != nil {
 		return 0, err
 	}
-	hdr, err := json.Marshal(s)
-	if err != nil {
-		return 0, fmt.Errorf("encode lab sample: %w", err)
-	}
 	// Each lost race means another append of the lab made progress; back off
 	// a little, at random, so that many writers do not keep colliding.
 	for attempt := range 100 {
@@ -271,7 +266,6 @@ func (j *Journal) AppendLabSample(ctx context.Context, s tapproof.LabSample, lea
 			Data:    leaf,
 			Header: nats.Header{
 				HeaderSample:                        []string{s.SampleID},
-				HeaderLabSample:                     []string{string(hdr)},
 				jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(last, 10)},
 			},
 		}
@@ -313,16 +307,11 @@ func (j *Journal) AppendInvalidation(ctx context.Context, inv tapproof.Invalidat
 	if err != nil {
 		return 0, err
 	}
-	hdr, err := json.Marshal(inv)
-	if err != nil {
-		return 0, fmt.Errorf("encode invalidation: %w", err)
-	}
 	m := &nats.Msg{
 		Subject: invalidationSubject(inv.Utility, inv.Lab),
 		Data:    leaf,
 		Header: nats.Header{
-			HeaderSample:       []string{inv.SampleID},
-			HeaderInvalidation: []string{string(hdr)},
+			HeaderSample: []string{inv.SampleID},
 		},
 	}
 	if o.source != 0 {
@@ -428,8 +417,8 @@ func (j *Journal) ComplianceEntries(ctx context.Context, utility string) ([]Entr
 	}
 }
 
-// complianceEntryOf completes the decoding of a lab sample or invalidation
-// entry from its headers.
+// complianceEntryOf completes a lab sample or invalidation entry from its
+// headers: the sample id and the message it was accepted from.
 func complianceEntryOf(e Entry, hdr nats.Header) (Entry, error) {
 	e.SampleID = hdr.Get(HeaderSample)
 	if e.SampleID == "" {
@@ -440,20 +429,6 @@ func complianceEntryOf(e Entry, hdr nats.Header) (Entry, error) {
 		if e.Source, err = strconv.ParseUint(v, 10, 64); err != nil {
 			return Entry{}, fmt.Errorf("journal entry %d: header %s: %w", e.Index, HeaderSource, err)
 		}
-	}
-	switch e.Kind {
-	case KindLabSample:
-		var s tapproof.LabSample
-		if err := json.Unmarshal([]byte(hdr.Get(HeaderLabSample)), &s); err != nil {
-			return Entry{}, fmt.Errorf("journal entry %d: lab sample header: %w", e.Index, err)
-		}
-		e.LabSample = &s
-	case KindInvalidation:
-		var inv tapproof.Invalidation
-		if err := json.Unmarshal([]byte(hdr.Get(HeaderInvalidation)), &inv); err != nil {
-			return Entry{}, fmt.Errorf("journal entry %d: invalidation header: %w", e.Index, err)
-		}
-		e.Invalidation = &inv
 	}
 	return e, nil
 }

@@ -35,9 +35,6 @@ const (
 
 // Header names set on journal messages.
 const (
-	// HeaderReading carries the normalised reading as JSON, so that sinks
-	// need not decode and re-validate the envelope.
-	HeaderReading = "Tapproof-Reading"
 	// HeaderReason and HeaderDetail carry a rejection's reason and detail.
 	HeaderReason = "Tapproof-Reason"
 	HeaderDetail = "Tapproof-Detail"
@@ -68,10 +65,6 @@ const (
 	// HeaderSample carries the lab's sample id of a lab sample entry, or of
 	// the sample an invalidation names.
 	HeaderSample = "Tapproof-Sample"
-	// HeaderLabSample carries a lab sample entry's normalised sample as
-	// JSON, and HeaderInvalidation an invalidation entry's invalidation.
-	HeaderLabSample    = "Tapproof-Lab-Sample"
-	HeaderInvalidation = "Tapproof-Invalidation"
 	// HeaderSource carries the readings-stream sequence of the message an
 	// entry was accepted from, so that a redelivery of that same message
 	// after a crash is recognised as itself, not as a resubmission.

@@ -63,7 +63,7 @@ func TestForeignEntriesSetAside(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: "tapproof.log.u1.r.d1", Data: []byte("forged-2"), Header: nats.Header{
-		journal.HeaderSeq: []string{"7"}, journal.HeaderReading: []string{`{}`}, journal.HeaderSeal: []string{"AAAA"},
+		journal.HeaderSeq: []string{"7"}, journal.HeaderSeal: []string{"AAAA"},
 	}}); err != nil {
 		t.Fatal(err)
 	}

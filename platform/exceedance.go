@@ -12,6 +12,7 @@ import (
 	"github.com/tapproof/tapproof/alerts"
 	"github.com/tapproof/tapproof/compliance"
 	"github.com/tapproof/tapproof/journal"
+	"github.com/tapproof/tapproof/signed"
 )
 
 // exceedanceWatch raises the system action level exceedance alert (the
@@ -46,28 +47,32 @@ type periodKey struct {
 // of utility's log touch.
 func (w *exceedanceWatch) handle(ctx context.Context, utility string, es []journal.Entry) error {
 	var touched []periodKey
-	add := func(s *tapproof.LabSample) {
+	// add notes the period of the sample that leaf holds; a leaf that
+	// does not decode is not a sample any report counts.
+	add := func(leaf []byte) {
+		s, err := signed.LoggedLabSample(leaf)
+		if err != nil {
+			return
+		}
 		if k := (periodKey{s.Period, s.Analyte}); !slices.Contains(touched, k) {
 			touched = append(touched, k)
 		}
 	}
 	for _, e := range es {
-		switch {
-		case e.LabSample != nil:
-			add(e.LabSample)
-		case e.Invalidation != nil:
+		switch e.Kind {
+		case journal.KindLabSample:
+			add(e.Bytes)
+		case journal.KindInvalidation:
 			// Excluding a low sample can raise the percentile: the
 			// rank moves with the number of samples.
-			s, err := w.journal.LabSample(ctx, utility, e.Invalidation.Lab, e.Invalidation.SampleID)
+			s, err := w.journal.LabSample(ctx, utility, e.Lab, e.SampleID)
 			if errors.Is(err, tapproof.ErrNotFound) {
 				continue // names no sample of this log: applies to nothing
 			}
 			if err != nil {
 				return fmt.Errorf("exceedance: invalidated sample: %w", err)
 			}
-			if s.LabSample != nil {
-				add(s.LabSample)
-			}
+			add(s.Bytes)
 		}
 	}
 	if len(touched) == 0 {

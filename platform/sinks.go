@@ -14,6 +14,7 @@ import (
 	"github.com/tapproof/tapproof/influx"
 	"github.com/tapproof/tapproof/ingest"
 	"github.com/tapproof/tapproof/journal"
+	"github.com/tapproof/tapproof/signed"
 )
 
 // logRunner runs the consumers of one utility's journal: the Trillian
@@ -129,14 +130,31 @@ func (r *logRunner) raiseExceedances(ctx context.Context, es []journal.Entry) er
 func (r *logRunner) writeInflux(ctx context.Context, es []journal.Entry) error {
 	var rs []tapproof.Accepted
 	for _, e := range es {
-		switch {
-		case e.Reading != nil:
-			rs = append(rs, tapproof.Accepted{Reading: *e.Reading, Index: e.Index})
-		case e.LabSample != nil:
+		var (
+			rd  tapproof.Reading
+			err error
+		)
+		switch e.Kind {
+		case journal.KindReading:
+			rd, err = signed.LoggedReading(e.Bytes)
+		case journal.KindLabSample:
 			// Lab samples are points too (method "lab"), for the compliance
 			// dashboard; the log stays the source of the official figures.
-			rs = append(rs, tapproof.Accepted{Reading: e.LabSample.Reading(e.Index), Index: e.Index})
+			var s tapproof.LabSample
+			if s, err = signed.LoggedLabSample(e.Bytes); err == nil {
+				rd = s.Reading(e.Index)
+			}
+		default:
+			continue
 		}
+		if err != nil {
+			// Sealed by tapproof, so accepted once: a leaf that no longer
+			// decodes is set aside, never retried for ever.
+			r.metrics.setAside.WithLabelValues("influx", tapproof.SetAsideUndecodable).Inc()
+			r.log.Warn("influx: journal entry set aside", slog.String("utility", r.ul.info.Utility), slog.Uint64("index", e.Index), slog.Any("error", err))
+			continue
+		}
+		rs = append(rs, tapproof.Accepted{Reading: rd, Index: e.Index})
 	}
 	if len(rs) == 0 {
 		return nil

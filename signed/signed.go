@@ -192,3 +192,46 @@ func (v verifier) Verify(_ context.Context, data, sig []byte) error {
 
 func (v verifier) KeyID() (string, error)   { return dsse.SHA256KeyID(v.pub) }
 func (v verifier) Public() crypto.PublicKey { return v.pub }
+
+// The decoders of logged leaves turn an entry of a utility's log back into
+// what tapproof accepted. They check the form, not the signature, which
+// ingest checked when it accepted the entry (a regulator checks it again
+// with Verify or VerifyAny). Every error is a *tapproof.Rejection.
+
+// LoggedReading decodes leaf, the envelope of a reading as logged, into
+// the reading as accepted: in canonical units (tapproof.Reading.Canonical).
+func LoggedReading(leaf []byte) (tapproof.Reading, error) {
+	env, err := Parse(leaf, 0)
+	if err != nil {
+		return tapproof.Reading{}, err
+	}
+	r, err := env.Reading()
+	if err != nil {
+		return r, err
+	}
+	return r.Canonical()
+}
+
+// LoggedLabSample decodes leaf, the envelope of a lab sample as logged, into
+// the sample as accepted (tapproof.LabSample.Normalize).
+func LoggedLabSample(leaf []byte) (tapproof.LabSample, error) {
+	env, err := Parse(leaf, 0)
+	if err != nil {
+		return tapproof.LabSample{}, err
+	}
+	s, err := env.LabSample()
+	if err != nil {
+		return s, err
+	}
+	return s.Normalize()
+}
+
+// LoggedInvalidation decodes leaf, the envelope of an invalidation as
+// logged.
+func LoggedInvalidation(leaf []byte) (tapproof.Invalidation, error) {
+	env, err := Parse(leaf, 0)
+	if err != nil {
+		return tapproof.Invalidation{}, err
+	}
+	return env.Invalidation()
+}

@@ -211,3 +211,32 @@ func TestVerifyAny(t *testing.T) {
 		}
 	}
 }
+
+// TestLoggedReading: a logged leaf decodes back to the reading as accepted,
+// in canonical units, and a leaf of another kind does not pass for one.
+func TestLoggedReading(t *testing.T) {
+	k := key(t)
+	r := reading
+	r.Value, r.Unit = 0.016, tapproof.MilligramsPerLiter
+	raw, err := signed.SignReading(t.Context(), k, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := signed.LoggedReading(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := r.Normalize(r.SampledAt, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" || got.Unit != tapproof.MicrogramsPerLiter {
+		t.Errorf("LoggedReading = %v %s, want the accepted form (-want +got):\n%s", got.Value, got.Unit, diff)
+	}
+	if _, err := signed.LoggedLabSample(raw); !isReason(err, tapproof.ReasonMalformed) {
+		t.Errorf("LoggedLabSample of a reading = %v, want malformed", err)
+	}
+	if _, err := signed.LoggedReading([]byte(`{"type":"tapproof.notice.v1"}`)); err == nil {
+		t.Error("LoggedReading of a notice record succeeded")
+	}
+}

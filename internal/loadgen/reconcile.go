@@ -117,7 +117,7 @@ func Reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*
 			}
 			n := 0
 			for _, e := range entries {
-				if e.Reading != nil {
+				if e.Kind == journal.KindReading {
 					if _, ok := readings[readingKey(e)]; ok {
 						n++
 					}
@@ -142,7 +142,7 @@ func Reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*
 			case journal.KindNotice:
 				rep.Notices++
 			}
-			if e.Reading == nil {
+			if e.Kind != journal.KindReading {
 				continue
 			}
 			rep.Journaled++
@@ -205,7 +205,7 @@ func readingKey(e journal.Entry) string { return tapproof.ReadingKey(e.Device, e
 func readingsIn(es []journal.Entry) int {
 	n := 0
 	for _, e := range es {
-		if e.Reading != nil {
+		if e.Kind == journal.KindReading {
 			n++
 		}
 	}
@@ -391,7 +391,7 @@ func Indexes(ctx context.Context, b Broker, utility string) (map[string]uint64, 
 	}
 	out := make(map[string]uint64, len(es))
 	for _, e := range es {
-		if e.Reading != nil {
+		if e.Kind == journal.KindReading {
 			out[readingKey(e)] = e.Index
 		}
 	}
