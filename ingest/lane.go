@@ -73,6 +73,9 @@ func (in *Ingester) RunLane(ctx context.Context, nc *nats.Conn, heads Heads, cfg
 	if cfg.Burst <= 0 {
 		cfg.Burst = DefaultPartyBurst
 	}
+	// Another replica may have led since this one last did: what it
+	// journaled meanwhile is known only to the journal.
+	in.decided.reset()
 	msgs := make(chan *nats.Msg, laneBuffer)
 	sub, err := nc.ChanSubscribe(IntakePrefix+"."+readingsToken+".>", msgs)
 	if err != nil {
