@@ -202,36 +202,43 @@ func (s *Store) scan(ctx context.Context, st jetstream.Stream, filter string, fn
 		return err
 	}
 	for {
-		// A batch left unread when fn stops the scan ends with fetchCtx,
-		// not a second later: its goroutine must not outlive the scan.
-		fetchCtx, cancel := context.WithTimeout(ctx, time.Second)
-		batch, err := c.Fetch(500, jetstream.FetchContext(fetchCtx))
-		if err != nil {
-			cancel()
+		done, err := s.scanBatch(ctx, c, last, fn)
+		if done || err != nil {
 			return err
-		}
-		defer cancel()
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			md, err := m.Metadata()
-			if err != nil {
-				return err
-			}
-			if a, err := s.metrics.DecodeAlert(m.Data()); err == nil && !fn(a) {
-				return nil
-			}
-			if md.Sequence.Stream >= last || md.NumPending == 0 {
-				return nil
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		if n == 0 {
-			return nil // nothing more matches the filter
 		}
 	}
+}
+
+// scanBatch hands fn the alerts of one batch of c, up to stream sequence
+// last. done is true when the scan is over: fn asked to stop, last was
+// reached, or nothing more matches.
+func (s *Store) scanBatch(ctx context.Context, c jetstream.Consumer, last uint64, fn func(tapproof.Alert) bool) (done bool, err error) {
+	// A batch left unread when fn stops the scan ends with fetchCtx, not
+	// a second later: its goroutine must not outlive the scan.
+	fetchCtx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	batch, err := c.Fetch(500, jetstream.FetchContext(fetchCtx))
+	if err != nil {
+		return true, err
+	}
+	n := 0
+	for m := range batch.Messages() {
+		n++
+		md, err := m.Metadata()
+		if err != nil {
+			return true, err
+		}
+		if a, err := s.metrics.DecodeAlert(m.Data()); err == nil && !fn(a) {
+			return true, nil
+		}
+		if md.Sequence.Stream >= last || md.NumPending == 0 {
+			return true, nil
+		}
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+		return true, err
+	}
+	return n == 0, nil // none: nothing more matches the filter
 }
 
 // Watch returns a channel that receives every alert message stored after

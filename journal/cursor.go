@@ -23,17 +23,7 @@ type Cursor struct {
 	reopen  func(context.Context) (jetstream.Consumer, error)
 	cons    jetstream.Consumer        // nil after a failure: reopened by Next
 	it      jetstream.MessagesContext // opened by Next
-	// leavesOnly skips decoding what a log sink does not need.
-	leavesOnly bool
-	sealed     func(subject string, streamSeq uint64, hdr nats.Header, data []byte) bool
-}
-
-// LeavesOnly makes the cursor's entries carry only their index, kind and
-// leaf bytes, not the decoded reading or sample: all a log needs, at a
-// fraction of the decoding work.
-func (c *Cursor) LeavesOnly() *Cursor {
-	c.leavesOnly = true
-	return c
+	sealed  func(subject string, streamSeq uint64, hdr nats.Header, data []byte) bool
 }
 
 // linger is how long Next keeps adding messages that are already arriving
@@ -145,13 +135,7 @@ func (c *Cursor) entry(subject string, streamSeq uint64, hdr nats.Header, data [
 		aside.SetAside = tapproof.SetAsideUnsealed
 		return aside
 	}
-	var e Entry
-	var err error
-	if c.leavesOnly {
-		e, err = leafEntryOf(subject, streamSeq, data)
-	} else {
-		e, err = entryOf(subject, streamSeq, hdr, data)
-	}
+	e, err := entryOf(subject, streamSeq, hdr, data)
 	if err != nil {
 		aside.SetAside = tapproof.SetAsideUndecodable
 		return aside

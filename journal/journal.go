@@ -118,6 +118,9 @@ func (j *Journal) EnsureLogStream(ctx context.Context, utility string) error {
 	return err
 }
 
+// logStream returns utility's journal stream, creating it if create is
+// set; otherwise an error wrapping tapproof.ErrNotFound if the utility has
+// no log: nothing can be appended to it until the platform creates it.
 func (j *Journal) logStream(ctx context.Context, utility string, create bool) (jetstream.Stream, error) {
 	j.mu.Lock()
 	s, ok := j.streams[utility]
@@ -451,15 +454,6 @@ func (j *Journal) Size(ctx context.Context, utility string) (uint64, error) {
 // given its subject, stream sequence, headers and data.
 func DecodeEntry(subject string, streamSeq uint64, hdr nats.Header, data []byte) (Entry, error) {
 	return entryOf(subject, streamSeq, hdr, data)
-}
-
-// leafEntryOf decodes only a journal message's index, kind and leaf.
-func leafEntryOf(subject string, streamSeq uint64, data []byte) (Entry, error) {
-	tok := strings.Split(subject, ".")
-	if len(tok) < 5 || streamSeq == 0 {
-		return Entry{}, fmt.Errorf("journal subject %q: not a log entry", subject)
-	}
-	return Entry{Leaf: tapproof.Leaf{Index: streamSeq - 1, Bytes: data}, Kind: Kind(tok[3])}, nil
 }
 
 // entryOf decodes a journal message: its index, kind and leaf, and the

@@ -351,7 +351,9 @@ func TestAppendNoticeOncePerAlert(t *testing.T) {
 	}
 }
 
-func TestCursorLeavesOnly(t *testing.T) {
+// TestCursorEntry: a cursor's entry is the leaf as appended and the
+// identity its subject and headers carry.
+func TestCursorEntry(t *testing.T) {
 	ctx := t.Context()
 	j := openJournal(t)
 	if _, err := j.AppendReading(ctx, reading("d1", 1), []byte("leaf"), 0); err != nil {
@@ -362,12 +364,12 @@ func TestCursorLeavesOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	b, err := c.LeavesOnly().Next(ctx, 10, time.Second)
+	b, err := c.Next(ctx, 10, time.Second)
 	if err != nil || len(b.Entries) != 1 {
 		t.Fatalf("Next = %v, %v; want one entry", b, err)
 	}
 	e := b.Entries[0]
-	if e.Index != 0 || string(e.Bytes) != "leaf" || e.Kind != journal.KindReading || e.Seq != 0 {
-		t.Errorf("leaves-only entry = %+v, want index 0, the leaf, kind r and nothing from its headers", e)
+	if e.Index != 0 || string(e.Bytes) != "leaf" || e.Kind != journal.KindReading || e.Device != "d1" || e.Seq != 1 || e.SetAside != "" {
+		t.Errorf("entry = %+v, want index 0, the leaf, kind r, device d1, seq 1", e)
 	}
 }

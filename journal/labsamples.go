@@ -78,13 +78,6 @@ func checkLabIDs(utility, lab, sampleID string) error {
 	return nil
 }
 
-// complianceStream returns utility's log stream, or an error wrapping
-// tapproof.ErrNotFound if the utility has no log: nothing can be appended
-// to it until the platform creates it.
-func (j *Journal) complianceStream(ctx context.Context, utility string) (jetstream.Stream, error) {
-	return j.logStream(ctx, utility, false)
-}
-
 // LabSample returns the journal entry of sample sampleID of lab in
 // utility's log, or an error wrapping tapproof.ErrNotFound (also if the
 // utility has no log).
@@ -96,7 +89,7 @@ func (j *Journal) LabSample(ctx context.Context, utility, lab, sampleID string) 
 	if err := checkLabIDs(utility, lab, sampleID); err != nil {
 		return Entry{}, err
 	}
-	s, err := j.complianceStream(ctx, utility)
+	s, err := j.logStream(ctx, utility, false)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -240,7 +233,7 @@ func (j *Journal) AppendLabSample(ctx context.Context, s tapproof.LabSample, lea
 	for _, opt := range opts {
 		opt(&o)
 	}
-	st, err := j.complianceStream(ctx, s.Utility)
+	st, err := j.logStream(ctx, s.Utility, false)
 	if err != nil {
 		return 0, err
 	}
@@ -303,7 +296,7 @@ func (j *Journal) AppendInvalidation(ctx context.Context, inv tapproof.Invalidat
 	for _, opt := range opts {
 		opt(&o)
 	}
-	st, err := j.complianceStream(ctx, inv.Utility)
+	st, err := j.logStream(ctx, inv.Utility, false)
 	if err != nil {
 		return 0, err
 	}
@@ -332,7 +325,7 @@ func (j *Journal) Invalidations(ctx context.Context, utility, lab, sampleID stri
 	if err := checkLabIDs(utility, lab, sampleID); err != nil {
 		return nil, err
 	}
-	s, err := j.complianceStream(ctx, utility)
+	s, err := j.logStream(ctx, utility, false)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +363,7 @@ func (j *Journal) ComplianceEntries(ctx context.Context, utility string) ([]Entr
 	if !tapproof.ValidID(utility) {
 		return nil, fmt.Errorf("compliance entries: utility %q: %w", utility, tapproof.ErrNotFound)
 	}
-	s, err := j.complianceStream(ctx, utility)
+	s, err := j.logStream(ctx, utility, false)
 	if err != nil {
 		return nil, err
 	}

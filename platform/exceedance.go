@@ -47,11 +47,14 @@ type periodKey struct {
 // of utility's log touch.
 func (w *exceedanceWatch) handle(ctx context.Context, utility string, es []journal.Entry) error {
 	var touched []periodKey
-	// add notes the period of the sample that leaf holds; a leaf that
-	// does not decode is not a sample any report counts.
+	// add notes the period of the sample that leaf holds. A leaf that does
+	// not decode is no sample any report counts: counted and logged, and
+	// the watch goes on.
 	add := func(leaf []byte) {
 		s, err := signed.LoggedLabSample(leaf)
 		if err != nil {
+			w.failed()
+			w.log.Warn("exceedance: lab sample entry does not decode", slog.String("utility", utility), slog.Any("error", err))
 			return
 		}
 		if k := (periodKey{s.Period, s.Analyte}); !slices.Contains(touched, k) {

@@ -33,9 +33,9 @@ type logRunner struct {
 
 func (r *logRunner) start(ctx context.Context, g *errgroup.Group) {
 	batch := max(r.cfg.BatchSize, anchor.DefaultBatchSize)
-	r.drain(ctx, g, "anchor", batch, true, r.anchor)
-	r.drain(ctx, g, "influx", 5000, false, r.writeInflux)
-	r.drain(ctx, g, "exceedance", 500, false, r.raiseExceedances, journal.KindLabSample, journal.KindInvalidation)
+	r.drain(ctx, g, "anchor", batch, r.anchor)
+	r.drain(ctx, g, "influx", 5000, r.writeInflux)
+	r.drain(ctx, g, "exceedance", 500, r.raiseExceedances, journal.KindLabSample, journal.KindInvalidation)
 	g.Go(func() error { return r.checkpoints(ctx) })
 }
 
@@ -50,9 +50,8 @@ func (r *logRunner) onErr(ctx context.Context, sink string) func(error) {
 }
 
 // drain runs one durable cursor over the journal (or over its entries of
-// kinds), and samples its backlog. leavesOnly spares a sink that needs only
-// the leaves (the log) the decoding of readings and samples.
-func (r *logRunner) drain(ctx context.Context, g *errgroup.Group, name string, max int, leavesOnly bool, sink journal.Sink, kinds ...journal.Kind) {
+// kinds), and samples its backlog.
+func (r *logRunner) drain(ctx context.Context, g *errgroup.Group, name string, max int, sink journal.Sink, kinds ...journal.Kind) {
 	g.Go(func() error {
 		c, err := r.journal.Cursor(ctx, r.ul.info.Utility, name, kinds...)
 		for err != nil {
@@ -61,9 +60,6 @@ func (r *logRunner) drain(ctx context.Context, g *errgroup.Group, name string, m
 				return nil
 			}
 			c, err = r.journal.Cursor(ctx, r.ul.info.Utility, name, kinds...)
-		}
-		if leavesOnly {
-			c.LeavesOnly()
 		}
 		sink := r.setAside(name, sink)
 		g.Go(func() error {
