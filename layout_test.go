@@ -28,6 +28,9 @@ var allowed = map[string][]string{
 	"httpapi":    {""},
 	"public":     {"", "alerts", "alerts/cap", "alerts/notice", "alerts/residents"},
 	"simulate":   {"", "signed", "httpapi"},
+	// Witnessing, with the log reached through an interface: no
+	// tapproof package at all.
+	"witness": {},
 	// Delivering alerts, one concern each: none imports another but
 	// alerts/notice, the text that CAP documents and residents' notices
 	// share; alerts imports none of them.
