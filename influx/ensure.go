@@ -31,7 +31,7 @@ func EnsureDatabase(ctx context.Context, baseURL, token, name string) error {
 		return fmt.Errorf("influx create database: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	setAuth(req, token)
+	SetAuth(req, token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("influx create database: %w", err)
@@ -64,9 +64,10 @@ func EnsureDatabase(ctx context.Context, baseURL, token, name string) error {
 	return nil
 }
 
-// setAuth authenticates req with token: basic auth for "user:password",
-// the v2 "Token" scheme otherwise.
-func setAuth(req *http.Request, token string) {
+// SetAuth authenticates req with token, as Config.Token gives it: basic
+// auth for "user:password" (InfluxDB 1.8), the v2 "Token" scheme otherwise,
+// nothing if empty.
+func SetAuth(req *http.Request, token string) {
 	if token == "" {
 		return
 	}

@@ -159,34 +159,77 @@ func (w *Writer) Close() {
 // point returns the InfluxDB point for a, following the schema in the
 // package comment.
 func point(a tapproof.Accepted) (*write.Point, error) {
-	r := a.Reading
-	if r.Seq > math.MaxInt64 || a.Index > math.MaxInt64 {
-		return nil, fmt.Errorf("reading %s: seq or leaf index does not fit an InfluxDB integer", r.Key())
-	}
-	if r.SampledAt.IsZero() {
-		return nil, fmt.Errorf("reading %s: sampled_at missing", r.Key())
-	}
-	tags := map[string]string{
-		TagUtility: r.Utility,
-		TagSite:    r.Site,
-		TagDevice:  r.Device,
-		TagAnalyte: string(r.Analyte),
-		TagMethod:  string(r.Method),
-		TagUnit:    string(r.Unit),
-	}
-	if r.Method == tapproof.NIRS && r.Model != "" {
-		tags[TagModel] = r.Model
-	}
-	fields := map[string]any{
-		FieldValue:     r.Value,
-		FieldSeq:       int64(r.Seq),
-		FieldLeafIndex: int64(a.Index),
-	}
-	if r.DetectionLimit != 0 {
-		fields[FieldDetectionLimit] = r.DetectionLimit
+	v, err := PointValues(a)
+	if err != nil {
+		return nil, err
 	}
 	// NewPoint sorts tags and fields, so equal readings encode identically.
-	return write.NewPoint(Measurement, tags, fields, Timestamp(r)), nil
+	return write.NewPoint(Measurement, v.Tags(), v.Fields(), v.Time), nil
+}
+
+// Values are the tags, fields and time of the point of one accepted
+// reading, following the schema in the package comment: what Write writes
+// for it, and what an audit of InfluxDB against the log expects to find.
+type Values struct {
+	// The tags. Model is empty, and not written, unless the method is NIRS.
+	Utility, Site, Device, Analyte, Method, Unit, Model string
+	// The fields. DetectionLimit is written only when it is not zero.
+	Value          float64
+	Seq            int64
+	LeafIndex      int64
+	DetectionLimit float64
+	// Time is the point's timestamp (Timestamp).
+	Time time.Time
+}
+
+// PointValues returns the values of the point of a, or why a cannot be
+// written as a point.
+func PointValues(a tapproof.Accepted) (Values, error) {
+	r := a.Reading
+	if r.Seq > math.MaxInt64 || a.Index > math.MaxInt64 {
+		return Values{}, fmt.Errorf("reading %s: seq or leaf index does not fit an InfluxDB integer", r.Key())
+	}
+	if r.SampledAt.IsZero() {
+		return Values{}, fmt.Errorf("reading %s: sampled_at missing", r.Key())
+	}
+	v := Values{
+		Utility: r.Utility, Site: r.Site, Device: r.Device, Analyte: string(r.Analyte), Method: string(r.Method), Unit: string(r.Unit),
+		Value: r.Value, Seq: int64(r.Seq), LeafIndex: int64(a.Index), DetectionLimit: r.DetectionLimit,
+		Time: Timestamp(r),
+	}
+	if r.Method == tapproof.NIRS {
+		v.Model = r.Model
+	}
+	return v, nil
+}
+
+// Tags returns the tag set of v's point.
+func (v Values) Tags() map[string]string {
+	tags := map[string]string{
+		TagUtility: v.Utility,
+		TagSite:    v.Site,
+		TagDevice:  v.Device,
+		TagAnalyte: v.Analyte,
+		TagMethod:  v.Method,
+		TagUnit:    v.Unit,
+	}
+	if v.Model != "" {
+		tags[TagModel] = v.Model
+	}
+	return tags
+}
+
+// Fields returns the fields of v's point.
+func (v Values) Fields() map[string]any {
+	fields := map[string]any{
+		FieldValue:     v.Value,
+		FieldSeq:       v.Seq,
+		FieldLeafIndex: v.LeafIndex,
+	}
+	if v.DetectionLimit != 0 {
+		fields[FieldDetectionLimit] = v.DetectionLimit
+	}
+	return fields
 }
 
 // Timestamp is the point time of r: sampled_at to the millisecond, with

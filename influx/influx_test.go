@@ -116,6 +116,20 @@ func TestPoint(t *testing.T) {
 			if want := t0.Truncate(time.Millisecond).Add(time.Duration(tt.in.Reading.Seq)); !p.Time().Equal(want) {
 				t.Errorf("time = %v, want %v (sampled_at to the ms, plus seq ns)", p.Time(), want)
 			}
+			// PointValues is the same schema, for audits to compare with.
+			v, err := influx.PointValues(tt.in)
+			if err != nil {
+				t.Fatalf("PointValues(%v) error: %v", tt.in, err)
+			}
+			if diff := cmp.Diff(tt.tags, v.Tags()); diff != "" {
+				t.Errorf("PointValues tags (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.fields, v.Fields()); diff != "" {
+				t.Errorf("PointValues fields (-want +got):\n%s", diff)
+			}
+			if !v.Time.Equal(p.Time()) {
+				t.Errorf("PointValues time = %v, want the point's %v", v.Time, p.Time())
+			}
 			// The encoding is deterministic, which makes rewrites idempotent.
 			q, _ := influx.Point(tt.in)
 			if a, b := lineProtocol(p), lineProtocol(q); a != b {

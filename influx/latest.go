@@ -54,7 +54,7 @@ func (r *Reader) LatestReadings(ctx context.Context, utility, site string) ([]ta
 	if err != nil {
 		return nil, err
 	}
-	setAuth(req, r.cfg.Token)
+	SetAuth(req, r.cfg.Token)
 	resp, err := r.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("latest readings: %w", err)
