@@ -88,11 +88,14 @@ func fail(check string, format string, args ...any) error {
 
 // Verified is what a bundle proved.
 type Verified struct {
-	Origin  string           // the log
-	Size    uint64           // the checkpoint's tree size
-	Root    []byte           // the checkpoint's root hash
-	Index   uint64           // the reading's position in the log
-	Reading tapproof.Reading // the signed reading, as the device signed it
+	Origin string // the log
+	// Checkpoint is the signed checkpoint, with any cosignatures, for a
+	// witness policy to be checked against.
+	Checkpoint []byte
+	Size       uint64           // the checkpoint's tree size
+	Root       []byte           // the checkpoint's root hash
+	Index      uint64           // the reading's position in the log
+	Reading    tapproof.Reading // the signed reading, as the device signed it
 	// Enrollment is the device's enrollment from the bundle, and
 	// EnrollmentIndex its position; nil if the bundle carried none.
 	Enrollment      *tapproof.Enrollment
@@ -137,7 +140,7 @@ func VerifyBundle(ctx context.Context, b *Bundle, logKey note.Verifier, deviceKe
 	if err != nil {
 		return nil, fail(CheckBundle, "leaf %d: %v", p.Index, err)
 	}
-	v := &Verified{Origin: cp.Origin, Size: cp.Size, Root: cp.Hash, Index: p.Index, Reading: r}
+	v := &Verified{Origin: cp.Origin, Checkpoint: p.Checkpoint, Size: cp.Size, Root: cp.Hash, Index: p.Index, Reading: r}
 
 	if b.Enrollment != nil {
 		en, index, err := verifyEnrollment(ctx, b.Enrollment, p, cp, r)

@@ -216,19 +216,19 @@ func TestVerifyBundle(t *testing.T) {
 			name:      "valid with device key",
 			bundle:    func() *anchor.Bundle { return l.bundle(t, 1) },
 			deviceKey: pub(k1),
-			want:      &anchor.Verified{Origin: testOrigin, Size: 14, Root: l.tree.Hash(), Index: 1, Reading: testReading("d1", 1)},
+			want:      &anchor.Verified{Origin: testOrigin, Checkpoint: l.checkpoint, Size: 14, Root: l.tree.Hash(), Index: 1, Reading: testReading("d1", 1)},
 		},
 		{
 			name:   "valid with enrollment",
 			bundle: func() *anchor.Bundle { return l.readingBundle(t, 9, 0) },
-			want: &anchor.Verified{Origin: testOrigin, Size: 14, Root: l.tree.Hash(), Index: 9, Reading: testReading("d1", 2),
+			want: &anchor.Verified{Origin: testOrigin, Checkpoint: l.checkpoint, Size: 14, Root: l.tree.Hash(), Index: 9, Reading: testReading("d1", 2),
 				Enrollment: &en1, EnrollmentIndex: 0},
 		},
 		{
 			name:      "valid with enrollment and matching device key",
 			bundle:    func() *anchor.Bundle { return l.readingBundle(t, 12, 11) },
 			deviceKey: pub(k1),
-			want: &anchor.Verified{Origin: testOrigin, Size: 14, Root: l.tree.Hash(), Index: 12, Reading: testReading("d1", 4),
+			want: &anchor.Verified{Origin: testOrigin, Checkpoint: l.checkpoint, Size: 14, Root: l.tree.Hash(), Index: 12, Reading: testReading("d1", 4),
 				Enrollment: &en1, EnrollmentIndex: 11},
 		},
 		{

@@ -22,21 +22,32 @@ import (
 type Checkpoints struct {
 	js      jetstream.JetStream
 	utility string
+	subj    string
 
 	mu      sync.Mutex
 	lastSeq uint64 // stream sequence of the latest checkpoint seen
 }
 
-// Checkpoints returns the checkpoint store of utility's log.
+// Checkpoints returns the store of the checkpoints the anchor signs for
+// utility's log, on tapproof.checkpoints.<utility>.
 func (j *Journal) Checkpoints(utility string) *Checkpoints {
-	return &Checkpoints{js: j.js, utility: utility}
+	return &Checkpoints{js: j.js, utility: utility, subj: CheckpointsSubject + "." + utility}
 }
 
-// subject is the one subject of every checkpoint of the log; the size is
-// in a header.
-func (c *Checkpoints) subject() string {
-	return CheckpointsSubject + "." + c.utility
+// WitnessedCheckpoints returns the store of the checkpoints of utility's
+// log whose witnesses' cosignatures met the witness policy, each with those
+// cosignatures, on tapproof.checkpoints.<utility>.witnessed. They are some
+// of the anchor's checkpoints, later and with more signatures.
+func (j *Journal) WitnessedCheckpoints(utility string) *Checkpoints {
+	return &Checkpoints{js: j.js, utility: utility, subj: CheckpointsSubject + "." + utility + "." + witnessedToken}
 }
+
+// witnessedToken ends the subject of witnessed checkpoints.
+const witnessedToken = "witnessed"
+
+// subject is the one subject of every checkpoint of the store; the size is
+// in a header.
+func (c *Checkpoints) subject() string { return c.subj }
 
 // LatestCheckpoint returns the newest signed checkpoint, or nil if none.
 func (c *Checkpoints) LatestCheckpoint(ctx context.Context, _ string) ([]byte, error) {

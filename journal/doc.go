@@ -28,6 +28,7 @@
 //	tapproof.log.<utility>.s.<lab>                 accepted lab samples, header Tapproof-Sample (same stream)
 //	tapproof.log.<utility>.i.<lab>                 invalidations of that lab's samples (same stream)
 //	tapproof.checkpoints.<utility>                 signed checkpoints, header Tapproof-Size (stream TAPPROOF_CHECKPOINTS)
+//	tapproof.checkpoints.<utility>.witnessed       those of them cosigned as the witness policy asks, with the cosignatures
 //
 // An entry holds the leaf as received and nothing decoded from it: its
 // identity (kind, device and sequence number, or lab and sample id) is in

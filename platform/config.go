@@ -16,6 +16,7 @@ import (
 	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/ingest"
 	"github.com/tapproof/tapproof/journal"
+	"github.com/tapproof/tapproof/witness"
 )
 
 // Config is the configuration of a tapproof server (`tapproof serve`).
@@ -53,8 +54,12 @@ type Config struct {
 	Webhooks           []webhook.Config
 	DevicesFile        string // signed enrollments loaded at start
 	CheckpointInterval time.Duration
-	BatchSize          int
-	Workers            int
+	// WitnessPolicy, if set, names the witnesses every checkpoint is
+	// submitted to and which of them must cosign it; the checkpoints and
+	// bundles served are then the latest that met it.
+	WitnessPolicy *witness.Policy
+	BatchSize     int
+	Workers       int
 	// Residents: the public pages, notices and their channels.
 	PublicURL   string // base URL of the public pages, for links in notices and CAP
 	PublicTitle string

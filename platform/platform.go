@@ -56,6 +56,9 @@ type utilityLog struct {
 	log         *anchor.Log
 	verifier    note.Verifier
 	checkpoints *journal.Checkpoints
+	// witnessed holds the checkpoints that met the witness policy;
+	// witnessing writes it.
+	witnessed *journal.Checkpoints
 	// lag is how long the oldest entry no checkpoint covers has waited.
 	lag atomic.Int64 // nanoseconds
 	// inconsistent, once set, is why the log's checkpoints stopped: its
@@ -106,7 +109,8 @@ func (p *app) open(ctx context.Context, li journal.LogInfo) (*utilityLog, error)
 	if err := p.journal.EnsureLogStream(ctx, li.Utility); err != nil {
 		return nil, err
 	}
-	ul := &utilityLog{info: li, log: l, verifier: verifier, checkpoints: p.journal.Checkpoints(li.Utility)}
+	ul := &utilityLog{info: li, log: l, verifier: verifier,
+		checkpoints: p.journal.Checkpoints(li.Utility), witnessed: p.journal.WitnessedCheckpoints(li.Utility)}
 	p.mu.Lock()
 	if old, ok := p.logs[li.Utility]; ok {
 		ul = old
@@ -308,7 +312,7 @@ func (p *app) Logs(ctx context.Context) ([]httpapi.LogSummary, error) {
 			return nil, err
 		}
 		s := httpapi.LogSummary{Utility: ul.info.Utility, Origin: ul.info.Origin, VerifierKey: ul.info.VerifierKey}
-		cp, err := ul.checkpoints.LatestCheckpoint(ctx, ul.info.Origin)
+		cp, err := p.served(ul).LatestCheckpoint(ctx, ul.info.Origin)
 		if err != nil {
 			return nil, err
 		}
@@ -325,26 +329,38 @@ func (p *app) Logs(ctx context.Context) ([]httpapi.LogSummary, error) {
 	return out, nil
 }
 
-// LatestCheckpoint returns the latest signed checkpoint of utility's log.
+// served returns the store of the checkpoints the API serves for ul: those
+// that met the witness policy if there is one. A read of its own, so as
+// not to disturb the writers' guard on their stores.
+func (p *app) served(ul *utilityLog) *journal.Checkpoints {
+	if p.cfg.WitnessPolicy != nil {
+		return p.journal.WitnessedCheckpoints(ul.info.Utility)
+	}
+	return p.journal.Checkpoints(ul.info.Utility)
+}
+
+// LatestCheckpoint returns the latest signed checkpoint of utility's log;
+// with a witness policy, the latest that met it, with its cosignatures.
 func (p *app) LatestCheckpoint(ctx context.Context, utility string) ([]byte, error) {
 	ul, err := p.utilityLog(ctx, utility)
 	if err != nil {
 		return nil, err
 	}
-	cp, err := ul.checkpoints.LatestCheckpoint(ctx, ul.info.Origin)
+	cp, err := p.served(ul).LatestCheckpoint(ctx, ul.info.Origin)
 	if err == nil && cp == nil {
 		err = fmt.Errorf("no checkpoint published yet: %w", tapproof.ErrNotYetAnchored)
 	}
 	return cp, err
 }
 
-// Checkpoint returns the checkpoint published at size.
+// Checkpoint returns the checkpoint published at size; with a witness
+// policy, only one that met it.
 func (p *app) Checkpoint(ctx context.Context, utility string, size uint64) ([]byte, error) {
 	ul, err := p.utilityLog(ctx, utility)
 	if err != nil {
 		return nil, err
 	}
-	return ul.checkpoints.Checkpoint(ctx, size)
+	return p.served(ul).Checkpoint(ctx, size)
 }
 
 // ConsistencyProof proves the log at from is a prefix of the log at to. Both

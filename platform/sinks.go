@@ -36,7 +36,12 @@ func (r *logRunner) start(ctx context.Context, g *errgroup.Group) {
 	r.drain(ctx, g, "anchor", batch, r.anchor)
 	r.drain(ctx, g, "influx", 5000, r.writeInflux)
 	r.drain(ctx, g, "exceedance", 500, r.raiseExceedances, journal.KindLabSample, journal.KindInvalidation)
-	g.Go(func() error { return r.checkpoints(ctx) })
+	var signed chan struct{}
+	if r.cfg.WitnessPolicy != nil {
+		signed = make(chan struct{}, 1)
+		g.Go(func() error { return r.witnessing(ctx, r.cfg.WitnessPolicy, signed) })
+	}
+	g.Go(func() error { return r.checkpoints(ctx, signed) })
 }
 
 func (r *logRunner) onErr(ctx context.Context, sink string) func(error) {
@@ -168,7 +173,9 @@ func (r *logRunner) writeInflux(ctx context.Context, es []journal.Entry) error {
 // and how old the oldest entry not yet covered is. A tree that does not
 // extend what was signed stops this log's checkpoints for good: the error
 // holds the evidence, and /readyz fails until a person has looked.
-func (r *logRunner) checkpoints(ctx context.Context) error {
+//
+// After each new checkpoint it pokes signed, if not nil, without waiting.
+func (r *logRunner) checkpoints(ctx context.Context, signed chan<- struct{}) error {
 	utility := r.ul.info.Utility
 	var covered uint64 // size of the latest checkpoint
 	if cp, err := r.ul.checkpoints.LatestCheckpoint(ctx, r.ul.info.Origin); err == nil && cp != nil {
@@ -176,9 +183,13 @@ func (r *logRunner) checkpoints(ctx context.Context) error {
 			covered = c.Size
 		}
 	}
-	tick := func(signed []byte) {
-		if signed != nil {
-			if c, err := anchor.OpenCheckpoint(signed, r.ul.verifier); err == nil {
+	tick := func(cp []byte) {
+		if cp != nil {
+			select {
+			case signed <- struct{}{}:
+			default:
+			}
+			if c, err := anchor.OpenCheckpoint(cp, r.ul.verifier); err == nil {
 				now := time.Now()
 				if c.Size > covered {
 					if t, err := r.journal.EntryTime(ctx, utility, covered); err == nil {
@@ -247,6 +258,7 @@ type platformMetrics struct {
 	proofLatency     prometheus.Histogram
 	leader           prometheus.Gauge
 	setAside         *prometheus.CounterVec
+	witnessMetrics
 }
 
 func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
@@ -304,5 +316,6 @@ func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
 	m.sinkEntries.WithLabelValues("anchor")
 	m.sinkEntries.WithLabelValues("influx")
 	reg.MustRegister(m.sinkEntries, m.sinkErrors, m.pending, m.ingestPending, m.logSize, m.checkpointTime, m.oldestUnanchored, m.proofLatency, m.leader, m.setAside)
+	m.witnessMetrics = newWitnessMetrics(reg)
 	return m
 }

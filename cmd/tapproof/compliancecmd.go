@@ -16,6 +16,7 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/compliance"
+	"github.com/tapproof/tapproof/witness"
 )
 
 // complianceMaxInput bounds the leaves file or response read, in bytes.
@@ -27,6 +28,7 @@ func newComplianceCmd() *cobra.Command {
 		jurisdiction, analyte  string
 		rounding, leaves, keys string
 		logServer, logKey      string
+		policyFile             string
 		labKeys, reviewerKeys  []string
 		asJSON                 bool
 	)
@@ -86,8 +88,19 @@ among the entries given is listed as such.`,
 				if err != nil {
 					return fmt.Errorf("--log-key: %w", err)
 				}
+				var policy *witness.Policy
+				if policyFile != "" {
+					if policy, err = witness.ReadPolicyFile(policyFile); err != nil {
+						return fmt.Errorf("--witness-policy: %w", err)
+					}
+				}
 				if ls, cp, err = readLog(cmd.Context(), logServer, p.Utility, v); err != nil {
 					return err
+				}
+				if policy != nil {
+					if err := policy.Check(cp); err != nil {
+						return fmt.Errorf("log %s: its checkpoint: %w", p.Utility, err)
+					}
 				}
 			} else {
 				raw, err := complianceInput(cmd, leaves)
@@ -121,6 +134,7 @@ among the entries given is listed as such.`,
 	f.StringVar(&leaves, "leaves", "", "log entries as JSON lines: a file, an http(s) URL, or - for standard input")
 	f.StringVar(&logServer, "log", "", "instead of --leaves, a tapproof API (http://HOST:8480) to read the utility's whole log back from, checked against its latest checkpoint")
 	f.StringVar(&logKey, "log-key", "", "with --log, the log's note verifier key ($TAPPROOF_LOG_KEY)")
+	f.StringVar(&policyFile, "witness-policy", "", "with --log, a witness policy the checkpoint's cosignatures must meet ($TAPPROOF_WITNESS_POLICY)")
 	f.StringArrayVar(&labKeys, "lab-key", nil, "a certified lab's key, LAB=BASE64 Ed25519 public key (repeatable)")
 	f.StringArrayVar(&reviewerKeys, "reviewer-key", nil, "a state reviewer's key, ID=BASE64 Ed25519 public key (repeatable)")
 	f.StringVar(&keys, "keys", "", `JSON file of keys: {"labs":{"LAB":["BASE64"]},"reviewers":{"ID":["BASE64"]}}`)

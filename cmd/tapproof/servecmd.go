@@ -13,6 +13,7 @@ import (
 	"github.com/tapproof/tapproof/alerts/webhook"
 	"github.com/tapproof/tapproof/compliance"
 	"github.com/tapproof/tapproof/platform"
+	"github.com/tapproof/tapproof/witness"
 )
 
 func newServeCmd() *cobra.Command {
@@ -25,6 +26,7 @@ func newServeCmd() *cobra.Command {
 		reviewerKeys  []string
 		keysFile      string
 		rounding      string
+		policyFile    string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -61,6 +63,11 @@ func newServeCmd() *cobra.Command {
 			if cfg.Rounding, err = compliance.ParseRounding(rounding); err != nil {
 				return fmt.Errorf("--rounding: %w", err)
 			}
+			if policyFile != "" {
+				if cfg.WitnessPolicy, err = witness.ReadPolicyFile(policyFile); err != nil {
+					return fmt.Errorf("--witness-policy: %w", err)
+				}
+			}
 			return platform.Run(cmd.Context(), cfg)
 		},
 	}
@@ -91,6 +98,7 @@ func newServeCmd() *cobra.Command {
 	f.StringArrayVar(&jurisdictions, "jurisdiction", nil, "utility=JURISDICTION, e.g. flint=US-MI; default US (repeatable)")
 	f.StringArrayVar(&webhooks, "webhook", nil, "URL to POST alerts to, signed with TAPPROOF_WEBHOOK_SECRET (repeatable)")
 	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", cfg.CheckpointInterval, "how often each log's new tree head is checked and signed")
+	f.StringVar(&policyFile, "witness-policy", "", "witness policy file: every checkpoint goes to its witnesses, and checkpoints and bundles are served once their cosignatures meet it ($TAPPROOF_WITNESS_POLICY)")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "base URL of the public pages, used in notices and CAP alerts (default: the HTTP address) ($TAPPROOF_PUBLIC_URL)")
 	f.StringVar(&cfg.PublicTitle, "public-title", cfg.PublicTitle, "title of the public pages and sender name of CAP alerts ($TAPPROOF_PUBLIC_TITLE)")
 	f.StringVar(&cfg.CAPSender, "cap-sender", cfg.CAPSender, "CAP sender id, e.g. alerts@water.example.org ($TAPPROOF_CAP_SENDER)")

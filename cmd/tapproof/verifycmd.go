@@ -14,12 +14,13 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tapproof/tapproof/anchor"
+	"github.com/tapproof/tapproof/witness"
 )
 
 func newVerifyCmd() *cobra.Command {
-	var logKey, deviceKey string
+	var logKey, deviceKey, policyFile string
 	cmd := &cobra.Command{
-		Use:   "verify --log-key KEY BUNDLE",
+		Use:   "verify --log-key KEY [--witness-policy FILE] BUNDLE",
 		Short: "Verify an offline reading bundle (file, or - for standard input)",
 		Long: `Verify an offline reading bundle, trusting nothing from the server it came from.
 
@@ -27,8 +28,11 @@ It checks, in order: that the checkpoint is signed by the log key; that the
 leaf is included in the tree the checkpoint commits to; and that the reading
 is signed by the device. The device key is taken from --device-key, or else
 from the device's enrollment, which must itself be proven in the same log at
-an earlier index. Exit status 0 means every check passed; 1 names the check
-that failed.`,
+an earlier index. With --witness-policy, the checkpoint must also carry the
+cosignatures of the witnesses the policy asks for: independent parties that
+checked it extends every checkpoint of the log they saw before, so that the
+log cannot show you one history and others another. Exit status 0 means
+every check passed; 1 names the check that failed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if logKey == "" {
@@ -46,6 +50,12 @@ that failed.`,
 				}
 				dk = b
 			}
+			var policy *witness.Policy
+			if policyFile != "" {
+				if policy, err = witness.ReadPolicyFile(policyFile); err != nil {
+					return fmt.Errorf("--witness-policy: %w", err)
+				}
+			}
 			raw, err := readInput(cmd.InOrStdin(), args[0])
 			if err != nil {
 				return err
@@ -60,16 +70,41 @@ that failed.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "FAIL %v\n", err)
 				return exitCode(1)
 			}
+			if policy != nil {
+				if err := policy.Check(res.Checkpoint); err != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "FAIL witnesses check failed: %v\n", err)
+					return exitCode(1)
+				}
+			}
 			r := res.Reading
 			fmt.Fprintf(cmd.OutOrStdout(), "OK reading %s seq %d: %s %g %s at %s, site %s, utility %s\n",
 				r.Device, r.Seq, r.Analyte, r.Value, r.Unit, r.SampledAt.Format("2006-01-02T15:04:05Z07:00"), r.Site, r.Utility)
 			fmt.Fprintf(cmd.OutOrStdout(), "   is leaf %d of %s, in the tree of size %d the log signed\n", res.Index, res.Origin, res.Size)
+			if policy != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "   %s\n", cosigners(policy, res.Checkpoint))
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&logKey, "log-key", "", "the log's note verifier key ($TAPPROOF_LOG_KEY)")
+	cmd.Flags().StringVar(&policyFile, "witness-policy", "", "witness policy the checkpoint's cosignatures must meet ($TAPPROOF_WITNESS_POLICY)")
 	cmd.Flags().StringVar(&deviceKey, "device-key", "", "the device's base64 Ed25519 public key; default: from the enrollment in the bundle")
 	return cmd
+}
+
+// cosigners says which of policy's witnesses cosigned the signed
+// checkpoint, which meets the policy.
+func cosigners(policy *witness.Policy, signed []byte) string {
+	var names []string
+	for _, w := range policy.Witnesses() {
+		if witness.Cosigned(signed, w.Verifier) {
+			names = append(names, w.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "and the witness policy asks for no cosignature"
+	}
+	return "and the checkpoint is cosigned by " + strings.Join(names, ", ") + ", as the witness policy asks"
 }
 
 func readInput(stdin io.Reader, name string) ([]byte, error) {
