@@ -59,7 +59,8 @@ type Submitter struct {
 
 	// Observe, if set, is called after each answer or failure of a
 	// witness, with one of the Result constants and the error, if any.
-	// It is for metrics and logs.
+	// It is for metrics and logs. Witnesses are asked at once, so it is
+	// called from several goroutines at a time.
 	Observe func(w Witness, result string, err error)
 
 	mu    sync.Mutex

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	fnote "github.com/transparency-dev/formats/note"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/merkle/testonly"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/tapproof/tapproof/anchor"
+	"github.com/tapproof/tapproof/httpapi"
+	"github.com/tapproof/tapproof/internal/localstack"
+	"github.com/tapproof/tapproof/internal/poll"
+	"github.com/tapproof/tapproof/simulate"
+	"github.com/tapproof/tapproof/witness"
+)
+
+// TestWitnessedCheckpoints runs serve with two real litewitness witnesses
+// and a policy that needs both: checkpoints and bundles are served cosigned
+// by both, `verify --witness-policy` passes on them and names the witness
+// whose cosignature is removed or who never signed; a witness down stops
+// only the witnessed checkpoints, not ingest, and is on /metrics; and a
+// second history of the log, signed with its own key, is refused by the
+// witnesses.
+func TestWitnessedCheckpoints(t *testing.T) {
+	st := localstack.ForTest(t)
+	state := localstack.WitnessForTest(t, "witness.state-regulator.example")
+	uni := localstack.WitnessForTest(t, "witness.university.example")
+	policyText := fmt.Sprintf("witness state %s %s\nwitness uni %s %s\ngroup both all state uni\nquorum both\n",
+		state.VerifierKey, state.URL, uni.VerifierKey, uni.URL)
+	policyFile := writeFile(t, "policy.txt", policyText)
+	policy, err := witness.ParsePolicy([]byte(policyText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	cfg := testServeConfig(t, st, dataDir)
+	cfg.WitnessPolicy = policy
+	in := startServeConfig(t, cfg)
+	ctx := t.Context()
+
+	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 1, NIRSPerUtil: -1, UtilityNames: []string{"flint"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fleet.Enroll(ctx, in.api, adminToken); err != nil {
+		t.Fatal(err)
+	}
+	// The witnesses follow the log once its operator registers it with
+	// them, out of band; until then they refuse it and nothing is served.
+	li := logInfo(t, in.api, "flint")
+	for _, w := range []*localstack.Witness{state, uni} {
+		if err := w.AddLog(ctx, li.Origin, li.VerifierKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := fleet.Sensors[0]
+	js := devicesOf(t, in).js(s)
+	var last uint64
+	for i := range 3 {
+		r := s.Lead(float64(2+i), time.Now())
+		if _, err := s.Publish(ctx, js, r); err != nil {
+			t.Fatal(err)
+		}
+		last = r.Seq
+	}
+	want := uint64(len(fleet.Sensors) + 3)
+	waitWitnessed(t, in.api, "flint", want)
+
+	// The bundle is at the witnessed checkpoint and verifies with the policy.
+	code, bundle := get(t, fmt.Sprintf("%s/v1/readings/%s/%d/bundle", in.api, s.Device.ID, last))
+	if code != 200 {
+		t.Fatalf("bundle: %d %s", code, bundle)
+	}
+	out, err := runCmd(t, "verify", "--log-key", li.VerifierKey, "--witness-policy", policyFile, writeFile(t, "bundle.json", string(bundle)))
+	if err != nil || !strings.Contains(out, "cosigned by witness.state-regulator.example, witness.university.example") {
+		t.Fatalf("verify --witness-policy: %v\n%s", err, out)
+	}
+
+	// Without the university's cosignature, it fails and says whose is missing.
+	out, err = runCmd(t, "verify", "--log-key", li.VerifierKey, "--witness-policy", policyFile,
+		writeFile(t, "stripped.json", string(stripCosignature(t, bundle, "witness.university.example"))))
+	if !isExit(err, 1) || !strings.Contains(out, "FAIL witnesses") || !strings.Contains(out, "no cosignature from witness.university.example") {
+		t.Fatalf("verify of a bundle without a cosignature: %v\n%s", err, out)
+	}
+	// Nor does a policy asking for a witness that never saw the log.
+	_, nvkey := newCosignerKey(t, "witness.ngo.example")
+	strict := writeFile(t, "strict.txt", policyText+fmt.Sprintf("witness ngo %s http://127.0.0.1:1\ngroup three all state uni ngo\nquorum three\n", nvkey))
+	out, err = runCmd(t, "verify", "--log-key", li.VerifierKey, "--witness-policy", strict, writeFile(t, "bundle2.json", string(bundle)))
+	if !isExit(err, 1) || !strings.Contains(out, "no cosignature from witness.ngo.example (cosigned by witness.state-regulator.example, witness.university.example)") {
+		t.Fatalf("verify with a policy asking for a third witness: %v\n%s", err, out)
+	}
+
+	// A witness down: ingest and checkpoints go on, the witnessed
+	// checkpoint waits, /metrics shows it; back up, it catches up.
+	if err := uni.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Publish(ctx, js, s.Lead(4, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, func() error {
+		if got := metricValue(t, in.api, `tapproof_log_size_leaves{log="flint"}`); got != float64(want+1) {
+			return fmt.Errorf("signed checkpoint size %v, want %d", got, want+1)
+		}
+		if got := metricValue(t, in.api, `tapproof_witness_submissions_total{log="flint",result="failed",witness="witness.university.example"}`); got == 0 {
+			return errors.New("no failed submission to the witness that is down on /metrics")
+		}
+		return nil
+	})
+	if got := logInfo(t, in.api, "flint").Size; got != want {
+		t.Fatalf("served checkpoint of size %d with a witness of a 2-of-2 policy down, want %d", got, want)
+	}
+	if got := influxCount(t, st, `utility='flint'`); got != 4 {
+		t.Fatalf("InfluxDB holds %d readings with a witness down, want 4", got)
+	}
+	if err := uni.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitWitnessed(t, in.api, "flint", want+1)
+
+	// A second history: the utility rebuilds its log without two of its
+	// leaves, adds three, and signs it with the log's own key. Neither
+	// witness cosigns it.
+	forked, tree := secondHistory(t, in.api, dataDir, "flint", want+1)
+	sub := witness.NewSubmitter(policy, mustVerifier(t, li.VerifierKey), memProver{tree}, nil)
+	var (
+		mu      sync.Mutex
+		results []string
+	)
+	sub.Observe = func(w witness.Witness, result string, _ error) {
+		mu.Lock()
+		results = append(results, w.Name+" "+result)
+		mu.Unlock()
+	}
+	if got, err := sub.Submit(ctx, forked); !errors.Is(err, witness.ErrUnmet) || witness.Cosigned(got, cosignatureVerifier(t, state.VerifierKey)) {
+		t.Fatalf("a second history submitted to the witnesses: %v", err)
+	}
+	for _, r := range results {
+		if strings.HasSuffix(r, " cosigned") {
+			t.Fatalf("a witness cosigned the second history: %v", results)
+		}
+	}
+	t.Logf("second history: %v", results)
+}
+
+// waitWitnessed waits until utility's served checkpoint, which with a
+// witness policy is the latest witnessed one, has size want.
+func waitWitnessed(t *testing.T, api, utility string, want uint64) {
+	t.Helper()
+	poll.Until(t, 60*time.Second, func() error {
+		if got := logInfo(t, api, utility).Size; got != want {
+			return fmt.Errorf("witnessed checkpoint size %d, want %d", got, want)
+		}
+		return nil
+	})
+}
+
+// stripCosignature removes name's signature line from the checkpoint in
+// a bundle (and in the enrollment's bundle, which has the same).
+func stripCosignature(t *testing.T, bundle []byte, name string) []byte {
+	t.Helper()
+	var b anchor.Bundle
+	if err := json.Unmarshal(bundle, &b); err != nil {
+		t.Fatal(err)
+	}
+	strip := func(tlogProof string) string {
+		var kept []string
+		for l := range strings.Lines(tlogProof) {
+			if !strings.HasPrefix(l, "— "+name+" ") {
+				kept = append(kept, l)
+			}
+		}
+		if len(kept) == strings.Count(tlogProof, "\n") {
+			t.Fatalf("no cosignature of %s in %q", name, tlogProof)
+		}
+		return strings.Join(kept, "")
+	}
+	b.TLogProof = strip(b.TLogProof)
+	if b.Enrollment != nil {
+		b.Enrollment.TLogProof = strip(b.Enrollment.TLogProof)
+	}
+	out, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// secondHistory reads utility's log of size leaves from the API and
+// returns a checkpoint signed with the log's own key over the same leaves
+// without leaves 1 and 2 and with three more, and its tree.
+func secondHistory(t *testing.T, api, dataDir, utility string, size uint64) ([]byte, *testonly.Tree) {
+	t.Helper()
+	leaves, err := (&httpapi.Client{BaseURL: api}).Leaves(t.Context(), utility, 0, size)
+	if err != nil || uint64(len(leaves)) != size {
+		t.Fatalf("leaves: %d, %v", len(leaves), err)
+	}
+	tree := testonly.New(rfc6962.DefaultHasher)
+	for i, l := range leaves {
+		if i != 1 && i != 2 {
+			tree.AppendData(l.Bytes)
+		}
+	}
+	for i := range 3 {
+		tree.AppendData(fmt.Appendf(nil, "rewritten %d", i))
+	}
+	skey, err := os.ReadFile(filepath.Join(dataDir, "keys", utility+".note-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(string(skey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := anchor.SignCheckpoint(signer, tree.Size(), tree.Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp, tree
+}
+
+type memProver struct{ tree *testonly.Tree }
+
+func (p memProver) ConsistencyProof(_ context.Context, from, to uint64) ([][]byte, error) {
+	return p.tree.ConsistencyProof(from, to)
+}
+
+func newCosignerKey(t *testing.T, name string) (skey, vkey string) {
+	t.Helper()
+	skey, plain, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vkey, err = fnote.VKeyToCosignatureV1(plain); err != nil {
+		t.Fatal(err)
+	}
+	return skey, vkey
+}
+
+func mustVerifier(t *testing.T, vkey string) note.Verifier {
+	t.Helper()
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func isExit(err error, code int) bool {
+	var ec exitCode
+	return errors.As(err, &ec) && int(ec) == code
+}
+
+func cosignatureVerifier(t *testing.T, vkey string) note.Verifier {
+	t.Helper()
+	v, err := fnote.NewVerifierForCosignatureV1(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
