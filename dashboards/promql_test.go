@@ -16,6 +16,7 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/dashboards"
+	"github.com/tapproof/tapproof/witness"
 )
 
 // exported is every metric tapproof exports, with its labels and, for
@@ -32,6 +33,7 @@ import (
 //	                          tapproof_checkpoint_timestamp_seconds, tapproof_publish_to_proof_seconds,
 //	                          tapproof_oldest_unanchored_seconds, tapproof_journal_set_aside_total
 //	platform/stall.go         tapproof_consumer_stalled_seconds
+//	platform/witnessing.go    tapproof_witness_*, tapproof_witnessed_*
 //	alerts/metrics.go         tapproof_alerts_invalid_total
 //	broker/authorizer.go      tapproof_broker_connections_total
 //	ingest/metrics.go         tapproof_ingest_lane_readings_total (the alert lane)
@@ -39,28 +41,32 @@ import (
 // Histograms are listed by their base name; their _bucket, _sum and _count
 // series are allowed, with the label le on _bucket.
 var exported = map[string]map[string][]string{
-	"tapproof_ingest_accepted_total":        {"analyte": nil, "kind": nil},
-	"tapproof_ingest_rejected_total":        {"reason": reasons()},
-	"tapproof_ingest_retries_total":         {},
-	"tapproof_ingest_decision_seconds":      {},
-	"tapproof_sink_entries_total":           {"sink": {"anchor", "influx", "exceedance"}},
-	"tapproof_sink_errors_total":            {"sink": {"anchor", "influx", "exceedance", "checkpoint"}},
-	"tapproof_alerts_raised_total":          {"class": {string(tapproof.Screening), string(tapproof.IndividualCompliance), string(tapproof.SystemExceedance)}},
-	"tapproof_webhook_deliveries_total":     {"result": {"delivered", "retried", "failed"}},
-	"tapproof_screening_events_total":       {"event": {"pending", "fired", "updated", "suppressed", "recovering", "cleared", "abandoned"}},
-	"tapproof_notice_deliveries_total":      {"channel": {"email", "webhook"}, "result": {"delivered", "retried", "failed"}},
-	"tapproof_journal_pending_entries":      {"log": nil, "sink": {"anchor", "influx", "exceedance"}},
-	"tapproof_ingest_pending_messages":      {},
-	"tapproof_log_size_leaves":              {"log": nil},
-	"tapproof_checkpoint_timestamp_seconds": {"log": nil},
-	"tapproof_publish_to_proof_seconds":     {},
-	"tapproof_oldest_unanchored_seconds":    {"log": nil},
-	"tapproof_leader":                       {},
-	"tapproof_consumer_stalled_seconds":     {"log": nil, "consumer": {"ingest", "anchor", "influx", "exceedance"}},
-	"tapproof_journal_set_aside_total":      {"sink": {"anchor", "influx", "exceedance"}, "reason": {tapproof.SetAsideUnsealed, tapproof.SetAsideUndecodable}},
-	"tapproof_alerts_invalid_total":         {"reason": {"undecodable", "invalid"}},
-	"tapproof_ingest_lane_readings_total":   {"result": {"checked", "skipped", "dropped"}},
-	"tapproof_broker_connections_total":     {"result": {"allowed", "refused"}, "kind": {"", "device", "lab", "reviewer"}, "reason": {"", "malformed", "no_key", "bad_signature", "unknown_key", "revoked"}},
+	"tapproof_ingest_accepted_total":                  {"analyte": nil, "kind": nil},
+	"tapproof_ingest_rejected_total":                  {"reason": reasons()},
+	"tapproof_ingest_retries_total":                   {},
+	"tapproof_ingest_decision_seconds":                {},
+	"tapproof_sink_entries_total":                     {"sink": {"anchor", "influx", "exceedance"}},
+	"tapproof_sink_errors_total":                      {"sink": {"anchor", "influx", "exceedance", "checkpoint", "witness"}},
+	"tapproof_alerts_raised_total":                    {"class": {string(tapproof.Screening), string(tapproof.IndividualCompliance), string(tapproof.SystemExceedance)}},
+	"tapproof_webhook_deliveries_total":               {"result": {"delivered", "retried", "failed"}},
+	"tapproof_screening_events_total":                 {"event": {"pending", "fired", "updated", "suppressed", "recovering", "cleared", "abandoned"}},
+	"tapproof_notice_deliveries_total":                {"channel": {"email", "webhook"}, "result": {"delivered", "retried", "failed"}},
+	"tapproof_journal_pending_entries":                {"log": nil, "sink": {"anchor", "influx", "exceedance"}},
+	"tapproof_ingest_pending_messages":                {},
+	"tapproof_log_size_leaves":                        {"log": nil},
+	"tapproof_checkpoint_timestamp_seconds":           {"log": nil},
+	"tapproof_publish_to_proof_seconds":               {},
+	"tapproof_oldest_unanchored_seconds":              {"log": nil},
+	"tapproof_leader":                                 {},
+	"tapproof_witness_submissions_total":              {"log": nil, "witness": nil, "result": {witness.ResultCosigned, witness.ResultConflict, witness.ResultAhead, witness.ResultRefused, witness.ResultFailed}},
+	"tapproof_witness_policy_unmet_total":             {"log": nil},
+	"tapproof_witnessed_log_size_leaves":              {"log": nil},
+	"tapproof_witnessed_checkpoint_timestamp_seconds": {"log": nil},
+	"tapproof_consumer_stalled_seconds":               {"log": nil, "consumer": {"ingest", "anchor", "influx", "exceedance"}},
+	"tapproof_journal_set_aside_total":                {"sink": {"anchor", "influx", "exceedance"}, "reason": {tapproof.SetAsideUnsealed, tapproof.SetAsideUndecodable}},
+	"tapproof_alerts_invalid_total":                   {"reason": {"undecodable", "invalid"}},
+	"tapproof_ingest_lane_readings_total":             {"result": {"checked", "skipped", "dropped"}},
+	"tapproof_broker_connections_total":               {"result": {"allowed", "refused"}, "kind": {"", "device", "lab", "reviewer"}, "reason": {"", "malformed", "no_key", "bad_signature", "unknown_key", "revoked"}},
 }
 
 // histograms are the metrics of exported that are histograms.
