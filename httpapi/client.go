@@ -29,6 +29,7 @@ type Client struct {
 // Limits on what the client reads of a response, in bytes.
 const (
 	maxCheckpoint = 64 << 10
+	maxProof      = 64 << 10
 	maxLeafPage   = 1 << 30
 	maxError      = 4 << 10
 )
@@ -36,6 +37,27 @@ const (
 // Checkpoint returns the latest signed checkpoint of utility's log.
 func (c *Client) Checkpoint(ctx context.Context, utility string) ([]byte, error) {
 	return c.get(ctx, "/v1/logs/"+url.PathEscape(utility)+"/checkpoint", maxCheckpoint)
+}
+
+// ConsistencyProof returns the RFC 6962 consistency proof that the tree of
+// utility's log of size to extends its tree of size from: the hashes, to
+// be verified by the caller (proof.VerifyConsistency) against the roots of
+// checkpoints it holds. An answer for other sizes than those asked is an
+// error.
+func (c *Client) ConsistencyProof(ctx context.Context, utility string, from, to uint64) ([][]byte, error) {
+	path := fmt.Sprintf("/v1/logs/%s/proof/consistency?from=%d&to=%d", url.PathEscape(utility), from, to)
+	b, err := c.get(ctx, path, maxProof)
+	if err != nil {
+		return nil, err
+	}
+	var p ConsistencyProof
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("log %s consistency proof %d to %d: %w", utility, from, to, err)
+	}
+	if p.From != from || p.To != to {
+		return nil, fmt.Errorf("log %s consistency proof %d to %d: the server answered for %d to %d", utility, from, to, p.From, p.To)
+	}
+	return p.Hashes, nil
 }
 
 // Leaves returns the leaves of utility's log from start on: at most count
