@@ -2,9 +2,11 @@
 // components, with simulated sensors: `make demo` runs it.
 //
 // It starts PostgreSQL, the Trillian log server and signer, and InfluxDB
-// 1.8 (internal/localstack builds and caches them on first use), then
-// `tapproof serve` with its embedded NATS JetStream, a small webhook
-// receiver that prints every alert it gets, and `tapproof simulate`. Data
+// 1.8 (internal/localstack builds and caches them on first use), two
+// witnesses (litewitness, for a state regulator and a university), then
+// `tapproof serve` with its embedded NATS JetStream and a witness policy
+// that needs both, a small webhook receiver that prints every alert it
+// gets, and `tapproof simulate`. Data
 // lives in --dir, so running it again continues where it stopped. Ctrl-C
 // stops everything: sensors first, then tapproof, then the stack.
 package main
@@ -24,6 +26,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,6 +44,16 @@ const (
 	mailUIAddr  = "127.0.0.1:8025" // mailpit: the residents' inbox
 	smtpAddr    = "127.0.0.1:1025"
 )
+
+// demoWitnesses are the demo's witnesses: independent parties that cosign
+// each checkpoint once it extends the last they saw.
+var demoWitnesses = []struct {
+	id, name string
+	port     int
+}{
+	{"state", "witness.state-regulator.example", 7380},
+	{"university", "witness.university.example", 7381},
+}
 
 func main() {
 	dir := flag.String("dir", ".data/demo", "where the demo keeps its data")
@@ -119,6 +132,17 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 	}
 	defer mail.stop("mailpit", 5*time.Second)
 
+	ws, policyFile, err := startWitnesses(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, w := range ws {
+			say("stopping witness %s", w.Name)
+			_ = w.Stop()
+		}
+	}()
+
 	// A certified lab whose key the state gave tapproof: it reports a
 	// monitoring period that exceeds the action level.
 	labFile := filepath.Join(dir, "simulated-lab.json")
@@ -134,7 +158,7 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 		"--webhook", "http://"+webhookAddr+"/alerts", "--checkpoint-interval", "1s",
 		"--public-url", "http://"+apiAddr+"/", "--public-title", "tapproof demo water",
 		"--smtp-host", "127.0.0.1", "--smtp-port", "1025", "--smtp-tls", "none", "--smtp-from", "alerts@demo.tapproof.local",
-		"--lab-key", lab.ID+"="+lab.PublicKey())
+		"--lab-key", lab.ID+"="+lab.PublicKey(), "--witness-policy", policyFile)
 	if err != nil {
 		return err
 	}
@@ -142,6 +166,7 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 	if err := waitReady(ctx, "http://"+apiAddr+"/readyz", serve); err != nil {
 		return fmt.Errorf("tapproof did not become ready (see %s): %w", filepath.Join(logs, "tapproof.log"), err)
 	}
+	go registerLogs(ctx, ws)
 	brokerDir := filepath.Join(dir, "tapproof", "broker")
 	simArgs := []string{"simulate", "--nats-url", "tls://" + natsAddr, "--nats-ca", filepath.Join(brokerDir, "ca.pem"), "--server", "http://" + apiAddr,
 		"--fleet", filepath.Join(dir, "simulated-fleet.json"), "--lab", labFile, "--lab-after", "30s"}
@@ -154,7 +179,7 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 	}
 	defer sim.stop("simulated sensors", 10*time.Second)
 
-	printGuide(dir, st, time.Since(start), period, lab.ID+"="+lab.PublicKey())
+	printGuide(dir, st, time.Since(start), period, lab.ID+"="+lab.PublicKey(), policyFile)
 	select {
 	case <-ctx.Done():
 		say("interrupted; shutting down")
@@ -166,7 +191,74 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 	}
 }
 
-func printGuide(dir string, st *localstack.Stack, took time.Duration, period, labKey string) {
+// startWitnesses starts the demo's witnesses, with their state (key,
+// SQLite database, logs) under dir/witnesses, and writes the witness
+// policy that needs both.
+func startWitnesses(ctx context.Context, dir string) ([]*localstack.Witness, string, error) {
+	var (
+		ws     []*localstack.Witness
+		policy strings.Builder
+	)
+	policy.WriteString("# The demo's witness policy: every checkpoint must be cosigned by both.\n")
+	for _, d := range demoWitnesses {
+		w, err := localstack.StartWitness(ctx, localstack.WitnessConfig{
+			Name: d.name, Dir: filepath.Join(dir, "witnesses", d.id), Port: d.port, Log: prefixWriter("stack: "),
+		})
+		if err != nil {
+			for _, w := range ws {
+				_ = w.Stop()
+			}
+			return nil, "", err
+		}
+		ws = append(ws, w)
+		fmt.Fprintf(&policy, "witness %s %s %s\n", d.id, w.VerifierKey, w.URL)
+	}
+	policy.WriteString("group both all state university\nquorum both\n")
+	path := filepath.Join(dir, "witness-policy.txt")
+	return ws, path, os.WriteFile(path, []byte(policy.String()), 0o644)
+}
+
+// registerLogs registers each log tapproof serves with every witness, as a
+// log operator does with a witness's operators when a log starts: the
+// simulated utilities' logs appear as their devices enroll.
+func registerLogs(ctx context.Context, ws []*localstack.Witness) {
+	done := map[string]bool{}
+	for {
+		resp, err := http.Get("http://" + apiAddr + "/v1/logs")
+		if err == nil {
+			var logs []struct {
+				Utility     string `json:"utility"`
+				Origin      string `json:"origin"`
+				VerifierKey string `json:"verifier_key"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&logs)
+			resp.Body.Close()
+			for _, l := range logs {
+				if done[l.Origin] {
+					continue
+				}
+				ok := true
+				for _, w := range ws {
+					if err := w.AddLog(ctx, l.Origin, l.VerifierKey); err != nil {
+						say("witness %s: %v", w.Name, err)
+						ok = false
+					}
+				}
+				if ok {
+					done[l.Origin] = true
+					say("log %s registered with the witnesses", l.Origin)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func printGuide(dir string, st *localstack.Stack, took time.Duration, period, labKey, policyFile string) {
 	api := "http://" + apiAddr
 	fmt.Printf(`
 tapproof is up (%s). Simulated sensors are publishing signed readings.
@@ -179,7 +271,10 @@ Alerts are printed here as the webhook receives them.
                     http://%[8]s       the demo's inbox (mailpit): confirmation and alert emails
                     %[2]s/v1/alerts/feed.atom   (each alert also as CAP 1.2 at /v1/alerts/ID/cap.xml)
   Regulator API     %[2]s/v1/logs   (logs, origins, verifier keys)
-                    %[2]s/v1/logs/utility-1/checkpoint
+                    %[2]s/v1/logs/utility-1/checkpoint   (cosigned by both witnesses)
+  Witnesses         http://127.0.0.1:7380 (witness.state-regulator.example), http://127.0.0.1:7381
+                    (witness.university.example); their keys, databases and logs in %[7]s/witnesses,
+                    the policy that needs both in %[11]s
                     %[2]s/v1/alerts
                     %[2]s/v1/devices
   Compliance        %[2]s/v1/compliance/utility-1/%[9]s   (90th percentile, notices due)
@@ -200,11 +295,12 @@ Alerts are printed here as the webhook receives them.
 Verify a reading offline, as a regulator would:
   curl -s %[2]s/v1/devices                                   # pick a device
   curl -s %[2]s/v1/readings/DEVICE/SEQ/bundle > bundle.json  # SEQ: see InfluxDB field "seq"
-  bin/tapproof verify --log-key "$(curl -s %[2]s/v1/logs | jq -r '.[0].verifier_key')" bundle.json
+  bin/tapproof verify --log-key "$(curl -s %[2]s/v1/logs | jq -r '.[0].verifier_key')" \
+      --witness-policy %[11]s bundle.json
 
 Ctrl-C stops everything; running make demo again continues on the same data.
 
-`, took.Round(100*time.Millisecond), api, natsAddr, st.InfluxURL, st.InfluxDatabase, st.TrillianAddr, dir, mailUIAddr, period, labKey)
+`, took.Round(100*time.Millisecond), api, natsAddr, st.InfluxURL, st.InfluxDatabase, st.TrillianAddr, dir, mailUIAddr, period, labKey, policyFile)
 }
 
 // webhookReceiver listens for tapproof's alert webhooks, checks their
