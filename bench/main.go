@@ -21,6 +21,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -59,6 +60,7 @@ type options struct {
 	out         string
 	debugAddr   string
 	flood       float64
+	witnesses   int
 }
 
 // Result is one run's figures.
@@ -68,6 +70,8 @@ type Result struct {
 	Sustained    float64 `json:"sustained_per_s"`    // checkpointed leaves/s between 10 s and the end of publishing
 	ProofP50     float64 `json:"proof_p50_s"`        // publish → covered by a signed checkpoint
 	ProofP99     float64 `json:"proof_p99_s"`        //
+	WitnessedP50 float64 `json:"witnessed_p50_s"`    // publish → covered by a checkpoint cosigned by every witness (-witnesses)
+	WitnessedP99 float64 `json:"witnessed_p99_s"`    //
 	AlertP50     float64 `json:"alert_p50_ms"`       // publish → alert on tapproof.alerts.>
 	AlertP99     float64 `json:"alert_p99_ms"`       //
 	DecideP99    float64 `json:"decide_p99_ms"`      // publish → alert or suppression record, for every high reading
@@ -101,6 +105,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "also write the results as JSON to this file")
 	flag.StringVar(&o.debugAddr, "debug-addr", "", "run tapproof with --debug-addr (pprof) here")
 	flag.Float64Var(&o.flood, "flood", 0, "also run one enrolled device that floods at this multiple of a sensor's rate, with maximum-size messages and replays")
+	flag.IntVar(&o.witnesses, "witnesses", 0, "run this many witnesses (litewitness) and a policy needing all of them, and report publish → witnessed proof")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -153,10 +158,22 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 		return nil, err
 	}
 	token := rand.Text()
+	args := append([]string{"--checkpoint-interval", "250ms"}, debugArgs(o.debugAddr)...)
+	ws, policy, err := startWitnesses(ctx, dir, o.witnesses)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, w := range ws {
+			_ = w.Stop()
+		}
+	}()
+	if policy != "" {
+		args = append(args, "--witness-policy", policy)
+	}
 	proc, err := tapproofproc.Start(ctx, tapproofproc.Config{
 		Binary: bin, DataDir: data, TrillianAddr: st.TrillianAddr, InfluxURL: st.InfluxURL, InfluxDB: st.InfluxDatabase,
-		AdminToken: token, LogFile: filepath.Join(dir, "tapproof.log"),
-		Args: append([]string{"--checkpoint-interval", "250ms"}, debugArgs(o.debugAddr)...),
+		AdminToken: token, LogFile: filepath.Join(dir, "tapproof.log"), Args: args,
 	})
 	if err != nil {
 		return nil, err
@@ -171,6 +188,9 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 		return nil, err
 	}
 	if err := fleet.Enroll(ctx, proc.API(), token); err != nil {
+		return nil, err
+	}
+	if err := registerLogs(ctx, proc.API(), ws); err != nil {
 		return nil, err
 	}
 	// One alerting sensor per utility: every other reading is 20 ppb.
@@ -222,7 +242,7 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 	for {
 		all := true
 		for u, k := range perUtility {
-			if obs.Size(u) < k+enrolled[u] {
+			if obs.Size(u) < k+enrolled[u] || len(ws) > 0 && obs.WitnessedSize(u) < k+enrolled[u] {
 				all = false
 			}
 		}
@@ -276,7 +296,7 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 
 	// Latencies, from the journal's indices and the checkpoints and alerts
 	// seen as they were published.
-	var proofs, alertsMS, decideMS []float64
+	var proofs, witnessed, alertsMS, decideMS []float64
 	for _, u := range names {
 		idx, err := loadgen.Indexes(ctx, b, u)
 		if err != nil {
@@ -303,9 +323,13 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 			if at, ok := obs.Covered(u, idx[m.Key()]); ok {
 				proofs = append(proofs, at.Sub(pub.SentAt(i)).Seconds())
 			}
+			if at, ok := obs.WitnessedCovered(u, idx[m.Key()]); ok && len(ws) > 0 {
+				witnessed = append(witnessed, at.Sub(pub.SentAt(i)).Seconds())
+			}
 		}
 	}
 	r.ProofP50, r.ProofP99 = quantile(proofs, 0.5), quantile(proofs, 0.99)
+	r.WitnessedP50, r.WitnessedP99 = quantile(witnessed, 0.5), quantile(witnessed, 0.99)
 	r.AlertP50, r.AlertP99 = quantile(alertsMS, 0.5), quantile(alertsMS, 0.99)
 	r.DecideP99, r.Alerts = quantile(decideMS, 0.99), len(alertsMS)
 	if r.Undecided > 0 {
@@ -428,30 +452,32 @@ func median(rs []Result) Result {
 		return xs[len(xs)/2]
 	}
 	return Result{
-		Offered:     pick(func(r Result) float64 { return r.Offered }),
-		EndToEnd:    pick(func(r Result) float64 { return r.EndToEnd }),
-		Sustained:   pick(func(r Result) float64 { return r.Sustained }),
-		ProofP50:    pick(func(r Result) float64 { return r.ProofP50 }),
-		ProofP99:    pick(func(r Result) float64 { return r.ProofP99 }),
-		AlertP50:    pick(func(r Result) float64 { return r.AlertP50 }),
-		AlertP99:    pick(func(r Result) float64 { return r.AlertP99 }),
-		DecideP99:   pick(func(r Result) float64 { return r.DecideP99 }),
-		Alerts:      int(pick(func(r Result) float64 { return float64(r.Alerts) })),
-		High:        int(pick(func(r Result) float64 { return float64(r.High) })),
-		PeakRSSMiB:  pick(func(r Result) float64 { return r.PeakRSSMiB }),
-		TrillianRaw: pick(func(r Result) float64 { return r.TrillianRaw }),
-		InfluxRaw:   pick(func(r Result) float64 { return r.InfluxRaw }),
-		VsTrillian:  pick(func(r Result) float64 { return r.VsTrillian }),
-		VsInflux:    pick(func(r Result) float64 { return r.VsInflux }),
+		Offered:      pick(func(r Result) float64 { return r.Offered }),
+		EndToEnd:     pick(func(r Result) float64 { return r.EndToEnd }),
+		Sustained:    pick(func(r Result) float64 { return r.Sustained }),
+		ProofP50:     pick(func(r Result) float64 { return r.ProofP50 }),
+		ProofP99:     pick(func(r Result) float64 { return r.ProofP99 }),
+		WitnessedP50: pick(func(r Result) float64 { return r.WitnessedP50 }),
+		WitnessedP99: pick(func(r Result) float64 { return r.WitnessedP99 }),
+		AlertP50:     pick(func(r Result) float64 { return r.AlertP50 }),
+		AlertP99:     pick(func(r Result) float64 { return r.AlertP99 }),
+		DecideP99:    pick(func(r Result) float64 { return r.DecideP99 }),
+		Alerts:       int(pick(func(r Result) float64 { return float64(r.Alerts) })),
+		High:         int(pick(func(r Result) float64 { return float64(r.High) })),
+		PeakRSSMiB:   pick(func(r Result) float64 { return r.PeakRSSMiB }),
+		TrillianRaw:  pick(func(r Result) float64 { return r.TrillianRaw }),
+		InfluxRaw:    pick(func(r Result) float64 { return r.InfluxRaw }),
+		VsTrillian:   pick(func(r Result) float64 { return r.VsTrillian }),
+		VsInflux:     pick(func(r Result) float64 { return r.VsInflux }),
 	}
 }
 
 func report(rs []Result) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "run\toffered/s\tend-to-end/s\tsustained/s\tproof p50 s\tproof p99 s\talert p50 ms\talert p99 ms\talerts/high\tdecide p99 ms\tpeak RSS MiB\ttrillian raw/s\tinflux raw/s\t÷trillian\t÷influx\t")
+	fmt.Fprintln(w, "run\toffered/s\tend-to-end/s\tsustained/s\tproof p50 s\tproof p99 s\twitnessed p50 s\twitnessed p99 s\talert p50 ms\talert p99 ms\talerts/high\tdecide p99 ms\tpeak RSS MiB\ttrillian raw/s\tinflux raw/s\t÷trillian\t÷influx\t")
 	row := func(name string, r Result) {
-		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f\t%d/%d\t%.1f\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t\n", name,
-			r.Offered, r.EndToEnd, r.Sustained, r.ProofP50, r.ProofP99, r.AlertP50, r.AlertP99, r.Alerts, r.High, r.DecideP99, r.PeakRSSMiB,
+		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%d/%d\t%.1f\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t\n", name,
+			r.Offered, r.EndToEnd, r.Sustained, r.ProofP50, r.ProofP99, r.WitnessedP50, r.WitnessedP99, r.AlertP50, r.AlertP99, r.Alerts, r.High, r.DecideP99, r.PeakRSSMiB,
 			r.TrillianRaw, r.InfluxRaw, r.VsTrillian, r.VsInflux)
 	}
 	for i, r := range rs {
@@ -461,6 +487,64 @@ func report(rs []Result) {
 		row("median", median(rs))
 	}
 	w.Flush()
+}
+
+// startWitnesses starts n witnesses under dir and writes a policy that
+// needs all of them; none and "" if n is 0.
+func startWitnesses(ctx context.Context, dir string, n int) ([]*localstack.Witness, string, error) {
+	if n == 0 {
+		return nil, "", nil
+	}
+	var (
+		ws     []*localstack.Witness
+		policy strings.Builder
+		ids    []string
+	)
+	for i := range n {
+		id := fmt.Sprintf("w%d", i+1)
+		w, err := localstack.StartWitness(ctx, localstack.WitnessConfig{
+			Name: "witness-" + id + ".bench.example", Dir: filepath.Join(dir, "witness-"+id), Log: os.Stderr,
+		})
+		if err != nil {
+			for _, w := range ws {
+				_ = w.Stop()
+			}
+			return nil, "", err
+		}
+		ws = append(ws, w)
+		ids = append(ids, id)
+		fmt.Fprintf(&policy, "witness %s %s %s\n", id, w.VerifierKey, w.URL)
+	}
+	fmt.Fprintf(&policy, "group every all %s\nquorum every\n", strings.Join(ids, " "))
+	path := filepath.Join(dir, "witness-policy.txt")
+	return ws, path, os.WriteFile(path, []byte(policy.String()), 0o644)
+}
+
+// registerLogs registers every log of the tapproof at api with ws.
+func registerLogs(ctx context.Context, api string, ws []*localstack.Witness) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	resp, err := http.Get(api + "/v1/logs")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var logs []struct {
+		Origin      string `json:"origin"`
+		VerifierKey string `json:"verifier_key"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&logs); err != nil {
+		return fmt.Errorf("logs: %w", err)
+	}
+	for _, l := range logs {
+		for _, w := range ws {
+			if err := w.AddLog(ctx, l.Origin, l.VerifierKey); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func debugArgs(addr string) []string {

@@ -192,6 +192,7 @@ func (p *Publisher) Run(ctx context.Context, msgs []Msg) error {
 type Observer struct {
 	mu          sync.Mutex
 	checkpoints map[string][]Seen    // utility -> sizes in arrival order
+	witnessed   map[string][]Seen    // utility -> sizes of witnessed checkpoints
 	alerts      map[string]time.Time // reading key -> its alert message
 	suppressed  map[string]time.Time // reading key -> its suppression record
 	subs        []*nats.Subscription
@@ -210,10 +211,15 @@ func Observe(b Broker) (*Observer, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &Observer{nc: nc, checkpoints: map[string][]Seen{}, alerts: map[string]time.Time{}, suppressed: map[string]time.Time{}}
+	o := &Observer{nc: nc, checkpoints: map[string][]Seen{}, witnessed: map[string][]Seen{}, alerts: map[string]time.Time{}, suppressed: map[string]time.Time{}}
 	s1, err := nc.Subscribe(journal.CheckpointsSubject+".>", func(m *nats.Msg) {
+		// tapproof.checkpoints.<utility>[.witnessed]
 		tok := strings.Split(m.Subject, ".")
-		if len(tok) != 3 {
+		seen := o.checkpoints
+		switch {
+		case len(tok) == 4 && tok[3] == "witnessed":
+			seen = o.witnessed
+		case len(tok) != 3:
 			return
 		}
 		size, err := strconv.ParseUint(m.Header.Get(journal.HeaderSize), 10, 64)
@@ -221,7 +227,7 @@ func Observe(b Broker) (*Observer, error) {
 			return
 		}
 		o.mu.Lock()
-		o.checkpoints[tok[2]] = append(o.checkpoints[tok[2]], Seen{Size: size, At: time.Now()})
+		seen[tok[2]] = append(seen[tok[2]], Seen{Size: size, At: time.Now()})
 		o.mu.Unlock()
 	})
 	if err != nil {
@@ -264,9 +270,19 @@ func (o *Observer) Close() { o.nc.Close() }
 // Covered returns when a checkpoint of utility's log first covered index,
 // and whether one has.
 func (o *Observer) Covered(utility string, index uint64) (time.Time, bool) {
+	return o.covered(o.checkpoints, utility, index)
+}
+
+// WitnessedCovered returns when a witnessed checkpoint of utility's log
+// first covered index, and whether one has.
+func (o *Observer) WitnessedCovered(utility string, index uint64) (time.Time, bool) {
+	return o.covered(o.witnessed, utility, index)
+}
+
+func (o *Observer) covered(seen map[string][]Seen, utility string, index uint64) (time.Time, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for _, s := range o.checkpoints[utility] {
+	for _, s := range seen[utility] {
 		if s.Size > index {
 			return s.At, true
 		}
@@ -275,11 +291,17 @@ func (o *Observer) Covered(utility string, index uint64) (time.Time, bool) {
 }
 
 // Size returns the largest checkpoint size seen for utility.
-func (o *Observer) Size(utility string) uint64 {
+func (o *Observer) Size(utility string) uint64 { return o.size(o.checkpoints, utility) }
+
+// WitnessedSize returns the largest witnessed checkpoint size seen for
+// utility.
+func (o *Observer) WitnessedSize(utility string) uint64 { return o.size(o.witnessed, utility) }
+
+func (o *Observer) size(seen map[string][]Seen, utility string) uint64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var n uint64
-	for _, s := range o.checkpoints[utility] {
+	for _, s := range seen[utility] {
 		n = max(n, s.Size)
 	}
 	return n
