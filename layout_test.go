@@ -25,6 +25,7 @@ var allowed = map[string][]string{
 	"influx":     {""},
 	"compliance": {"", "signed"},
 	"dashboards": {"", "influx"},
+	"audit":      {"", "signed", "anchor", "influx"},
 	"httpapi":    {""},
 	"public":     {"", "alerts", "alerts/cap", "alerts/notice", "alerts/residents"},
 	"simulate":   {"", "signed", "httpapi"},
