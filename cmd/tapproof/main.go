@@ -10,6 +10,7 @@
 //	tapproof verify     check an offline reading bundle (for regulators)
 //	tapproof device     generate device keys and enroll devices
 //	tapproof compliance compute a monitoring period's 90th percentile from the log
+//	tapproof monitor    follow logs as a regulator, keeping state and evidence
 //
 // Flags and TAPPROOF_* environment variables are read here and nowhere else.
 package main
@@ -57,7 +58,7 @@ func newRootCmd() *cobra.Command {
 		// so that a bad value is an error, as on the command line.
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd.Flags()) },
 	}
-	root.AddCommand(newServeCmd(), newSimulateCmd(), newVerifyCmd(), newDeviceCmd(), newComplianceCmd(), newBrokerCmd())
+	root.AddCommand(newServeCmd(), newSimulateCmd(), newVerifyCmd(), newDeviceCmd(), newComplianceCmd(), newBrokerCmd(), newMonitorCmd())
 	return root
 }
 
