@@ -11,6 +11,7 @@
 //	tapproof device     generate device keys and enroll devices
 //	tapproof compliance compute a monitoring period's 90th percentile from the log
 //	tapproof monitor    follow logs as a regulator, keeping state and evidence
+//	tapproof audit      check InfluxDB against the log: nothing deleted, changed or added
 //
 // Flags and TAPPROOF_* environment variables are read here and nowhere else.
 package main
@@ -58,7 +59,7 @@ func newRootCmd() *cobra.Command {
 		// so that a bad value is an error, as on the command line.
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd.Flags()) },
 	}
-	root.AddCommand(newServeCmd(), newSimulateCmd(), newVerifyCmd(), newDeviceCmd(), newComplianceCmd(), newBrokerCmd(), newMonitorCmd())
+	root.AddCommand(newServeCmd(), newSimulateCmd(), newVerifyCmd(), newDeviceCmd(), newComplianceCmd(), newAuditCmd(), newBrokerCmd(), newMonitorCmd())
 	return root
 }
 
