@@ -193,6 +193,24 @@ func SystemExceedanceID(utility string, analyte Analyte, period string) string {
 	return string(SystemExceedance) + "-" + utility + "-" + string(analyte) + "-" + strings.ToLower(period)
 }
 
+// ExceedancePeriod returns the monitoring period of system exceedance alert
+// a, the one its ID names (SystemExceedanceID), and false if a is of
+// another class or its ID names no period of its utility and analyte.
+func (a Alert) ExceedancePeriod() (Period, bool) {
+	if a.Class != SystemExceedance {
+		return Period{}, false
+	}
+	id, ok := strings.CutPrefix(a.ID, string(SystemExceedance)+"-"+a.Utility+"-"+string(a.Analyte)+"-")
+	if !ok {
+		return Period{}, false
+	}
+	p, err := ParsePeriod(strings.ToUpper(id))
+	if err != nil || SystemExceedanceID(a.Utility, a.Analyte, p.ID) != a.ID {
+		return Period{}, false
+	}
+	return p, true
+}
+
 // AlertEventID is the deterministic id of an alert message other than a new
 // alert (kind "update", "clear" or "suppressed") decided by reading seq of
 // device.

@@ -40,3 +40,31 @@ func TestAlertValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestExceedancePeriod(t *testing.T) {
+	alert := func(class tapproof.AlertClass, id string) tapproof.Alert {
+		return tapproof.Alert{ID: id, Class: class, Utility: "flint-city", Analyte: tapproof.Lead}
+	}
+	tests := []struct {
+		name string
+		a    tapproof.Alert
+		want string // "" when none
+	}{
+		{"half year", alert(tapproof.SystemExceedance, tapproof.SystemExceedanceID("flint-city", tapproof.Lead, "2026H1")), "2026H1"},
+		{"years", alert(tapproof.SystemExceedance, tapproof.SystemExceedanceID("flint-city", tapproof.Lead, "2026-2028")), "2026-2028"},
+		{"copper", tapproof.Alert{ID: tapproof.SystemExceedanceID("flint-city", tapproof.Copper, "2026"), Class: tapproof.SystemExceedance,
+			Utility: "flint-city", Analyte: tapproof.Copper}, "2026"},
+		{"another utility's id", alert(tapproof.SystemExceedance, tapproof.SystemExceedanceID("flint", tapproof.Lead, "2026H1")), ""},
+		{"another analyte's id", alert(tapproof.SystemExceedance, tapproof.SystemExceedanceID("flint-city", tapproof.Copper, "2026H1")), ""},
+		{"no period", alert(tapproof.SystemExceedance, "system_exceedance-flint-city-lead-"), ""},
+		{"not a period", alert(tapproof.SystemExceedance, "system_exceedance-flint-city-lead-2026h3"), ""},
+		{"upper case id", alert(tapproof.SystemExceedance, "system_exceedance-flint-city-lead-2026H1"), ""},
+		{"another class", alert(tapproof.IndividualCompliance, tapproof.SystemExceedanceID("flint-city", tapproof.Lead, "2026H1")), ""},
+	}
+	for _, tt := range tests {
+		p, ok := tt.a.ExceedancePeriod()
+		if ok != (tt.want != "") || p.ID != tt.want {
+			t.Errorf("%s: ExceedancePeriod(%s) = %q, %t; want %q", tt.name, tt.a.ID, p.ID, ok, tt.want)
+		}
+	}
+}
