@@ -7,6 +7,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/transparency-dev/formats/log"
 	tproof "github.com/transparency-dev/formats/proof"
@@ -22,7 +25,8 @@ import (
 // and a C2SP tlog-proof (https://c2sp.org/tlog-proof) of its inclusion, which
 // carries the signed checkpoint. A reading's bundle may carry the bundle of
 // its device's enrollment, under the same checkpoint, so that the device key
-// need not be known in advance.
+// need not be known in advance. A lab sample's bundle carries none: a lab's
+// keys come from the state, not from the log.
 type Bundle struct {
 	Leaf       []byte  `json:"leaf"`                 // the entry: the envelope bytes (base64 in JSON)
 	TLogProof  string  `json:"tlog_proof"`           // c2sp.org/tlog-proof@v1 text with the signed checkpoint
@@ -63,10 +67,10 @@ func (l *Log) Bundle(ctx context.Context, index uint64, checkpoint []byte) (*Bun
 
 // The checks VerifyBundle makes, as named in VerifyError.Check.
 const (
-	CheckBundle     = "bundle"     // the bundle is malformed or holds no reading
+	CheckBundle     = "bundle"     // the bundle is malformed or holds no reading (or lab sample, for VerifyEntry)
 	CheckCheckpoint = "checkpoint" // the checkpoint is not signed by the log key or is malformed
 	CheckInclusion  = "inclusion"  // the leaf is not in the tree the checkpoint commits to
-	CheckSignature  = "signature"  // the reading's signature does not verify with the device key
+	CheckSignature  = "signature"  // the reading's signature does not verify with the device key, or the lab sample's with its lab's keys
 	CheckEnrollment = "enrollment" // the enrollment is missing, not in the log, or does not enroll this device first
 )
 
@@ -94,12 +98,30 @@ type Verified struct {
 	Checkpoint []byte
 	Size       uint64           // the checkpoint's tree size
 	Root       []byte           // the checkpoint's root hash
-	Index      uint64           // the reading's position in the log
-	Reading    tapproof.Reading // the signed reading, as the device signed it
+	Index      uint64           // the entry's position in the log
+	Reading    tapproof.Reading // the signed reading, as the device signed it; zero for a lab sample
 	// Enrollment is the device's enrollment from the bundle, and
 	// EnrollmentIndex its position; nil if the bundle carried none.
 	Enrollment      *tapproof.Enrollment
 	EnrollmentIndex uint64
+	// LabSample is the lab sample, as its lab signed it, if the entry is
+	// one (VerifyEntry); nil for a reading.
+	LabSample *tapproof.LabSample
+	// LabSignatureChecked says that the lab sample's signature verified
+	// with a key of its lab. False if no lab key was given: then only its
+	// place in the log is proven, not who signed it.
+	LabSignatureChecked bool
+}
+
+// Keys are the signers' public keys VerifyEntry checks an entry with.
+type Keys struct {
+	// Device is the key of a reading's device; if nil it is taken from
+	// the bundle's enrollment, as VerifyBundle does.
+	Device ed25519.PublicKey
+	// Labs are the keys of certified laboratories by lab id, several per
+	// lab for rotation, as the state publishes them. If empty, a lab
+	// sample's signature is not checked.
+	Labs map[string][]ed25519.PublicKey
 }
 
 // VerifyBundle checks a reading's bundle offline, trusting nothing from the
@@ -115,32 +137,108 @@ type Verified struct {
 // log shows everyone the same history needs the checkpoint to be compared
 // with ones others hold (consistency proofs, witnesses).
 func VerifyBundle(ctx context.Context, b *Bundle, logKey note.Verifier, deviceKey ed25519.PublicKey) (*Verified, error) {
+	e, err := openEntry(b, logKey)
+	if err != nil {
+		return nil, err
+	}
+	return verifyReading(ctx, b, e, deviceKey)
+}
+
+// VerifyEntry checks the bundle of a reading or of a lab sample offline,
+// trusting nothing from the server. A reading is checked as VerifyBundle
+// checks it with keys.Device. A lab sample's checkpoint and inclusion are
+// checked the same way, and then, if keys.Labs holds any key, its
+// signature: it must verify with a key of the sample's own lab
+// (CheckSignature names a lab with no key given). If keys.Labs is empty the
+// signature is not checked and the result says so
+// (Verified.LabSignatureChecked is false). Errors are *VerifyError.
+func VerifyEntry(ctx context.Context, b *Bundle, logKey note.Verifier, keys Keys) (*Verified, error) {
+	e, err := openEntry(b, logKey)
+	if err != nil {
+		return nil, err
+	}
+	switch e.env.PayloadType() {
+	case tapproof.ReadingPayloadType:
+		return verifyReading(ctx, b, e, keys.Device)
+	case tapproof.LabSamplePayloadType:
+	default:
+		return nil, fail(CheckBundle, "leaf %d is neither a reading nor a lab sample: payload type %q", e.p.Index, e.env.PayloadType())
+	}
+	s, err := e.env.LabSample()
+	if err != nil {
+		return nil, fail(CheckBundle, "leaf %d: %v", e.p.Index, err)
+	}
+	if b.Enrollment != nil {
+		return nil, fail(CheckBundle, "lab sample at %d: a lab sample's bundle carries no enrollment", e.p.Index)
+	}
+	v := e.verified()
+	v.LabSample = &s
+	if len(keys.Labs) == 0 {
+		return v, nil
+	}
+	labKeys := keys.Labs[s.Lab]
+	if len(labKeys) == 0 {
+		return nil, fail(CheckSignature, "lab sample %s at %d: no key of its lab %q was given, only of %s",
+			s.Key(), e.p.Index, s.Lab, strings.Join(slices.Sorted(maps.Keys(keys.Labs)), ", "))
+	}
+	if err := e.env.VerifyAny(ctx, labKeys); err != nil {
+		detail := err.Error()
+		if rej, ok := errors.AsType[*tapproof.Rejection](err); ok {
+			detail = rej.Detail
+		}
+		return nil, fail(CheckSignature, "lab sample %s at %d is not signed by lab %q: %s", s.Key(), e.p.Index, s.Lab, detail)
+	}
+	v.LabSignatureChecked = true
+	return v, nil
+}
+
+// entry is a bundle's leaf whose checkpoint and inclusion are verified.
+type entry struct {
+	p   tproof.TLogProof
+	cp  *log.Checkpoint
+	env *signed.Envelope
+}
+
+func (e entry) verified() *Verified {
+	return &Verified{Origin: e.cp.Origin, Checkpoint: e.p.Checkpoint, Size: e.cp.Size, Root: e.cp.Hash, Index: e.p.Index}
+}
+
+// openEntry checks b's checkpoint with logKey and the inclusion of its leaf,
+// and parses the leaf's envelope, without checking any signature on it.
+func openEntry(b *Bundle, logKey note.Verifier) (entry, error) {
+	var e entry
 	if b == nil || len(b.Leaf) == 0 {
-		return nil, fail(CheckBundle, "no leaf")
+		return e, fail(CheckBundle, "no leaf")
 	}
 	if logKey == nil {
-		return nil, fail(CheckCheckpoint, "no log key")
+		return e, fail(CheckCheckpoint, "no log key")
 	}
-	var p tproof.TLogProof
-	if err := p.Unmarshal([]byte(b.TLogProof)); err != nil {
-		return nil, fail(CheckBundle, "tlog-proof: %v", err)
+	if err := e.p.Unmarshal([]byte(b.TLogProof)); err != nil {
+		return e, fail(CheckBundle, "tlog-proof: %v", err)
 	}
-	cp, err := OpenCheckpoint(p.Checkpoint, logKey)
-	if err != nil {
-		return nil, &VerifyError{Check: CheckCheckpoint, Err: err}
+	var err error
+	if e.cp, err = OpenCheckpoint(e.p.Checkpoint, logKey); err != nil {
+		return e, &VerifyError{Check: CheckCheckpoint, Err: err}
 	}
-	if err := verifyInclusion(p, cp, b.Leaf); err != nil {
-		return nil, &VerifyError{Check: CheckInclusion, Err: err}
+	if err := verifyInclusion(e.p, e.cp, b.Leaf); err != nil {
+		return e, &VerifyError{Check: CheckInclusion, Err: err}
 	}
-	env, err := signed.Parse(b.Leaf, 0)
-	if err != nil {
-		return nil, fail(CheckBundle, "leaf %d: %v", p.Index, err)
+	if e.env, err = signed.Parse(b.Leaf, 0); err != nil {
+		return e, fail(CheckBundle, "leaf %d: %v", e.p.Index, err)
 	}
+	return e, nil
+}
+
+// verifyReading checks that the opened entry e of bundle b is a reading
+// signed by deviceKey or, if that is nil, by the key of b's enrollment.
+func verifyReading(ctx context.Context, b *Bundle, e entry, deviceKey ed25519.PublicKey) (*Verified, error) {
+	p, cp, env := e.p, e.cp, e.env
 	r, err := env.Reading()
 	if err != nil {
 		return nil, fail(CheckBundle, "leaf %d: %v", p.Index, err)
 	}
-	v := &Verified{Origin: cp.Origin, Checkpoint: p.Checkpoint, Size: cp.Size, Root: cp.Hash, Index: p.Index, Reading: r}
+	v := e.verified()
+	v.Reading = r
 
 	if b.Enrollment != nil {
 		en, index, err := verifyEnrollment(ctx, b.Enrollment, p, cp, r)

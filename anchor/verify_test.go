@@ -544,3 +544,131 @@ func FuzzVerifyBundle(f *testing.F) {
 		}
 	})
 }
+
+func testLabSample(id string, ugL float64) tapproof.LabSample {
+	at := time.Date(2025, 8, 4, 6, 30, 0, 0, time.FixedZone("EDT", -4*3600))
+	return tapproof.LabSample{Lab: "state-lab", SampleID: id, Utility: "flint", Site: "home-01", Tier: 1,
+		LeadServiceLine: true, Liter: tapproof.FirstLiter, Analyte: tapproof.Lead, Value: ugL / 1000,
+		Unit: tapproof.MilligramsPerLiter, DetectionLimit: 0.001, CollectedAt: at, AnalyzedAt: at.Add(50 * time.Hour),
+		Period: "2025H2", Method: "EPA 200.8"}
+}
+
+func signLabSample(t testing.TB, key ed25519.PrivateKey, v any) []byte {
+	t.Helper()
+	p, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := signed.Sign(context.Background(), key, tapproof.LabSamplePayloadType, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// TestVerifyEntry: a lab sample's bundle, the proof an individual
+// compliance alert links, verifies its inclusion and, given its lab's keys,
+// its signature; without them it says the signature was not checked. A
+// reading's verifies as with VerifyBundle.
+func TestVerifyEntry(t *testing.T) {
+	ctx := context.Background()
+	lab, oldLab, stranger, k1 := newDeviceKey(t), newDeviceKey(t), newDeviceKey(t), newDeviceKey(t)
+	s1, s2, forged := testLabSample("L2025-001", 22), testLabSample("L2025-002", 3), testLabSample("L2025-003", 2)
+	other := testLabSample("L2025-004", 4)
+	other.Lab = "other-lab"
+	l := newMemLog(t,
+		signEnrollment(t, k1, "d1"),              // 0
+		signLabSample(t, lab, s1),                // 1
+		signReading(t, k1, testReading("d1", 1)), // 2
+		signLabSample(t, oldLab, s2),             // 3: signed with the lab's earlier key
+		signLabSample(t, stranger, forged),       // 4: logged, but signed by no key of the lab
+		signLabSample(t, lab, map[string]any{"lab": "state-lab", "sample_id": "L2025-005", "unknown": 1}), // 5
+		signLabSample(t, lab, other), // 6: state-lab's key on other-lab's sample
+	)
+	pub := func(k ed25519.PrivateKey) ed25519.PublicKey { return k.Public().(ed25519.PublicKey) }
+	labKeys := map[string][]ed25519.PublicKey{"state-lab": {pub(lab), pub(oldLab)}}
+	verified := func(index uint64, s tapproof.LabSample, checked bool) *anchor.Verified {
+		return &anchor.Verified{Origin: testOrigin, Checkpoint: l.checkpoint, Size: 7, Root: l.tree.Hash(), Index: index,
+			LabSample: &s, LabSignatureChecked: checked}
+	}
+	en1 := enrollment("d1", k1)
+	tests := []struct {
+		name      string
+		bundle    func() *anchor.Bundle
+		logKey    note.Verifier
+		keys      anchor.Keys
+		want      *anchor.Verified // nil when failing
+		wantCheck string
+	}{
+		{name: "lab sample, with its lab's key", bundle: func() *anchor.Bundle { return l.bundle(t, 1) },
+			keys: anchor.Keys{Labs: labKeys}, want: verified(1, s1, true)},
+		{name: "lab sample signed with the lab's earlier key", bundle: func() *anchor.Bundle { return l.bundle(t, 3) },
+			keys: anchor.Keys{Labs: labKeys}, want: verified(3, s2, true)},
+		{name: "lab sample, no lab key: its signature is not checked", bundle: func() *anchor.Bundle { return l.bundle(t, 1) },
+			want: verified(1, s1, false)},
+		{name: "forged lab sample, no lab key: included, and not said to be signed", bundle: func() *anchor.Bundle { return l.bundle(t, 4) },
+			want: verified(4, forged, false)},
+		{name: "wrong lab key", bundle: func() *anchor.Bundle { return l.bundle(t, 1) },
+			keys: anchor.Keys{Labs: map[string][]ed25519.PublicKey{"state-lab": {pub(stranger)}}}, wantCheck: anchor.CheckSignature},
+		{name: "forged lab sample, with the lab's keys", bundle: func() *anchor.Bundle { return l.bundle(t, 4) },
+			keys: anchor.Keys{Labs: labKeys}, wantCheck: anchor.CheckSignature},
+		{name: "keys of another lab only", bundle: func() *anchor.Bundle { return l.bundle(t, 1) },
+			keys: anchor.Keys{Labs: map[string][]ed25519.PublicKey{"other-lab": {pub(lab)}}}, wantCheck: anchor.CheckSignature},
+		{name: "another lab's sample signed with this lab's key", bundle: func() *anchor.Bundle { return l.bundle(t, 6) },
+			keys: anchor.Keys{Labs: labKeys}, wantCheck: anchor.CheckSignature},
+		{name: "lab sample tampered", bundle: func() *anchor.Bundle {
+			b := l.bundle(t, 1)
+			b.Leaf = signLabSample(t, lab, testLabSample("L2025-001", 2)) // the lab's own key, another value
+			return b
+		}, keys: anchor.Keys{Labs: labKeys}, wantCheck: anchor.CheckInclusion},
+		{name: "lab sample tampered, no lab key", bundle: func() *anchor.Bundle {
+			b := l.bundle(t, 1)
+			b.Leaf[40] ^= 0x01
+			return b
+		}, wantCheck: anchor.CheckInclusion},
+		{name: "lab sample under another log's checkpoint", bundle: func() *anchor.Bundle { return newMemLog(t, l.leaves...).bundle(t, 1) },
+			keys: anchor.Keys{Labs: labKeys}, wantCheck: anchor.CheckCheckpoint},
+		{name: "lab sample with an enrollment", bundle: func() *anchor.Bundle { return l.readingBundle(t, 1, 0) },
+			keys: anchor.Keys{Labs: labKeys}, wantCheck: anchor.CheckBundle},
+		{name: "lab sample payload with an unknown field", bundle: func() *anchor.Bundle { return l.bundle(t, 5) },
+			keys: anchor.Keys{Labs: labKeys}, wantCheck: anchor.CheckBundle},
+		{name: "reading, with enrollment", bundle: func() *anchor.Bundle { return l.readingBundle(t, 2, 0) },
+			keys: anchor.Keys{Labs: labKeys},
+			want: &anchor.Verified{Origin: testOrigin, Checkpoint: l.checkpoint, Size: 7, Root: l.tree.Hash(), Index: 2, Reading: testReading("d1", 1),
+				Enrollment: &en1, EnrollmentIndex: 0}},
+		{name: "reading, wrong device key", bundle: func() *anchor.Bundle { return l.bundle(t, 2) },
+			keys: anchor.Keys{Device: pub(lab)}, wantCheck: anchor.CheckSignature},
+		{name: "an enrollment is neither", bundle: func() *anchor.Bundle { return l.bundle(t, 0) },
+			keys: anchor.Keys{Device: pub(k1)}, wantCheck: anchor.CheckBundle},
+		{name: "no bundle", bundle: func() *anchor.Bundle { return nil }, wantCheck: anchor.CheckBundle},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logKey := tt.logKey
+			if logKey == nil {
+				logKey = l.verifier
+			}
+			got, err := anchor.VerifyEntry(ctx, tt.bundle(), logKey, tt.keys)
+			if tt.wantCheck == "" {
+				if err != nil {
+					t.Fatalf("VerifyEntry() = %v, want success", err)
+				}
+				if diff := cmp.Diff(tt.want, got); diff != "" {
+					t.Errorf("VerifyEntry() mismatch (-want +got):\n%s", diff)
+				}
+				return
+			}
+			ve, ok := errors.AsType[*anchor.VerifyError](err)
+			if !ok || ve.Check != tt.wantCheck || got != nil {
+				t.Fatalf("VerifyEntry() = %+v, %v; want a *VerifyError with check %q", got, err, tt.wantCheck)
+			}
+			t.Logf("VerifyEntry() = %v", err)
+		})
+	}
+	// VerifyBundle keeps verifying readings only.
+	if _, err := anchor.VerifyBundle(ctx, l.bundle(t, 1), l.verifier, pub(lab)); err == nil {
+		t.Error("VerifyBundle(a lab sample's bundle) succeeded, want the bundle check to fail: it holds no reading")
+	} else if ve, ok := errors.AsType[*anchor.VerifyError](err); !ok || ve.Check != anchor.CheckBundle {
+		t.Errorf("VerifyBundle(a lab sample's bundle) = %v, want a bundle check failure", err)
+	}
+}
