@@ -58,6 +58,10 @@ type Logs interface {
 	Leaves(ctx context.Context, utility string, start, count uint64) ([][]byte, error)
 	// Bundle returns the JSON offline bundle of reading seq of device.
 	Bundle(ctx context.Context, device string, seq uint64) (any, error)
+	// LeafBundle returns the JSON offline bundle of the entry at index of
+	// utility's log, whatever it holds: a lab sample's is the proof an
+	// individual compliance alert links.
+	LeafBundle(ctx context.Context, utility string, index uint64) (any, error)
 }
 
 // Devices serves the public device registry and enrolls devices.
@@ -121,6 +125,7 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /v1/logs/{log}/checkpoints/{size}", a.checkpoint)
 	mux.HandleFunc("GET /v1/logs/{log}/proof/consistency", a.consistency)
 	mux.HandleFunc("GET /v1/logs/{log}/leaves", a.leaves)
+	mux.HandleFunc("GET /v1/logs/{log}/leaves/{index}/bundle", a.leafBundle)
 	mux.HandleFunc("GET /v1/readings/{device}/{seq}/bundle", a.bundle)
 	mux.HandleFunc("GET /v1/devices", a.devices)
 	mux.HandleFunc("GET /v1/alerts", a.alerts)
@@ -282,6 +287,26 @@ func (a *api) bundle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Disposition", "attachment; filename=\""+tapproof.ReadingKey(device, seq)+".bundle.json\"")
+	writeJSON(w, b)
+}
+
+func (a *api) leafBundle(w http.ResponseWriter, r *http.Request) {
+	utility := r.PathValue("log")
+	index, err := strconv.ParseUint(r.PathValue("index"), 10, 64)
+	if err != nil {
+		http.Error(w, "want /v1/logs/{log}/leaves/{index}/bundle, index a leaf index", http.StatusBadRequest)
+		return
+	}
+	if !tapproof.ValidID(utility) {
+		a.fail(w, r, tapproof.ErrNotFound)
+		return
+	}
+	b, err := a.cfg.Logs.LeafBundle(r.Context(), utility, index)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Disposition", "attachment; filename=\""+utility+"-leaf-"+strconv.FormatUint(index, 10)+".bundle.json\"")
 	writeJSON(w, b)
 }
 

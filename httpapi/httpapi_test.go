@@ -54,6 +54,16 @@ func (fakeLogs) Bundle(_ context.Context, device string, seq uint64) (any, error
 	return map[string]string{"leaf": "x"}, nil
 }
 
+func (fakeLogs) LeafBundle(_ context.Context, u string, index uint64) (any, error) {
+	switch {
+	case u != "u1":
+		return nil, fmt.Errorf("log of %s: %w", u, tapproof.ErrNotFound)
+	case index >= 3:
+		return nil, fmt.Errorf("bundle of entry %d: %w", index, tapproof.ErrNotYetAnchored)
+	}
+	return map[string]string{"leaf": fmt.Sprintf("leaf %d", index)}, nil
+}
+
 type fakeDevices struct{ enrolled, revoked int }
 
 func (f *fakeDevices) Revoke(_ context.Context, id, reason string) (tapproof.Device, error) {
@@ -111,6 +121,12 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/v1/readings/d1/9/bundle", 404, "not yet covered"},
 		{"GET", "/v1/readings/d1/13/bundle", 500, "internal error"},
 		{"GET", "/v1/readings/D!/1/bundle", 400, ""},
+		{"GET", "/v1/logs/u1/leaves/2/bundle", 200, `"leaf": "leaf 2"`},
+		{"GET", "/v1/logs/u1/leaves/3/bundle", 404, "not yet covered"},
+		{"GET", "/v1/logs/nope/leaves/0/bundle", 404, "not found"},
+		{"GET", "/v1/logs/NOPE!/leaves/0/bundle", 404, "not found"},
+		{"GET", "/v1/logs/u1/leaves/x/bundle", 400, "leaf index"},
+		{"GET", "/v1/logs/u1/leaves/-1/bundle", 400, "leaf index"},
 		{"GET", "/v1/alerts", 200, "[]"},
 		{"POST", "/v1/logs", 405, ""},
 		{"DELETE", "/v1/logs/u1/checkpoint", 405, ""},

@@ -421,6 +421,36 @@ func (p *app) Bundle(ctx context.Context, device string, seq uint64) (any, error
 	return b, nil
 }
 
+// LeafBundle assembles the offline proof of the entry at index of utility's
+// log, whatever it holds, at the latest served checkpoint (the witnessed
+// one under a witness policy): the proof an individual compliance alert
+// links, its Seq being its lab sample's leaf index. A reading's bundle
+// carries its device's enrollment when it precedes the reading, as Bundle's.
+func (p *app) LeafBundle(ctx context.Context, utility string, index uint64) (any, error) {
+	ul, err := p.utilityLog(ctx, utility)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := p.LatestCheckpoint(ctx, utility)
+	if err != nil {
+		return nil, err
+	}
+	b, err := ul.log.Bundle(ctx, index, cp)
+	if err != nil {
+		return nil, err
+	}
+	if env, err := signed.Parse(b.Leaf, 0); err == nil && env.PayloadType() == tapproof.ReadingPayloadType {
+		if r, err := env.Reading(); err == nil {
+			if en, err := p.journal.Enrollment(ctx, utility, r.Device); err == nil && en.Index < index {
+				if b.Enrollment, err = ul.log.Bundle(ctx, en.Index, cp); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return b, nil
+}
+
 // ReadEnrollments reads a file of signed enrollments, JSON envelopes: a
 // JSON array, or one envelope per line.
 func ReadEnrollments(path string) ([][]byte, error) {
