@@ -17,12 +17,13 @@ func TestRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Elm Street school", "18 µg/L (ppb)", "15 µg/L (ppb)", "us-lead-lcr@v1", "since 1 June 2026 07:43 UTC", notice.HealthEffectsLead, "https://w.example/sites/springfield/elm-st-12"} {
+	for _, want := range []string{"Elm Street school", "18 µg/L (ppb)", "15 µg/L (ppb)", "us-lead-lcr@v1", "since 1 June 2026 07:43 UTC", notice.HealthEffectsLead, "https://w.example/sites/springfield/elm-st-12",
+		"Proof of the reading: https://w.example/v1/readings/asv-1/3/bundle", "tapproof verify"} {
 		if !strings.Contains(n.Text(), want) {
 			t.Errorf("notice lacks %q:\n%s", want, n.Text())
 		}
 	}
-	if n.Template.Name() != "screening-alert@v1" || len(n.SHA256()) != 64 {
+	if n.Template.Name() != "screening-alert@v2" || len(n.SHA256()) != 64 {
 		t.Errorf("template %s, hash %q", n.Template.Name(), n.SHA256())
 	}
 	n2, _ := notice.Render(a, &notice.Site{Name: "Elm Street school"}, notice.Links{Base: "https://w.example/"})
@@ -73,6 +74,69 @@ func TestRenderConfirmation(t *testing.T) {
 		}
 		if n.Template.ID != notice.TemplateConfirm || !strings.Contains(n.Text(), tt.wantPlace) || strings.Contains(n.Text(), tt.wantNot) || !strings.Contains(n.Body, confirm) {
 			t.Errorf("RenderConfirmation(%s) = %s:\n%s\nwant %q and the confirm link, not %q", tt.name, n.Template.Name(), n.Text(), tt.wantPlace, tt.wantNot)
+		}
+	}
+}
+
+func TestProof(t *testing.T) {
+	links := notice.Links{Base: "https://w.example/"}
+	screening := alertstest.Alert(7)
+	clear := alertstest.Alert(9)
+	clear.ID, clear.MsgType, clear.Status = "clear-"+clear.ID, tapproof.CancelMsg, tapproof.AlertCleared
+	lab := alertstest.Alert(0)
+	lab.Class, lab.Device, lab.Seq = tapproof.IndividualCompliance, tapproof.LabDevice("springfield", "state-lab"), 112
+	lab.ID = tapproof.IndividualAlertID("springfield", "state-lab", 112)
+	system := alertstest.Alert(0)
+	system.Class, system.Site, system.Device, system.ID = tapproof.SystemExceedance, "", "", tapproof.SystemExceedanceID("springfield", tapproof.Lead, "2026H1")
+	copper := system
+	copper.Analyte, copper.Unit, copper.ID = tapproof.Copper, tapproof.MilligramsPerLiter, tapproof.SystemExceedanceID("springfield", tapproof.Copper, "2026")
+	noPeriod := system
+	noPeriod.ID = "system_exceedance-springfield"
+	tests := []struct {
+		name string
+		a    tapproof.Alert
+		want notice.Proof
+		text string // in the notice
+	}{
+		{"screening", screening, notice.Proof{URL: "https://w.example/v1/readings/asv-1/7/bundle", Type: "application/json", Name: "proof bundle", Desc: notice.ProofBundleDesc},
+			"Proof of the reading: https://w.example/v1/readings/asv-1/7/bundle"},
+		{"all-clear: the reading that cleared it", clear, notice.Proof{URL: "https://w.example/v1/readings/asv-1/9/bundle", Type: "application/json", Name: "proof bundle", Desc: notice.ProofBundleDesc},
+			"Proof of the reading: https://w.example/v1/readings/asv-1/9/bundle"},
+		{"individual compliance: the lab sample's leaf", lab, notice.Proof{URL: "https://w.example/v1/logs/springfield/leaves/112/bundle", Type: "application/json", Name: "proof bundle", Desc: notice.ProofBundleDesc},
+			"Proof of the laboratory result: https://w.example/v1/logs/springfield/leaves/112/bundle"},
+		{"system exceedance: the period's report", system, notice.Proof{URL: "https://w.example/v1/compliance/springfield/2026H1", Type: "application/json", Name: "compliance report", Desc: notice.ReportDesc},
+			"The monitoring period's report: https://w.example/v1/compliance/springfield/2026H1"},
+		{"copper exceedance", copper, notice.Proof{URL: "https://w.example/v1/compliance/springfield/2026?analyte=copper", Type: "application/json", Name: "compliance report", Desc: notice.ReportDesc},
+			"report: https://w.example/v1/compliance/springfield/2026?analyte=copper"},
+		{"system exceedance naming no period: the checkpoint", noPeriod, notice.Proof{URL: "https://w.example/v1/logs/springfield/checkpoint", Type: "text/plain", Name: "checkpoint", Desc: notice.CheckpointDesc},
+			"The log's signed checkpoint: https://w.example/v1/logs/springfield/checkpoint"},
+	}
+	for _, tt := range tests {
+		if got := links.Proof(tt.a); got != tt.want {
+			t.Errorf("%s: Proof() = %+v, want %+v", tt.name, got, tt.want)
+		}
+		n, err := notice.Render(tt.a, nil, links)
+		if err != nil {
+			t.Fatalf("%s: Render: %v", tt.name, err)
+		}
+		if !strings.Contains(n.Body, tt.text) {
+			t.Errorf("%s: notice %s lacks %q:\n%s", tt.name, n.Template.Name(), tt.text, n.Body)
+		}
+		if n.Template.Version != 2 {
+			t.Errorf("%s: notice from %s, want the version with the proof link", tt.name, n.Template.Name())
+		}
+	}
+	sensor := tapproof.Reading{Utility: "springfield", Site: "elm-st-12", Device: "asv-1", Seq: 41, Method: tapproof.ASV}
+	sample := tapproof.LabSample{Lab: "state-lab", Utility: "springfield", Site: "elm-st-12"}.Reading(112)
+	for _, tt := range []struct {
+		r    tapproof.Reading
+		want string
+	}{
+		{sensor, "https://w.example/v1/readings/asv-1/41/bundle"},
+		{sample, "https://w.example/v1/logs/springfield/leaves/112/bundle"},
+	} {
+		if got := links.ReadingProof(tt.r); got != tt.want {
+			t.Errorf("ReadingProof(%s %s/%d) = %s, want %s", tt.r.Method, tt.r.Device, tt.r.Seq, got, tt.want)
 		}
 	}
 }

@@ -637,8 +637,11 @@ type webhookPayload struct {
 	Subject      string          `json:"subject"`
 	Text         string          `json:"text"`
 	TextSHA256   string          `json:"text_sha256,omitempty"`
-	ConfirmURL   string          `json:"confirm_url,omitempty"`
-	Unsubscribe  string          `json:"unsubscribe_url,omitempty"`
+	// ProofURL is the proof of what the alert is about, which the text
+	// links too (notice.Links.Proof).
+	ProofURL    string `json:"proof_url,omitempty"`
+	ConfirmURL  string `json:"confirm_url,omitempty"`
+	Unsubscribe string `json:"unsubscribe_url,omitempty"`
 	// Secret is the subscription's signing secret, sent once, in the
 	// confirmation request: only the owner of the URL learns it.
 	Secret string `json:"secret,omitempty"`
@@ -649,6 +652,9 @@ func (n *Notifier) sendWebhook(ctx context.Context, sub Subscription, j job) err
 		Subject: j.Subject, Text: j.Body, TextSHA256: j.TextSHA256, ConfirmURL: j.ConfirmURL}
 	if j.Kind == "notice" {
 		p.Unsubscribe = n.cfg.Links.Unsubscribe(sub.UnsubscribeToken)
+		if j.Alert != nil {
+			p.ProofURL = n.cfg.Links.Proof(*j.Alert).URL
+		}
 	} else {
 		p.Secret = sub.Secret
 	}

@@ -228,7 +228,8 @@ func TestNotifyEmail(t *testing.T) {
 	e.waitDelivery(t, a.ID, residents.DeliveryDelivered, 1)
 	msgs := waitMail(t, mp, resident, 2)
 	mail := msgs[0] // newest first
-	for _, want := range []string{"Elm Street school", "20 µg/L (ppb)", notice.HealthEffectsLead, "To unsubscribe: https://water.example.org/unsubscribe?token=" + sub.UnsubscribeToken} {
+	for _, want := range []string{"Elm Street school", "20 µg/L (ppb)", notice.HealthEffectsLead, "To unsubscribe: https://water.example.org/unsubscribe?token=" + sub.UnsubscribeToken,
+		"Proof of the reading: https://water.example.org/v1/readings/asv-1/5/bundle", "tapproof verify"} {
 		if !strings.Contains(mail.Text, want) {
 			t.Errorf("notice text lacks %q:\n%s", want, mail.Text)
 		}
@@ -253,7 +254,7 @@ func TestNotifyEmail(t *testing.T) {
 	if r.TextSHA256 != hex.EncodeToString(sum[:]) && r.TextSHA256 != hex.EncodeToString(sumNoNL[:]) {
 		t.Errorf("record text_sha256 %s is not the SHA-256 of the text sent:\n%q", r.TextSHA256, mail.Subject+"\n\n"+body)
 	}
-	if r.AlertID != a.ID || r.Recipients != 1 || r.Template != notice.TemplateScreeningAlert || r.TemplateVersion != 1 ||
+	if r.AlertID != a.ID || r.Recipients != 1 || r.Template != notice.TemplateScreeningAlert || r.TemplateVersion != 2 ||
 		r.Class != tapproof.Screening || r.SentAt.IsZero() || !r.AlertRaisedAt.Equal(a.RaisedAt) {
 		t.Errorf("notice record = %+v", r)
 	}
@@ -403,12 +404,16 @@ func TestNotifyWebhook(t *testing.T) {
 		Alert tapproof.Alert `json:"alert"`
 		Text  string         `json:"text"`
 		Unsub string         `json:"unsubscribe_url"`
+		Proof string         `json:"proof_url"`
 	}
 	if err := json.Unmarshal(last.Body, &got); err != nil {
 		t.Fatal(err)
 	}
 	if got.Type != "notice" || got.Alert.ID != a.ID || !strings.Contains(got.Text, notice.HealthEffectsLead) || !strings.Contains(got.Unsub, sub.UnsubscribeToken) {
 		t.Errorf("notice payload = %+v", got)
+	}
+	if want := "https://water.example.org/v1/readings/asv-1/9/bundle"; got.Proof != want || !strings.Contains(got.Text, want) {
+		t.Errorf("notice payload proof_url = %q, want %s, the one its text links:\n%s", got.Proof, want, got.Text)
 	}
 }
 

@@ -350,7 +350,7 @@ func TestSystemExceedanceEndToEnd(t *testing.T) {
 		t.Fatalf("notices due = %+v, want the Tier 1 notice and 3 consumer notices", rep.Notices)
 	}
 	tier1 := rep.Notices[0]
-	if tier1.AlertID != a.ID || tier1.Status != compliance.NoticeOnTime || tier1.Template != "tier1-lead-ale@v1" ||
+	if tier1.AlertID != a.ID || tier1.Status != compliance.NoticeOnTime || tier1.Template != "tier1-lead-ale@v2" ||
 		!tier1.RaisedAt.Equal(a.RaisedAt) || tier1.SentAt.Before(tier1.RaisedAt) || tier1.Index < enrolled+11 {
 		t.Errorf("Tier 1 notice = %+v; want the record of %s, on time, after the 11th sample", tier1, a.ID)
 	}
