@@ -25,7 +25,9 @@ type Config struct {
 	SenderName string
 	// Status is Actual (default), Exercise, System, Test or Draft.
 	Status string
-	// Links point the info block's web element at the status page.
+	// Links point the info block's web element at the status page and
+	// its resource at the proof of what the alert is about
+	// (notice.Links.Proof). Without a Base there are neither.
 	Links notice.Links
 }
 
@@ -57,23 +59,32 @@ type capAlert struct {
 }
 
 type capInfo struct {
-	Language     string     `xml:"language"`
-	Category     string     `xml:"category"`
-	Event        string     `xml:"event"`
-	ResponseType string     `xml:"responseType,omitempty"`
-	Urgency      string     `xml:"urgency"`
-	Severity     string     `xml:"severity"`
-	Certainty    string     `xml:"certainty"`
-	EventCode    []capValue `xml:"eventCode"`
-	Effective    string     `xml:"effective,omitempty"`
-	Onset        string     `xml:"onset,omitempty"`
-	SenderName   string     `xml:"senderName,omitempty"`
-	Headline     string     `xml:"headline"`
-	Description  string     `xml:"description"`
-	Instruction  string     `xml:"instruction,omitempty"`
-	Web          string     `xml:"web,omitempty"`
-	Parameter    []capValue `xml:"parameter"`
-	Area         capArea    `xml:"area"`
+	Language     string        `xml:"language"`
+	Category     string        `xml:"category"`
+	Event        string        `xml:"event"`
+	ResponseType string        `xml:"responseType,omitempty"`
+	Urgency      string        `xml:"urgency"`
+	Severity     string        `xml:"severity"`
+	Certainty    string        `xml:"certainty"`
+	EventCode    []capValue    `xml:"eventCode"`
+	Effective    string        `xml:"effective,omitempty"`
+	Onset        string        `xml:"onset,omitempty"`
+	SenderName   string        `xml:"senderName,omitempty"`
+	Headline     string        `xml:"headline"`
+	Description  string        `xml:"description"`
+	Instruction  string        `xml:"instruction,omitempty"`
+	Web          string        `xml:"web,omitempty"`
+	Parameter    []capValue    `xml:"parameter"`
+	Resource     []capResource `xml:"resource"`
+	Area         capArea       `xml:"area"`
+}
+
+// capResource is a CAP resource: here the proof of what the alert is
+// about (notice.Links.Proof), fetched from its uri.
+type capResource struct {
+	ResourceDesc string `xml:"resourceDesc"`
+	MimeType     string `xml:"mimeType"`
+	URI          string `xml:"uri"`
 }
 
 type capValue struct {
@@ -93,8 +104,10 @@ func capTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05-07
 // Marshal renders a as an OASIS CAP 1.2 alert. site, if known, supplies the
 // area's name, outline and geocodes. Its headline and description are the
 // notice residents are sent (notice.Render), its instruction carries the
-// health-effects language (notice.HealthEffects). Only alert messages are
-// public: suppression records are refused.
+// health-effects language (notice.HealthEffects), its resource is the proof
+// bundle of the reading or lab sample it is about, or the period's report
+// (notice.Links.Proof). Only alert messages are public: suppression records
+// are refused.
 func Marshal(a tapproof.Alert, site *notice.Site, cfg Config) ([]byte, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -160,6 +173,9 @@ func Marshal(a tapproof.Alert, site *notice.Site, cfg Config) ([]byte, error) {
 	}
 	if cfg.Links.Base == "" {
 		doc.Info.Web = ""
+	} else {
+		p := cfg.Links.Proof(a)
+		doc.Info.Resource = []capResource{{ResourceDesc: p.Desc, MimeType: p.Type, URI: p.URL}}
 	}
 	if !a.Since.IsZero() {
 		doc.Info.Onset = capTime(a.Since)

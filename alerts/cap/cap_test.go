@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/tapproof/tapproof"
@@ -67,9 +68,9 @@ func TestCAPValidates(t *testing.T) {
 	clear.ID, clear.MsgType, clear.Status = "clear-"+clear.ID, tapproof.CancelMsg, tapproof.AlertCleared
 	clear.References = []tapproof.AlertRef{fired.Ref(), update.Ref()}
 	compliance := alertstest.Alert(4)
-	compliance.Class, compliance.ID = tapproof.IndividualCompliance, tapproof.AlertID(tapproof.IndividualCompliance, "lab-1", 4)
+	compliance.Class, compliance.Device, compliance.ID = tapproof.IndividualCompliance, tapproof.LabDevice("springfield", "lab-1"), tapproof.IndividualAlertID("springfield", "lab-1", 4)
 	system := alertstest.Alert(5)
-	system.Class, system.Site, system.Device, system.ID = tapproof.SystemExceedance, "", "", "system_exceedance-springfield-2026h1"
+	system.Class, system.Site, system.Device, system.ID = tapproof.SystemExceedance, "", "", tapproof.SystemExceedanceID("springfield", tapproof.Lead, "2026H1")
 	copper := alertstest.Alert(6)
 	copper.Analyte, copper.Unit, copper.Value, copper.Level = tapproof.Copper, tapproof.MilligramsPerLiter, 1.5, 1.3
 	cfg := cap.Config{Sender: "alerts@water.springfield.example", SenderName: "Springfield Water", Links: notice.Links{Base: "https://water.springfield.example"}}
@@ -80,17 +81,23 @@ func TestCAPValidates(t *testing.T) {
 		site  *notice.Site
 		want  []string // substrings of the document
 		avoid []string
+		proof string // the resource's uri
 	}{
 		{"alert with polygon", fired, site, []string{"<msgType>Alert</msgType>", "<category>Health</category>", "<urgency>Expected</urgency>",
 			"<certainty>Possible</certainty>", "<polygon>42.1,-83.1 42.2,-83.1 42.2,-83 42.1,-83.1</polygon>", "<valueName>SAME</valueName>",
 			"<areaDesc>Elm Street school, North service area</areaDesc>", "Exposure to lead in drinking water can cause serious health effects in all age groups. Infants and children can have decreases in IQ and attention span",
-			"<sent>2026-06-01T08:01:02+00:00</sent>", "<web>https://water.springfield.example/sites/springfield/elm-st-12</web>"}, []string{"<references>"}},
-		{"update", update, site, []string{"<msgType>Update</msgType>", "<references>alerts@water.springfield.example,screening-asv-1-1,2026-06-01T08:01:02+00:00</references>"}, nil},
+			"<sent>2026-06-01T08:01:02+00:00</sent>", "<web>https://water.springfield.example/sites/springfield/elm-st-12</web>",
+			"<resourceDesc>proof bundle (verify with tapproof verify)</resourceDesc>"}, []string{"<references>"}, "https://water.springfield.example/v1/readings/asv-1/1/bundle"},
+		{"update", update, site, []string{"<msgType>Update</msgType>", "<references>alerts@water.springfield.example,screening-asv-1-1,2026-06-01T08:01:02+00:00</references>"}, nil,
+			"https://water.springfield.example/v1/readings/asv-1/2/bundle"},
 		{"all-clear", clear, nil, []string{"<msgType>Cancel</msgType>", "<responseType>AllClear</responseType>", "<urgency>Past</urgency>",
-			"screening-asv-1-1,2026-06-01T08:01:02+00:00 alerts@water.springfield.example,update-screening-asv-1-2,", "<areaDesc>Site elm-st-12 of the springfield water system</areaDesc>"}, nil},
-		{"individual compliance", compliance, site, []string{"<certainty>Observed</certainty>", "individual_compliance"}, nil},
-		{"system exceedance", system, nil, []string{"<urgency>Immediate</urgency>", "<severity>Severe</severity>", "Tier 1", "<areaDesc>The springfield water system</areaDesc>"}, nil},
-		{"copper", copper, nil, []string{"<event>Copper in drinking water</event>", "Wilson&#39;s Disease"}, []string{"Exposure to lead"}},
+			"screening-asv-1-1,2026-06-01T08:01:02+00:00 alerts@water.springfield.example,update-screening-asv-1-2,", "<areaDesc>Site elm-st-12 of the springfield water system</areaDesc>"}, nil,
+			"https://water.springfield.example/v1/readings/asv-1/3/bundle"},
+		{"individual compliance", compliance, site, []string{"<certainty>Observed</certainty>", "individual_compliance"}, nil,
+			"https://water.springfield.example/v1/logs/springfield/leaves/4/bundle"},
+		{"system exceedance", system, nil, []string{"<urgency>Immediate</urgency>", "<severity>Severe</severity>", "Tier 1", "<areaDesc>The springfield water system</areaDesc>"}, nil,
+			"https://water.springfield.example/v1/compliance/springfield/2026H1"},
+		{"copper", copper, nil, []string{"<event>Copper in drinking water</event>", "Wilson&#39;s Disease"}, []string{"Exposure to lead"}, "https://water.springfield.example/v1/readings/asv-1/6/bundle"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,9 +121,26 @@ func TestCAPValidates(t *testing.T) {
 			var parsed struct {
 				XMLName    xml.Name
 				Identifier string `xml:"identifier"`
+				Resource   []struct {
+					Desc     string `xml:"resourceDesc"`
+					MimeType string `xml:"mimeType"`
+					URI      string `xml:"uri"`
+				} `xml:"info>resource"`
 			}
 			if err := xml.Unmarshal(doc, &parsed); err != nil || parsed.XMLName.Space != cap.Namespace || parsed.Identifier != tt.a.ID {
 				t.Errorf("parsed back %+v, %v; want namespace %s, identifier %s", parsed, err, cap.Namespace, tt.a.ID)
+			}
+			// The proof of what the alert is about, the one its notice
+			// links, is the info's one resource.
+			desc := notice.ProofBundleDesc
+			if tt.a.Class == tapproof.SystemExceedance {
+				desc = notice.ReportDesc
+			}
+			if len(parsed.Resource) != 1 || parsed.Resource[0].URI != tt.proof || parsed.Resource[0].Desc != desc || parsed.Resource[0].MimeType != "application/json" {
+				t.Errorf("resources = %+v, want one: %q, application/json, %s", parsed.Resource, desc, tt.proof)
+			}
+			if text, _ := notice.Render(tt.a, tt.site, cfg.Links); !strings.Contains(text.Body, tt.proof) {
+				t.Errorf("the notice does not link the CAP document's proof %s:\n%s", tt.proof, text.Body)
 			}
 		})
 	}
