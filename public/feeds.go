@@ -68,9 +68,10 @@ type atomPerson struct {
 }
 
 type atomLink struct {
-	Rel  string `xml:"rel,attr,omitempty"`
-	Type string `xml:"type,attr,omitempty"`
-	Href string `xml:"href,attr"`
+	Rel   string `xml:"rel,attr,omitempty"`
+	Type  string `xml:"type,attr,omitempty"`
+	Title string `xml:"title,attr,omitempty"`
+	Href  string `xml:"href,attr"`
 }
 
 type atomEntry struct {
@@ -109,6 +110,7 @@ func (s *server) feed(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			continue
 		}
+		proof := links.Proof(a)
 		if a.RaisedAt.After(updated) {
 			updated = a.RaisedAt
 		}
@@ -121,6 +123,9 @@ func (s *server) feed(w http.ResponseWriter, r *http.Request) {
 			Links: []atomLink{
 				{Rel: "alternate", Type: "application/cap+xml", Href: links.CAP(a.ID)},
 				{Rel: "related", Type: "text/html", Href: links.Status(a.Utility, a.Site)},
+				// The proof of what the alert is about, as in its
+				// notice and CAP document.
+				{Rel: "related", Type: proof.Type, Title: proof.Name, Href: proof.URL},
 			},
 		})
 	}

@@ -24,13 +24,15 @@ var pages = template.Must(template.New("pages.html").Funcs(template.FuncMap{
 	"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"num":      func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
 	"kind":     kindLabel,
-	"alertsOf": func(p page) alertList { return alertList{Base: p.Base, List: p.Open} },
+	"bundle":   func() string { return notice.ProofBundleDesc },
+	"alertsOf": func(p page) alertList { return alertList{Base: p.Base, Links: p.Links, List: p.Open} },
 }).ParseFS(pagesFS, "pages.html"))
 
 // page is what every template sees.
 type page struct {
 	Title    string
 	Base     string // public base URL without a trailing slash
+	Links    notice.Links
 	Heading  string
 	Utility  string
 	Query    string
@@ -49,8 +51,9 @@ type page struct {
 
 // alertList is what the "alerts" template sees.
 type alertList struct {
-	Base string
-	List []tapproof.Alert
+	Base  string
+	Links notice.Links // for each alert's proof (notice.Links.Proof)
+	List  []tapproof.Alert
 }
 
 type area struct {
@@ -63,6 +66,7 @@ type target struct{ Value, Label string }
 func (s *server) render(w http.ResponseWriter, status int, name string, p page) {
 	p.Title = s.cfg.Title
 	p.Base = strings.TrimSuffix(s.cfg.CAP.Links.Base, "/")
+	p.Links = s.cfg.CAP.Links
 	p.FeedURL = p.Base + "/v1/alerts/feed.atom"
 	if p.Channels == nil {
 		p.Channels = s.cfg.Channels

@@ -95,6 +95,12 @@ type unitEnv struct {
 
 func newUnitEnv(t *testing.T) *unitEnv {
 	t.Helper()
+	return newUnitEnvWith(t, readings)
+}
+
+// newUnitEnvWith is newUnitEnv with the latest readings rs.
+func newUnitEnvWith(t *testing.T, rs memReadings) *unitEnv {
+	t.Helper()
 	js := alertstest.JetStream(t)
 	store, err := alerts.NewStore(context.Background(), js, nil)
 	if err != nil {
@@ -106,7 +112,7 @@ func newUnitEnv(t *testing.T) *unitEnv {
 	e.srv.Config.WriteTimeout = 300 * time.Millisecond // like httpapi.NewServer's, shorter
 	base := "http://" + e.srv.Listener.Addr().String()
 	h = public.Handler(public.Config{
-		Sites: testSites, Readings: readings, Alerts: store, Subscriber: e.subs, Title: "Springfield water",
+		Sites: testSites, Readings: rs, Alerts: store, Subscriber: e.subs, Title: "Springfield water",
 		CAP: cap.Config{Sender: "alerts@water.springfield.example", SenderName: "Springfield Water", Links: notice.Links{Base: base}},
 	})
 	e.srv.Start()
@@ -359,6 +365,93 @@ func TestSystemExceedancePublic(t *testing.T) {
 		t.Fatalf("CAP = %d", resp.StatusCode)
 	}
 	xmllint(t, []byte(doc))
+}
+
+// TestProofLinks: each latest reading on a site page, each open alert and
+// each entry of the Atom feed links the proof of what it is about, the one
+// the alert's notice and CAP document link: a sensor reading's bundle by
+// device and sequence number, a lab sample's by its leaf, a system
+// exceedance's period report. (That the links resolve to bundles that
+// verify is TestProofLinksEndToEnd's, in cmd/tapproof, on the real stack.)
+func TestProofLinks(t *testing.T) {
+	labSample := tapproof.LabSample{Lab: "state-lab", SampleID: "L-112", Utility: "springfield", Site: "elm-st-12",
+		Analyte: tapproof.Lead, Value: 22, Unit: tapproof.MicrogramsPerLiter, CollectedAt: june}
+	e := newUnitEnvWith(t, memReadings{"springfield/elm-st-12": {lead(4, 3.2), labSample.Reading(112)}})
+	base := e.srv.URL
+	screening := alertAt(2, 22)
+	lab := alertAt(0, 22)
+	lab.Class, lab.Device, lab.Seq, lab.ID = tapproof.IndividualCompliance, tapproof.LabDevice("springfield", "state-lab"), 112,
+		tapproof.IndividualAlertID("springfield", "state-lab", 112)
+	system := alertAt(0, 17)
+	system.ID, system.Class, system.Site, system.Device = tapproof.SystemExceedanceID("springfield", tapproof.Lead, "2026H1"), tapproof.SystemExceedance, "", ""
+	alertstest.Publish(t, e.store, screening, lab, system)
+
+	sensorProof, labProof := base+"/v1/readings/asv-1/4/bundle", base+"/v1/logs/springfield/leaves/112/bundle"
+	proofs := map[string]string{ // alert id: its proof
+		screening.ID: base + "/v1/readings/asv-1/2/bundle",
+		lab.ID:       labProof,
+		system.ID:    base + "/v1/compliance/springfield/2026H1",
+	}
+	links := notice.Links{Base: base}
+	for _, a := range []tapproof.Alert{screening, lab, system} {
+		if got := links.Proof(a).URL; got != proofs[a.ID] {
+			t.Fatalf("Proof(%s) = %s, want %s", a.ID, got, proofs[a.ID])
+		}
+	}
+
+	// The site page, without JavaScript: plain links.
+	resp, page := e.do(t, "GET", "/sites/springfield/elm-st-12", "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("site page = %d", resp.StatusCode)
+	}
+	readingsTable, _, _ := strings.Cut(page[strings.Index(page, `id="readings"`):], "</table>")
+	for _, want := range []string{
+		`<a class="proof" href="` + sensorProof + `" type="application/json" title="proof bundle (verify with tapproof verify)">proof</a>`,
+		`<a class="proof" href="` + labProof + `"`,
+	} {
+		if !strings.Contains(readingsTable, want) {
+			t.Errorf("latest readings lack %s:\n%s", want, readingsTable)
+		}
+	}
+	openAlerts, _, _ := strings.Cut(page[strings.Index(page, `id="open-alerts"`):], "</section>")
+	for id, proof := range proofs {
+		if !strings.Contains(openAlerts, `data-alert="`+id+`"`) || !strings.Contains(openAlerts, `<a class="proof" href="`+proof+`"`) {
+			t.Errorf("open alert %s lacks its proof %s:\n%s", id, proof, openAlerts)
+		}
+	}
+
+	// The feed: each entry's related application/json link.
+	_, body := e.do(t, "GET", "/v1/alerts/feed.atom", "")
+	var feed struct {
+		Entries []struct {
+			ID    string `xml:"id"`
+			Links []struct {
+				Rel   string `xml:"rel,attr"`
+				Type  string `xml:"type,attr"`
+				Title string `xml:"title,attr"`
+				Href  string `xml:"href,attr"`
+			} `xml:"link"`
+		} `xml:"entry"`
+	}
+	if err := xml.Unmarshal([]byte(body), &feed); err != nil || len(feed.Entries) != 3 {
+		t.Fatalf("feed: %v, %d entries, want 3:\n%s", err, len(feed.Entries), body)
+	}
+	for _, en := range feed.Entries {
+		id := strings.TrimSuffix(strings.TrimPrefix(en.ID, base+"/v1/alerts/"), "/cap.xml")
+		var got []string
+		for _, l := range en.Links {
+			if l.Rel == "related" && l.Type == "application/json" {
+				got = append(got, l.Title+" "+l.Href)
+			}
+		}
+		title := "proof bundle"
+		if id == system.ID {
+			title = "compliance report"
+		}
+		if want := title + " " + proofs[id]; len(got) != 1 || got[0] != want {
+			t.Errorf("feed entry %s: related JSON links %q, want [%s]", id, got, want)
+		}
+	}
 }
 
 // TestStream reads Server-Sent Events like a browser's EventSource.
