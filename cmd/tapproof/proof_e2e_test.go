@@ -1,0 +1,181 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/alerts/notice"
+	"github.com/tapproof/tapproof/broker"
+	"github.com/tapproof/tapproof/compliance"
+	"github.com/tapproof/tapproof/internal/localstack"
+	"github.com/tapproof/tapproof/internal/poll"
+	"github.com/tapproof/tapproof/journal"
+	"github.com/tapproof/tapproof/signed"
+	"github.com/tapproof/tapproof/simulate"
+)
+
+// TestProofLinksEndToEnd follows, on the real stack, the proof link of a
+// lab sample's individual compliance alert and of a sensor's screening
+// alert, from the alert's CAP document (whose description is its notice),
+// to the bundle, and checks the bundle with `tapproof verify`: the lab
+// sample's with --lab-key, and without it saying the signature was not
+// checked. The system exceedance that sample raises links its period's
+// report. The Atom feed and the site page link the same bundles.
+func TestProofLinksEndToEnd(t *testing.T) {
+	st := localstack.ForTest(t)
+	labPub, labKey, _ := ed25519.GenerateKey(rand.Reader)
+	strangerPub, _, _ := ed25519.GenerateKey(rand.Reader)
+	const lab, utility = "state-lab", "flint"
+	in := startServeCompliance(t, st, t.TempDir(), compliance.KeySet{Labs: map[string][]ed25519.PublicKey{lab: {labPub}}}, compliance.HalfUp)
+	ctx := t.Context()
+	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 1, LeadPerSite: 1, NIRSPerUtil: -1, UtilityNames: []string{utility}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fleet.Enroll(ctx, in.api, adminToken); err != nil {
+		t.Fatal(err)
+	}
+	dev := devicesOf(t, in)
+	sensor := fleet.Sensors[0]
+
+	// A sensor spikes; a lab reports a sample above the action level at
+	// the same site.
+	spike := sensor.Lead(24, time.Now().UTC())
+	if _, err := sensor.Publish(ctx, dev.js(sensor), spike); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Add(-2 * time.Hour)
+	period := fmt.Sprintf("%dH%d", at.Year(), 1+(int(at.Month())-1)/6)
+	s := tapproof.LabSample{Lab: lab, SampleID: "L-001", Utility: utility, Site: sensor.Device.Site, Tier: 1, Liter: tapproof.FirstLiter,
+		Analyte: tapproof.Lead, Value: 22, Unit: tapproof.MicrogramsPerLiter, DetectionLimit: 0.5, CollectedAt: at, AnalyzedAt: at.Add(time.Hour), Period: period}
+	p, _ := json.Marshal(s)
+	raw, err := signed.Sign(ctx, labKey, tapproof.LabSamplePayloadType, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dev.party(broker.Lab, lab, labKey).Publish(ctx, journal.LabSamplesSubject+"."+utility+"."+lab, raw, jetstream.WithMsgID(s.SampleID)); err != nil {
+		t.Fatal(err)
+	}
+
+	byClass := map[tapproof.AlertClass]tapproof.Alert{}
+	poll.Until(t, 30*time.Second, func() error {
+		_, b := get(t, in.api+"/v1/alerts")
+		var as []tapproof.Alert
+		if err := json.Unmarshal(b, &as); err != nil {
+			return err
+		}
+		for _, a := range as {
+			byClass[a.Class] = a
+		}
+		if len(byClass) != 3 {
+			return fmt.Errorf("alerts = %+v, want a screening, an individual compliance and, n being 1, a system exceedance alert", as)
+		}
+		return nil
+	})
+	screening, individual := byClass[tapproof.Screening], byClass[tapproof.IndividualCompliance]
+	if screening.ID != tapproof.AlertID(tapproof.Screening, sensor.Device.ID, spike.Seq) || individual.ID != tapproof.IndividualAlertID(utility, lab, individual.Seq) {
+		t.Fatalf("alerts %s and %s, want the spike's and the lab sample's", screening.ID, individual.ID)
+	}
+
+	// Each alert's CAP resource is the proof; its notice links it too.
+	proof := func(a tapproof.Alert) string {
+		t.Helper()
+		code, doc := get(t, in.api+"/v1/alerts/"+a.ID+"/cap.xml")
+		var c struct {
+			Description string `xml:"info>description"`
+			Resource    []struct {
+				Desc string `xml:"resourceDesc"`
+				URI  string `xml:"uri"`
+			} `xml:"info>resource"`
+		}
+		if err := xml.Unmarshal(doc, &c); code != 200 || err != nil || len(c.Resource) != 1 {
+			t.Fatalf("CAP of %s = %d, %v, %+v:\n%s", a.ID, code, err, c.Resource, doc)
+		}
+		u := c.Resource[0].URI
+		want := (notice.Links{Base: in.api}).Proof(a)
+		if c.Resource[0].Desc != want.Desc || !strings.Contains(c.Description, u) || u != want.URL {
+			t.Errorf("CAP of %s: resource %+v, not the bundle its notice links:\n%s", a.ID, c.Resource[0], c.Description)
+		}
+		return u
+	}
+	labURL, sensorURL, reportURL := proof(individual), proof(screening), proof(byClass[tapproof.SystemExceedance])
+	if want := in.api + "/v1/logs/" + utility + "/leaves/" + fmt.Sprint(individual.Seq) + "/bundle"; labURL != want {
+		t.Errorf("lab sample's proof = %s, want %s", labURL, want)
+	}
+	// The system exceedance's is its period's report.
+	var rep compliance.Report
+	if code, b := get(t, reportURL); code != 200 || json.Unmarshal(b, &rep) != nil || rep.Period != period || rep.P90 != 22 || !rep.Exceedance {
+		t.Errorf("GET %s = %d %s, want %s's report, exceeded at 22", reportURL, code, b, period)
+	}
+	// The bundle is served once a checkpoint covers the leaf.
+	bundle := func(u string) string {
+		t.Helper()
+		var b []byte
+		poll.Until(t, 30*time.Second, func() error {
+			var code int
+			if code, b = get(t, u); code != 200 {
+				return fmt.Errorf("GET %s = %d %s", u, code, b)
+			}
+			return nil
+		})
+		f := filepath.Join(t.TempDir(), "bundle.json")
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	logKey := logInfo(t, in.api, utility).VerifierKey
+	labBundle := bundle(labURL)
+	for _, tc := range []struct {
+		name, key string
+		fails     bool
+		want      string
+	}{
+		{"with the lab's key", b64(labPub), false, "and is signed by lab " + lab},
+		{"without a lab key", "", false, "but its signature was NOT CHECKED"},
+		{"with another key", b64(strangerPub), true, "FAIL signature check failed"},
+	} {
+		args := []string{"verify", "--log-key", logKey, labBundle}
+		if tc.key != "" {
+			args = append(args, "--lab-key", lab+"="+tc.key)
+		}
+		out, err := runCmd(t, args...)
+		if (err != nil) != tc.fails || !strings.Contains(out, tc.want) || (!tc.fails && !strings.Contains(out, "OK lab sample "+lab+"/L-001: lead 22 ug/L")) {
+			t.Errorf("verify the lab sample's bundle %s = %v:\n%s\nwant %q", tc.name, err, out, tc.want)
+		}
+		if tc.key == "" && strings.Contains(out, "signed by lab") {
+			t.Errorf("verify without a lab key claims the lab signed it:\n%s", out)
+		}
+	}
+	if out, err := runCmd(t, "verify", "--log-key", logKey, bundle(sensorURL)); err != nil || !strings.Contains(out, fmt.Sprintf("OK reading %s seq %d: lead 24 ug/L", sensor.Device.ID, spike.Seq)) {
+		t.Errorf("verify the screening alert's bundle = %v:\n%s", err, out)
+	}
+
+	// The feed's entries and the site page's latest readings link the same.
+	_, feed := get(t, in.api+"/v1/alerts/feed.atom")
+	for _, u := range []string{labURL, sensorURL} {
+		if !strings.Contains(string(feed), `<link rel="related" type="application/json" title="proof bundle" href="`+u+`">`) {
+			t.Errorf("feed lacks the proof link %s:\n%s", u, feed)
+		}
+	}
+	poll.Until(t, 30*time.Second, func() error {
+		_, page := get(t, in.api+"/sites/"+utility+"/"+sensor.Device.Site)
+		for _, u := range []string{labURL, sensorURL} {
+			if !strings.Contains(string(page), `<a class="proof" href="`+u+`"`) {
+				return fmt.Errorf("site page lacks the proof link %s", u)
+			}
+		}
+		return nil
+	})
+}
