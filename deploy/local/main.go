@@ -32,6 +32,7 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/alerts/notice"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/simulate"
 )
@@ -111,8 +112,16 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 	if err != nil {
 		return err
 	}
+	// A certified lab whose key the state gave tapproof: it reports a
+	// monitoring period that exceeds the action level.
+	labFile := filepath.Join(dir, "simulated-lab.json")
+	lab, err := simulate.LoadOrCreateLab(labFile, "demo-lab")
+	if err != nil {
+		return err
+	}
+
 	period := simulate.PreviousHalf(time.Now()).ID // the simulated lab's
-	hook, err := webhookReceiver(secret, period)
+	hook, err := webhookReceiver(secret, period, lab.ID+"="+lab.PublicKey())
 	if err != nil {
 		return err
 	}
@@ -142,14 +151,6 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 			_ = w.Stop()
 		}
 	}()
-
-	// A certified lab whose key the state gave tapproof: it reports a
-	// monitoring period that exceeds the action level.
-	labFile := filepath.Join(dir, "simulated-lab.json")
-	lab, err := simulate.LoadOrCreateLab(labFile, "demo-lab")
-	if err != nil {
-		return err
-	}
 
 	env := append(os.Environ(), "TAPPROOF_ADMIN_TOKEN="+token, "TAPPROOF_WEBHOOK_SECRET="+secret)
 	serve, err := startChild(bin, env, filepath.Join(logs, "tapproof.log"), "serve",
@@ -304,8 +305,9 @@ Ctrl-C stops everything; running make demo again continues on the same data.
 }
 
 // webhookReceiver listens for tapproof's alert webhooks, checks their
-// signature and prints each alert.
-func webhookReceiver(secret, period string) (*http.Server, error) {
+// signature and prints each alert, with the command that fetches and
+// verifies its proof (notice.Links.Proof); labKey is the lab's LAB=KEY.
+func webhookReceiver(secret, period, labKey string) (*http.Server, error) {
 	ln, err := net.Listen("tcp", webhookAddr)
 	if err != nil {
 		return nil, fmt.Errorf("webhook receiver: %w", err)
@@ -323,10 +325,12 @@ func webhookReceiver(secret, period string) (*http.Server, error) {
 			return
 		}
 		report := fmt.Sprintf("http://%s/v1/compliance/%s/%s", apiAddr, a.Utility, period)
+		proof := notice.Links{Base: "http://" + apiAddr}.Proof(a)
+		logKey := fmt.Sprintf(`"$(curl -s http://%s/v1/logs | jq -r '.[] | select(.utility==%q) | .verifier_key')"`, apiAddr, a.Utility)
 		switch {
 		case a.Type() == tapproof.CancelMsg:
-			fmt.Printf("\n*** ALL CLEAR %s: %s back to %.1f %s at %s/%s (device %s)\n\n",
-				a.Class, a.Analyte, a.Value, a.Unit, a.Utility, a.Site, a.Device)
+			fmt.Printf("\n*** ALL CLEAR %s: %s back to %.1f %s at %s/%s (device %s)\n    proof: %s\n\n",
+				a.Class, a.Analyte, a.Value, a.Unit, a.Utility, a.Site, a.Device, proof.URL)
 		case a.Type() == tapproof.UpdateMsg:
 			fmt.Printf("\n*** UPDATE %s: %s now %.1f %s at %s/%s (device %s, seq %d)\n\n",
 				a.Class, a.Analyte, a.Value, a.Unit, a.Utility, a.Site, a.Device, a.Seq)
@@ -336,12 +340,13 @@ func webhookReceiver(secret, period string) (*http.Server, error) {
 				a.Utility, a.Analyte, a.Value, a.Unit, a.Level, a.Unit, a.Rule, report)
 		case a.Class == tapproof.IndividualCompliance:
 			fmt.Printf("\n*** ALERT %s: lab sample at leaf %d, %s %.1f %s at %s/%s, exceeds %g %s [rule %s]\n"+
-				"    consumer notice due; the period's report: %s\n\n",
-				a.Class, a.Seq, a.Analyte, a.Value, a.Unit, a.Utility, a.Site, a.Level, a.Unit, a.Rule, report)
+				"    consumer notice due; the period's report: %s\n"+
+				"    verify: curl -s %s > sample.json && bin/tapproof verify --log-key %s --lab-key %s sample.json\n\n",
+				a.Class, a.Seq, a.Analyte, a.Value, a.Unit, a.Utility, a.Site, a.Level, a.Unit, a.Rule, report, proof.URL, logKey, labKey)
 		default:
 			fmt.Printf("\n*** ALERT %s: %s %.1f %s at %s/%s (device %s, seq %d) exceeds %g %s [rule %s]\n"+
-				"    verify: curl -s http://%s/v1/readings/%s/%d/bundle > bundle.json\n\n",
-				a.Class, a.Analyte, a.Value, a.Unit, a.Utility, a.Site, a.Device, a.Seq, a.Level, a.Unit, a.Rule, apiAddr, a.Device, a.Seq)
+				"    verify: curl -s %s > bundle.json && bin/tapproof verify --log-key %s bundle.json\n\n",
+				a.Class, a.Analyte, a.Value, a.Unit, a.Utility, a.Site, a.Device, a.Seq, a.Level, a.Unit, a.Rule, proof.URL, logKey)
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})}
