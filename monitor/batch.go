@@ -94,6 +94,7 @@ type page struct {
 // them: an inconsistent_leaves finding, not a failure to reach the server.
 type leavesError struct{ msg string }
 
+// Error says which leaf was out of place.
 func (e *leavesError) Error() string { return e.msg }
 
 // readBatch reads leaves [st.Size, to) of the log and checks them on top
@@ -109,6 +110,9 @@ func (f *follower) readBatch(ctx context.Context, st *State, to uint64) (*batch,
 		return nil, err
 	}
 	b := &batch{frontier: rng, devices: maps.Clone(st.Devices), dropped: map[Kind]uint64{}}
+	if b.devices == nil {
+		b.devices = map[string]Device{}
+	}
 	workers, pageSize := f.m.workers, f.m.pageSize
 
 	type result struct {

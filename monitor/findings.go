@@ -170,14 +170,20 @@ func saveEvidence(stateDir string, f *Finding) error {
 				return err
 			}
 		}
-		// finding.json names the directory it will have; it is found by
-		// trying base, base-2, base-3... in turn.
+		// The first of base, base-2, base-3... that is free; finding.json
+		// names it.
 		for n := 1; ; n++ {
 			name := base
 			if n > 1 {
 				name += "-" + strconv.Itoa(n)
 			}
-			f.Evidence = filepath.Join(root, name)
+			dir := filepath.Join(root, name)
+			if _, err := os.Lstat(dir); err == nil {
+				continue
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			f.Evidence = dir
 			b, err := json.MarshalIndent(f, "", "  ")
 			if err != nil {
 				return err
@@ -185,14 +191,9 @@ func saveEvidence(stateDir string, f *Finding) error {
 			if err := writeSynced(filepath.Join(tmp, fileFinding), append(b, '\n')); err != nil {
 				return err
 			}
-			if _, err := os.Lstat(f.Evidence); err == nil {
-				continue
-			} else if !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-			if err := os.Rename(tmp, f.Evidence); err != nil {
+			if err := os.Rename(tmp, dir); err != nil {
 				if errors.Is(err, fs.ErrExist) {
-					continue
+					continue // taken since
 				}
 				return err
 			}

@@ -39,6 +39,7 @@ var leafTypeNames = [...]string{
 	typeLabSample: "lab_sample", typeInvalidation: "invalidation", typeNotice: "notice", typeSetAside: "set_aside",
 }
 
+// String names t as findings do (Finding.LeafType).
 func (t leafType) String() string { return leafTypeNames[t] }
 
 // maxLeaf bounds the envelope of a leaf: that of an enrollment, the

@@ -132,24 +132,6 @@ func (r Result) Clean() bool {
 	return true
 }
 
-// Findings counts the findings of the pass.
-func (r Result) Findings() int {
-	n := 0
-	for _, l := range r.Logs {
-		n += len(l.Findings)
-	}
-	return n
-}
-
-// Err joins the errors of the logs that could not be checked.
-func (r Result) Err() error {
-	var errs []error
-	for _, l := range r.Logs {
-		errs = append(errs, l.Err)
-	}
-	return errors.Join(errs...)
-}
-
 // New returns a Monitor of cfg.Logs, each continuing from its state in
 // cfg.StateDir, which it locks until Close. A state that does not verify
 // (another log's, another key's, a frontier that does not hash to its

@@ -317,6 +317,31 @@ func TestMonitorBadSignature(t *testing.T) {
 	}
 }
 
+// TestMonitorManyFindings: past 100 findings of a kind in one batch, the
+// rest are one finding listing their leaves, and all are counted.
+func TestMonitorManyFindings(t *testing.T) {
+	e := newEnv(t)
+	stranger := newSensor(t, "pb-9")
+	for range 130 {
+		e.log.add(stranger.reading(t, 1, nil))
+	}
+	res := e.once()
+	if len(res.Findings) != 101 || res.Size != 130 {
+		t.Fatalf("%d findings, size %d; want 101 and 130", len(res.Findings), res.Size)
+	}
+	last := res.Findings[100]
+	if last.Kind != monitor.KindUnattributable || len(last.MoreLeaves) != 30 || last.MoreLeaves[0] != 100 || last.Leaf != nil ||
+		!strings.Contains(last.Message, "30 more leaves") {
+		t.Errorf("the summary finding = %+v", last)
+	}
+	if n := len(e.findings()); n != 101 {
+		t.Errorf("%d evidence directories, want 101", n)
+	}
+	if got := e.metric("tapproof_monitor_findings_total", map[string]string{"log": utility, "kind": "unattributable_leaf"}); got != 130 {
+		t.Errorf("unattributable findings counted = %v, want 130", got)
+	}
+}
+
 // TestMonitorBadLeaves: leaves that are no well-formed tapproof entry.
 func TestMonitorBadLeaves(t *testing.T) {
 	e := newEnv(t)
@@ -446,6 +471,12 @@ func TestMonitorWitnessPolicy(t *testing.T) {
 	if res.Size != 2 {
 		t.Errorf("state at %d: a checkpoint lacking cosignatures is still checked and stored", res.Size)
 	}
+	m := e.open()
+	m.Once(context.Background())
+	if res := m.Once(context.Background()); len(res.Logs[0].Findings) != 0 {
+		t.Errorf("the same tree polled again = %+v, want it reported once", res.Logs[0].Findings)
+	}
+	m.Close()
 
 	e.log.add(a.reading(t, 1, nil))
 	e.log.set(func(l *testLog) { l.cosigners = []note.Signer{ws, us} })

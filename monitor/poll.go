@@ -90,7 +90,9 @@ func (f *follower) check(ctx context.Context, res *LogResult, now time.Time) (la
 			}
 			// Once per tree: it is not the log's state that is wrong,
 			// and a later checkpoint may carry the cosignatures.
-			f.reportOnce(res, &fd, fmt.Sprintf("witness %d %x", cp.Size, cp.Hash))
+			if key := fmt.Sprintf("witness %d %x", cp.Size, cp.Hash); f.saved[key] == "" {
+				f.reportOnce(res, &fd, key)
+			}
 		}
 	}
 
