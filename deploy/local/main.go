@@ -6,7 +6,8 @@
 // witnesses (litewitness, for a state regulator and a university), then
 // `tapproof serve` with its embedded NATS JetStream and a witness policy
 // that needs both, a small webhook receiver that prints every alert it
-// gets, and `tapproof simulate`. Data
+// gets, `tapproof simulate`, and, once the simulated utilities' logs exist,
+// a regulator's `tapproof monitor` following them. Data
 // lives in --dir, so running it again continues where it stopped. Ctrl-C
 // stops everything: sensors first, then tapproof, then the stack.
 package main
@@ -26,6 +27,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +46,7 @@ const (
 	natsAddr    = "127.0.0.1:4222"
 	mailUIAddr  = "127.0.0.1:8025" // mailpit: the residents' inbox
 	smtpAddr    = "127.0.0.1:1025"
+	monitorAddr = "127.0.0.1:8482" // the regulator's monitor's /metrics
 )
 
 // demoWitnesses are the demo's witnesses: independent parties that cosign
@@ -167,7 +170,6 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 	if err := waitReady(ctx, "http://"+apiAddr+"/readyz", serve); err != nil {
 		return fmt.Errorf("tapproof did not become ready (see %s): %w", filepath.Join(logs, "tapproof.log"), err)
 	}
-	go registerLogs(ctx, ws)
 	brokerDir := filepath.Join(dir, "tapproof", "broker")
 	simArgs := []string{"simulate", "--nats-url", "tls://" + natsAddr, "--nats-ca", filepath.Join(brokerDir, "ca.pem"), "--server", "http://" + apiAddr,
 		"--fleet", filepath.Join(dir, "simulated-fleet.json"), "--lab", labFile, "--lab-after", "30s"}
@@ -181,6 +183,27 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 	defer sim.stop("simulated sensors", 10*time.Second)
 
 	printGuide(dir, st, time.Since(start), period, lab.ID+"="+lab.PublicKey(), policyFile)
+
+	// The witnesses and a regulator's monitor follow the logs once the
+	// simulated utilities have created them.
+	known, err := awaitLogs(ctx, ws)
+	if err != nil {
+		return err
+	}
+	go registerLogs(ctx, ws, known)
+	monArgs := []string{"monitor", "--server", "http://" + apiAddr, "--state", filepath.Join(dir, "monitor"),
+		"--witness-policy", policyFile, "--lab-key", lab.ID + "=" + lab.PublicKey(), "--metrics", monitorAddr, "--interval", "5s"}
+	for _, l := range known {
+		monArgs = append(monArgs, "--log", l.Utility+"="+l.VerifierKey)
+	}
+	mon, err := startChild(bin, env, filepath.Join(logs, "monitor.log"), monArgs...)
+	if err != nil {
+		return err
+	}
+	defer mon.stop("monitor", 10*time.Second)
+	say("a regulator's monitor follows %d logs: findings in %s, metrics on http://%s/metrics, log %s",
+		len(known), filepath.Join(dir, "monitor", "findings"), monitorAddr, filepath.Join(logs, "monitor.log"))
+
 	select {
 	case <-ctx.Done():
 		say("interrupted; shutting down")
@@ -189,6 +212,8 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 		return fmt.Errorf("tapproof serve exited: %v (see %s)", serve.err, filepath.Join(logs, "tapproof.log"))
 	case <-sim.done:
 		return fmt.Errorf("simulator exited: %v (see %s)", sim.err, filepath.Join(logs, "simulate.log"))
+	case <-mon.done:
+		return fmt.Errorf("monitor exited: %v (see %s)", mon.err, filepath.Join(logs, "monitor.log"))
 	}
 }
 
@@ -219,44 +244,79 @@ func startWitnesses(ctx context.Context, dir string) ([]*localstack.Witness, str
 	return ws, path, os.WriteFile(path, []byte(policy.String()), 0o644)
 }
 
-// registerLogs registers each log tapproof serves with every witness, as a
-// log operator does with a witness's operators when a log starts: the
-// simulated utilities' logs appear as their devices enroll.
-func registerLogs(ctx context.Context, ws []*localstack.Witness) {
-	done := map[string]bool{}
-	for {
-		resp, err := http.Get("http://" + apiAddr + "/v1/logs")
-		if err == nil {
-			var logs []struct {
-				Utility     string `json:"utility"`
-				Origin      string `json:"origin"`
-				VerifierKey string `json:"verifier_key"`
-			}
-			err = json.NewDecoder(resp.Body).Decode(&logs)
-			resp.Body.Close()
-			for _, l := range logs {
-				if done[l.Origin] {
-					continue
-				}
-				ok := true
-				for _, w := range ws {
-					if err := w.AddLog(ctx, l.Origin, l.VerifierKey); err != nil {
-						say("witness %s: %v", w.Name, err)
-						ok = false
-					}
-				}
-				if ok {
-					done[l.Origin] = true
-					say("log %s registered with the witnesses", l.Origin)
-				}
-			}
+// demoLog is a log as GET /v1/logs lists it.
+type demoLog struct {
+	Utility     string `json:"utility"`
+	Origin      string `json:"origin"`
+	VerifierKey string `json:"verifier_key"`
+}
+
+// awaitLogs registers the logs tapproof serves with the witnesses, as a
+// log operator does with a witness's operators when a log starts, until
+// there is at least one and no new one has appeared for 5 s (the simulated
+// utilities' logs appear as their devices enroll), and returns them.
+func awaitLogs(ctx context.Context, ws []*localstack.Witness) ([]demoLog, error) {
+	var (
+		known   []demoLog
+		changed = time.Now()
+	)
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
+		if n := len(known); registerNew(ctx, ws, &known) && len(known) > n {
+			changed = time.Now()
+		}
+		if len(known) > 0 && time.Since(changed) > 5*time.Second {
+			return known, nil
 		}
 		select {
 		case <-ctx.Done():
-			return
-		case <-time.After(2 * time.Second):
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
 		}
 	}
+	return nil, errors.New("no log appeared: did the simulator enroll its fleet? (see its log)")
+}
+
+// registerLogs goes on registering logs that appear later.
+func registerLogs(ctx context.Context, ws []*localstack.Witness, known []demoLog) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+		registerNew(ctx, ws, &known)
+	}
+}
+
+// registerNew registers with every witness the logs served that are not in
+// known, and adds them to it. It reports whether it could list the logs.
+func registerNew(ctx context.Context, ws []*localstack.Witness, known *[]demoLog) bool {
+	resp, err := http.Get("http://" + apiAddr + "/v1/logs")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var logs []demoLog
+	if err := json.NewDecoder(resp.Body).Decode(&logs); err != nil {
+		return false
+	}
+	for _, l := range logs {
+		if slices.ContainsFunc(*known, func(k demoLog) bool { return k.Origin == l.Origin }) {
+			continue
+		}
+		ok := true
+		for _, w := range ws {
+			if err := w.AddLog(ctx, l.Origin, l.VerifierKey); err != nil {
+				say("witness %s: %v", w.Name, err)
+				ok = false
+			}
+		}
+		if ok {
+			*known = append(*known, l)
+			say("log %s registered with the witnesses", l.Origin)
+		}
+	}
+	return true
 }
 
 func printGuide(dir string, st *localstack.Stack, took time.Duration, period, labKey, policyFile string) {
@@ -276,6 +336,9 @@ Alerts are printed here as the webhook receives them.
   Witnesses         http://127.0.0.1:7380 (witness.state-regulator.example), http://127.0.0.1:7381
                     (witness.university.example); their keys, databases and logs in %[7]s/witnesses,
                     the policy that needs both in %[11]s
+  Monitor           a regulator's tapproof monitor follows every log once the fleet has enrolled:
+                    state in %[7]s/monitor, findings (with their evidence) in %[7]s/monitor/findings,
+                    metrics on http://%[12]s/metrics, log in %[7]s/logs/monitor.log
                     %[2]s/v1/alerts
                     %[2]s/v1/devices
   Compliance        %[2]s/v1/compliance/utility-1/%[9]s   (90th percentile, notices due)
@@ -301,7 +364,7 @@ Verify a reading offline, as a regulator would:
 
 Ctrl-C stops everything; running make demo again continues on the same data.
 
-`, took.Round(100*time.Millisecond), api, natsAddr, st.InfluxURL, st.InfluxDatabase, st.TrillianAddr, dir, mailUIAddr, period, labKey, policyFile)
+`, took.Round(100*time.Millisecond), api, natsAddr, st.InfluxURL, st.InfluxDatabase, st.TrillianAddr, dir, mailUIAddr, period, labKey, policyFile, monitorAddr)
 }
 
 // webhookReceiver listens for tapproof's alert webhooks, checks their
