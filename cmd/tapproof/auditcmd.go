@@ -16,9 +16,6 @@ import (
 	"github.com/tapproof/tapproof/httpapi"
 )
 
-// exitFindings is the exit status of an audit that found discrepancies; an
-// audit that could not run exits 1.
-const exitFindings = exitCode(2)
 
 // auditMaxCheckpoint bounds a --checkpoint file, in bytes.
 const auditMaxCheckpoint = 64 << 10
@@ -57,8 +54,8 @@ read (1.8: CREATE USER auditor WITH PASSWORD '...'; GRANT READ ON tapproof TO
 auditor), as "user:password" in $TAPPROOF_AUDIT_INFLUX_TOKEN rather than on
 the command line.
 
-Exit status: 0 when InfluxDB and the log agree, 2 when there is any finding,
-1 when the audit could not run (a checkpoint that does not verify, a log
+Exit status: 0 when InfluxDB and the log agree, 1 when there is any finding,
+2 when the audit could not run (a checkpoint that does not verify, a log
 that does not match it, InfluxDB unreachable).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -103,7 +100,7 @@ that does not match it, InfluxDB unreachable).`,
 				return err
 			}
 			if !rep.Clean() {
-				return exitFindings
+				return exitWrong
 			}
 			return nil
 		},

@@ -39,12 +39,21 @@ func main() {
 			os.Exit(int(ec))
 		}
 		fmt.Fprintln(os.Stderr, "tapproof:", err)
-		os.Exit(1)
+		os.Exit(int(exitUnchecked))
 	}
 }
 
 // exitCode ends the program with a status and no further message.
 type exitCode int
+
+// The exit statuses of tapproof, as diff's: 0 all is well; 1 something was
+// checked and found wrong (verify's failed check, a finding of audit or
+// monitor --once); 2 nothing could be checked or done (bad flags or input,
+// a server unreachable, any other error).
+const (
+	exitWrong     = exitCode(1)
+	exitUnchecked = exitCode(2)
+)
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 

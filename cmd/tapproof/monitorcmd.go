@@ -23,12 +23,6 @@ import (
 	"github.com/tapproof/tapproof/witness"
 )
 
-// Exit statuses of `tapproof monitor --once`.
-const (
-	monitorExitFindings  = 1 // something was found wrong
-	monitorExitUnchecked = 2 // nothing found, but a log could not be checked
-)
-
 func newMonitorCmd() *cobra.Command {
 	var (
 		cfg                   monitor.Config
@@ -184,11 +178,11 @@ func monitorOnce(ctx context.Context, out io.Writer, m *monitor.Monitor) error {
 	}
 	for _, l := range res.Logs {
 		if len(l.Findings) > 0 || l.Stale || l.Blocked {
-			return exitCode(monitorExitFindings)
+			return exitWrong
 		}
 	}
 	if !res.Clean() {
-		return exitCode(monitorExitUnchecked)
+		return exitUnchecked
 	}
 	return nil
 }

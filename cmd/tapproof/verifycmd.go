@@ -76,17 +76,17 @@ every check made passed; 1 names the check that failed.`,
 			var b anchor.Bundle
 			if err := json.Unmarshal(raw, &b); err != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "FAIL bundle: not a tapproof bundle: %v\n", err)
-				return exitCode(1)
+				return exitWrong
 			}
 			res, err := anchor.VerifyEntry(cmd.Context(), &b, v, anchor.Keys{Device: dk, Labs: ks.Labs})
 			if err != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "FAIL %v\n", err)
-				return exitCode(1)
+				return exitWrong
 			}
 			if policy != nil {
 				if err := policy.Check(res.Checkpoint); err != nil {
 					fmt.Fprintf(cmd.OutOrStdout(), "FAIL witnesses check failed: %v\n", err)
-					return exitCode(1)
+					return exitWrong
 				}
 			}
 			out := cmd.OutOrStdout()
