@@ -111,6 +111,18 @@ func TestAuditEndToEnd(t *testing.T) {
 		t.Fatalf("tapproof audit --checkpoint: %v; report %+v, want clean with %d leaves and points", err, rep, points)
 	}
 
+	// At the checkpoint a regulator's monitor verified.
+	state := t.TempDir()
+	if out, err := runCmd(t, "monitor", "--once", "--server", in.api, "--log", utility+"="+key, "--state", state); err != nil {
+		t.Fatalf("tapproof monitor --once: %v\n%s", err, out)
+	}
+	if out, err := runCmd(t, append(slices.Clone(auditArgs), "--monitor-state", state)...); err != nil || !strings.Contains(out, "CLEAN") {
+		t.Fatalf("tapproof audit --monitor-state: %v\n%s", err, out)
+	}
+	if out, err := runCmd(t, append(slices.Clone(auditArgs), "--monitor-state", t.TempDir())...); err == nil || !strings.Contains(err.Error(), "verified no checkpoint") {
+		t.Fatalf("tapproof audit --monitor-state of an empty state: %v\n%s", err, out)
+	}
+
 	// Flint: the two samples above 15 ug/L go, with one DELETE.
 	type sample struct {
 		site, device string

@@ -14,8 +14,9 @@ import (
 	"github.com/tapproof/tapproof/anchor"
 	"github.com/tapproof/tapproof/audit"
 	"github.com/tapproof/tapproof/httpapi"
+	"github.com/tapproof/tapproof/monitor"
+	"github.com/tapproof/tapproof/witness"
 )
-
 
 // auditMaxCheckpoint bounds a --checkpoint file, in bytes.
 const auditMaxCheckpoint = 64 << 10
@@ -23,17 +24,20 @@ const auditMaxCheckpoint = 64 << 10
 func newAuditCmd() *cobra.Command {
 	var (
 		server, utility, logKey, cpFile string
+		monitorState, policyFile        string
 		ic                              audit.InfluxConfig
 		asJSON                          bool
 	)
 	cmd := &cobra.Command{
-		Use:   "audit --utility ID --log-key KEY [--checkpoint FILE] [--server URL] [--influx-url URL] [--influx-db DB] [--json]",
+		Use:   "audit --utility ID --log-key KEY [--checkpoint FILE | --monitor-state DIR] [--witness-policy FILE] [--server URL] [--influx-url URL] [--influx-db DB] [--json]",
 		Short: "Check that InfluxDB holds every reading and lab sample of the log, as logged, and nothing else",
 		Long: `Check InfluxDB, which the dashboards chart, against the utility's verifiable
 log, which is the record. The log is read back from the tapproof API at
 --server and checked against a signed checkpoint, whose signature --log-key
 must verify: the server's latest, or with --checkpoint FILE one you hold,
-such as the one a regulator's monitor verified. Every leaf the checkpoint
+or with --monitor-state DIR the last one a regulator's monitor (tapproof
+monitor --state DIR) verified; with --witness-policy its cosignatures must
+meet the policy. Every leaf the checkpoint
 covers must hash to its root, so a server that leaves a leaf out or alters
 one fails the audit instead of passing it.
 
@@ -73,16 +77,39 @@ that does not match it, InfluxDB unreachable).`,
 			ctx := cmd.Context()
 			c := &httpapi.Client{BaseURL: server}
 			var signedCP []byte
-			if cpFile != "" {
+			switch {
+			case cpFile != "" && monitorState != "":
+				return errors.New("give --checkpoint or --monitor-state, not both")
+			case cpFile != "":
 				if signedCP, err = readCheckpointFile(cpFile); err != nil {
 					return err
 				}
-			} else if signedCP, err = c.Checkpoint(ctx, utility); err != nil {
-				return fmt.Errorf("log %s: %w", utility, err)
+			case monitorState != "":
+				st, err := monitor.ReadState(monitorState, utility, v)
+				if err != nil {
+					return fmt.Errorf("--monitor-state: %w", err)
+				}
+				if st == nil {
+					return fmt.Errorf("--monitor-state %s: the monitor has verified no checkpoint of %s yet", monitorState, utility)
+				}
+				signedCP = []byte(st.Checkpoint)
+			default:
+				if signedCP, err = c.Checkpoint(ctx, utility); err != nil {
+					return fmt.Errorf("log %s: %w", utility, err)
+				}
 			}
 			cp, err := anchor.OpenCheckpoint(signedCP, v)
 			if err != nil {
 				return fmt.Errorf("log %s: %w", utility, err)
+			}
+			if policyFile != "" {
+				policy, err := witness.ReadPolicyFile(policyFile)
+				if err != nil {
+					return fmt.Errorf("--witness-policy: %w", err)
+				}
+				if err := policy.Check(signedCP); err != nil {
+					return fmt.Errorf("log %s: its checkpoint: %w", utility, err)
+				}
 			}
 			rep, err := audit.Run(ctx, c.Log(utility), store, utility, cp)
 			if err != nil {
@@ -110,6 +137,8 @@ that does not match it, InfluxDB unreachable).`,
 	f.StringVar(&utility, "utility", "", "utility (water system) id")
 	f.StringVar(&logKey, "log-key", "", "the log's note verifier key ($TAPPROOF_LOG_KEY)")
 	f.StringVar(&cpFile, "checkpoint", "", "audit at this signed checkpoint instead of the server's latest; it must verify with --log-key")
+	f.StringVar(&monitorState, "monitor-state", "", "audit at the last checkpoint the monitor with this state directory verified ($TAPPROOF_MONITOR_STATE)")
+	f.StringVar(&policyFile, "witness-policy", "", "a witness policy the checkpoint's cosignatures must meet ($TAPPROOF_WITNESS_POLICY)")
 	f.StringVar(&ic.URL, "influx-url", "http://127.0.0.1:8086", "InfluxDB URL ($TAPPROOF_INFLUX_URL)")
 	f.StringVar(&ic.Database, "influx-db", "tapproof", "InfluxDB database, db or db/rp ($TAPPROOF_INFLUX_DB)")
 	f.StringVar(&ic.Token, "influx-token", "", `read-only InfluxDB credentials, "user:password" for 1.8 or a token; a secret, better in the environment ($TAPPROOF_AUDIT_INFLUX_TOKEN)`)
