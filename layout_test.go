@@ -45,7 +45,7 @@ var allowed = map[string][]string{
 	"alerts/residents": {"", "alerts", "alerts/notice"},
 	// The application: the per-utility logs, enrollment, bundles, the
 	// sinks, readiness and the server's wiring. Everything but cmd.
-	"platform":              {"", "signed", "journal", "broker", "ingest", "anchor", "alerts", "alerts/cap", "alerts/notice", "alerts/residents", "alerts/webhook", "influx", "compliance", "httpapi", "public", "witness"},
+	"platform":              {"", "signed", "journal", "broker", "ingest", "anchor", "alerts", "alerts/cap", "alerts/notice", "alerts/residents", "alerts/webhook", "influx", "compliance", "httpapi", "public", "witness", "audit"},
 	"deploy":                {},
 	"internal/localstack":   {},
 	"internal/alertstest":   {"", "alerts", "internal/natstest", "internal/poll"},

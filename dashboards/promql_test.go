@@ -15,7 +15,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/audit"
 	"github.com/tapproof/tapproof/dashboards"
+	"github.com/tapproof/tapproof/monitor"
 	"github.com/tapproof/tapproof/witness"
 )
 
@@ -34,6 +36,8 @@ import (
 //	                          tapproof_oldest_unanchored_seconds, tapproof_journal_set_aside_total
 //	platform/stall.go         tapproof_consumer_stalled_seconds
 //	platform/witnessing.go    tapproof_witness_*, tapproof_witnessed_*
+//	platform/audit.go         tapproof_audit_*
+//	monitor/metrics.go        tapproof_monitor_* (tapproof monitor)
 //	alerts/metrics.go         tapproof_alerts_invalid_total
 //	broker/authorizer.go      tapproof_broker_connections_total
 //	ingest/metrics.go         tapproof_ingest_lane_readings_total (the alert lane)
@@ -62,6 +66,19 @@ var exported = map[string]map[string][]string{
 	"tapproof_witness_policy_unmet_total":             {"log": nil},
 	"tapproof_witnessed_log_size_leaves":              {"log": nil},
 	"tapproof_witnessed_checkpoint_timestamp_seconds": {"log": nil},
+	"tapproof_audit_runs_total":                       {"log": nil, "result": {"done", "deferred", "failed"}},
+	"tapproof_audit_findings":                         {"log": nil, "kind": {string(audit.Missing), string(audit.Changed), string(audit.WithoutLeaf)}},
+	"tapproof_audit_timestamp_seconds":                {"log": nil},
+	"tapproof_audit_log_size_leaves":                  {"log": nil},
+	// tapproof monitor's own /metrics, on a regulator's machine.
+	"tapproof_monitor_findings_total":                 {"log": nil, "kind": monitorKinds()},
+	"tapproof_monitor_verified_size_leaves":           {"log": nil},
+	"tapproof_monitor_leaves_checked_total":           {"log": nil},
+	"tapproof_monitor_leaves_unchecked_total":         {"log": nil},
+	"tapproof_monitor_set_aside_leaves_total":         {"log": nil},
+	"tapproof_monitor_last_success_timestamp_seconds": {"log": nil},
+	"tapproof_monitor_poll_errors_total":              {"log": nil},
+	"tapproof_monitor_webhook_deliveries_total":       {"result": {"delivered", "retried", "failed"}},
 	"tapproof_consumer_stalled_seconds":               {"log": nil, "consumer": {"ingest", "anchor", "influx", "exceedance"}},
 	"tapproof_journal_set_aside_total":                {"sink": {"anchor", "influx", "exceedance"}, "reason": {tapproof.SetAsideUnsealed, tapproof.SetAsideUndecodable}},
 	"tapproof_alerts_invalid_total":                   {"reason": {"undecodable", "invalid"}},
@@ -379,4 +396,12 @@ func readYAML(t *testing.T, path string, v any) {
 	if err := yaml.Unmarshal(b, v); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
+}
+
+func monitorKinds() []string {
+	var out []string
+	for _, k := range monitor.Kinds {
+		out = append(out, string(k))
+	}
+	return out
 }

@@ -179,6 +179,14 @@ func (c *Cursor) Pending(ctx context.Context) (uint64, error) {
 	return p.Pending, err
 }
 
+// CursorProgress returns the progress of utility's cursor name, which
+// another goroutine or replica may be draining: how much waits for its sink,
+// and the acknowledgement floor below which every entry is in the sink
+// (Done, a stream sequence: entries of index < Done).
+func (j *Journal) CursorProgress(ctx context.Context, utility, name string) (Progress, error) {
+	return consumerProgress(ctx, j.js, LogStreamName(utility), name)
+}
+
 // Progress returns how much work waits for this cursor's sink and how far
 // it got. It may be called while another goroutine drains the cursor.
 func (c *Cursor) Progress(ctx context.Context) (Progress, error) {

@@ -58,8 +58,14 @@ type Config struct {
 	// submitted to and which of them must cosign it; the checkpoints and
 	// bundles served are then the latest that met it.
 	WitnessPolicy *witness.Policy
-	BatchSize     int
-	Workers       int
+	// AuditInterval, if > 0, is how often each log's InfluxDB points are
+	// audited against it (package audit), with AuditInfluxToken.
+	AuditInterval time.Duration
+	// AuditInfluxToken are read-only InfluxDB credentials for the audit
+	// (secret); InfluxToken if empty.
+	AuditInfluxToken string
+	BatchSize        int
+	Workers          int
 	// Residents: the public pages, notices and their channels.
 	PublicURL   string // base URL of the public pages, for links in notices and CAP
 	PublicTitle string

@@ -25,6 +25,7 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/anchor"
+	"github.com/tapproof/tapproof/audit"
 	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/influx"
 	"github.com/tapproof/tapproof/journal"
@@ -274,7 +275,7 @@ func (p *app) utilityLog(ctx context.Context, utility string) (*utilityLog, erro
 
 // runLogs runs the sinks and checkpointer of every log, starting those of
 // logs created later (by any replica) as they appear, until ctx is done.
-func (p *app) runLogs(ctx context.Context, g *errgroup.Group, iw *influx.Writer, ex *exceedanceWatch, m *platformMetrics, stalls *stallWatch) error {
+func (p *app) runLogs(ctx context.Context, g *errgroup.Group, iw *influx.Writer, store audit.Store, ex *exceedanceWatch, m *platformMetrics, stalls *stallWatch) error {
 	running := map[string]bool{}
 	for {
 		infos, err := p.journal.Logs(ctx)
@@ -288,7 +289,7 @@ func (p *app) runLogs(ctx context.Context, g *errgroup.Group, iw *influx.Writer,
 					p.log.Warn("log unavailable", slog.String("utility", li.Utility), slog.Any("error", err))
 					continue
 				}
-				r := &logRunner{ul: ul, journal: p.journal, influx: iw, exceedances: ex, metrics: m, stalls: stalls, cfg: p.cfg, log: p.log}
+				r := &logRunner{ul: ul, journal: p.journal, influx: iw, audit: store, exceedances: ex, metrics: m, stalls: stalls, cfg: p.cfg, log: p.log}
 				r.start(ctx, g)
 				running[li.Utility] = true
 			}

@@ -25,6 +25,7 @@ import (
 	"github.com/tapproof/tapproof/alerts/residents"
 	"github.com/tapproof/tapproof/alerts/webhook"
 	"github.com/tapproof/tapproof/anchor"
+	"github.com/tapproof/tapproof/audit"
 	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/influx"
@@ -147,6 +148,16 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer iw.Close()
+	var auditStore audit.Store
+	if cfg.AuditInterval > 0 {
+		token := cfg.AuditInfluxToken
+		if token == "" {
+			token = cfg.InfluxToken
+		}
+		if auditStore, err = audit.NewInflux(audit.InfluxConfig{URL: cfg.InfluxURL, Database: cfg.InfluxDB, Token: token}); err != nil {
+			return err
+		}
+	}
 
 	alertMetrics := alerts.NewMetrics(reg)
 	store, err := alerts.NewStore(ctx, urgentJS, alertMetrics)
@@ -238,7 +249,7 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(func() error { return in.Run(ctx) })
 		g.Go(func() error { return in.RunLane(ctx, urgent, laneJournal, laneCfg) })
 		g.Go(func() error { return watchIngest(ctx, j, metrics, stalls) })
-		g.Go(func() error { return p.runLogs(ctx, g, iw, exceedances, metrics, stalls) })
+		g.Go(func() error { return p.runLogs(ctx, g, iw, auditStore, exceedances, metrics, stalls) })
 		g.Go(func() error { return notifier.Run(ctx) })
 		if wh != nil {
 			g.Go(func() error { return wh.Run(ctx) })

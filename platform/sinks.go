@@ -11,6 +11,7 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/anchor"
+	"github.com/tapproof/tapproof/audit"
 	"github.com/tapproof/tapproof/influx"
 	"github.com/tapproof/tapproof/ingest"
 	"github.com/tapproof/tapproof/journal"
@@ -23,6 +24,8 @@ type logRunner struct {
 	ul      *utilityLog
 	journal *journal.Journal
 	influx  *influx.Writer
+	// audit, if set, is InfluxDB as the scheduled audit reads it.
+	audit audit.Store
 	// exceedances raises the system action level exceedance alerts.
 	exceedances *exceedanceWatch
 	metrics     *platformMetrics
@@ -42,6 +45,13 @@ func (r *logRunner) start(ctx context.Context, g *errgroup.Group) {
 		g.Go(func() error { return r.witnessing(ctx, r.cfg.WitnessPolicy, signed) })
 	}
 	g.Go(func() error { return r.checkpoints(ctx, signed) })
+	if r.audit != nil {
+		served := r.journal.Checkpoints(r.ul.info.Utility)
+		if r.cfg.WitnessPolicy != nil {
+			served = r.journal.WitnessedCheckpoints(r.ul.info.Utility)
+		}
+		g.Go(func() error { return r.auditing(ctx, r.audit, served) })
+	}
 }
 
 func (r *logRunner) onErr(ctx context.Context, sink string) func(error) {
@@ -259,6 +269,7 @@ type platformMetrics struct {
 	leader           prometheus.Gauge
 	setAside         *prometheus.CounterVec
 	witnessMetrics
+	auditMetrics
 }
 
 func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
@@ -317,5 +328,6 @@ func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
 	m.sinkEntries.WithLabelValues("influx")
 	reg.MustRegister(m.sinkEntries, m.sinkErrors, m.pending, m.ingestPending, m.logSize, m.checkpointTime, m.oldestUnanchored, m.proofLatency, m.leader, m.setAside)
 	m.witnessMetrics = newWitnessMetrics(reg)
+	m.auditMetrics = newAuditMetrics(reg)
 	return m
 }

@@ -36,7 +36,10 @@ func TestAuditEndToEnd(t *testing.T) {
 	st := localstack.ForTest(t)
 	labPub, labKey, _ := ed25519.GenerateKey(rand.Reader)
 	const labID, utility = "state-lab", "flint"
-	in := startServeCompliance(t, st, t.TempDir(), compliance.KeySet{Labs: map[string][]ed25519.PublicKey{labID: {labPub}}}, compliance.HalfUp)
+	cfg := testServeConfig(t, st, t.TempDir())
+	cfg.ComplianceKeys = compliance.KeySet{Labs: map[string][]ed25519.PublicKey{labID: {labPub}}}
+	cfg.AuditInterval = 300 * time.Millisecond // and serve audits on its own
+	in := startServeConfig(t, cfg)
 	ctx := t.Context()
 	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 2, LeadPerSite: 1, NIRSPerUtil: -1, UtilityNames: []string{utility}})
 	if err != nil {
@@ -111,6 +114,19 @@ func TestAuditEndToEnd(t *testing.T) {
 		t.Fatalf("tapproof audit --checkpoint: %v; report %+v, want clean with %d leaves and points", err, rep, points)
 	}
 
+	// serve's own audit agrees.
+	poll.Until(t, 30*time.Second, func() error {
+		if got := metricValue(t, in.api, `tapproof_audit_log_size_leaves{log="flint"}`); got < float64(logInfo(t, in.api, utility).Size) || got == 0 {
+			return fmt.Errorf("serve's audit at size %v, not yet at the checkpoint", got)
+		}
+		return nil
+	})
+	for _, k := range audit.Kinds {
+		if got := metricValue(t, in.api, fmt.Sprintf(`tapproof_audit_findings{kind="%s",log="flint"}`, k)); got != 0 {
+			t.Fatalf("serve's audit found %v %s before anything was changed", got, k)
+		}
+	}
+
 	// At the checkpoint a regulator's monitor verified.
 	state := t.TempDir()
 	if out, err := runCmd(t, "monitor", "--once", "--server", in.api, "--log", utility+"="+key, "--state", state); err != nil {
@@ -141,6 +157,12 @@ func TestAuditEndToEnd(t *testing.T) {
 	if got := influxCount(t, st, `utility='flint'`); got != points-2 {
 		t.Fatalf("after the DELETE, %d points, want %d", got, points-2)
 	}
+	poll.Until(t, 30*time.Second, func() error {
+		if got := metricValue(t, in.api, `tapproof_audit_findings{kind="missing",log="flint"}`); got != 2 {
+			return fmt.Errorf("serve's audit counts %v missing points, want the 2 deleted", got)
+		}
+		return nil
+	})
 	rep, err = runAudit()
 	if !foundDiscrepancies(err) || len(rep.Findings) != 2 || rep.Count(audit.Missing) != 2 {
 		t.Fatalf("audit after the DELETE: %v, findings %+v; want exit 1 and the two samples missing", err, rep.Findings)

@@ -34,11 +34,13 @@ func newServeCmd() *cobra.Command {
 		Long: `Run the platform. Secrets come from the environment only:
   TAPPROOF_ADMIN_TOKEN     bearer token of the admin API (enrollment); unset disables it
   TAPPROOF_INFLUX_TOKEN    InfluxDB credentials ("user:password" for 1.8, a token for 2.x/3.x)
+  TAPPROOF_AUDIT_INFLUX_TOKEN  read-only InfluxDB credentials of --audit-every (default: the above)
   TAPPROOF_WEBHOOK_SECRET  HMAC key for webhook signatures
   TAPPROOF_SMTP_PASSWORD   SMTP password for residents' email notices`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.AdminToken = os.Getenv("TAPPROOF_ADMIN_TOKEN")
 			cfg.InfluxToken = os.Getenv("TAPPROOF_INFLUX_TOKEN")
+			cfg.AuditInfluxToken = os.Getenv("TAPPROOF_AUDIT_INFLUX_TOKEN")
 			cfg.SMTP.Password = os.Getenv("TAPPROOF_SMTP_PASSWORD")
 			cfg.Log = newLogger(logLevel)
 			cfg.Jurisdictions = map[string]tapproof.Jurisdiction{}
@@ -99,6 +101,7 @@ func newServeCmd() *cobra.Command {
 	f.StringArrayVar(&webhooks, "webhook", nil, "URL to POST alerts to, signed with TAPPROOF_WEBHOOK_SECRET (repeatable)")
 	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", cfg.CheckpointInterval, "how often each log's new tree head is checked and signed")
 	f.StringVar(&policyFile, "witness-policy", "", "witness policy file: every checkpoint goes to its witnesses, and checkpoints and bundles are served once their cosignatures meet it ($TAPPROOF_WITNESS_POLICY)")
+	f.DurationVar(&cfg.AuditInterval, "audit-every", 0, "audit each log's InfluxDB points against it this often, counting discrepancies on /metrics; 0 never ($TAPPROOF_AUDIT_EVERY)")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "base URL of the public pages, used in notices and CAP alerts (default: the HTTP address) ($TAPPROOF_PUBLIC_URL)")
 	f.StringVar(&cfg.PublicTitle, "public-title", cfg.PublicTitle, "title of the public pages and sender name of CAP alerts ($TAPPROOF_PUBLIC_TITLE)")
 	f.StringVar(&cfg.CAPSender, "cap-sender", cfg.CAPSender, "CAP sender id, e.g. alerts@water.example.org ($TAPPROOF_CAP_SENDER)")
