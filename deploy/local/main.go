@@ -162,7 +162,7 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 		"--webhook", "http://"+webhookAddr+"/alerts", "--checkpoint-interval", "1s",
 		"--public-url", "http://"+apiAddr+"/", "--public-title", "tapproof demo water",
 		"--smtp-host", "127.0.0.1", "--smtp-port", "1025", "--smtp-tls", "none", "--smtp-from", "alerts@demo.tapproof.local",
-		"--lab-key", lab.ID+"="+lab.PublicKey(), "--witness-policy", policyFile)
+		"--lab-key", lab.ID+"="+lab.PublicKey(), "--witness-policy", policyFile, "--audit-every", "30s")
 	if err != nil {
 		return err
 	}
@@ -344,6 +344,10 @@ Alerts are printed here as the webhook receives them.
   Compliance        %[2]s/v1/compliance/utility-1/%[9]s   (90th percentile, notices due)
                     bin/tapproof compliance --utility utility-1 --period %[9]s --lab-key %[10]s \
                         --log %[2]s --log-key "$(curl -s %[2]s/v1/logs | jq -r '.[] | select(.utility=="utility-1") | .verifier_key')"
+  Audit             tapproof audits InfluxDB against each log every 30 s (tapproof_audit_findings on
+                    %[2]s/metrics); by hand, naming each point deleted, changed or added:
+                    bin/tapproof audit --server %[2]s --utility utility-1 --influx-url %[4]s --influx-db %[5]s \
+                        --log-key "$(curl -s %[2]s/v1/logs | jq -r '.[] | select(.utility=="utility-1") | .verifier_key')"
   Metrics           %[2]s/metrics   readiness: %[2]s/readyz
   NATS JetStream    tls://%[3]s      TLS with a local CA, every connection authenticated: sensors with
                     their enrolled key, the operator with %[7]s/tapproof/broker/operator.nk, e.g.
