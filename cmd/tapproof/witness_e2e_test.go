@@ -1,18 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
@@ -130,10 +135,17 @@ func TestWitnessedCheckpoints(t *testing.T) {
 	}
 	waitWitnessed(t, in.api, "flint", want+1)
 
+	// A regulator's monitor has followed the log so far.
+	monState := t.TempDir()
+	monitorArgs := []string{"monitor", "--once", "--log", "flint=" + li.VerifierKey, "--state", monState}
+	if out, err := runCmd(t, append(slices.Clone(monitorArgs), "--server", in.api, "--witness-policy", policyFile)...); err != nil {
+		t.Fatalf("tapproof monitor --once on the real log: %v\n%s", err, out)
+	}
+
 	// A second history: the utility rebuilds its log without two of its
 	// leaves, adds three, and signs it with the log's own key. Neither
 	// witness cosigns it.
-	forked, tree := secondHistory(t, in.api, dataDir, "flint", want+1)
+	forked, tree, leaves := secondHistory(t, in.api, dataDir, "flint", want+1)
 	sub := witness.NewSubmitter(policy, mustVerifier(t, li.VerifierKey), memProver{tree}, nil)
 	var (
 		mu      sync.Mutex
@@ -153,6 +165,55 @@ func TestWitnessedCheckpoints(t *testing.T) {
 		}
 	}
 	t.Logf("second history: %v", results)
+
+	// The utility serves it to the regulator anyway: the monitor, which
+	// kept the checkpoint it verified, catches the fork and keeps the
+	// evidence, even without a witness policy.
+	rebuilt := &rebuiltLog{checkpoint: forked, tree: tree, leaves: leaves}
+	srv := httptest.NewServer(httpapi.Handler(httpapi.Config{Logs: rebuilt, Gatherer: prometheus.NewRegistry(), Log: slog.New(slog.DiscardHandler)}))
+	defer srv.Close()
+	out, err = runCmd(t, append(slices.Clone(monitorArgs), "--server", srv.URL)...)
+	if !isExit(err, 1) || !strings.Contains(out, "fork") {
+		t.Fatalf("tapproof monitor --once on the second history: %v, want exit 1 and a fork\n%s", err, out)
+	}
+	evidence, _ := filepath.Glob(filepath.Join(monState, "findings", "*-flint-fork"))
+	if len(evidence) != 1 {
+		t.Fatalf("fork evidence directories %v\n%s", evidence, out)
+	}
+	for _, f := range []string{"finding.json", "stored-checkpoint.txt", "new-checkpoint.txt", "consistency-proof.json"} {
+		b, err := os.ReadFile(filepath.Join(evidence[0], f))
+		if err != nil || len(b) == 0 {
+			t.Errorf("evidence %s: %v", f, err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(evidence[0], "new-checkpoint.txt")); !bytes.Equal(b, forked) {
+		t.Errorf("the evidence's new checkpoint is not the one the server signed:\n%s", b)
+	}
+}
+
+// rebuiltLog serves a second history of a log, as a utility that rebuilt
+// it would: its checkpoint, consistency proofs and leaves.
+type rebuiltLog struct {
+	unusedRoutes // the routes the monitor does not use
+	checkpoint   []byte
+	tree         *testonly.Tree
+	leaves       [][]byte
+}
+
+// unusedRoutes names httpapi.Logs as an embedded field that is not
+// called Logs, which is one of its methods.
+type unusedRoutes = httpapi.Logs
+
+func (l *rebuiltLog) LatestCheckpoint(context.Context, string) ([]byte, error) {
+	return l.checkpoint, nil
+}
+
+func (l *rebuiltLog) ConsistencyProof(_ context.Context, _ string, from, to uint64) ([][]byte, error) {
+	return l.tree.ConsistencyProof(from, to)
+}
+
+func (l *rebuiltLog) Leaves(_ context.Context, _ string, start, count uint64) ([][]byte, error) {
+	return l.leaves[min(start, uint64(len(l.leaves))):min(start+count, uint64(len(l.leaves)))], nil
 }
 
 // waitWitnessed waits until utility's served checkpoint, which with a
@@ -200,22 +261,24 @@ func stripCosignature(t *testing.T, bundle []byte, name string) []byte {
 
 // secondHistory reads utility's log of size leaves from the API and
 // returns a checkpoint signed with the log's own key over the same leaves
-// without leaves 1 and 2 and with three more, and its tree.
-func secondHistory(t *testing.T, api, dataDir, utility string, size uint64) ([]byte, *testonly.Tree) {
+// without leaves 1 and 2 and with three more, its tree and its leaves.
+func secondHistory(t *testing.T, api, dataDir, utility string, size uint64) ([]byte, *testonly.Tree, [][]byte) {
 	t.Helper()
 	leaves, err := (&httpapi.Client{BaseURL: api}).Leaves(t.Context(), utility, 0, size)
 	if err != nil || uint64(len(leaves)) != size {
 		t.Fatalf("leaves: %d, %v", len(leaves), err)
 	}
 	tree := testonly.New(rfc6962.DefaultHasher)
+	var kept [][]byte
 	for i, l := range leaves {
 		if i != 1 && i != 2 {
-			tree.AppendData(l.Bytes)
+			kept = append(kept, l.Bytes)
 		}
 	}
 	for i := range 3 {
-		tree.AppendData(fmt.Appendf(nil, "rewritten %d", i))
+		kept = append(kept, leaves[len(leaves)-1-i].Bytes) // well-formed leaves, repeated
 	}
+	tree.AppendData(kept...)
 	skey, err := os.ReadFile(filepath.Join(dataDir, "keys", utility+".note-key"))
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +291,7 @@ func secondHistory(t *testing.T, api, dataDir, utility string, size uint64) ([]b
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cp, tree
+	return cp, tree, kept
 }
 
 type memProver struct{ tree *testonly.Tree }
