@@ -35,7 +35,7 @@ var allowed = map[string][]string{
 	// The regulator's monitor: the server reached through an interface
 	// (httpapi.Client implements it), checkpoints and witness policies,
 	// the entries' signatures and the labs' and reviewers' keys.
-	"monitor": {"", "signed", "anchor", "witness", "compliance"},
+	"monitor": {"", "signed", "anchor", "witness", "compliance", "alerts"},
 	// Delivering alerts, one concern each: none imports another but
 	// alerts/notice, the text that CAP documents and residents' notices
 	// share; alerts imports none of them.

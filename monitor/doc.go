@@ -36,8 +36,8 @@
 // (BenchmarkFirstPass).
 //
 // Of tapproof's own packages, monitor imports the root package, signed,
-// anchor (checkpoints), witness (policies) and compliance (the labs' and
-// reviewers' keys). It reaches the server through the API interface, which
+// anchor (checkpoints), witness (policies), compliance (the labs' and
+// reviewers' keys) and alerts (the signature webhooks share). It reaches the server through the API interface, which
 // httpapi.Client implements. TestImportGraph in layout_test.go enforces
 // this.
 package monitor

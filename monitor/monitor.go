@@ -65,7 +65,7 @@ type Config struct {
 	// stale finding (DefaultStaleAfter).
 	StaleAfter time.Duration
 	// WebhookURL, if set, receives a POST of each finding as JSON, signed
-	// with WebhookSecret if set (HeaderSignature). WebhookClient is the
+	// with WebhookSecret if set (alerts.HeaderSignature). WebhookClient is the
 	// client used, one with a timeout and no redirects if nil.
 	WebhookURL, WebhookSecret string
 	WebhookClient             *http.Client

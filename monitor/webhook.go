@@ -3,9 +3,6 @@ package monitor
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,27 +12,15 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/tapproof/tapproof/alerts"
 )
 
-// Headers of a webhook delivery of a finding. The signature is the one
-// the platform's own webhooks carry (alerts.HeaderSignature, alerts.Sign),
-// so that a receiver checks both alike.
-const (
-	// HeaderSignature is "sha256=" + hex(HMAC-SHA256(secret, body)), sent
-	// when a secret is configured.
-	HeaderSignature = "X-Tapproof-Signature"
-	// HeaderFindingID names the finding (its evidence directory), for
-	// receivers to deduplicate on.
-	HeaderFindingID = "X-Tapproof-Finding-Id"
-)
-
-// Sign returns the HeaderSignature value of body: "sha256=" followed by
-// the hex HMAC-SHA256 of body keyed with secret.
-func Sign(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
-}
+// HeaderFindingID names the finding of a webhook delivery (its evidence
+// directory), for receivers to deduplicate on. A delivery is signed as the
+// platform's own webhooks are (alerts.HeaderSignature, alerts.Sign) when a
+// secret is configured, so that a receiver checks both alike.
+const HeaderFindingID = "X-Tapproof-Finding-Id"
 
 // Webhook delivery parameters.
 const (
@@ -154,7 +139,7 @@ func (w *webhookSender) post(ctx context.Context, d delivery) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(HeaderFindingID, d.id)
 	if w.secret != "" {
-		req.Header.Set(HeaderSignature, Sign(w.secret, d.body))
+		req.Header.Set(alerts.HeaderSignature, alerts.Sign(w.secret, d.body))
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {
