@@ -67,14 +67,9 @@ func (c *Client) Leaves(ctx context.Context, utility string, start, count uint64
 	if err != nil {
 		return nil, err
 	}
-	var out []tapproof.Leaf
-	dec := json.NewDecoder(bytes.NewReader(b))
-	for dec.More() {
-		var l tapproof.Leaf
-		if err := dec.Decode(&l); err != nil {
-			return nil, fmt.Errorf("log %s leaves from %d: %w", utility, start, err)
-		}
-		out = append(out, l)
+	out, err := parseLeafLines(b)
+	if err != nil {
+		return nil, fmt.Errorf("log %s leaves from %d: %w", utility, start, err)
 	}
 	return out, nil
 }

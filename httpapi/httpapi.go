@@ -266,12 +266,11 @@ func (a *api) leaves(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/jsonl")
-	enc := json.NewEncoder(w)
+	var buf []byte
 	for i, l := range ls {
-		if err := enc.Encode(tapproof.Leaf{Index: start + uint64(i), Bytes: l}); err != nil {
-			return // the client went away
-		}
+		buf = appendLeafLine(buf, start+uint64(i), l)
 	}
+	w.Write(buf) // an error: the client went away
 }
 
 func (a *api) bundle(w http.ResponseWriter, r *http.Request) {
