@@ -20,6 +20,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sync/errgroup"
 
@@ -313,16 +314,12 @@ func (p *app) Logs(ctx context.Context) ([]httpapi.LogSummary, error) {
 			return nil, err
 		}
 		s := httpapi.LogSummary{Utility: ul.info.Utility, Origin: ul.info.Origin, VerifierKey: ul.info.VerifierKey}
-		cp, err := p.served(ul).LatestCheckpoint(ctx, ul.info.Origin)
-		if err != nil {
-			return nil, err
-		}
-		if cp != nil {
-			c, err := anchor.OpenCheckpoint(cp, ul.verifier)
-			if err != nil {
-				return nil, err
-			}
+		_, c, err := p.latestServed(ctx, ul)
+		switch {
+		case err == nil:
 			s.Size = c.Size
+		case !errors.Is(err, tapproof.ErrNotYetAnchored):
+			return nil, err
 		}
 		out = append(out, s)
 	}
@@ -347,11 +344,44 @@ func (p *app) LatestCheckpoint(ctx context.Context, utility string) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	cp, err := p.served(ul).LatestCheckpoint(ctx, ul.info.Origin)
-	if err == nil && cp == nil {
-		err = fmt.Errorf("no checkpoint published yet: %w", tapproof.ErrNotYetAnchored)
-	}
+	cp, _, err := p.latestServed(ctx, ul)
 	return cp, err
+}
+
+// latestServed returns the latest checkpoint the API serves for ul, and
+// what it says, if it is one: signed with the log's key and, under a
+// witness policy, cosigned as the policy asks. Only tapproof writes that
+// store, but anyone holding broker credentials could publish on it: what
+// is not a served checkpoint is never served, and the next one supersedes
+// it. Until then the log has no checkpoint to serve (ErrNotYetAnchored).
+func (p *app) latestServed(ctx context.Context, ul *utilityLog) ([]byte, *log.Checkpoint, error) {
+	cp, err := p.served(ul).LatestCheckpoint(ctx, ul.info.Origin)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cp == nil {
+		return nil, nil, fmt.Errorf("no checkpoint published yet: %w", tapproof.ErrNotYetAnchored)
+	}
+	c, err := p.checkServed(ul, cp)
+	if err != nil {
+		p.log.Warn("the latest checkpoint on the served subject is not one: not served", slog.String("utility", ul.info.Utility), slog.Any("error", err))
+		return nil, nil, fmt.Errorf("no servable checkpoint (the latest published is not one): %w", tapproof.ErrNotYetAnchored)
+	}
+	return cp, c, nil
+}
+
+// checkServed opens cp as a checkpoint the API may serve for ul.
+func (p *app) checkServed(ul *utilityLog, cp []byte) (*log.Checkpoint, error) {
+	c, err := anchor.OpenCheckpoint(cp, ul.verifier)
+	if err != nil {
+		return nil, err
+	}
+	if p.cfg.WitnessPolicy != nil {
+		if err := p.cfg.WitnessPolicy.Check(cp); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // Checkpoint returns the checkpoint published at size; with a witness
@@ -361,7 +391,14 @@ func (p *app) Checkpoint(ctx context.Context, utility string, size uint64) ([]by
 	if err != nil {
 		return nil, err
 	}
-	return p.served(ul).Checkpoint(ctx, size)
+	cp, err := p.served(ul).Checkpoint(ctx, size)
+	if err != nil {
+		return nil, err
+	}
+	if c, err := p.checkServed(ul, cp); err != nil || c.Size != size {
+		return nil, fmt.Errorf("checkpoint %d of %s: the one published is not one to serve: %w", size, utility, tapproof.ErrNotFound)
+	}
+	return cp, nil
 }
 
 // ConsistencyProof proves the log at from is a prefix of the log at to. Both

@@ -12,11 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -27,6 +29,7 @@ import (
 	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/poll"
+	"github.com/tapproof/tapproof/journal"
 	"github.com/tapproof/tapproof/simulate"
 	"github.com/tapproof/tapproof/witness"
 )
@@ -133,6 +136,33 @@ func TestWitnessedCheckpoints(t *testing.T) {
 	if err := uni.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
+	waitWitnessed(t, in.api, "flint", want+1)
+
+	// Whatever else lands on the witnessed subject (someone with broker
+	// credentials) is never served as a witnessed checkpoint, nor breaks
+	// the listing of the logs; the next witnessed checkpoint supersedes it.
+	op := operator(t, in)
+	for _, junk := range [][]byte{[]byte("not a checkpoint"), forgedUnwitnessed(t, dataDir, "flint", want+1)} {
+		m := nats.NewMsg(journal.CheckpointsSubject + ".flint.witnessed")
+		m.Data = junk
+		m.Header.Set(journal.HeaderSize, strconv.FormatUint(want+5, 10))
+		if err := op.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := op.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if code, b := get(t, in.api+"/v1/logs"); code != 200 {
+			t.Fatalf("GET /v1/logs with %q last on the witnessed subject: %d %s", junk, code, b)
+		}
+		if code, b := get(t, in.api+"/v1/logs/flint/checkpoint"); code == 200 {
+			t.Fatalf("served %q as the witnessed checkpoint: %s", junk, b)
+		}
+	}
+	if _, err := s.Publish(ctx, js, s.Lead(5, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	want++
 	waitWitnessed(t, in.api, "flint", want+1)
 
 	// A regulator's monitor has followed the log so far.
@@ -257,6 +287,25 @@ func stripCosignature(t *testing.T, bundle []byte, name string) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// forgedUnwitnessed returns a checkpoint of size signed with utility's
+// log key, over a root nobody computed, and no witness's cosignature.
+func forgedUnwitnessed(t *testing.T, dataDir, utility string, size uint64) []byte {
+	t.Helper()
+	skey, err := os.ReadFile(filepath.Join(dataDir, "keys", utility+".note-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(string(skey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := anchor.SignCheckpoint(signer, size, bytes.Repeat([]byte{0xf1}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
 }
 
 // secondHistory reads utility's log of size leaves from the API and
