@@ -253,6 +253,12 @@ func (w *worker) decide(ctx context.Context, m jetstream.Msg) error {
 		if err != nil {
 			return err
 		}
+		if h.Revoked {
+			// The registry this replica reads is a copy that may not yet
+			// show the revocation; the journal is the record, and a
+			// revocation there makes the append below fail.
+			return w.reject(ctx, m, tapproof.Reject(tapproof.ReasonDeviceDisabled, "device %s is revoked in the log", r.Device))
+		}
 		digest := sha256.Sum256(m.Data())
 		if r.Seq <= h.Seq {
 			rej, err := w.old(ctx, r, h, digest)

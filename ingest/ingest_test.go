@@ -312,3 +312,33 @@ func TestRedeliveredReadingLandsOnce(t *testing.T) {
 		t.Errorf("journaled reading's value, in canonical units (-want +got):\n%s", diff)
 	}
 }
+
+// A reading of a device whose revocation is in the journal is refused even
+// while this replica's registry still says the device is active (the
+// registry is a watched copy, written after the revocation is journaled),
+// so no reading lands after its device's revocation in the log.
+func TestReadingAfterRevocationRefused(t *testing.T) {
+	a := newSensor(t, "dev-a")
+	h := start(t, registry{"dev-a": a.dev}) // never learns of the revocation
+	h.publish(t, subj("dev-a"), a.sign(t, a.reading(1, 3)))
+	poll.Until(t, 10*time.Second, func() error {
+		if got := testutil.ToFloat64(counter(h, "tapproof_ingest_accepted_total")); got != 1 {
+			return fmt.Errorf("accepted = %v, want 1", got)
+		}
+		return nil
+	})
+	revokedAt, err := h.j.AppendRevocation(t.Context(), "u1", "dev-a", []byte(`{"device":"dev-a"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.publish(t, subj("dev-a"), a.sign(t, a.reading(2, 30)))
+	poll.Until(t, 10*time.Second, func() error {
+		if got := testutil.ToFloat64(rejected(h, tapproof.ReasonDeviceDisabled)); got != 1 {
+			return fmt.Errorf("device_disabled rejections = %v, want 1", got)
+		}
+		return nil
+	})
+	if n, _ := h.j.Size(t.Context(), "u1"); n != revokedAt+1 {
+		t.Errorf("journal size = %d, want %d: nothing after the revocation", n, revokedAt+1)
+	}
+}

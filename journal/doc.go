@@ -9,9 +9,11 @@
 // Ingest appends each accepted entry to it; the JetStream stream sequence of
 // that message, minus one, is the entry's index in the utility's Trillian log.
 // Because a reading is appended with the header
-// Nats-Expected-Last-Subject-Sequence on the device's subject, two copies of
-// the same reading can never both be appended, even when a crash causes a
-// redelivery: JetStream itself arbitrates. The anchor and the InfluxDB sink
+// Nats-Expected-Last-Subject-Sequence naming the last entry on the device's
+// subjects (tapproof.log.<utility>.*.<device>), two copies of the same
+// reading can never both be appended, even when a crash causes a
+// redelivery, and no reading decided before its device's revocation can be
+// appended after it: JetStream itself arbitrates. The anchor and the InfluxDB sink
 // each drain the journal with their own durable consumer and are idempotent,
 // so a crash anywhere loses nothing and duplicates nothing.
 //

@@ -108,6 +108,14 @@ func readingSubject(utility, device string) string {
 	return fmt.Sprintf("%s.%s.r.%s", logSubject, utility, device)
 }
 
+// deviceSubjects matches every subject of entries about one device: its
+// readings, enrollment and revocation (and, were a lab or alert class ever
+// named like the device, that one's entries too, which costs no more than a
+// needless retry: Head and the append's check use the same filter).
+func deviceSubjects(utility, device string) string {
+	return fmt.Sprintf("%s.%s.*.%s", logSubject, utility, device)
+}
+
 func enrollmentSubject(utility, device string) string {
 	return fmt.Sprintf("%s.%s.e.%s", logSubject, utility, device)
 }
@@ -175,9 +183,15 @@ func (j *Journal) logStream(ctx context.Context, utility string, create bool) (j
 
 // Head is the last reading of a device in the journal.
 type Head struct {
-	Seq       uint64   // the reading's per-device sequence number; 0 if none
-	Digest    [32]byte // SHA-256 of the envelope bytes
-	StreamSeq uint64   // the journal stream sequence (leaf index + 1); 0 if none
+	Seq    uint64   // the reading's per-device sequence number; 0 if none
+	Digest [32]byte // SHA-256 of the envelope bytes
+	// StreamSeq is the journal stream sequence (leaf index + 1) of the last
+	// entry about the device (a reading, its enrollment or its revocation);
+	// 0 if none. The next reading's append names it.
+	StreamSeq uint64
+	// Revoked reports that the device's revocation is in the journal: no
+	// reading of it may be appended, whatever a registry copy says.
+	Revoked bool
 }
 
 // Entry is one journal entry: a leaf of a utility's log (its index and the
@@ -204,36 +218,54 @@ type Entry struct {
 	SetAside string
 }
 
-// Head returns the last reading of device in utility's journal. An entry
-// on the device's subject that tapproof did not write (unsealed, or
-// without a sequence number) is not a reading of the device: Seq and Digest
-// are those of the last real one, while StreamSeq is that of the last
-// message on the subject, which the next append must name.
+// Head returns the last reading of device in utility's journal, and
+// whether the device is revoked. An entry on the device's subject that
+// tapproof did not write (unsealed, or without a sequence number) is not a
+// reading of the device: Seq and Digest are those of the last real one.
+// StreamSeq is that of the last message on any of the device's subjects
+// (deviceSubjects), which the next append must name: a revocation
+// journaled after the caller decided makes that append fail.
 func (j *Journal) Head(ctx context.Context, utility, device string) (Head, error) {
 	s, err := j.logStream(ctx, utility, false)
 	if err != nil {
 		return Head{}, err
 	}
-	subject := readingSubject(utility, device)
-	m, err := s.GetLastMsgForSubject(ctx, subject)
+	var h Head
+	last, err := s.GetLastMsgForSubject(ctx, deviceSubjects(utility, device))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return Head{}, nil
+		return h, nil
 	}
 	if err != nil {
 		return Head{}, fmt.Errorf("device head: %w", err)
 	}
-	last := m.Sequence
-	for !j.goodReading(m) {
-		m, err = prevOnSubject(ctx, s, subject, m.Sequence)
-		if errors.Is(err, tapproof.ErrNotFound) {
-			return Head{StreamSeq: last}, nil
-		}
-		if err != nil {
-			return Head{}, fmt.Errorf("device head: %w", err)
-		}
+	h.StreamSeq = last.Sequence
+	m, err := j.lastGood(ctx, s, readingSubject(utility, device), j.goodReading)
+	if err != nil {
+		return Head{}, fmt.Errorf("device head: %w", err)
 	}
-	seq, _ := headerUint(m.Header, HeaderSeq)
-	return Head{Seq: seq, Digest: sha256.Sum256(m.Data), StreamSeq: last}, nil
+	if m != nil {
+		h.Seq, _ = headerUint(m.Header, HeaderSeq)
+		h.Digest = sha256.Sum256(m.Data)
+	}
+	m, err = j.lastGood(ctx, s, revocationSubject(utility, device), j.sealedMsg)
+	if err != nil {
+		return Head{}, fmt.Errorf("device revocation: %w", err)
+	}
+	h.Revoked = m != nil
+	return h, nil
+}
+
+// lastGood returns the last message on subject for which good holds, or nil
+// if there is none.
+func (j *Journal) lastGood(ctx context.Context, s jetstream.Stream, subject string, good func(*jetstream.RawStreamMsg) bool) (*jetstream.RawStreamMsg, error) {
+	m, err := s.GetLastMsgForSubject(ctx, subject)
+	for err == nil && !good(m) {
+		m, err = prevOnSubject(ctx, s, subject, m.Sequence)
+	}
+	if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, tapproof.ErrNotFound) {
+		return nil, nil
+	}
+	return m, err
 }
 
 // goodReading reports whether m is a reading tapproof journaled: sealed,
@@ -374,8 +406,9 @@ func (j *Journal) Enrollment(ctx context.Context, utility, device string) (Entry
 
 // AppendReading appends an accepted reading to its utility's journal and
 // returns its leaf index. expect is the StreamSeq of the device's Head the
-// caller decided on; if the device's last entry is no longer that one, the
-// append is refused with tapproof.ErrConflict.
+// caller decided on; if the device's last entry is no longer that one (a
+// reading appended since, or the device's revocation), the append is
+// refused with tapproof.ErrConflict.
 func (j *Journal) AppendReading(ctx context.Context, r tapproof.Reading, leaf []byte, expect uint64) (uint64, error) {
 	s, err := j.logStream(ctx, r.Utility, false)
 	if err != nil {
@@ -385,8 +418,9 @@ func (j *Journal) AppendReading(ctx context.Context, r tapproof.Reading, leaf []
 		Subject: readingSubject(r.Utility, r.Device),
 		Data:    leaf,
 		Header: nats.Header{
-			HeaderSeq:                           []string{strconv.FormatUint(r.Seq, 10)},
-			jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(expect, 10)},
+			HeaderSeq:                               []string{strconv.FormatUint(r.Seq, 10)},
+			jetstream.ExpectedLastSubjSeqHeader:     []string{strconv.FormatUint(expect, 10)},
+			jetstream.ExpectedLastSubjSeqSubjHeader: []string{deviceSubjects(r.Utility, r.Device)},
 		},
 	}
 	ack, err := j.js.PublishMsg(ctx, j.seal(m), jetstream.WithExpectStream(s.CachedInfo().Config.Name))

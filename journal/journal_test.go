@@ -16,7 +16,7 @@ import (
 	"github.com/tapproof/tapproof/journal"
 )
 
-func openJournal(t *testing.T) *journal.Journal {
+func openJournal(t testing.TB) *journal.Journal {
 	t.Helper()
 	_, js := natstest.Connect(t, natstest.Server(t))
 	j, err := journal.Open(t.Context(), js)
@@ -371,5 +371,47 @@ func TestCursorEntry(t *testing.T) {
 	e := b.Entries[0]
 	if e.Index != 0 || string(e.Bytes) != "leaf" || e.Kind != journal.KindReading || e.Device != "d1" || e.Seq != 1 || e.SetAside != "" {
 		t.Errorf("entry = %+v, want index 0, the leaf, kind r, device d1, seq 1", e)
+	}
+}
+
+// A reading decided before its device's revocation was journaled must not
+// land after it: the log would hold a reading of a device it says was
+// revoked, signed by a key it no longer vouches for.
+func TestAppendReadingAfterRevocationConflicts(t *testing.T) {
+	ctx := t.Context()
+	j := openJournal(t)
+	if _, err := j.AppendEnrollment(ctx, "u1", "d1", []byte("enroll d1")); err != nil {
+		t.Fatal(err)
+	}
+	h, err := j.Head(ctx, "u1", "d1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Revoked {
+		t.Fatalf("Head before revocation = %+v, want not revoked", h)
+	}
+	if _, err := j.AppendReading(ctx, reading("d1", 1), []byte("r1"), h.StreamSeq); err != nil {
+		t.Fatal(err)
+	}
+	decided, err := j.Head(ctx, "u1", "d1") // what ingest decides reading 2 on
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.AppendRevocation(ctx, "u1", "d1", []byte(`{"device":"d1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.AppendReading(ctx, reading("d1", 2), []byte("r2"), decided.StreamSeq); !errors.Is(err, tapproof.ErrConflict) {
+		t.Fatalf("append decided before the revocation: error = %v, want ErrConflict", err)
+	}
+	h, err = j.Head(ctx, "u1", "d1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Revoked || h.Seq != 1 || h.StreamSeq != 3 {
+		t.Errorf("Head after revocation = %+v, want revoked, seq 1, stream seq 3", h)
+	}
+	// Another device's readings are not held up by d1's revocation.
+	if _, err := j.AppendReading(ctx, reading("d2", 1), []byte("d2 r1"), 0); err != nil {
+		t.Errorf("append d2 = %v", err)
 	}
 }

@@ -165,7 +165,8 @@ func TestInvalidationsAndComplianceEntries(t *testing.T) {
 	if _, err := j.AppendEnrollment(ctx, "u1", "d1", []byte("enroll")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := j.AppendReading(ctx, reading("d1", 1), []byte("r1"), 0); err != nil {
+	// The first reading names the enrollment, the last entry about d1.
+	if _, err := j.AppendReading(ctx, reading("d1", 1), []byte("r1"), 1); err != nil {
 		t.Fatal(err)
 	}
 	s1, err := j.AppendLabSample(ctx, labSample("lab-a", "L1"), []byte("s1"))
