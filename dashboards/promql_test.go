@@ -33,7 +33,8 @@ import (
 //	platform/sinks.go         tapproof_sink_*, tapproof_journal_pending_entries,
 //	                          tapproof_ingest_pending_messages, tapproof_log_size_leaves,
 //	                          tapproof_checkpoint_timestamp_seconds, tapproof_publish_to_proof_seconds,
-//	                          tapproof_oldest_unanchored_seconds, tapproof_journal_set_aside_total
+//	                          tapproof_oldest_unanchored_seconds, tapproof_journal_set_aside_total,
+//	                          tapproof_log_leaves_read_total
 //	platform/stall.go         tapproof_consumer_stalled_seconds
 //	platform/witnessing.go    tapproof_witness_*, tapproof_witnessed_*
 //	platform/audit.go         tapproof_audit_*
@@ -81,6 +82,7 @@ var exported = map[string]map[string][]string{
 	"tapproof_monitor_webhook_deliveries_total":       {"result": {"delivered", "retried", "failed"}},
 	"tapproof_consumer_stalled_seconds":               {"log": nil, "consumer": {"ingest", "anchor", "influx", "exceedance"}},
 	"tapproof_journal_set_aside_total":                {"sink": {"anchor", "influx", "exceedance"}, "reason": {tapproof.SetAsideUnsealed, tapproof.SetAsideUndecodable}},
+	"tapproof_log_leaves_read_total":                  {"source": {"journal", "trillian"}},
 	"tapproof_alerts_invalid_total":                   {"reason": {"undecodable", "invalid"}},
 	"tapproof_ingest_lane_readings_total":             {"result": {"checked", "skipped", "dropped"}},
 	"tapproof_broker_connections_total":               {"result": {"allowed", "refused"}, "kind": {"", "device", "lab", "reviewer"}, "reason": {"", "malformed", "no_key", "bad_signature", "unknown_key", "revoked"}},

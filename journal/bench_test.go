@@ -3,6 +3,9 @@ package journal_test
 import (
 	"fmt"
 	"testing"
+
+	"github.com/tapproof/tapproof/internal/natstest"
+	"github.com/tapproof/tapproof/journal"
 )
 
 // BenchmarkAppendReading appends readings of 400 devices in turn to a
@@ -29,5 +32,39 @@ func BenchmarkAppendReading(b *testing.B) {
 	}
 	for i := 0; b.Loop(); i++ {
 		appendOne(i)
+	}
+}
+
+// BenchmarkLeaves reads a journal of 100,000 sealed readings of 600 bytes
+// back as the log's leaves, a page of 1,000 at a time: what serving a
+// regulator's read of the log costs per page.
+func BenchmarkLeaves(b *testing.B) {
+	ctx := b.Context()
+	_, js := natstest.Connect(b, natstest.Server(b))
+	j, err := journal.Open(ctx, js, journal.WithSealKey(sealKey))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := j.EnsureLogStream(ctx, "u1"); err != nil {
+		b.Fatal(err)
+	}
+	const n = 100_000
+	leaf := make([]byte, 600)
+	heads := map[string]uint64{}
+	for i := range n {
+		d := fmt.Sprint("d", i%400)
+		idx, err := j.AppendReading(ctx, reading(d, uint64(i/400+1)), leaf, heads[d])
+		if err != nil {
+			b.Fatal(err)
+		}
+		heads[d] = idx + 1
+	}
+	var start uint64
+	for b.Loop() {
+		ls, err := j.Leaves(ctx, "u1", start, 1000)
+		if err != nil || len(ls) != 1000 {
+			b.Fatalf("Leaves(%d) = %d leaves, %v", start, len(ls), err)
+		}
+		start = (start + 1000) % n
 	}
 }

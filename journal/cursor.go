@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/tapproof/tapproof"
 )
 
 // Cursor is a durable position in a utility's journal: a JetStream durable
@@ -23,7 +20,7 @@ type Cursor struct {
 	reopen  func(context.Context) (jetstream.Consumer, error)
 	cons    jetstream.Consumer        // nil after a failure: reopened by Next
 	it      jetstream.MessagesContext // opened by Next
-	sealed  func(subject string, streamSeq uint64, hdr nats.Header, data []byte) bool
+	entry   func(subject string, streamSeq uint64, hdr nats.Header, data []byte) Entry
 }
 
 // linger is how long Next keeps adding messages that are already arriving
@@ -53,7 +50,7 @@ func (j *Journal) Cursor(ctx context.Context, utility, name string, kinds ...Kin
 		MaxWaiting:     8,
 		FilterSubjects: filters,
 	}
-	c := &Cursor{utility: utility, js: j.js, name: name, sealed: j.sealed, reopen: func(ctx context.Context) (jetstream.Consumer, error) {
+	c := &Cursor{utility: utility, js: j.js, name: name, entry: j.entry, reopen: func(ctx context.Context) (jetstream.Consumer, error) {
 		cons, err := Resume(ctx, j.js, LogStreamName(utility), cfg)
 		if err != nil {
 			return nil, fmt.Errorf("cursor %s of %s: %w", name, utility, err)
@@ -120,27 +117,6 @@ func (c *Cursor) Next(ctx context.Context, max int, wait time.Duration) (*Batch,
 		b.msgs = append(b.msgs, m)
 	}
 	return b, nil
-}
-
-// entry decodes one journal message. A message without a valid seal, or
-// that does not decode, is set aside rather than refused: it keeps its
-// index, it blocks nothing behind it, and it stays in the journal for an
-// operator to inspect.
-func (c *Cursor) entry(subject string, streamSeq uint64, hdr nats.Header, data []byte) Entry {
-	aside := Entry{Leaf: tapproof.Leaf{Index: streamSeq - 1, Bytes: data}}
-	if tok := strings.Split(subject, "."); len(tok) > 3 {
-		aside.Kind = Kind(tok[3])
-	}
-	if !c.sealed(subject, streamSeq, hdr, data) {
-		aside.SetAside = tapproof.SetAsideUnsealed
-		return aside
-	}
-	e, err := entryOf(subject, streamSeq, hdr, data)
-	if err != nil {
-		aside.SetAside = tapproof.SetAsideUndecodable
-		return aside
-	}
-	return e
 }
 
 // Close stops the cursor's message flow; unacknowledged entries are

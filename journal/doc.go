@@ -51,7 +51,8 @@
 // subject, entry kind and header name), journal.go (the journals and
 // readings), labsamples.go (lab samples, invalidations and their index),
 // notice.go, checkpoints.go, registry.go (devices and logs), seal.go,
-// cursor.go and consumer.go (reading a journal back), lease.go (which
+// cursor.go and consumer.go (reading a journal back as it grows),
+// leaves.go (reading a run of it as the log's leaves), lease.go (which
 // replica leads) and server.go (the embedded server).
 //
 // journal imports only the root package.

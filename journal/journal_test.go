@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/internal/natstest"
@@ -413,5 +414,37 @@ func TestAppendReadingAfterRevocationConflicts(t *testing.T) {
 	// Another device's readings are not held up by d1's revocation.
 	if _, err := j.AppendReading(ctx, reading("d2", 1), []byte("d2 r1"), 0); err != nil {
 		t.Errorf("append d2 = %v", err)
+	}
+}
+
+// TestLeavesPages: Leaves reads any run of the journal in order, at most
+// count of it, fewer at the end, none past it.
+func TestLeavesPages(t *testing.T) {
+	ctx := t.Context()
+	j := openJournal(t)
+	var want [][]byte
+	var head uint64
+	for i := range 2500 {
+		leaf := fmt.Appendf(nil, "leaf %d", i)
+		idx, err := j.AppendReading(ctx, reading("d1", uint64(i+1)), leaf, head)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head = idx + 1
+		want = append(want, leaf)
+	}
+	for _, c := range []struct{ start, count, n uint64 }{
+		{0, 1000, 1000}, {1000, 1000, 1000}, {2000, 1000, 500}, {7, 3, 3}, {2499, 5, 1}, {2500, 10, 0}, {9000, 10, 0}, {0, 0, 0},
+	} {
+		got, err := j.Leaves(ctx, "u1", c.start, c.count)
+		if err != nil {
+			t.Fatalf("Leaves(%d, %d): %v", c.start, c.count, err)
+		}
+		if diff := cmp.Diff(want[min(c.start, 2500):min(c.start+c.n, 2500)], got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("Leaves(%d, %d) (-want +got):\n%s", c.start, c.count, diff)
+		}
+	}
+	if _, err := j.Leaves(ctx, "nobody", 0, 10); !errors.Is(err, tapproof.ErrNotFound) {
+		t.Errorf("Leaves of a utility without a log: error = %v, want ErrNotFound", err)
 	}
 }

@@ -96,6 +96,22 @@ func TestForeignEntriesSetAside(t *testing.T) {
 	if diff := cmp.Diff(want, gs); diff != "" {
 		t.Errorf("cursor entries (-want +got):\n%s", diff)
 	}
+	// Read back as leaves, the foreign entries are the tombstones the anchor
+	// put in their place, the others as received.
+	leaves, err := j.Leaves(ctx, "u1", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLeaves := [][]byte{[]byte("leaf-1"), tapproof.SetAsideLeaf(1, tapproof.SetAsideUnsealed, []byte("forged")),
+		tapproof.SetAsideLeaf(2, tapproof.SetAsideUnsealed, []byte("forged-2")), []byte("leaf-2")}
+	if diff := cmp.Diff(wantLeaves, leaves); diff != "" {
+		t.Errorf("Leaves (-want +got):\n%s", diff)
+	}
+	for _, e := range es {
+		if diff := cmp.Diff(wantLeaves[e.Index], e.LogLeaf()); diff != "" {
+			t.Errorf("entry %d's LogLeaf (-want +got):\n%s", e.Index, diff)
+		}
+	}
 }
 
 // TestSealEpoch: a journal written before sealing began keeps its entries

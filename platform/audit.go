@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/anchor"
 	"github.com/tapproof/tapproof/audit"
 	"github.com/tapproof/tapproof/journal"
@@ -22,7 +21,7 @@ import (
 // behind is not taken for a deletion; such a round is deferred.
 func (r *logRunner) auditing(ctx context.Context, store audit.Store, served *journal.Checkpoints) error {
 	utility := r.ul.info.Utility
-	src := treeLeaves{r.ul.log}
+	src := logLeaves{ul: r.ul, journal: r.journal, counted: r.metrics.leavesRead, log: r.log}
 	for sleepCtx(ctx, r.cfg.AuditInterval) {
 		signed, err := served.LatestCheckpoint(ctx, r.ul.info.Origin)
 		if err != nil || signed == nil {
@@ -67,21 +66,6 @@ func (r *logRunner) auditFailed(ctx context.Context, err error) {
 	}
 	r.metrics.auditRuns.WithLabelValues(r.ul.info.Utility, "failed").Inc()
 	r.log.Warn("audit could not run; will try again", slog.String("utility", r.ul.info.Utility), slog.Any("error", err))
-}
-
-// treeLeaves serves a log's leaves from its Trillian tree, for ReadBack.
-type treeLeaves struct{ log *anchor.Log }
-
-func (t treeLeaves) Leaves(ctx context.Context, start, count uint64) ([]tapproof.Leaf, error) {
-	bs, err := t.log.Leaves(ctx, start, count)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]tapproof.Leaf, len(bs))
-	for i, b := range bs {
-		out[i] = tapproof.Leaf{Index: start + uint64(i), Bytes: b}
-	}
-	return out, nil
 }
 
 // auditMetrics are the metrics of the scheduled audit, part of

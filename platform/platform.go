@@ -20,6 +20,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sync/errgroup"
@@ -44,6 +45,8 @@ type app struct {
 	trillian *anchor.Client
 	sys      *nats.Conn // system account: disconnects revoked devices
 	log      *slog.Logger
+	// leavesRead counts the leaves Leaves served, by where it read them.
+	leavesRead *prometheus.CounterVec
 	// leading is whether this replica holds the leadership lease.
 	leading atomic.Bool
 
@@ -417,14 +420,18 @@ func (p *app) ConsistencyProof(ctx context.Context, utility string, from, to uin
 	return ul.log.ConsistencyProof(ctx, from, to)
 }
 
-// Leaves returns up to count leaves of utility's log from start on, as
-// Trillian holds them.
+// Leaves returns up to count leaves of utility's log from start on; fewer,
+// or none, where Trillian has not integrated them yet (see logLeaves).
 func (p *app) Leaves(ctx context.Context, utility string, start, count uint64) ([][]byte, error) {
 	ul, err := p.utilityLog(ctx, utility)
 	if err != nil {
 		return nil, err
 	}
-	return ul.log.Leaves(ctx, start, count)
+	return p.logLeaves(ul).read(ctx, start, count)
+}
+
+func (p *app) logLeaves(ul *utilityLog) logLeaves {
+	return logLeaves{ul: ul, journal: p.journal, counted: p.leavesRead, log: p.log}
 }
 
 // Bundle assembles the offline proof of reading seq of device at the latest

@@ -169,7 +169,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	p := &app{cfg: cfg, journal: j, registry: registry, trillian: trillian, sys: sys, log: log, logs: map[string]*utilityLog{}}
+	p := &app{cfg: cfg, journal: j, registry: registry, trillian: trillian, sys: sys, log: log, logs: map[string]*utilityLog{},
+		leavesRead: metrics.leavesRead}
 	if err := p.openLogs(ctx); err != nil {
 		return err
 	}

@@ -107,7 +107,7 @@ func (r *logRunner) setAside(name string, sink journal.Sink) journal.Sink {
 				r.log.Warn("journal entry set aside: a tombstone takes its index in the log; the entry stays in the journal for inspection",
 					slog.String("utility", r.ul.info.Utility), slog.Uint64("index", e.Index), slog.String("reason", e.SetAside),
 					slog.String("stream", journal.LogStreamName(r.ul.info.Utility)), slog.Uint64("stream_seq", e.Index+1))
-				e.Bytes = tapproof.SetAsideLeaf(e.Index, e.SetAside, e.Bytes)
+				e.Bytes = e.LogLeaf()
 				kept = append(kept, e)
 			}
 		}
@@ -268,6 +268,7 @@ type platformMetrics struct {
 	proofLatency     prometheus.Histogram
 	leader           prometheus.Gauge
 	setAside         *prometheus.CounterVec
+	leavesRead       *prometheus.CounterVec
 	witnessMetrics
 	auditMetrics
 }
@@ -315,7 +316,13 @@ func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
 			Name: "tapproof_journal_set_aside_total",
 			Help: "Journal entries a sink set aside, by sink and reason (unsealed: tapproof did not write it; undecodable): kept in the journal, a tombstone in the log, skipped by the other sinks.",
 		}, []string{"sink", "reason"}),
+		leavesRead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tapproof_log_leaves_read_total",
+			Help: "Leaves served to readers of the logs (GET /v1/logs/{log}/leaves, the audit), by source: the journal for what the latest signed checkpoint covers, Trillian for a tail integrated since or when the journal cannot answer.",
+		}, []string{"source"}),
 	}
+	m.leavesRead.WithLabelValues("journal")
+	m.leavesRead.WithLabelValues("trillian")
 	for _, s := range []string{"anchor", "influx", "exceedance"} {
 		for _, r := range tapproof.SetAsideReasons {
 			m.setAside.WithLabelValues(s, r)
@@ -326,7 +333,7 @@ func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
 	}
 	m.sinkEntries.WithLabelValues("anchor")
 	m.sinkEntries.WithLabelValues("influx")
-	reg.MustRegister(m.sinkEntries, m.sinkErrors, m.pending, m.ingestPending, m.logSize, m.checkpointTime, m.oldestUnanchored, m.proofLatency, m.leader, m.setAside)
+	reg.MustRegister(m.sinkEntries, m.sinkErrors, m.pending, m.ingestPending, m.logSize, m.checkpointTime, m.oldestUnanchored, m.proofLatency, m.leader, m.setAside, m.leavesRead)
 	m.witnessMetrics = newWitnessMetrics(reg)
 	m.auditMetrics = newAuditMetrics(reg)
 	return m

@@ -6,13 +6,11 @@
 // and one InfluxQL query of every point).
 //
 // It starts the stack and `tapproof serve`, enrolls a fleet (which creates
-// the log), then appends N signed readings of that fleet straight to the
-// log's Trillian tree at the indices after the enrollments, as the anchor
-// would, and writes their points to InfluxDB, as the InfluxDB sink would:
-// publishing them through the broker would take this machine far longer
-// and measure ingest, which bench does. tapproof's checkpointer then signs
-// the tree like any other.
-//
+// the log), then appends N signed readings of that fleet to the log's
+// journal, as ingest does once it has verified them; tapproof's own anchor,
+// checkpointer and InfluxDB sink take them from there, as they would any
+// reading. Publishing them through the broker would take this machine far
+// longer and measure ingest, which bench does.
 //	go run ./bench/logscale -leaves 1000000 -runs 3
 package main
 
@@ -34,17 +32,18 @@ import (
 	"time"
 
 	"github.com/google/trillian"
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/anchor"
 	"github.com/tapproof/tapproof/httpapi"
-	"github.com/tapproof/tapproof/influx"
 	"github.com/tapproof/tapproof/internal/loadgen"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/tapproofproc"
+	"github.com/tapproof/tapproof/journal"
 	"github.com/tapproof/tapproof/signed"
 	"github.com/tapproof/tapproof/simulate"
 )
@@ -113,53 +112,35 @@ func run(ctx context.Context, n, runs int, keep bool) error {
 	if err != nil {
 		return err
 	}
-	lg, err := openLog(ctx, st.TrillianAddr, data, logKey)
-	if err != nil {
+	logf("appending them to the log's journal after its %d enrollments", enrolled)
+	begin := time.Now()
+	if err := appendReadings(ctx, proc, fleet, data, msgs); err != nil {
 		return err
 	}
-	logf("appending them to the log's Trillian tree after its %d enrollments", enrolled)
-	begin := time.Now()
-	const batch = 5000
-	for i := 0; i < n; i += batch {
-		page := make([]tapproof.Leaf, 0, batch)
-		for k := i; k < min(i+batch, n); k++ {
-			page = append(page, tapproof.Leaf{Index: enrolled + uint64(k), Bytes: msgs[k].Data})
-		}
-		if err := lg.Append(ctx, page); err != nil {
-			return err
-		}
-	}
+	logf("journaled in %v; tapproof's anchor and InfluxDB sink take them from there", time.Since(begin).Round(time.Second))
+	msgs = nil
 	total := enrolled + uint64(n)
 	if _, err := waitSize(ctx, proc.API(), total); err != nil {
 		return err
 	}
-	logf("log of %d leaves integrated and checkpointed in %v", total, time.Since(begin).Round(time.Second))
-
-	logf("writing %d points to InfluxDB", n)
-	w, err := influx.New(influx.Config{URL: st.InfluxURL, Database: st.InfluxDatabase})
+	if err := waitInflux(ctx, proc, fleet, total); err != nil {
+		return err
+	}
+	logf("log of %d leaves anchored, checkpointed and in InfluxDB in %v", total, time.Since(begin).Round(time.Second))
+	lg, err := openLog(ctx, st.TrillianAddr, data, logKey)
 	if err != nil {
 		return err
 	}
-	for i := 0; i < n; i += batch {
-		var page []tapproof.Accepted
-		for k := i; k < min(i+batch, n); k++ {
-			r, err := signed.LoggedReading(msgs[k].Data)
-			if err != nil {
-				return err
-			}
-			page = append(page, tapproof.Accepted{Reading: r, Index: enrolled + uint64(k)})
-		}
-		if err := w.Write(ctx, page); err != nil {
-			return err
-		}
-	}
-	w.Close()
-	msgs = nil
 
-	var readBack, monitor, influxAll, audit []float64
+	var fromTree, readBack, monitor, influxAll, audit []float64
 	for r := range runs {
 		logf("run %d of %d", r+1, runs)
-		t, err := timed(func() error { return readAll(ctx, client, total) })
+		t, err := timed(func() error { return readTree(ctx, lg, total) })
+		if err != nil {
+			return err
+		}
+		fromTree = append(fromTree, t)
+		t, err = timed(func() error { return readAll(ctx, client, total) })
 		if err != nil {
 			return err
 		}
@@ -194,6 +175,7 @@ func run(ctx context.Context, n, runs int, keep bool) error {
 		}
 		fmt.Println()
 	}
+	row("read every leaf straight from Trillian, 1,000 a call", fromTree, nil)
 	row("baseline: read every leaf back through the API", readBack, nil)
 	row("tapproof monitor --once, first pass", monitor, readBack)
 	row("baseline: one InfluxQL query of every point", influxAll, nil)
@@ -259,6 +241,111 @@ func openLog(ctx context.Context, addr, data, vkey string) (*anchor.Log, error) 
 		return nil, err
 	}
 	return c.Log(anchor.LogConfig{TreeID: trees.Tree[i].TreeId, Origin: verifier.Name(), Signer: signer, Verifier: verifier, BatchSize: 500})
+}
+
+// appendReadings appends the signed readings to the log's journal as
+// ingest does once it has verified them, with the journal's seal and each
+// device's head, from a few writers at once (each with its own devices).
+func appendReadings(ctx context.Context, proc *tapproofproc.Proc, fleet *simulate.Fleet, data string, msgs []loadgen.Msg) error {
+	nc, err := loadgen.NewBroker(proc.NATS(), proc.BrokerDir(), fleet).Operator()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	key, err := journal.LoadOrCreateSealKey(filepath.Join(data, "journal-seal.key"))
+	if err != nil {
+		return err
+	}
+	j, err := journal.Open(ctx, js, journal.WithSealKey(key))
+	if err != nil {
+		return err
+	}
+	const writers = 8
+	byDevice := map[string]int{}
+	for i, s := range fleet.Sensors {
+		byDevice[s.Device.ID] = i % writers
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	for w := range writers {
+		g.Go(func() error {
+			heads := map[string]uint64{}
+			for _, m := range msgs {
+				if byDevice[m.Device] != w {
+					continue
+				}
+				head, ok := heads[m.Device]
+				if !ok {
+					h, err := j.Head(ctx, utility, m.Device)
+					if err != nil {
+						return err
+					}
+					head = h.StreamSeq
+				}
+				r, err := signed.LoggedReading(m.Data)
+				if err != nil {
+					return err
+				}
+				idx, err := j.AppendReading(ctx, r, m.Data, head)
+				if err != nil {
+					return fmt.Errorf("append %s: %w", m.Key(), err)
+				}
+				heads[m.Device] = idx + 1
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// waitInflux waits until tapproof's InfluxDB sink has stored the first n
+// entries of the log.
+func waitInflux(ctx context.Context, proc *tapproofproc.Proc, fleet *simulate.Fleet, n uint64) error {
+	nc, err := loadgen.NewBroker(proc.NATS(), proc.BrokerDir(), fleet).Operator()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	j, err := journal.Open(ctx, js)
+	if err != nil {
+		return err
+	}
+	for {
+		p, err := j.CursorProgress(ctx, utility, "influx")
+		if err != nil {
+			return err
+		}
+		if p.Done >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// readTree reads every leaf straight from the log's Trillian tree.
+func readTree(ctx context.Context, lg *anchor.Log, n uint64) error {
+	for start := uint64(0); start < n; {
+		page, err := lg.Leaves(ctx, start, 1000)
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			return fmt.Errorf("no leaves from %d", start)
+		}
+		start += uint64(len(page))
+	}
+	return nil
 }
 
 // readAll reads every leaf back through the API, checking nothing.

@@ -104,9 +104,14 @@ func TestNothingStallsOnOneBadMessage(t *testing.T) {
 		}
 		return nil
 	})
+	const fromJournal = `tapproof_log_leaves_read_total{source="journal"}`
+	before := metricValue(t, in.api, fromJournal)
 	code, b := get(t, fmt.Sprintf("%s/v1/logs/flint/leaves?start=%d&count=1", in.api, tombstone))
 	if code != 200 {
 		t.Fatalf("GET leaves = %d %s", code, b)
+	}
+	if got := metricValue(t, in.api, fromJournal); got != before+1 {
+		t.Errorf("%s = %v after reading one leaf, want %v: read from the journal, as the anchor appended it", fromJournal, got, before+1)
 	}
 	var la tapproof.Leaf
 	if err := json.Unmarshal(b, &la); err != nil {

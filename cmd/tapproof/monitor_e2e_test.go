@@ -307,6 +307,12 @@ func TestMonitorEndToEnd(t *testing.T) {
 	if err != nil || !strings.Contains(out, fmt.Sprintf("OK flint: %d leaves verified (0 new)", want)) {
 		t.Errorf("tapproof monitor --once after the kills = %v:\n%s", err, out)
 	}
+	// Every leaf the monitor read was covered by a signed checkpoint, so
+	// the server read them all from the journal, none from Trillian.
+	if j, tr := metricValue(t, in.api, `tapproof_log_leaves_read_total{source="journal"}`),
+		metricValue(t, in.api, `tapproof_log_leaves_read_total{source="trillian"}`); j < float64(want) || tr != 0 {
+		t.Errorf("leaves served from the journal %v, from Trillian %v: want at least %d and 0", j, tr, want)
+	}
 	if t.Failed() || testing.Verbose() {
 		t.Logf("monitor log (tail):\n%s", tail(logs.String(), 6000))
 	}
