@@ -87,11 +87,11 @@ func (p *app) Revoke(ctx context.Context, id, reason string) (tapproof.Device, e
 }
 
 // natsConnect connects to the broker as one of tapproof's own nkey users,
-// over TLS verified with caFile.
+// over TLS verified with caFile, or as extra says (nats.InProcessServer).
 func natsConnect(url string, kp interface {
 	PublicKey() (string, error)
 	Sign([]byte) ([]byte, error)
-}, caFile, name string) (*nats.Conn, error) {
+}, caFile, name string, extra ...nats.Option) (*nats.Conn, error) {
 	pub, err := kp.PublicKey()
 	if err != nil {
 		return nil, err
@@ -100,6 +100,7 @@ func natsConnect(url string, kp interface {
 	if caFile != "" {
 		opts = append(opts, nats.RootCAs(caFile))
 	}
+	opts = append(opts, extra...)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("nats connect %s: %w", name, err)

@@ -52,6 +52,10 @@ func Run(ctx context.Context, cfg Config) error {
 	tlsFiles := cfg.NATSTLS
 	var keys *broker.Keys
 	var err error
+	// local, for the embedded server, connects tapproof's own clients to it
+	// in process: no socket, no TLS, and nothing a stranger can reach. The
+	// server still checks their nkeys.
+	var local []nats.Option
 	if natsURL == "" {
 		host, port, err := splitHostPort(cfg.NATSListen)
 		if err != nil {
@@ -72,6 +76,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 		natsURL = ns.ClientURL()
+		local = append(local, nats.InProcessServer(ns))
 		log.Info("embedded NATS started", slog.String("url", natsURL), slog.String("ca", tlsFiles.CA))
 	} else {
 		if keys, err = broker.LoadKeys(cfg.BrokerDir); err != nil {
@@ -83,12 +88,12 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}
 	}
-	nc, err := natsConnect(natsURL, keys.Service, tlsFiles.CA, "tapproof")
+	nc, err := natsConnect(natsURL, keys.Service, tlsFiles.CA, "tapproof", local...)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	sys, err := natsConnect(natsURL, keys.System, tlsFiles.CA, "tapproof-system")
+	sys, err := natsConnect(natsURL, keys.System, tlsFiles.CA, "tapproof-system", local...)
 	if err != nil {
 		return err
 	}
@@ -97,12 +102,12 @@ func Run(ctx context.Context, cfg Config) error {
 	// lane, the alert store and the screening state) have connections of
 	// their own: one connection is one TCP stream, and under load the bulk
 	// consumers' deliveries would queue in front of them.
-	edge, err := natsConnect(natsURL, keys.Service, tlsFiles.CA, "tapproof-edge")
+	edge, err := natsConnect(natsURL, keys.Service, tlsFiles.CA, "tapproof-edge", local...)
 	if err != nil {
 		return err
 	}
 	defer edge.Close()
-	urgent, err := natsConnect(natsURL, keys.Service, tlsFiles.CA, "tapproof-urgent")
+	urgent, err := natsConnect(natsURL, keys.Service, tlsFiles.CA, "tapproof-urgent", local...)
 	if err != nil {
 		return err
 	}
