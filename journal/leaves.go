@@ -2,12 +2,12 @@ package journal
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/synadia-io/orbit.go/jetstreamext"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tapproof/tapproof"
 )
@@ -24,41 +24,57 @@ func (e Entry) LogLeaf() []byte {
 
 // Leaves returns the leaves of utility's log from start on, up to count of
 // them, as the anchor appends them to the log's tree (Entry.LogLeaf); fewer,
-// or none, where the journal ends. It reads the journal in batches that the
-// stream answers itself (direct get), so reading a log back costs its
+// or none, where the journal ends. Reading a log back thus costs its
 // readers the journal's file store rather than the tree's database, and
 // never competes with anchoring. What it returns is only as good as the
 // journal; whoever needs it proven checks it against a checkpoint.
+//
+// Each call reads through a consumer of its own, in memory, acknowledging
+// nothing, deleted when done (and by the server after 10 s idle, should the
+// delete be lost): 0.6 times the time of as many direct gets
+// (BenchmarkLeaves), whose answers carry six headers rewritten per message.
 func (j *Journal) Leaves(ctx context.Context, utility string, start, count uint64) ([][]byte, error) {
-	if _, err := j.logStream(ctx, utility, false); err != nil {
+	s, err := j.logStream(ctx, utility, false)
+	if err != nil {
 		return nil, err
 	}
 	if count == 0 {
 		return nil, nil
 	}
-	msgs, err := jetstreamext.GetBatch(ctx, j.js, LogStreamName(utility), int(min(count, maxBatch)), jetstreamext.GetBatchSeq(start+1))
+	want := min(count, maxBatch)
+	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		Description:   "tapproof: a reader of the log's leaves",
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start + 1,
+		AckPolicy: jetstream.AckNonePolicy, MaxAckPending: -1, Replicas: 1, MemoryStorage: true,
+		InactiveThreshold: 10 * time.Second,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("leaves %d+%d of %s: %w", start, count, utility, err)
 	}
-	out := make([][]byte, 0, min(count, maxBatch))
-	for m, err := range msgs {
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			break
-		}
+	defer func() { _ = s.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name) }()
+	batch, err := cons.FetchNoWait(int(want))
+	if err != nil {
+		return nil, fmt.Errorf("leaves %d+%d of %s: %w", start, count, utility, err)
+	}
+	out := make([][]byte, 0, want)
+	for m := range batch.Messages() {
+		meta, err := m.Metadata()
 		if err != nil {
 			return nil, fmt.Errorf("leaves %d+%d of %s: %w", start, count, utility, err)
 		}
-		if want := start + 1 + uint64(len(out)); m.Sequence != want {
+		if next := start + 1 + uint64(len(out)); meta.Sequence.Stream != next {
 			// The journal never deletes, so a gap is not one to paper over.
-			return nil, fmt.Errorf("leaves %d+%d of %s: journal gave stream sequence %d where %d was due", start, count, utility, m.Sequence, want)
+			return nil, fmt.Errorf("leaves %d+%d of %s: journal gave stream sequence %d where %d was due", start, count, utility, meta.Sequence.Stream, next)
 		}
-		out = append(out, j.entry(m.Subject, m.Sequence, m.Header, m.Data).LogLeaf())
+		out = append(out, j.entry(m.Subject(), meta.Sequence.Stream, m.Headers(), m.Data()).LogLeaf())
+	}
+	if err := batch.Error(); err != nil {
+		return nil, fmt.Errorf("leaves %d+%d of %s: %w", start, count, utility, err)
 	}
 	return out, nil
 }
 
-// maxBatch is the most entries Leaves asks the stream for at once (the
-// API's page): the answer arrives as that many messages on one inbox.
+// maxBatch is the most entries Leaves reads at once (the API's page).
 const maxBatch = 1000
 
 // entry decodes one journal message. A message without a valid seal, or
