@@ -483,6 +483,12 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.As(err, &rej):
 		writeError(w, http.StatusBadRequest, rej.Error())
+	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
+		// A store that did not answer in time: a NATS server lost and its
+		// streams electing new leaders, say. Worth trying again shortly.
+		a.cfg.Log.Warn("http: a store did not answer in time", slog.String("path", r.URL.Path), slog.Any("error", err))
+		w.Header().Set("Retry-After", "2")
+		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable: a store did not answer in time")
 	default:
 		a.cfg.Log.Error("http: request failed", slog.String("path", r.URL.Path), slog.Any("error", err))
 		writeError(w, http.StatusInternalServerError, "internal error")

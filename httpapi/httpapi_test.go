@@ -51,6 +51,9 @@ func (fakeLogs) Bundle(_ context.Context, device string, seq uint64) (any, error
 	if seq == 13 {
 		return nil, fmt.Errorf("trillian at 127.0.0.1:8090 unreachable")
 	}
+	if seq == 14 {
+		return nil, fmt.Errorf("checkpoints: %w", context.DeadlineExceeded)
+	}
 	return map[string]string{"leaf": "x"}, nil
 }
 
@@ -120,6 +123,7 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/v1/readings/d1/1/bundle", 200, `"leaf"`},
 		{"GET", "/v1/readings/d1/9/bundle", 404, "not yet covered"},
 		{"GET", "/v1/readings/d1/13/bundle", 500, "internal error"},
+		{"GET", "/v1/readings/d1/14/bundle", 503, "temporarily unavailable"},
 		{"GET", "/v1/readings/D!/1/bundle", 400, ""},
 		{"GET", "/v1/logs/u1/leaves/2/bundle", 200, `"leaf": "leaf 2"`},
 		{"GET", "/v1/logs/u1/leaves/3/bundle", 404, "not yet covered"},
