@@ -4,7 +4,10 @@
 //
 // The envelope bytes as a sensor sent them are what the log stores, so a
 // regulator can check a device's signature on exactly what was logged.
-// This package imports only the root package and the DSSE library.
+// Batch checks many signatures at once, for those who check a whole log.
+//
+// This package imports only the root package, the DSSE library and, for
+// Batch, ed25519consensus.
 package signed
 
 import (
