@@ -43,6 +43,22 @@ type ServerConfig struct {
 	StoreDir string
 	// ServerName names the server; empty leaves it to the embedding program.
 	ServerName string
+	// Cluster, if set, makes the server one member of a NATS cluster.
+	Cluster *Cluster
+}
+
+// Cluster is a server's part in a NATS cluster: its route listener and the
+// routes to the other members, over mutual TLS (each member presents the
+// route certificate, EnsureRouteCert, and verifies the other's against the
+// CA) and authenticated with a secret every member shares
+// (LoadOrCreateRouteSecret). JetStream runs on every member; the streams'
+// replicas are spread over them.
+type Cluster struct {
+	Name   string   // the cluster's name, the same on every member
+	Listen string   // this member's route listener, host:port
+	Routes []string // every member's route listener, host:port (this one's may be among them)
+	Secret string   // the route secret
+	TLS    TLSFiles // the route certificate, its key and the CA
 }
 
 // Render returns the nats-server configuration: TLS on the client
@@ -66,6 +82,26 @@ func (c ServerConfig) Render() string {
 		p("jetstream { store_dir: %q }", c.StoreDir)
 	}
 	p("max_payload: %d", MaxPayload)
+	if c.Cluster != nil {
+		cl := c.Cluster
+		p("cluster {")
+		p("  name: %q", cl.Name)
+		p("  listen: %q", cl.Listen)
+		p("  authorization { user: %q, password: %q, timeout: 5 }", routeUser, cl.Secret)
+		p("  tls {")
+		p("    cert_file: %q", cl.TLS.Cert)
+		p("    key_file: %q", cl.TLS.Key)
+		p("    ca_file: %q", cl.TLS.CA)
+		p("    verify: true")
+		p("    timeout: 5")
+		p("  }")
+		p("  routes: [")
+		for _, r := range cl.Routes {
+			p("    %q", "tls://"+routeUser+":"+cl.Secret+"@"+r)
+		}
+		p("  ]")
+		p("}")
+	}
 	p("tls {")
 	p("  cert_file: %q", c.TLS.Cert)
 	p("  key_file: %q", c.TLS.Key)

@@ -2,10 +2,13 @@ package broker
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/nats-io/nkeys"
 )
@@ -26,10 +29,11 @@ const (
 // Key file names inside a broker directory. Each holds an nkey seed, mode
 // 0600; the public keys go into the server configuration.
 const (
-	IssuerKeyFile   = "issuer.nk"   // account key signing the callout's answers
-	ServiceKeyFile  = "service.nk"  // tapproof serve's user
-	SystemKeyFile   = "system.nk"   // tapproof serve's system-account user
-	OperatorKeyFile = "operator.nk" // the operator's user, for the nats CLI
+	IssuerKeyFile   = "issuer.nk"    // account key signing the callout's answers
+	ServiceKeyFile  = "service.nk"   // tapproof serve's user
+	SystemKeyFile   = "system.nk"    // tapproof serve's system-account user
+	OperatorKeyFile = "operator.nk"  // the operator's user, for the nats CLI
+	RouteSecretFile = "route.secret" // what a cluster's members authenticate their routes with
 )
 
 // Keys are the broker's own identities: every one of them is known to the
@@ -97,6 +101,43 @@ func loadOrCreateSeed(path string, create func() (nkeys.KeyPair, error)) (nkeys.
 		return nil, err
 	}
 	return kp, nil
+}
+
+// routeUser is the user a cluster's members authenticate their routes as.
+const routeUser = "route"
+
+// LoadOrCreateRouteSecret returns the route secret kept in dir, creating
+// it (256 random bits, hex, mode 0600) if there is none. Every member of a
+// cluster is given the same one; nobody else needs it.
+func LoadOrCreateRouteSecret(dir string) (string, error) {
+	path := filepath.Join(dir, RouteSecretFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) != 64 {
+			return "", fmt.Errorf("route secret %s: not 64 hex digits", path)
+		}
+		return s, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("route secret: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("route secret: %w", err)
+	}
+	s := hex.EncodeToString(random(32))
+	if err := writeFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+func random(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return b
 }
 
 // writeFile writes a file atomically: a crash leaves the old file or the

@@ -18,12 +18,16 @@ import (
 
 // TLS file names inside a broker directory.
 const (
-	CAFile       = "ca.pem"         // the local CA devices verify the broker with
-	caKeyFile    = "ca-key.pem"     // never leaves the broker directory
-	CertFile     = "server.pem"     // the broker's certificate, signed by the CA
-	CertKeyFile  = "server-key.pem" // its key
-	certLifetime = 825 * 24 * time.Hour
-	caLifetime   = 10 * 365 * 24 * time.Hour
+	CAFile      = "ca.pem"         // the local CA devices verify the broker with
+	caKeyFile   = "ca-key.pem"     // never leaves the broker directory
+	CertFile    = "server.pem"     // the broker's certificate, signed by the CA
+	CertKeyFile = "server-key.pem" // its key
+	// RouteCertFile and RouteKeyFile are what a cluster's servers present
+	// to each other on their routes (EnsureRouteCert).
+	RouteCertFile = "route.pem"
+	RouteKeyFile  = "route-key.pem"
+	certLifetime  = 825 * 24 * time.Hour
+	caLifetime    = 10 * 365 * 24 * time.Hour
 )
 
 // TLSFiles names the certificate files of the broker's listener.
@@ -39,27 +43,45 @@ type TLSFiles struct {
 // takes certificate files from its own CA.
 func EnsureLocalCA(dir string, hosts ...string) (TLSFiles, error) {
 	files := TLSFiles{CA: filepath.Join(dir, CAFile), Cert: filepath.Join(dir, CertFile), Key: filepath.Join(dir, CertKeyFile)}
+	return files, ensureLeaf(dir, files, "tapproof NATS broker", []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, hosts)
+}
+
+// EnsureRouteCert makes sure dir holds, beside the local CA (created if
+// missing), the certificate a cluster's servers present to each other on
+// their routes: for hosts, like the server certificate, and for client
+// authentication too, since each server dials the others. Every server of
+// a cluster is given the same one.
+func EnsureRouteCert(dir string, hosts ...string) (TLSFiles, error) {
+	files := TLSFiles{CA: filepath.Join(dir, CAFile), Cert: filepath.Join(dir, RouteCertFile), Key: filepath.Join(dir, RouteKeyFile)}
+	return files, ensureLeaf(dir, files, "tapproof NATS cluster route",
+		[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, hosts)
+}
+
+// ensureLeaf makes sure files.Cert and files.Key hold a certificate signed
+// by the local CA in dir for hosts (with loopback always added), creating
+// the CA and the certificate if missing.
+func ensureLeaf(dir string, files TLSFiles, name string, usage []x509.ExtKeyUsage, hosts []string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return files, fmt.Errorf("local ca: %w", err)
+		return fmt.Errorf("local ca: %w", err)
 	}
 	ca, caKey, err := loadOrCreateCA(dir)
 	if err != nil {
-		return files, err
+		return err
 	}
 	if _, err := os.Stat(files.Cert); err == nil {
-		return files, nil
+		return nil
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return files, fmt.Errorf("server key: %w", err)
+		return fmt.Errorf("%s key: %w", name, err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "tapproof NATS broker"},
+		Subject:      pkix.Name{CommonName: name},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(certLifetime),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  usage,
 	}
 	for _, h := range append([]string{"127.0.0.1", "::1", "localhost"}, hosts...) {
 		if ip := net.ParseIP(h); ip != nil {
@@ -70,12 +92,12 @@ func EnsureLocalCA(dir string, hosts ...string) (TLSFiles, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
-		return files, fmt.Errorf("server certificate: %w", err)
+		return fmt.Errorf("%s certificate: %w", name, err)
 	}
 	if err := writeKey(files.Key, key); err != nil {
-		return files, err
+		return err
 	}
-	return files, writeFile(files.Cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	return writeFile(files.Cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
 
 func loadOrCreateCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {

@@ -28,6 +28,10 @@ type Config struct {
 	HTTPAddr   string
 	NATSURL    string // external NATS; empty runs an embedded server
 	NATSListen string // embedded server's client address
+	// Replicas is how many copies JetStream keeps of every stream and
+	// bucket tapproof uses, checked against the cluster's size at start;
+	// 0 picks 1 on a single server and 3 on a cluster of three or more.
+	Replicas int
 	// BrokerDir holds the broker's nkeys and, unless NATSTLS names other
 	// files, its local CA and certificate; <DataDir>/broker by default.
 	// With an external NATS it must hold what 'tapproof broker init' wrote.

@@ -124,6 +124,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
+	n, err := replicas(ctx, sys, cfg.Replicas)
+	if err != nil {
+		return err
+	}
+	log.Info("JetStream replicas", slog.Int("replicas", n))
+	js, edgeJS, urgentJS = journal.Replicated(js, n), journal.Replicated(edgeJS, n), journal.Replicated(urgentJS, n)
 	sealKey, err := journal.LoadOrCreateSealKey(filepath.Join(cfg.DataDir, "journal-seal.key"))
 	if err != nil {
 		return err

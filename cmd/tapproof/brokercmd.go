@@ -22,6 +22,8 @@ func newBrokerInitCmd() *cobra.Command {
 		serverMount                 string
 		hosts                       []string
 		files                       broker.TLSFiles
+		clusterName, clusterListen  string
+		routes                      []string
 	)
 	cmd := &cobra.Command{
 		Use:   "init",
@@ -37,7 +39,14 @@ Start the server with 'nats-server -c DIR/server/nats.conf' (give
 --server-mount if it sees DIR/server under another path, as in a container),
 and tapproof with 'tapproof serve --nats-url tls://HOST:PORT --broker-dir DIR'.
 Give devices ca.pem. Keys that exist are kept, so running it again only
-rewrites the server's files. Keep DIR private: its seeds open the broker.`,
+rewrites the server's files. Keep DIR private: its seeds open the broker.
+
+For a cluster, run it once per server with the same --dir (copy it to each
+server), that server's --server-name, --listen and --cluster-listen, and
+every server's route address in --route: the servers then route to each
+other over mutual TLS (route.pem, from the local CA, for every --host) and
+authenticate with the secret in route.secret. Start
+tapproof with every server's URL in --nats-url, comma-separated.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			keys, err := broker.LoadOrCreateKeys(dir)
@@ -70,8 +79,34 @@ rewrites the server's files. Keep DIR private: its seeds open the broker.`,
 			if storeDir == "" {
 				storeDir = filepath.Join(serverMount, "jetstream")
 			}
-			conf := broker.ServerConfig{Keys: keys, Listen: listen, StoreDir: storeDir, ServerName: name,
-				TLS: broker.TLSFiles{Cert: filepath.Join(serverMount, broker.CertFile), Key: filepath.Join(serverMount, broker.CertKeyFile)}}.Render()
+			sc := broker.ServerConfig{Keys: keys, Listen: listen, StoreDir: storeDir, ServerName: name,
+				TLS: broker.TLSFiles{Cert: filepath.Join(serverMount, broker.CertFile), Key: filepath.Join(serverMount, broker.CertKeyFile)}}
+			if clusterListen != "" || len(routes) > 0 {
+				if clusterListen == "" || len(routes) == 0 {
+					return fmt.Errorf("a cluster needs both --cluster-listen and --route")
+				}
+				secret, err := broker.LoadOrCreateRouteSecret(dir)
+				if err != nil {
+					return err
+				}
+				route, err := broker.EnsureRouteCert(dir, hosts...)
+				if err != nil {
+					return err
+				}
+				for src, dst := range map[string]string{route.Cert: broker.RouteCertFile, route.Key: broker.RouteKeyFile, route.CA: broker.CAFile} {
+					b, err := os.ReadFile(src)
+					if err != nil {
+						return fmt.Errorf("broker config: %w", err)
+					}
+					if err := os.WriteFile(filepath.Join(serverDir, dst), b, 0o600); err != nil {
+						return fmt.Errorf("broker config: %w", err)
+					}
+				}
+				sc.Cluster = &broker.Cluster{Name: clusterName, Listen: clusterListen, Routes: routes, Secret: secret,
+					TLS: broker.TLSFiles{Cert: filepath.Join(serverMount, broker.RouteCertFile), Key: filepath.Join(serverMount, broker.RouteKeyFile),
+						CA: filepath.Join(serverMount, broker.CAFile)}}
+			}
+			conf := sc.Render()
 			path := filepath.Join(serverDir, "nats.conf")
 			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 				return fmt.Errorf("broker config: %w", err)
@@ -91,5 +126,8 @@ rewrites the server's files. Keep DIR private: its seeds open the broker.`,
 	f.StringVar(&files.Cert, "cert", "", "your own server certificate chain (PEM) instead of a local CA's")
 	f.StringVar(&files.Key, "key", "", "its key (PEM)")
 	f.StringVar(&files.CA, "ca", "", "the CA that signed --cert, given to devices")
+	f.StringVar(&clusterName, "cluster-name", "tapproof", "the NATS cluster's name, the same on every server")
+	f.StringVar(&clusterListen, "cluster-listen", "", "this server's route address, host:port, for a cluster")
+	f.StringArrayVar(&routes, "route", nil, "a cluster server's route address, host:port (repeatable; every server's, this one's included)")
 	return cmd
 }
