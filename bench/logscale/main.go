@@ -11,6 +11,7 @@
 // checkpointer and InfluxDB sink take them from there, as they would any
 // reading. Publishing them through the broker would take this machine far
 // longer and measure ingest, which bench does.
+//
 //	go run ./bench/logscale -leaves 1000000 -runs 3
 package main
 
