@@ -53,7 +53,7 @@ func ExternalCluster(tb testing.TB, binary string, n int) *Cluster {
 	c := &Cluster{Dir: dir, Keys: keys, TLS: files}
 	var routes []string
 	for i := range n {
-		nd := &Node{Name: fmt.Sprintf("nats-%d", i+1), ClientAddr: freeAddr(tb), RouteAddr: freeAddr(tb), binary: binary,
+		nd := &Node{Name: fmt.Sprintf("nats-%d", i+1), ClientAddr: FreeAddr(tb), RouteAddr: FreeAddr(tb), binary: binary,
 			dir: filepath.Join(dir, fmt.Sprintf("nats-%d", i+1))}
 		routes = append(routes, nd.RouteAddr)
 		c.Nodes = append(c.Nodes, nd)
@@ -99,7 +99,7 @@ func (c *Cluster) Stranger(tb testing.TB, binary, secret string, routeTLS *broke
 		}
 		routeTLS = &own
 	}
-	nd := &Node{Name: "stranger", ClientAddr: freeAddr(tb), RouteAddr: freeAddr(tb), binary: binary, dir: dir}
+	nd := &Node{Name: "stranger", ClientAddr: FreeAddr(tb), RouteAddr: FreeAddr(tb), binary: binary, dir: dir}
 	var routes []string
 	for _, m := range c.Nodes {
 		routes = append(routes, m.RouteAddr)
@@ -143,6 +143,17 @@ func (c *Cluster) URL() string {
 		urls = append(urls, "tls://"+nd.ClientAddr)
 	}
 	return strings.Join(urls, ",")
+}
+
+// StartServer starts binary with the configuration file conf as a server
+// named name whose client listener is clientAddr, logging into dir, and
+// waits until it accepts connections; it is stopped at cleanup.
+func StartServer(tb testing.TB, binary, name, dir, conf, clientAddr string) *Node {
+	tb.Helper()
+	nd := &Node{Name: name, ClientAddr: clientAddr, binary: binary, dir: dir, conf: conf}
+	nd.Start(tb)
+	tb.Cleanup(nd.Stop)
+	return nd
 }
 
 // Start starts the node, on its old store if it ran before, and waits
@@ -203,10 +214,10 @@ func (nd *Node) Log() string {
 	return string(b)
 }
 
-// freeAddr returns a loopback address no one listens on now. (Another
+// FreeAddr returns a loopback address no one listens on now. (Another
 // process could take it before the server binds it; on a test machine that
 // is rare, and the server then fails loudly.)
-func freeAddr(tb testing.TB) string {
+func FreeAddr(tb testing.TB) string {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
