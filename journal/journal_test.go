@@ -14,6 +14,7 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/internal/natstest"
+	"github.com/tapproof/tapproof/internal/poll"
 	"github.com/tapproof/tapproof/journal"
 )
 
@@ -447,4 +448,41 @@ func TestLeavesPages(t *testing.T) {
 	if _, err := j.Leaves(ctx, "nobody", 0, 10); !errors.Is(err, tapproof.ErrNotFound) {
 		t.Errorf("Leaves of a utility without a log: error = %v, want ErrNotFound", err)
 	}
+}
+
+// TestReplicasPresent: every replica that announces itself is counted
+// while it runs, and no longer once it stops.
+func TestReplicasPresent(t *testing.T) {
+	ctx := t.Context()
+	j := openJournal(t)
+	count := func() int {
+		n, err := j.Replicas(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("replicas before any announces = %d, want 0", n)
+	}
+	actx, stopA := context.WithCancel(ctx)
+	bctx, stopB := context.WithCancel(ctx)
+	doneA, doneB := make(chan struct{}), make(chan struct{})
+	go func() { defer close(doneA); _ = j.Announce(actx, "host/1/a", time.Second) }()
+	go func() { defer close(doneB); _ = j.Announce(bctx, "host/1/b", time.Second) }()
+	defer func() { stopA(); stopB(); <-doneA; <-doneB }()
+	poll.Until(t, 5*time.Second, func() error {
+		if n := count(); n != 2 {
+			return fmt.Errorf("replicas = %d, want 2", n)
+		}
+		return nil
+	})
+	stopA()
+	<-doneA
+	poll.Until(t, 5*time.Second, func() error {
+		if n := count(); n != 1 {
+			return fmt.Errorf("replicas after one stopped = %d, want 1", n)
+		}
+		return nil
+	})
 }

@@ -23,13 +23,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/anchor"
-	"github.com/tapproof/tapproof/audit"
 	"github.com/tapproof/tapproof/httpapi"
-	"github.com/tapproof/tapproof/influx"
 	"github.com/tapproof/tapproof/journal"
 	"github.com/tapproof/tapproof/signed"
 )
@@ -275,33 +272,6 @@ func (p *app) utilityLog(ctx context.Context, utility string) (*utilityLog, erro
 		return nil, err
 	}
 	return p.open(ctx, li)
-}
-
-// runLogs runs the sinks and checkpointer of every log, starting those of
-// logs created later (by any replica) as they appear, until ctx is done.
-func (p *app) runLogs(ctx context.Context, g *errgroup.Group, iw *influx.Writer, store audit.Store, ex *exceedanceWatch, m *platformMetrics, stalls *stallWatch) error {
-	running := map[string]bool{}
-	for {
-		infos, err := p.journal.Logs(ctx)
-		if err == nil {
-			for _, li := range infos {
-				if running[li.Utility] {
-					continue
-				}
-				ul, err := p.utilityLog(ctx, li.Utility)
-				if err != nil {
-					p.log.Warn("log unavailable", slog.String("utility", li.Utility), slog.Any("error", err))
-					continue
-				}
-				r := &logRunner{ul: ul, journal: p.journal, influx: iw, audit: store, exceedances: ex, metrics: m, stalls: stalls, cfg: p.cfg, log: p.log}
-				r.start(ctx, g)
-				running[li.Utility] = true
-			}
-		}
-		if !sleepCtx(ctx, 2*time.Second) {
-			return nil
-		}
-	}
 }
 
 // Logs summarises every log.

@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -253,25 +254,37 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	// Every replica serves the API; the one holding the lease also runs
-	// ingest, the log sinks, the checkpointers and the notifiers.
+	// Every replica serves the API; the one holding the lease "leader" also
+	// runs ingest and the notifiers.
 	lead := func(ctx context.Context) error {
-		log.Info("leading: starting ingest, sinks and notifiers")
+		log.Info("leading: starting ingest and notifiers")
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return in.Run(ctx) })
 		g.Go(func() error { return in.RunLane(ctx, urgent, laneJournal, laneCfg) })
 		g.Go(func() error { return watchIngest(ctx, j, metrics, stalls) })
-		g.Go(func() error { return p.runLogs(ctx, g, iw, auditStore, exceedances, metrics, stalls) })
 		g.Go(func() error { return notifier.Run(ctx) })
 		if wh != nil {
 			g.Go(func() error { return wh.Run(ctx) })
 		}
 		err := g.Wait()
-		stalls.reset()
+		stalls.forget(ingestLog)
 		log.Info("no longer leading")
 		return err
 	}
-	lease, err := j.Lease(ctx, "leader", holderName(), journal.DefaultLeaseTTL)
+	// Each utility's log runs on the replica holding its own lease.
+	holder := holderName()
+	logs := &logLeases{p: p, holder: holder, ttl: journal.DefaultLeaseTTL, leader: metrics.logLeader, log: log,
+		held: map[string]chan struct{}{},
+		run: func(ctx context.Context, ul *utilityLog) error {
+			r := &logRunner{ul: ul, journal: j, influx: iw, audit: auditStore, exceedances: exceedances, metrics: metrics, stalls: stalls, cfg: cfg, log: log}
+			g, ctx := errgroup.WithContext(ctx)
+			r.start(ctx, g)
+			err := g.Wait()
+			stalls.forget(ul.info.Utility)
+			ul.lag.Store(0) // another replica's checkpointer measures it now
+			return err
+		}}
+	lease, err := j.Lease(ctx, "leader", holder, journal.DefaultLeaseTTL)
 	if err != nil {
 		return err
 	}
@@ -279,6 +292,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// Every replica admits connections and takes devices' messages in.
 	g.Go(func() error { return authz.Run(gctx, edge) })
 	g.Go(func() error { return intake.Run(gctx, edge) })
+	g.Go(func() error { return logs.runAll(gctx) })
 	g.Go(func() error {
 		return lease.Lead(gctx, lead, func(on bool) {
 			p.leading.Store(on)
@@ -329,9 +343,11 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // holderName names this replica in the leadership lease.
+// holderName names this replica in the leases: its host, its process and
+// a random token, since two replicas may run in one process (tests).
 func holderName() string {
 	h, _ := os.Hostname()
-	return fmt.Sprintf("%s/%d", h, os.Getpid())
+	return fmt.Sprintf("%s/%d/%s", h, os.Getpid(), rand.Text()[:8])
 }
 
 // routes puts the regulator and operator API and the residents' pages on

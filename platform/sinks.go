@@ -238,7 +238,7 @@ func watchIngest(ctx context.Context, j *journal.Journal, m *platformMetrics, st
 	for sleepCtx(ctx, time.Second) {
 		if p, err := j.IngestProgress(ctx, ingest.DefaultDurable); err == nil {
 			m.ingestPending.Set(float64(p.Pending))
-			stalls.observe("readings", "ingest", p, time.Now())
+			stalls.observe(ingestLog, "ingest", p, time.Now())
 		}
 	}
 	return nil
@@ -255,6 +255,9 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// ingestLog is the log label of ingest's consumer in the stall watch.
+const ingestLog = "readings"
+
 // platformMetrics are the metrics of the journal's consumers and the logs.
 // The log label is a utility id: one per water system, a bounded set.
 type platformMetrics struct {
@@ -267,6 +270,7 @@ type platformMetrics struct {
 	oldestUnanchored *prometheus.GaugeVec
 	proofLatency     prometheus.Histogram
 	leader           prometheus.Gauge
+	logLeader        *prometheus.GaugeVec
 	setAside         *prometheus.CounterVec
 	leavesRead       *prometheus.CounterVec
 	witnessMetrics
@@ -310,8 +314,12 @@ func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
 		}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tapproof_leader",
-			Help: "1 if this replica holds the leadership lease and runs ingest, the sinks and the notifiers.",
+			Help: "1 if this replica holds the leadership lease and runs ingest and the notifiers.",
 		}),
+		logLeader: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tapproof_log_leader",
+			Help: "1 for each log this replica leads (holds its lease and runs its sinks, checkpointer, witnessing and audit), 0 for one it does not.",
+		}, []string{"log"}),
 		setAside: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tapproof_journal_set_aside_total",
 			Help: "Journal entries a sink set aside, by sink and reason (unsealed: tapproof did not write it; undecodable): kept in the journal, a tombstone in the log, skipped by the other sinks.",
@@ -333,7 +341,7 @@ func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
 	}
 	m.sinkEntries.WithLabelValues("anchor")
 	m.sinkEntries.WithLabelValues("influx")
-	reg.MustRegister(m.sinkEntries, m.sinkErrors, m.pending, m.ingestPending, m.logSize, m.checkpointTime, m.oldestUnanchored, m.proofLatency, m.leader, m.setAside, m.leavesRead)
+	reg.MustRegister(m.sinkEntries, m.sinkErrors, m.pending, m.ingestPending, m.logSize, m.checkpointTime, m.oldestUnanchored, m.proofLatency, m.leader, m.logLeader, m.setAside, m.leavesRead)
 	m.witnessMetrics = newWitnessMetrics(reg)
 	m.auditMetrics = newAuditMetrics(reg)
 	return m

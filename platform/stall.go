@@ -81,11 +81,3 @@ func (w *stallWatch) check() error {
 	sort.Strings(stalled)
 	return fmt.Errorf("stalled with work pending: %v (limit %s)", stalled, w.after)
 }
-
-// reset forgets every consumer, when this replica stops running them.
-func (w *stallWatch) reset() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	clear(w.consumers)
-	w.gauge.Reset()
-}
