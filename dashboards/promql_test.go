@@ -34,7 +34,7 @@ import (
 //	                          tapproof_ingest_pending_messages, tapproof_log_size_leaves,
 //	                          tapproof_checkpoint_timestamp_seconds, tapproof_publish_to_proof_seconds,
 //	                          tapproof_oldest_unanchored_seconds, tapproof_journal_set_aside_total,
-//	                          tapproof_log_leaves_read_total
+//	                          tapproof_log_leaves_read_total, tapproof_log_leader
 //	platform/stall.go         tapproof_consumer_stalled_seconds
 //	platform/witnessing.go    tapproof_witness_*, tapproof_witnessed_*
 //	platform/audit.go         tapproof_audit_*
@@ -83,6 +83,7 @@ var exported = map[string]map[string][]string{
 	"tapproof_consumer_stalled_seconds":               {"log": nil, "consumer": {"ingest", "anchor", "influx", "exceedance"}},
 	"tapproof_journal_set_aside_total":                {"sink": {"anchor", "influx", "exceedance"}, "reason": {tapproof.SetAsideUnsealed, tapproof.SetAsideUndecodable}},
 	"tapproof_log_leaves_read_total":                  {"source": {"journal", "trillian"}},
+	"tapproof_log_leader":                             {"log": nil},
 	"tapproof_alerts_invalid_total":                   {"reason": {"undecodable", "invalid"}},
 	"tapproof_ingest_lane_readings_total":             {"result": {"checked", "skipped", "dropped"}},
 	"tapproof_broker_connections_total":               {"result": {"allowed", "refused"}, "kind": {"", "device", "lab", "reviewer"}, "reason": {"", "malformed", "no_key", "bad_signature", "unknown_key", "revoked"}},
