@@ -102,8 +102,14 @@ func checkTapproofEnv(t *testing.T, where string, env map[string]string) {
 	if h := env["TAPPROOF_HTTP"]; h != "0.0.0.0:"+apiPort {
 		t.Errorf("%s: TAPPROOF_HTTP = %q, want 0.0.0.0:%s (reachable from outside the container)", where, h, apiPort)
 	}
-	if u := env["TAPPROOF_NATS_URL"]; !strings.HasPrefix(u, "tls://") || !strings.HasSuffix(u, ":"+natsPort) {
-		t.Errorf("%s: TAPPROOF_NATS_URL = %q, want tls://HOST:%s: the broker speaks TLS only", where, u, natsPort)
+	for _, u := range strings.Split(env["TAPPROOF_NATS_URL"], ",") {
+		if !strings.HasPrefix(u, "tls://") || !strings.HasSuffix(u, ":"+natsPort) {
+			t.Errorf("%s: TAPPROOF_NATS_URL has %q, want tls://HOST:%s: the broker speaks TLS only", where, u, natsPort)
+		}
+	}
+	// The NATS cluster has three servers, and every stream three copies.
+	if r := env["TAPPROOF_REPLICAS"]; r != "3" {
+		t.Errorf("%s: TAPPROOF_REPLICAS = %q, want 3: a copy of every stream on each of the three NATS servers", where, r)
 	}
 	if env["TAPPROOF_BROKER_DIR"] == "" {
 		t.Errorf("%s: TAPPROOF_BROKER_DIR is not set: tapproof needs the broker's nkeys to connect", where)
@@ -255,13 +261,36 @@ func TestCompose(t *testing.T) {
 	}
 	checkTapproofEnv(t, "compose service tapproof", env)
 	for k, addr := range map[string]string{
-		"TAPPROOF_NATS_URL":   "tls://nats:" + natsPort,
+		"TAPPROOF_NATS_URL":   "tls://nats:" + natsPort + ",tls://nats-2:" + natsPort + ",tls://nats-3:" + natsPort,
 		"TAPPROOF_TRILLIAN":   "trillian-log-server:8090",
 		"TAPPROOF_INFLUX_URL": "http://influxdb:8086",
 	} {
 		if env[k] != addr {
 			t.Errorf("compose service tapproof: %s = %q, want %q", k, env[k], addr)
 		}
+	}
+	// Three NATS servers of one configuration, each its own name and store.
+	stores := map[string]bool{}
+	for svc, name := range map[string]string{"nats": "nats-1", "nats-2": "nats-2", "nats-3": "nats-3"} {
+		n, ok := c.Services[svc]
+		if !ok {
+			t.Errorf("compose: no service %s: the NATS cluster has three servers", svc)
+			continue
+		}
+		if !slices.Contains(n.Command, "/etc/nats/nats.conf") || !slices.Contains(n.Command, "--server_name="+name) {
+			t.Errorf("compose service %s: command %v, want -c /etc/nats/nats.conf and --server_name=%s", svc, n.Command, name)
+		}
+		for _, v := range n.Volumes {
+			if src, dst, _ := strings.Cut(v, ":"); dst == "/data" {
+				if stores[src] {
+					t.Errorf("compose service %s: store %s shared with another server", svc, src)
+				}
+				stores[src] = true
+			}
+		}
+	}
+	if len(stores) != 3 {
+		t.Errorf("compose: the NATS servers have stores %v, want three of their own", stores)
 	}
 	if !slices.Contains(tp.Ports, apiPort+":"+apiPort) {
 		t.Errorf("compose service tapproof: ports %v, want %s published", tp.Ports, apiPort)
@@ -470,6 +499,7 @@ type k8sObject struct {
 
 type k8sSpec struct {
 	Replicas    *int                   `yaml:"replicas"`
+	ServiceName string                 `yaml:"serviceName"`
 	ClusterIP   string                 `yaml:"clusterIP"`
 	AccessModes []string               `yaml:"accessModes"`
 	Ports       []k8sPort              `yaml:"ports"`
@@ -619,6 +649,7 @@ func TestKubernetes(t *testing.T) {
 	}
 
 	services := map[string][]int{}
+	headless := map[string]bool{}
 	claims := map[string][]string{}
 	for _, o := range objs {
 		switch o.Kind {
@@ -626,6 +657,7 @@ func TestKubernetes(t *testing.T) {
 			for _, p := range o.Spec.Ports {
 				services[o.name()] = append(services[o.name()], p.Port)
 			}
+			headless[o.name()] = o.Spec.ClusterIP == "None"
 		case "PersistentVolumeClaim":
 			claims[o.name()] = o.Spec.AccessModes
 		}
@@ -728,6 +760,25 @@ func TestKubernetes(t *testing.T) {
 	}
 	if !shared {
 		t.Errorf("Deployment tapproof: %s must be a ReadWriteMany volume, so that every replica has the log signing keys", keys)
+	}
+
+	// NATS: a cluster of three, whose servers find each other's routes
+	// through a headless Service.
+	ns := workloads["nats"]
+	if ns.Kind != "StatefulSet" || ns.Spec.Replicas == nil || *ns.Spec.Replicas != 3 {
+		t.Errorf("nats: %s with replicas %s, want a StatefulSet of 3", ns.Kind, replicas(ns))
+	}
+	if !headless[ns.Spec.ServiceName] || !slices.Contains(services[ns.Spec.ServiceName], 6222) {
+		t.Errorf("nats: serviceName %q, want a headless Service with the route port 6222 (services: %v)", ns.Spec.ServiceName, services)
+	}
+	routes := false
+	for _, c := range ns.Spec.Template.Spec.Containers {
+		for _, p := range c.Ports {
+			routes = routes || p.ContainerPort == 6222
+		}
+	}
+	if !routes {
+		t.Errorf("nats: no container port 6222 for the cluster's routes")
 	}
 
 	// One Trillian signer: it runs with --force_master.
