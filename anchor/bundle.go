@@ -314,8 +314,8 @@ func verifyEnrollment(ctx context.Context, eb *Bundle, rp tproof.TLogProof, cp *
 	if err != nil {
 		return nil, 0, fmt.Errorf("leaf %d: %w", p.Index, err)
 	}
-	if len(en.PublicKey) != ed25519.PublicKeySize {
-		return nil, 0, fmt.Errorf("leaf %d: public key of %d bytes", p.Index, len(en.PublicKey))
+	if err := signed.StrongKey(en.PublicKey); err != nil {
+		return nil, 0, fmt.Errorf("leaf %d: enrollment of %s: %w", p.Index, en.Device, err)
 	}
 	if err := env.Verify(ctx, en.PublicKey); err != nil {
 		return nil, 0, fmt.Errorf("enrollment at %d is not signed by the key it enrolls: %w", p.Index, err)

@@ -131,6 +131,10 @@ func (c *leafChecker) parse(ctx context.Context, index uint64, leaf []byte) entr
 			e.fail(KindBadLeaf, en.Device, "enrollment of device %s of utility %q in the log of %q", en.Device, en.Utility, c.utility)
 			return e
 		}
+		if err := signed.StrongKey(en.PublicKey); err != nil {
+			e.fail(KindBadLeaf, en.Device, "enrollment of device %s: %v", en.Device, err)
+			return e
+		}
 		if err := env.Verify(ctx, en.PublicKey); err != nil {
 			e.fail(KindBadSignature, en.Device, "enrollment of device %s is not signed by the key it enrolls", en.Device)
 			return e

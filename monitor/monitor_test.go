@@ -3,6 +3,7 @@ package monitor_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"os"
@@ -633,5 +634,36 @@ func TestResultClean(t *testing.T) {
 		if got := (monitor.Result{Logs: []monitor.LogResult{{}, tc.l}}).Clean(); got != tc.want {
 			t.Errorf("%s: Clean = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestMonitorSmallOrderKey: an enrollment of a key of small order, which
+// anyone can "sign" for without a private key, is a bad leaf, and the
+// readings "signed" under it are unattributable, though both signatures
+// verify under that key.
+func TestMonitorSmallOrderKey(t *testing.T) {
+	e := newEnv(t)
+	s := newSensor(t, "pb-x")
+	identity := make([]byte, 32)
+	identity[0] = 1 // the neutral point
+	forged := make([]byte, 64)
+	forged[0] = 1 // R = identity, S = 0: verifies under it for any message
+	forge := func(payloadType string, payload []byte) []byte {
+		return []byte(`{"payloadType":"` + payloadType + `","payload":"` + base64.StdEncoding.EncodeToString(payload) +
+			`","signatures":[{"sig":"` + base64.StdEncoding.EncodeToString(forged) + `"}]}`)
+	}
+	var en tapproof.Enrollment
+	must(t, json.Unmarshal(payloadOf(t, s.enrollment(t)), &en))
+	en.PublicKey = identity
+	raw, err := json.Marshal(en)
+	must(t, err)
+	e.log.add(forge(tapproof.EnrollmentPayloadType, raw), forge(tapproof.ReadingPayloadType, payloadOf(t, s.reading(t, 1, nil))))
+	res := e.once()
+	got := map[uint64]monitor.Kind{}
+	for _, f := range res.Findings {
+		got[*f.Leaf] = f.Kind
+	}
+	if diff := cmp.Diff(map[uint64]monitor.Kind{0: monitor.KindBadLeaf, 1: monitor.KindUnattributable}, got); diff != "" {
+		t.Errorf("findings by leaf (-want +got):\n%s", diff)
 	}
 }

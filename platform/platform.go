@@ -230,6 +230,9 @@ func (p *app) Enroll(ctx context.Context, envelope []byte) (tapproof.Device, err
 	if err != nil {
 		return tapproof.Device{}, err
 	}
+	if err := signed.StrongKey(en.PublicKey); err != nil {
+		return tapproof.Device{}, tapproof.Reject(tapproof.ReasonInvalid, "enrollment of %s: %v", en.Device, err)
+	}
 	if err := env.Verify(ctx, en.PublicKey); err != nil {
 		return tapproof.Device{}, tapproof.Reject(tapproof.ReasonBadSignature, "enrollment is not signed by the key it enrolls")
 	}

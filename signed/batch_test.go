@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/tapproof/tapproof"
@@ -166,4 +167,28 @@ func benchEnvelopes(b *testing.B, n int) ([]*signed.Envelope, []ed25519.PublicKe
 		envs, pubs = append(envs, env), append(pubs, k.Public().(ed25519.PublicKey))
 	}
 	return envs, pubs
+}
+
+// TestStrongKey: a key of small order (here the identity point), under
+// which a signature anyone can make verifies for any message, is weak; so
+// is 32 bytes that are no point; a generated key is strong.
+func TestStrongKey(t *testing.T) {
+	identity := make(ed25519.PublicKey, 32)
+	identity[0] = 1 // the encoding of the neutral point
+	forged := make([]byte, 64)
+	forged[0] = 1 // R = identity, S = 0
+	if !ed25519.Verify(identity, []byte("any message at all"), forged) {
+		t.Fatal("the forged signature does not verify under the identity key: the premise of the test is wrong")
+	}
+	if err := signed.StrongKey(identity); err == nil || !strings.Contains(err.Error(), "small order") {
+		t.Errorf("StrongKey(identity) = %v, want refused for small order", err)
+	}
+	notPoint := make(ed25519.PublicKey, 32)
+	notPoint[0] = 2 // y = 2 has no x on the curve
+	if err := signed.StrongKey(notPoint); err == nil {
+		t.Errorf("StrongKey(not a point) = nil, want refused")
+	}
+	if err := signed.StrongKey(key(t).Public().(ed25519.PublicKey)); err != nil {
+		t.Errorf("StrongKey of a generated key = %v", err)
+	}
 }

@@ -6,8 +6,8 @@
 // regulator can check a device's signature on exactly what was logged.
 // Batch checks many signatures at once, for those who check a whole log.
 //
-// This package imports only the root package, the DSSE library and, for
-// Batch, ed25519consensus.
+// This package imports only the root package, the DSSE library,
+// edwards25519 (StrongKey) and, for Batch, ed25519consensus.
 package signed
 
 import (
@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 
+	"filippo.io/edwards25519"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/tapproof/tapproof"
@@ -109,6 +110,23 @@ func (e *Envelope) Reading() (tapproof.Reading, error) {
 // (tapproof.EnrollmentPayloadType).
 func (e *Envelope) Enrollment() (tapproof.Enrollment, error) {
 	return decode[tapproof.Enrollment](e, tapproof.EnrollmentPayloadType)
+}
+
+// StrongKey reports whether pub is an Ed25519 public key only its private
+// key's holder can sign for: a point of the curve, not of small order
+// (whose signatures anyone can make, under any verification rule).
+func StrongKey(pub ed25519.PublicKey) error {
+	if len(pub) != ed25519.PublicKeySize {
+		return fmt.Errorf("public key is %d bytes, want %d", len(pub), ed25519.PublicKeySize)
+	}
+	p, err := new(edwards25519.Point).SetBytes(pub)
+	if err != nil {
+		return fmt.Errorf("public key is not a point of the curve")
+	}
+	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return fmt.Errorf("public key is a point of small order, for which anyone can sign")
+	}
+	return nil
 }
 
 // LabSample decodes the payload as a lab sample

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,6 +133,26 @@ func TestMonitorEndToEnd(t *testing.T) {
 	}
 	if err := fleet.Enroll(ctx, in.api, adminToken); err != nil {
 		t.Fatal(err)
+	}
+	// An enrollment of a key of small order, "self-signed" with a signature
+	// anyone can make under it, is refused: it would let anyone sign its
+	// readings.
+	{
+		en := fleet.Sensors[0].Device.Enrollment()
+		en.Device, en.PublicKey = "pb-weak", make([]byte, 32)
+		en.PublicKey[0] = 1 // the neutral point
+		body, err := json.Marshal(en)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged := make([]byte, 64)
+		forged[0] = 1 // R = the neutral point, S = 0
+		env := []byte(`{"payloadType":"` + tapproof.EnrollmentPayloadType + `","payload":"` + base64.StdEncoding.EncodeToString(body) +
+			`","signatures":[{"sig":"` + base64.StdEncoding.EncodeToString(forged) + `"}]}`)
+		err = (&httpapi.Client{BaseURL: in.api, Token: adminToken}).Enroll(ctx, env)
+		if err == nil || !strings.Contains(err.Error(), "small order") {
+			t.Errorf("enrolling a key of small order = %v, want refused", err)
+		}
 	}
 	dev := devicesOf(t, in)
 	published := uint64(0)
