@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/natstest"
 	"github.com/tapproof/tapproof/internal/poll"
@@ -29,32 +27,7 @@ func TestClusterRefusesStrangers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := natstest.ExternalCluster(t, bin, 2)
-	servers := func() int {
-		pub, err := cl.Keys.System.PublicKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		nc, err := nats.Connect(cl.URL(), nats.Nkey(pub, cl.Keys.System.Sign), nats.RootCAs(cl.TLS.CA))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		inbox := nats.NewInbox()
-		sub, err := nc.SubscribeSync(inbox)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := nc.PublishRequest("$SYS.REQ.SERVER.PING", inbox, nil); err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for {
-			if _, err := sub.NextMsg(time.Second); err != nil {
-				return n
-			}
-			n++
-		}
-	}
+	servers := func() int { return natstest.CountServers(t, cl.URL(), cl.Keys.System, cl.TLS.CA) }
 	poll.Until(t, 15*time.Second, func() error {
 		if n := servers(); n != 2 {
 			return fmt.Errorf("servers answering = %d, want 2: the cluster's own servers route to each other", n)

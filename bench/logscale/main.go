@@ -336,32 +336,34 @@ func waitInflux(ctx context.Context, proc *tapproofproc.Proc, fleet *simulate.Fl
 
 // readTree reads every leaf straight from the log's Trillian tree.
 func readTree(ctx context.Context, lg *anchor.Log, n uint64) error {
-	for start := uint64(0); start < n; {
+	return readPages(ctx, n, func(start uint64) (int, error) {
 		page, err := lg.Leaves(ctx, start, 1000)
-		if err != nil {
-			return err
-		}
-		if len(page) == 0 {
-			return fmt.Errorf("no leaves from %d", start)
-		}
-		start += uint64(len(page))
-	}
-	return nil
+		return len(page), err
+	})
 }
 
 // readAll reads every leaf back through the API, checking nothing.
 func readAll(ctx context.Context, c *httpapi.Client, n uint64) error {
-	for start := uint64(0); start < n; {
+	return readPages(ctx, n, func(start uint64) (int, error) {
 		page, err := c.Leaves(ctx, utility, start, 1000)
+		return len(page), err
+	})
+}
+
+// readPages reads leaves [0, n) a page at a time with read, which returns
+// how many it read from start.
+func readPages(ctx context.Context, n uint64, read func(start uint64) (int, error)) error {
+	for start := uint64(0); start < n; {
+		got, err := read(start)
 		if err != nil {
 			return err
 		}
-		if len(page) == 0 {
+		if got == 0 {
 			return fmt.Errorf("no leaves from %d", start)
 		}
-		start += uint64(len(page))
+		start += uint64(got)
 	}
-	return nil
+	return ctx.Err()
 }
 
 // influxQuery fetches every point of the utility with one chunked query.

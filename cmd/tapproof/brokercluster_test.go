@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/natstest"
@@ -64,29 +62,8 @@ func TestBrokerInitCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, _ := keys.System.PublicKey()
-	nc, err := nats.Connect("tls://"+clients[0], nats.Nkey(pub, keys.System.Sign), nats.RootCAs(filepath.Join(dir, broker.CAFile)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
 	poll.Until(t, 20*time.Second, func() error {
-		inbox := nats.NewInbox()
-		sub, err := nc.SubscribeSync(inbox)
-		if err != nil {
-			return err
-		}
-		defer sub.Unsubscribe()
-		if err := nc.PublishRequest("$SYS.REQ.SERVER.PING", inbox, nil); err != nil {
-			return err
-		}
-		n := 0
-		for ; ; n++ {
-			if _, err := sub.NextMsg(500 * time.Millisecond); err != nil {
-				break
-			}
-		}
-		if n != 3 {
+		if n := natstest.CountServers(t, "tls://"+clients[0], keys.System, filepath.Join(dir, broker.CAFile)); n != 3 {
 			return fmt.Errorf("servers answering = %d, want 3", n)
 		}
 		return nil

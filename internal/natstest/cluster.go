@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
 	"github.com/tapproof/tapproof/broker"
 )
 
@@ -212,6 +215,36 @@ func (nd *Node) Stop() {
 func (nd *Node) Log() string {
 	b, _ := os.ReadFile(filepath.Join(nd.dir, "nats-server.log"))
 	return string(b)
+}
+
+// CountServers counts the servers that answer a ping on the system
+// account, connecting to url as the system user sys, over TLS verified
+// with ca.
+func CountServers(tb testing.TB, url string, sys nkeys.KeyPair, ca string) int {
+	tb.Helper()
+	pub, err := sys.PublicKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nc, err := nats.Connect(url, nats.Nkey(pub, sys.Sign), nats.RootCAs(ca))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer nc.Close()
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := nc.PublishRequest("$SYS.REQ.SERVER.PING", inbox, nil); err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	for ; ; n++ {
+		if _, err := sub.NextMsg(500 * time.Millisecond); err != nil {
+			return n
+		}
+	}
 }
 
 // FreeAddr returns a loopback address no one listens on now. (Another
