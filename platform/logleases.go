@@ -64,6 +64,7 @@ func (ls *logLeases) runAll(ctx context.Context) error {
 				}
 				lease.Handicap = ls.handicap
 				competing[li.Utility] = true
+				ls.leader.WithLabelValues(li.Utility).Set(0) // competing, not yet leading
 				g.Go(func() error {
 					return lease.Lead(ctx, func(ctx context.Context) error { return ls.lead(ctx, ul) }, ls.elected(li.Utility))
 				})
