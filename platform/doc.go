@@ -9,7 +9,13 @@
 //     self-signed record appended, then registered) and bundle assembly.
 //   - The sinks of each log (sinks.go): the anchor into Trillian, the
 //     InfluxDB writer, the exceedance watch and the checkpointer, each a
-//     journal cursor that sets aside what it cannot decode.
+//     journal cursor that sets aside what it cannot decode; they run on
+//     the replica holding the log's lease, and the logs spread over the
+//     replicas (logleases.go).
+//   - Reading a log back for those who check it (leaves.go): from the
+//     journal what a signed checkpoint covers, from Trillian the rest.
+//   - How many copies JetStream keeps, checked against the NATS cluster
+//     (replicas.go).
 //   - The exceedance watch (exceedance.go) recomputes the periods a lab
 //     sample or invalidation touches and raises the system alert.
 //   - Reports (reports.go) serve /v1/compliance from the log's entries.
