@@ -60,17 +60,24 @@ const presencePrefix = "replica."
 // present. It returns only when ctx is done.
 func (j *Journal) Announce(ctx context.Context, holder string, ttl time.Duration) error {
 	key := presencePrefix + presenceKey(holder)
+	var kv jetstream.KeyValue
 	for ctx.Err() == nil {
-		kv, ttl, err := j.leases(ctx, ttl)
+		var err error
+		if kv == nil {
+			kv, ttl, err = j.leases(ctx, ttl)
+		}
 		if err == nil {
 			_, err = kv.Put(ctx, key, []byte(holder))
 		}
-		sleep(ctx, ttl/3)
-		if ctx.Err() != nil && err == nil {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			_ = kv.Delete(rctx, key)
-			cancel()
+		if err != nil {
+			ttl = max(ttl, time.Second) // and try again
 		}
+		sleep(ctx, ttl/3)
+	}
+	if kv != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		_ = kv.Delete(rctx, key)
+		cancel()
 	}
 	return nil
 }
