@@ -51,7 +51,8 @@ var allowed = map[string][]string{
 	"internal/alertstest":   {"", "alerts", "internal/natstest", "internal/poll"},
 	"internal/poll":         {},
 	"internal/browsertest":  {"internal/localstack"},
-	"internal/natstest":     {"journal", "broker", "internal/localstack"},
+	"internal/natstest":     {"journal", "broker", "internal/localstack", "internal/natscluster"},
+	"internal/natscluster":  {"broker"},
 	"internal/tapproofproc": {},
 	"internal/loadgen":      {"", "signed", "journal", "anchor", "simulate", "broker"},
 }

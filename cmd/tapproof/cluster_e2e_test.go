@@ -123,7 +123,9 @@ func TestCluster(t *testing.T) {
 	t.Logf("killing %s, the journal's leader", victim.Name)
 	victim.Kill()
 	publish(200)
-	victim.Start(t)
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
 	publish(100)
 	poll.Until(t, 60*time.Second, func() error {
 		// While the streams led by the server killed elect new leaders,

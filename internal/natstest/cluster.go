@@ -1,12 +1,7 @@
 package natstest
 
 import (
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,71 +9,38 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/tapproof/tapproof/broker"
+	"github.com/tapproof/tapproof/internal/natscluster"
 )
 
-// Cluster is a NATS cluster of nats-server processes, each configured as
-// tapproof's broker is by `tapproof broker init --cluster-…`: the same keys,
-// local CA and route secret, its own JetStream store, routes to the others
-// on loopback over TLS. Nothing answers its auth callout until a tapproof
-// serve does.
-type Cluster struct {
-	Dir   string
-	Keys  *broker.Keys
-	TLS   broker.TLSFiles
-	Nodes []*Node
-}
+// Cluster is a NATS cluster of nats-server processes (natscluster).
+type Cluster struct{ *natscluster.Cluster }
 
 // Node is one server of a Cluster.
-type Node struct {
-	Name       string
-	ClientAddr string // host:port of its client listener
-	RouteAddr  string // host:port of its route listener
-	binary     string
-	dir, conf  string
-	cmd        *exec.Cmd
-	done       chan struct{}
-}
+type Node = natscluster.Node
 
 // ExternalCluster starts n nats-server processes of binary as one cluster
 // and waits until each accepts connections; they are stopped at cleanup.
 func ExternalCluster(tb testing.TB, binary string, n int) *Cluster {
 	tb.Helper()
-	dir := tb.TempDir()
-	keys, files := brokerFiles(tb, dir)
-	secret, err := broker.LoadOrCreateRouteSecret(dir)
+	c, err := natscluster.Start(binary, tb.TempDir(), n)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	routeTLS, err := broker.EnsureRouteCert(dir)
+	tb.Cleanup(c.Stop)
+	return &Cluster{c}
+}
+
+// StartServer starts binary with the configuration file conf as a server
+// named name whose client listener is clientAddr, logging into dir, and
+// waits until it accepts connections; it is stopped at cleanup.
+func StartServer(tb testing.TB, binary, name, dir, conf, clientAddr string) *Node {
+	tb.Helper()
+	nd, err := natscluster.StartConfigured(binary, name, dir, conf, clientAddr)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c := &Cluster{Dir: dir, Keys: keys, TLS: files}
-	var routes []string
-	for i := range n {
-		nd := &Node{Name: fmt.Sprintf("nats-%d", i+1), ClientAddr: FreeAddr(tb), RouteAddr: FreeAddr(tb), binary: binary,
-			dir: filepath.Join(dir, fmt.Sprintf("nats-%d", i+1))}
-		routes = append(routes, nd.RouteAddr)
-		c.Nodes = append(c.Nodes, nd)
-	}
-	for _, nd := range c.Nodes {
-		if err := os.MkdirAll(nd.dir, 0o700); err != nil {
-			tb.Fatal(err)
-		}
-		text := broker.ServerConfig{Keys: keys, TLS: files, Listen: nd.ClientAddr, StoreDir: filepath.Join(nd.dir, "jetstream"), ServerName: nd.Name,
-			Cluster: &broker.Cluster{Name: "tapproof", Listen: nd.RouteAddr, Routes: routes, Secret: secret, TLS: routeTLS}}.Render()
-		nd.conf = filepath.Join(nd.dir, "nats.conf")
-		if err := os.WriteFile(nd.conf, []byte(text), 0o600); err != nil {
-			tb.Fatal(err)
-		}
-		nd.Start(tb)
-	}
-	tb.Cleanup(func() {
-		for _, nd := range c.Nodes {
-			nd.Stop()
-		}
-	})
-	return c
+	tb.Cleanup(nd.Stop)
+	return nd
 }
 
 // Stranger starts a nats-server that tries to join c's cluster by routing
@@ -102,18 +64,17 @@ func (c *Cluster) Stranger(tb testing.TB, binary, secret string, routeTLS *broke
 		}
 		routeTLS = &own
 	}
-	nd := &Node{Name: "stranger", ClientAddr: FreeAddr(tb), RouteAddr: FreeAddr(tb), binary: binary, dir: dir}
 	var routes []string
 	for _, m := range c.Nodes {
 		routes = append(routes, m.RouteAddr)
 	}
-	text := broker.ServerConfig{Keys: keys, TLS: files, Listen: nd.ClientAddr, StoreDir: filepath.Join(dir, "jetstream"), ServerName: nd.Name,
-		Cluster: &broker.Cluster{Name: "tapproof", Listen: nd.RouteAddr, Routes: routes, Secret: secret, TLS: *routeTLS}}.Render()
-	nd.conf = filepath.Join(dir, "nats.conf")
-	if err := os.WriteFile(nd.conf, []byte(text), 0o600); err != nil {
+	client, route := FreeAddr(tb), FreeAddr(tb)
+	nd, err := natscluster.StartServer(binary, "stranger", dir, broker.ServerConfig{Keys: keys, TLS: files, Listen: client,
+		StoreDir: filepath.Join(dir, "jetstream"), ServerName: "stranger",
+		Cluster: &broker.Cluster{Name: "tapproof", Listen: route, Routes: routes, Secret: secret, TLS: *routeTLS}})
+	if err != nil {
 		tb.Fatal(err)
 	}
-	nd.Start(tb)
 	tb.Cleanup(nd.Stop)
 	return nd
 }
@@ -136,85 +97,6 @@ func (c *Cluster) RouteSecret(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	return s
-}
-
-// URL is every node's client URL, comma-separated, as nats.Connect and
-// tapproof serve --nats-url take them.
-func (c *Cluster) URL() string {
-	var urls []string
-	for _, nd := range c.Nodes {
-		urls = append(urls, "tls://"+nd.ClientAddr)
-	}
-	return strings.Join(urls, ",")
-}
-
-// StartServer starts binary with the configuration file conf as a server
-// named name whose client listener is clientAddr, logging into dir, and
-// waits until it accepts connections; it is stopped at cleanup.
-func StartServer(tb testing.TB, binary, name, dir, conf, clientAddr string) *Node {
-	tb.Helper()
-	nd := &Node{Name: name, ClientAddr: clientAddr, binary: binary, dir: dir, conf: conf}
-	nd.Start(tb)
-	tb.Cleanup(nd.Stop)
-	return nd
-}
-
-// Start starts the node, on its old store if it ran before, and waits
-// until it accepts connections.
-func (nd *Node) Start(tb testing.TB) {
-	tb.Helper()
-	out, err := os.OpenFile(filepath.Join(nd.dir, "nats-server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	nd.cmd = exec.Command(nd.binary, "-c", nd.conf)
-	nd.cmd.Stdout, nd.cmd.Stderr = out, out
-	if err := nd.cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	nd.done = make(chan struct{})
-	go func() { _ = nd.cmd.Wait(); out.Close(); close(nd.done) }()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", nd.ClientAddr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s did not listen on %s: %v\n%s", nd.Name, nd.ClientAddr, err, nd.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// Kill kills the node with SIGKILL and waits for it to exit.
-func (nd *Node) Kill() {
-	if nd.cmd == nil || nd.cmd.Process == nil {
-		return
-	}
-	_ = nd.cmd.Process.Kill()
-	<-nd.done
-}
-
-// Stop stops the node as an operator would, SIGTERM then, after 10 s,
-// SIGKILL.
-func (nd *Node) Stop() {
-	if nd.cmd == nil || nd.cmd.Process == nil {
-		return
-	}
-	_ = nd.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-nd.done:
-	case <-time.After(10 * time.Second):
-		nd.Kill()
-	}
-}
-
-// Log is what the node wrote so far.
-func (nd *Node) Log() string {
-	b, _ := os.ReadFile(filepath.Join(nd.dir, "nats-server.log"))
-	return string(b)
 }
 
 // CountServers counts the servers that answer a ping on the system
@@ -247,15 +129,12 @@ func CountServers(tb testing.TB, url string, sys nkeys.KeyPair, ca string) int {
 	}
 }
 
-// FreeAddr returns a loopback address no one listens on now. (Another
-// process could take it before the server binds it; on a test machine that
-// is rare, and the server then fails loudly.)
+// FreeAddr returns a loopback address no one listens on now.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := natscluster.FreeAddr()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a
 }
