@@ -42,6 +42,7 @@ import (
 	"github.com/tapproof/tapproof/influx"
 	"github.com/tapproof/tapproof/internal/loadgen"
 	"github.com/tapproof/tapproof/internal/localstack"
+	"github.com/tapproof/tapproof/internal/natscluster"
 	"github.com/tapproof/tapproof/internal/tapproofproc"
 	"github.com/tapproof/tapproof/signed"
 	"github.com/tapproof/tapproof/simulate"
@@ -61,6 +62,8 @@ type options struct {
 	debugAddr   string
 	flood       float64
 	witnesses   int
+	cluster     int
+	replicas    int
 }
 
 // Result is one run's figures.
@@ -106,7 +109,13 @@ func main() {
 	flag.StringVar(&o.debugAddr, "debug-addr", "", "run tapproof with --debug-addr (pprof) here")
 	flag.Float64Var(&o.flood, "flood", 0, "also run one enrolled device that floods at this multiple of a sensor's rate, with maximum-size messages and replays")
 	flag.IntVar(&o.witnesses, "witnesses", 0, "run this many witnesses (litewitness) and a policy needing all of them, and report publish → witnessed proof")
+	flag.IntVar(&o.cluster, "cluster", 0, "run tapproof against a cluster of this many nats-servers (with --replicas 3 from 3 on) instead of its embedded server")
+	flag.IntVar(&o.replicas, "replicas", 1, "tapproof replicas (processes) sharing the work; more than 1 needs -cluster")
 	flag.Parse()
+	if o.replicas > 1 && o.cluster == 0 {
+		fmt.Fprintln(os.Stderr, "bench: -replicas above 1 needs -cluster: each replica embeds no NATS of its own then")
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o); err != nil {
@@ -171,14 +180,43 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 	if policy != "" {
 		args = append(args, "--witness-policy", policy)
 	}
-	proc, err := tapproofproc.Start(ctx, tapproofproc.Config{
-		Binary: bin, DataDir: data, TrillianAddr: st.TrillianAddr, InfluxURL: st.InfluxURL, InfluxDB: st.InfluxDatabase,
-		AdminToken: token, LogFile: filepath.Join(dir, "tapproof.log"), Args: args,
-	})
-	if err != nil {
-		return nil, err
+	natsURL, brokerDir := "", ""
+	if o.cluster > 0 {
+		nb, err := localstack.NATSServerBinary(ctx, "", os.Stderr)
+		if err != nil {
+			return nil, err
+		}
+		cl, err := natscluster.Start(nb, filepath.Join(dir, "nats"), o.cluster)
+		if err != nil {
+			return nil, err
+		}
+		defer cl.Stop()
+		natsURL, brokerDir = cl.URL(), cl.Dir
+		args = append(args, "--nats-url", natsURL, "--broker-dir", brokerDir, "--replicas", fmt.Sprint(min(o.cluster, 3)))
+		logf("a cluster of %d nats-servers: %s", o.cluster, natsURL)
 	}
-	defer proc.Stop()
+	// The replicas start one after the other: the first creates the
+	// journal's seal key the others read.
+	var procs []*tapproofproc.Proc
+	defer func() {
+		for _, p := range procs {
+			_ = p.Stop()
+		}
+	}()
+	for i := range max(o.replicas, 1) {
+		p, err := tapproofproc.Start(ctx, tapproofproc.Config{
+			Binary: bin, DataDir: data, TrillianAddr: st.TrillianAddr, InfluxURL: st.InfluxURL, InfluxDB: st.InfluxDatabase,
+			AdminToken: token, LogFile: filepath.Join(dir, fmt.Sprintf("tapproof-%d.log", i+1)), Args: args,
+		})
+		if err != nil {
+			return nil, err
+		}
+		procs = append(procs, p)
+	}
+	proc := procs[0]
+	if natsURL == "" {
+		natsURL, brokerDir = proc.NATS(), proc.BrokerDir()
+	}
 	var names []string
 	for u := range o.utilities {
 		names = append(names, fmt.Sprintf("bench%d-u%d", n, u+1))
@@ -206,7 +244,7 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 	if err != nil {
 		return nil, err
 	}
-	b := loadgen.NewBroker(proc.NATS(), proc.BrokerDir(), fleet)
+	b := loadgen.NewBroker(natsURL, brokerDir, fleet)
 	obs, err := loadgen.Observe(b)
 	if err != nil {
 		return nil, err
@@ -292,7 +330,9 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 	r.Offered = float64(total) / last.Sub(first).Seconds()
 	r.EndToEnd = float64(total) / done.Sub(first).Seconds()
 	r.Sustained = sustained(obs, names, start.Add(10*time.Second), published)
-	r.PeakRSSMiB = float64(proc.PeakRSS()) / (1 << 20)
+	for _, p := range procs {
+		r.PeakRSSMiB += float64(p.PeakRSS()) / (1 << 20) // summed over the replicas
+	}
 
 	// Latencies, from the journal's indices and the checkpoints and alerts
 	// seen as they were published.
@@ -335,8 +375,10 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 	if r.Undecided > 0 {
 		logf("%d of %d high readings had neither an alert nor a suppression record", r.Undecided, r.High)
 	}
-	if err := proc.Stop(); err != nil {
-		logf("stopping tapproof: %v", err)
+	for _, p := range procs {
+		if err := p.Stop(); err != nil {
+			logf("stopping tapproof: %v", err)
+		}
 	}
 
 	logf("baseline: Trillian AddSequencedLeaves, %d leaves in batches of %d", o.rawTrillian, o.batch)
