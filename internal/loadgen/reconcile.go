@@ -231,7 +231,10 @@ func readJournal(ctx context.Context, js jetstream.JetStream, utility string) ([
 		return nil, err
 	}
 	out := make([]journal.Entry, 0, last)
-	for uint64(len(out)) < last {
+	// On a cluster, an ordered consumer recreated after a stream's leader
+	// moved may deliver nothing for a fetch or two: try again before
+	// giving up.
+	for empty := 0; uint64(len(out)) < last; {
 		mb, err := c.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			return nil, err
@@ -249,8 +252,12 @@ func readJournal(ctx context.Context, js jetstream.JetStream, utility string) ([
 			}
 			out = append(out, e)
 		}
-		if got == 0 {
-			return nil, fmt.Errorf("journal of %s: fetched nothing at %d of %d", utility, len(out), last)
+		if got > 0 {
+			empty = 0
+			continue
+		}
+		if empty++; empty == 5 {
+			return nil, fmt.Errorf("journal of %s: fetched nothing at %d of %d (last error: %v)", utility, len(out), last, mb.Error())
 		}
 	}
 	return out, nil
