@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/google/trillian"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sync/errgroup"
@@ -115,7 +116,12 @@ func run(ctx context.Context, n, runs int, keep bool) error {
 	}
 	logf("appending them to the log's journal after its %d enrollments", enrolled)
 	begin := time.Now()
-	if err := appendReadings(ctx, proc, fleet, data, msgs); err != nil {
+	j, nc, err := operatorJournal(ctx, proc, fleet, data)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if err := appendReadings(ctx, j, fleet, msgs); err != nil {
 		return err
 	}
 	logf("journaled in %v; tapproof's anchor and InfluxDB sink take them from there", time.Since(begin).Round(time.Second))
@@ -124,7 +130,7 @@ func run(ctx context.Context, n, runs int, keep bool) error {
 	if _, err := waitSize(ctx, proc.API(), total); err != nil {
 		return err
 	}
-	if err := waitInflux(ctx, proc, fleet, total); err != nil {
+	if err := waitInflux(ctx, j, total); err != nil {
 		return err
 	}
 	logf("log of %d leaves anchored, checkpointed and in InfluxDB in %v", total, time.Since(begin).Round(time.Second))
@@ -244,27 +250,31 @@ func openLog(ctx context.Context, addr, data, vkey string) (*anchor.Log, error) 
 	return c.Log(anchor.LogConfig{TreeID: trees.Tree[i].TreeId, Origin: verifier.Name(), Signer: signer, Verifier: verifier, BatchSize: 500})
 }
 
+// operatorJournal opens the journal as the broker's operator, sealing with
+// the key tapproof keeps in data; close the connection when done.
+func operatorJournal(ctx context.Context, proc *tapproofproc.Proc, fleet *simulate.Fleet, data string) (*journal.Journal, *nats.Conn, error) {
+	nc, err := loadgen.NewBroker(proc.NATS(), proc.BrokerDir(), fleet).Operator()
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err == nil {
+		var key []byte
+		if key, err = journal.LoadOrCreateSealKey(filepath.Join(data, "journal-seal.key")); err == nil {
+			var j *journal.Journal
+			if j, err = journal.Open(ctx, js, journal.WithSealKey(key)); err == nil {
+				return j, nc, nil
+			}
+		}
+	}
+	nc.Close()
+	return nil, nil, err
+}
+
 // appendReadings appends the signed readings to the log's journal as
 // ingest does once it has verified them, with the journal's seal and each
 // device's head, from a few writers at once (each with its own devices).
-func appendReadings(ctx context.Context, proc *tapproofproc.Proc, fleet *simulate.Fleet, data string, msgs []loadgen.Msg) error {
-	nc, err := loadgen.NewBroker(proc.NATS(), proc.BrokerDir(), fleet).Operator()
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	key, err := journal.LoadOrCreateSealKey(filepath.Join(data, "journal-seal.key"))
-	if err != nil {
-		return err
-	}
-	j, err := journal.Open(ctx, js, journal.WithSealKey(key))
-	if err != nil {
-		return err
-	}
+func appendReadings(ctx context.Context, j *journal.Journal, fleet *simulate.Fleet, msgs []loadgen.Msg) error {
 	const writers = 8
 	byDevice := map[string]int{}
 	for i, s := range fleet.Sensors {
@@ -304,20 +314,7 @@ func appendReadings(ctx context.Context, proc *tapproofproc.Proc, fleet *simulat
 
 // waitInflux waits until tapproof's InfluxDB sink has stored the first n
 // entries of the log.
-func waitInflux(ctx context.Context, proc *tapproofproc.Proc, fleet *simulate.Fleet, n uint64) error {
-	nc, err := loadgen.NewBroker(proc.NATS(), proc.BrokerDir(), fleet).Operator()
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	j, err := journal.Open(ctx, js)
-	if err != nil {
-		return err
-	}
+func waitInflux(ctx context.Context, j *journal.Journal, n uint64) error {
 	for {
 		p, err := j.CursorProgress(ctx, utility, "influx")
 		if err != nil {
