@@ -73,8 +73,11 @@ const (
 
 // Config configures an Ingester. Zero values take the defaults.
 type Config struct {
-	Stream        string        // readings stream; journal.ReadingsStream
-	Durable       string        // durable consumer name; DefaultDurable
+	Stream string // readings stream; journal.ReadingsStream
+	// Utility, if set, limits the Ingester to one utility's readings, lab
+	// samples and invalidations, through a consumer of its own (see For).
+	Utility       string
+	Durable       string        // durable consumer name; DefaultDurable, or DefaultDurable-<utility>
 	Workers       int           // parallel workers, mostly waiting on JetStream; each device is always handled by the same one
 	MaxAckPending int           // bound on unacknowledged readings in flight
 	AckWait       time.Duration // before JetStream redelivers an unacknowledged reading
@@ -93,6 +96,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Durable == "" {
 		c.Durable = DefaultDurable
+		if c.Utility != "" {
+			c.Durable = DurableFor(c.Utility)
+		}
 	}
 	if c.Workers <= 0 {
 		c.Workers = DefaultWorkers
@@ -133,19 +139,45 @@ func New(cfg Config, js jetstream.JetStream, reg Registry, j Journal, a Alerter,
 	return &Ingester{cfg: cfg, js: js, registry: reg, journal: j, alerter: a, metrics: m, log: log, now: time.Now}
 }
 
+// For returns an Ingester of utility's messages alone, sharing in's
+// configuration, registry, journal, alerter and metrics. Replicas that
+// share the work by utility each run For(u) for the utilities they lead:
+// one consumer per utility, filtered to its subjects, so that a
+// utility's messages are decided by one replica at a time and each
+// device's readings in the order they arrived.
+func (in *Ingester) For(utility string) *Ingester {
+	cfg := in.cfg
+	cfg.Utility, cfg.Durable = utility, DurableFor(utility)
+	return &Ingester{cfg: cfg, js: in.js, registry: in.registry, journal: in.journal, alerter: in.alerter, metrics: in.metrics, log: in.log, now: in.now}
+}
+
+// DurableFor names the durable consumer of utility's messages.
+func DurableFor(utility string) string { return DefaultDurable + "-" + utility }
+
+// Subjects are the readings stream's subjects of utility's messages.
+func Subjects(utility string) []string {
+	return []string{
+		journal.ReadingsSubject + "." + utility + ".>",
+		journal.LabSamplesSubject + "." + utility + ".>",
+		journal.InvalidationsSubject + "." + utility + ".>",
+	}
+}
+
 // Run consumes readings until ctx is done, then lets in-flight readings
-// finish and returns.
+// finish and returns. It waits for its consumer as long as JetStream
+// refuses it: while the stream is electing a leader, or while another
+// consumer still covers its subjects (see consumer).
 func (in *Ingester) Run(ctx context.Context) error {
-	cons, err := journal.Resume(ctx, in.js, in.cfg.Stream, jetstream.ConsumerConfig{
-		Durable:       in.cfg.Durable,
-		Description:   "tapproof ingest: verify, validate, journal",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       in.cfg.AckWait,
-		MaxAckPending: in.cfg.MaxAckPending,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("ingest consumer: %w", err)
+	cons, err := in.consumer(ctx)
+	for err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		in.log.Warn("ingest: consumer unavailable; will retry", slog.String("consumer", in.cfg.Durable), slog.Any("error", err))
+		if !sleep(ctx, time.Second) {
+			return nil
+		}
+		cons, err = in.consumer(ctx)
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(min(in.cfg.MaxAckPending, 1000)))
 	if err != nil {
@@ -180,6 +212,47 @@ func (in *Ingester) Run(ctx context.Context) error {
 			continue
 		}
 		queues[shard(m.Subject(), len(queues))] <- m
+	}
+}
+
+// consumer returns the durable consumer this Ingester reads. A utility's
+// consumer replaces the single consumer of every utility that replicas
+// before version 0.11 shared (DefaultDurable): a work-queue stream lets no
+// two consumers cover one subject, so that one is deleted first. Messages
+// it had delivered and not acknowledged stay in the stream, and the
+// utility's consumer starts at the first of them.
+func (in *Ingester) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       in.cfg.Durable,
+		Description:   "tapproof ingest: verify, validate, journal",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       in.cfg.AckWait,
+		MaxAckPending: in.cfg.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if in.cfg.Utility != "" {
+		cfg.Description = "tapproof ingest of " + in.cfg.Utility + ": verify, validate, journal"
+		cfg.FilterSubjects = Subjects(in.cfg.Utility)
+		err := in.js.DeleteConsumer(ctx, in.cfg.Stream, DefaultDurable)
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, fmt.Errorf("ingest consumer: retire %s: %w", DefaultDurable, err)
+		}
+	}
+	cons, err := journal.Resume(ctx, in.js, in.cfg.Stream, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ingest consumer: %w", err)
+	}
+	return cons, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

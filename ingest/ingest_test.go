@@ -342,3 +342,83 @@ func TestReadingAfterRevocationRefused(t *testing.T) {
 		t.Errorf("journal size = %d, want %d: nothing after the revocation", n, revokedAt+1)
 	}
 }
+
+// Replicas share ingest by utility: For(u) consumes u's messages alone,
+// through a consumer of its own, and retires the consumer of every utility
+// that older replicas shared, starting from the messages that consumer
+// had delivered and not had acknowledged.
+func TestIngestByUtility(t *testing.T) {
+	_, js := natstest.Connect(t, natstest.Server(t))
+	ctx := t.Context()
+	j, err := journal.Open(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := newSensor(t, "dev-a"), newSensor(t, "dev-b")
+	b.dev.Utility = "u2"
+	for _, u := range []string{"u1", "u2"} {
+		if err := j.EnsureLogStream(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := &harness{js: js, reg: prometheus.NewRegistry()}
+	for seq := range uint64(3) {
+		h.publish(t, subj("dev-a"), a.sign(t, a.reading(seq+1, 2)))
+		r := b.reading(seq+1, 2)
+		r.Utility = "u2"
+		h.publish(t, "tapproof.readings.u2.s1.dev-b", b.sign(t, r))
+	}
+	// A replica of the version before took two messages and died.
+	legacy, err := js.CreateConsumer(ctx, journal.ReadingsStream, jetstream.ConsumerConfig{
+		Durable: ingest.DefaultDurable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if batch, err := legacy.FetchNoWait(2); err != nil {
+		t.Fatal(err)
+	} else {
+		for range batch.Messages() {
+		}
+	}
+
+	reg := registry{"dev-a": a.dev, "dev-b": b.dev}
+	m := ingest.NewMetrics(h.reg)
+	base := ingest.New(ingest.Config{Workers: 4}, js, reg, j, &alerter{seen: map[string]int{}}, m, slog.New(slog.DiscardHandler))
+	run := func(u string) {
+		ctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = base.For(u).Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	run("u1")
+	poll.Until(t, 10*time.Second, func() error {
+		if n, _ := j.Size(ctx, "u1"); n != 3 {
+			return fmt.Errorf("u1's journal holds %d readings, want 3", n)
+		}
+		return nil
+	})
+	if _, err := js.Consumer(ctx, journal.ReadingsStream, ingest.DefaultDurable); err == nil {
+		t.Errorf("the shared consumer %s is still there", ingest.DefaultDurable)
+	}
+	c, err := js.Consumer(ctx, journal.ReadingsStream, ingest.DurableFor("u1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ingest.Subjects("u1"), c.CachedInfo().Config.FilterSubjects); diff != "" {
+		t.Errorf("u1's consumer's subjects (-want +got):\n%s", diff)
+	}
+	time.Sleep(500 * time.Millisecond) // u2 has no ingest yet: nothing of it lands
+	if n, _ := j.Size(ctx, "u2"); n != 0 {
+		t.Fatalf("u2's journal holds %d readings before u2's ingest ran", n)
+	}
+	run("u2")
+	poll.Until(t, 10*time.Second, func() error {
+		if n, _ := j.Size(ctx, "u2"); n != 3 {
+			return fmt.Errorf("u2's journal holds %d readings, want 3", n)
+		}
+		return nil
+	})
+	if got := testutil.ToFloat64(counter(h, "tapproof_ingest_rejected_total")); got != 0 {
+		t.Errorf("%v readings rejected; they were all valid and in order", got)
+	}
+}

@@ -132,6 +132,14 @@ func (in *Intake) arrive(m *nats.Msg) (subject string, ok bool) {
 		return "", false
 	}
 	subject = "tapproof." + rest
+	// The utility is the subject's second token after the prefix: each
+	// utility's messages are ingested by a consumer of its own, named
+	// after it, so it must be a valid id to be ingested at all.
+	if _, after, _ := strings.Cut(rest, "."); !tapproof.ValidID(strings.SplitN(after, ".", 2)[0]) {
+		in.metrics.rejected.WithLabelValues(string(tapproof.ReasonInvalid)).Inc()
+		in.respondError(m, 400, tapproof.Reject(tapproof.ReasonInvalid, "subject %q names no valid utility", subject))
+		return "", false
+	}
 	if !in.allow(subject) {
 		in.metrics.rejected.WithLabelValues(string(tapproof.ReasonRateLimited)).Inc()
 		in.respondError(m, 429, tapproof.Reject(tapproof.ReasonRateLimited, "more than %g messages/s on %s", in.cfg.Rate, subject))

@@ -2,6 +2,8 @@ package ingest_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
@@ -288,5 +290,35 @@ func TestAlertLane(t *testing.T) {
 	}
 	if n, _ := h.j.Size(t.Context(), "u1"); n != 0 {
 		t.Errorf("the lane journaled %d entries; it must journal nothing", n)
+	}
+}
+
+// TestIntakeRefusesInvalidUtility: a lab may name any utility in its
+// subject, and each utility's messages are ingested by a consumer named
+// after it, so a subject naming no valid utility id is refused at the
+// door with a reason, never left in the stream for no consumer to take.
+func TestIntakeRefusesInvalidUtility(t *testing.T) {
+	h := startSecure(t, ingest.IntakeConfig{})
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.b.Directory.Add(pub, broker.Party{Kind: broker.Lab, ID: "lab-1"})
+	nc, err := h.b.ConnectParty(broker.Lab, "lab-1", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	_, err = js.Publish(t.Context(), "tapproof.labsamples.No_Such.lab-1", []byte("{}"))
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != 400 || !strings.Contains(apiErr.Description, "no valid utility") {
+		t.Fatalf("publish naming utility No_Such: %v, want a 400 saying it names no valid utility", err)
+	}
+	if got := testutil.ToFloat64(rejected(h.regHarness(), tapproof.ReasonInvalid)); got != 1 {
+		t.Errorf("invalid counted %v times, want 1", got)
+	}
+	if _, err := js.Publish(t.Context(), "tapproof.labsamples.u1.lab-1", []byte("{}")); err != nil {
+		t.Errorf("publish naming utility u1: %v", err)
 	}
 }

@@ -60,9 +60,10 @@ const (
 // alert's id is its reading's. A reading the lane drops or cannot check is
 // therefore only later, never lost.
 //
-// Only the replica that runs ingest runs the lane, so one screening state
-// machine sees every reading, and the sequence numbers ingest journals are
-// known to the lane without asking the journal.
+// The lane of For(u) listens to utility u's readings alone. Only the
+// replica that runs ingest of a utility runs its lane, so one screening
+// state machine sees each site's readings, and the sequence numbers ingest
+// journals are known to the lane without asking the journal.
 func (in *Ingester) RunLane(ctx context.Context, nc *nats.Conn, heads Heads, cfg LaneConfig) error {
 	if cfg.Urgent == nil {
 		return errors.New("alert lane: no urgency rule")
@@ -77,7 +78,11 @@ func (in *Ingester) RunLane(ctx context.Context, nc *nats.Conn, heads Heads, cfg
 	// journaled meanwhile is known only to the journal.
 	in.decided.reset()
 	msgs := make(chan *nats.Msg, laneBuffer)
-	sub, err := nc.ChanSubscribe(IntakePrefix+"."+readingsToken+".>", msgs)
+	subject := IntakePrefix + "." + readingsToken + ".>"
+	if in.cfg.Utility != "" {
+		subject = IntakePrefix + "." + readingsToken + "." + in.cfg.Utility + ".>"
+	}
+	sub, err := nc.ChanSubscribe(subject, msgs)
 	if err != nil {
 		return fmt.Errorf("alert lane: %w", err)
 	}

@@ -37,8 +37,8 @@ func (l *limiter) allow(subject string) bool {
 // decided holds, per device, the highest sequence number this process knows
 // is decided: journaled by ingest, found at the head of the journal, or
 // checked by the alert lane. It lets the lane tell a replay without asking
-// the journal. Only the leader runs ingest and the lane, and the lane
-// forgets everything when it starts (a replica that led before may have
+// the journal. Only the replica leading a utility runs its ingest and
+// lane, and the lane forgets everything when it starts (a replica that led before may have
 // been followed by another), so what it holds is never behind the journal
 // by more than the readings it is deciding itself.
 type decided struct {

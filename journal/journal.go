@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -569,4 +571,25 @@ func consumerProgress(ctx context.Context, js jetstream.JetStream, stream, durab
 		return Progress{}, fmt.Errorf("consumer %s: %w", durable, err)
 	}
 	return Progress{Pending: info.NumPending + uint64(info.NumAckPending), Done: info.AckFloor.Stream}, nil
+}
+
+// Waiting returns the utilities that have messages in the readings stream,
+// sorted: the readings, lab samples and invalidations not yet decided.
+func (j *Journal) Waiting(ctx context.Context) ([]string, error) {
+	s, err := j.js.Stream(ctx, ReadingsStream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", ReadingsStream, err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(">"))
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", ReadingsStream, err)
+	}
+	seen := map[string]bool{}
+	for subject := range info.State.Subjects {
+		// tapproof.<kind>.<utility>.…
+		if t := strings.SplitN(subject, ".", 4); len(t) == 4 {
+			seen[t[2]] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
 }

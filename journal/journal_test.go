@@ -486,3 +486,35 @@ func TestReplicasPresent(t *testing.T) {
 		return nil
 	})
 }
+
+// Once runs its function only while nobody else holds the lease, and
+// releases it after, so a Lead waiting for it takes it at once.
+func TestLeaseOnce(t *testing.T) {
+	j := openJournal(t)
+	ctx := t.Context()
+	const ttl = 600 * time.Millisecond
+	a, err := j.Lease(ctx, "log.u1", "a", ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := j.Lease(ctx, "log.u1", "b", ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran, err := a.Once(ctx, func(ctx context.Context) error {
+		// Held past its TTL: renewed meanwhile, so b cannot take it.
+		time.Sleep(2 * ttl)
+		ranB, _ := b.Once(ctx, func(context.Context) error { return nil })
+		if ranB {
+			t.Error("b ran while a held the lease")
+		}
+		return nil
+	})
+	if !ran || err != nil {
+		t.Fatalf("a.Once = %v, %v; want it to run on a free lease", ran, err)
+	}
+	ranB, err := b.Once(ctx, func(context.Context) error { return errors.New("b's error") })
+	if !ranB || err == nil || err.Error() != "b's error" {
+		t.Errorf("b.Once after a released = %v, %v; want it to run and return its error", ranB, err)
+	}
+}

@@ -117,7 +117,6 @@ func presenceKey(holder string) string {
 // ctx ends, a held lease is released so another replica takes over at once.
 // elected, if not nil, is told each time the lease is won or lost.
 func (l *Lease) Lead(ctx context.Context, fn func(context.Context) error, elected func(bool)) error {
-	every := l.ttl / 3
 	for ctx.Err() == nil {
 		if l.Handicap != nil {
 			sleep(ctx, l.Handicap())
@@ -126,40 +125,57 @@ func (l *Lease) Lead(ctx context.Context, fn func(context.Context) error, electe
 		if err != nil {
 			// Held by another replica (ErrKeyExists), or NATS is
 			// unavailable: try again.
-			sleep(ctx, every)
+			sleep(ctx, l.ttl/3)
 			continue
 		}
-		if elected != nil {
-			elected(true)
-		}
-		lctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- fn(lctx) }()
-		var fnErr error
-	renew:
-		for {
-			select {
-			case fnErr = <-done:
-				break renew
-			case <-time.After(every):
-				if rev, err = l.kv.Update(ctx, l.key, []byte(l.holder), rev); err != nil {
-					cancel()
-					fnErr = <-done
-					break renew
-				}
-			}
-		}
-		cancel()
-		if elected != nil {
-			elected(false)
-		}
-		// Hand over: release the lease if it is still ours.
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		_ = l.kv.Delete(rctx, l.key, jetstream.LastRevision(rev))
-		rcancel()
-		if fnErr != nil && ctx.Err() == nil {
-			return fnErr
+		if err := l.hold(ctx, rev, fn, elected); err != nil && ctx.Err() == nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// Once runs fn if the lease is free now, holding it as Lead does while fn
+// runs and releasing it after. It reports whether fn ran.
+func (l *Lease) Once(ctx context.Context, fn func(context.Context) error) (bool, error) {
+	rev, err := l.kv.Create(ctx, l.key, []byte(l.holder))
+	if err != nil {
+		return false, nil
+	}
+	return true, l.hold(ctx, rev, fn, nil)
+}
+
+// hold runs fn while renewing the lease won at revision rev, then
+// releases it.
+func (l *Lease) hold(ctx context.Context, rev uint64, fn func(context.Context) error, elected func(bool)) error {
+	if elected != nil {
+		elected(true)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- fn(lctx) }()
+	var fnErr error
+renew:
+	for {
+		select {
+		case fnErr = <-done:
+			break renew
+		case <-time.After(l.ttl / 3):
+			var err error
+			if rev, err = l.kv.Update(ctx, l.key, []byte(l.holder), rev); err != nil {
+				cancel()
+				fnErr = <-done
+				break renew
+			}
+		}
+	}
+	cancel()
+	if elected != nil {
+		elected(false)
+	}
+	// Hand over: release the lease if it is still ours.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	_ = l.kv.Delete(rctx, l.key, jetstream.LastRevision(rev))
+	rcancel()
+	return fnErr
 }

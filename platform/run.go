@@ -212,7 +212,8 @@ func Run(ctx context.Context, cfg Config) error {
 	ingestMetrics := ingest.NewMetrics(reg)
 	in := ingest.New(ingest.Config{Workers: cfg.Workers, Labs: labs, Reviewers: reviewers}, js, registry, j, screener, ingestMetrics, log)
 	intake := ingest.NewIntake(cfg.Intake, edgeJS, ingestMetrics, log)
-	laneCfg := ingest.LaneConfig{Urgent: screener.Urgent, Rate: cfg.Intake.Rate, Burst: cfg.Intake.Burst}
+	lanes := laneParts{nc: urgent, heads: laneJournal,
+		cfg: ingest.LaneConfig{Urgent: screener.Urgent, Rate: cfg.Intake.Rate, Burst: cfg.Intake.Burst}}
 	authz := broker.NewAuthorizer(keys.Issuer, partyDirectory{registry: registry, keys: cfg.ComplianceKeys}, reg, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -255,28 +256,25 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	// Every replica serves the API; the one holding the lease "leader" also
-	// runs ingest and the notifiers.
+	// runs the notifiers and decides messages no utility's ingest takes.
+	holder := holderName()
 	lead := func(ctx context.Context) error {
-		log.Info("leading: starting ingest and notifiers")
+		log.Info("leading: starting the notifiers")
 		g, ctx := errgroup.WithContext(ctx)
-		g.Go(func() error { return in.Run(ctx) })
-		g.Go(func() error { return in.RunLane(ctx, urgent, laneJournal, laneCfg) })
-		g.Go(func() error { return watchIngest(ctx, j, metrics, stalls) })
 		g.Go(func() error { return notifier.Run(ctx) })
 		if wh != nil {
 			g.Go(func() error { return wh.Run(ctx) })
 		}
+		g.Go(func() error { return sweepStrays(ctx, p, in, holder) })
 		err := g.Wait()
-		stalls.forget(ingestLog)
 		log.Info("no longer leading")
 		return err
 	}
-	// Each utility's log runs on the replica holding its own lease.
-	holder := holderName()
+	// Each utility's log and ingest run on the replica holding its own lease.
 	logs := &logLeases{p: p, holder: holder, ttl: journal.DefaultLeaseTTL, leader: metrics.logLeader, log: log,
 		held: map[string]chan struct{}{},
 		run: func(ctx context.Context, ul *utilityLog) error {
-			r := &logRunner{ul: ul, journal: j, influx: iw, audit: auditStore, exceedances: exceedances, metrics: metrics, stalls: stalls, cfg: cfg, log: log}
+			r := &logRunner{ul: ul, ingest: in, lane: lanes, journal: j, influx: iw, audit: auditStore, exceedances: exceedances, metrics: metrics, stalls: stalls, cfg: cfg, log: log}
 			g, ctx := errgroup.WithContext(ctx)
 			r.start(ctx, g)
 			err := g.Wait()

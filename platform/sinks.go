@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
@@ -18,10 +19,16 @@ import (
 	"github.com/tapproof/tapproof/signed"
 )
 
-// logRunner runs the consumers of one utility's journal: the Trillian
-// anchor, the InfluxDB writer and the checkpointer, and reports their lag.
+// logRunner runs one utility's work: ingest of its messages and its alert
+// lane, and the consumers of its journal (the Trillian anchor, the
+// InfluxDB writer, the exceedance watch and the checkpointer), and reports
+// their lag.
 type logRunner struct {
-	ul      *utilityLog
+	ul *utilityLog
+	// ingest, if set, is ingest of every utility, of which the runner runs
+	// For(utility) and its alert lane on lane.
+	ingest  *ingest.Ingester
+	lane    laneParts
 	journal *journal.Journal
 	influx  *influx.Writer
 	// audit, if set, is InfluxDB as the scheduled audit reads it.
@@ -35,6 +42,17 @@ type logRunner struct {
 }
 
 func (r *logRunner) start(ctx context.Context, g *errgroup.Group) {
+	if r.ingest != nil {
+		u := r.ul.info.Utility
+		in := r.ingest.For(u)
+		g.Go(func() error { return in.Run(ctx) })
+		g.Go(func() error { return in.RunLane(ctx, r.lane.nc, r.lane.heads, r.lane.cfg) })
+		g.Go(func() error {
+			defer r.metrics.ingestPending.DeleteLabelValues(u)
+			watchIngest(ctx, r.journal, u, r.metrics, r.stalls)
+			return nil
+		})
+	}
 	batch := max(r.cfg.BatchSize, anchor.DefaultBatchSize)
 	r.drain(ctx, g, "anchor", batch, r.anchor)
 	r.drain(ctx, g, "influx", 5000, r.writeInflux)
@@ -234,14 +252,22 @@ func (r *logRunner) checkpoints(ctx context.Context, signed chan<- struct{}) err
 }
 
 // watchIngest samples how many readings wait for ingest.
-func watchIngest(ctx context.Context, j *journal.Journal, m *platformMetrics, stalls *stallWatch) error {
+// laneParts are what a utility's alert lane runs on: the urgent
+// connection, the journal it reads heads from over it, and its rules.
+type laneParts struct {
+	nc    *nats.Conn
+	heads ingest.Heads
+	cfg   ingest.LaneConfig
+}
+
+// watchIngest samples the backlog of utility's ingest consumer.
+func watchIngest(ctx context.Context, j *journal.Journal, utility string, m *platformMetrics, stalls *stallWatch) {
 	for sleepCtx(ctx, time.Second) {
-		if p, err := j.IngestProgress(ctx, ingest.DefaultDurable); err == nil {
-			m.ingestPending.Set(float64(p.Pending))
-			stalls.observe(ingestLog, "ingest", p, time.Now())
+		if p, err := j.IngestProgress(ctx, ingest.DurableFor(utility)); err == nil {
+			m.ingestPending.WithLabelValues(utility).Set(float64(p.Pending))
+			stalls.observe(utility, "ingest", p, time.Now())
 		}
 	}
-	return nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -255,16 +281,13 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// ingestLog is the log label of ingest's consumer in the stall watch.
-const ingestLog = "readings"
-
 // platformMetrics are the metrics of the journal's consumers and the logs.
 // The log label is a utility id: one per water system, a bounded set.
 type platformMetrics struct {
 	sinkEntries      *prometheus.CounterVec
 	sinkErrors       *prometheus.CounterVec
 	pending          *prometheus.GaugeVec
-	ingestPending    prometheus.Gauge
+	ingestPending    *prometheus.GaugeVec
 	logSize          *prometheus.GaugeVec
 	checkpointTime   *prometheus.GaugeVec
 	oldestUnanchored *prometheus.GaugeVec
@@ -291,10 +314,10 @@ func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
 			Name: "tapproof_journal_pending_entries",
 			Help: "Journal entries waiting for each sink.",
 		}, []string{"log", "sink"}),
-		ingestPending: prometheus.NewGauge(prometheus.GaugeOpts{
+		ingestPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tapproof_ingest_pending_messages",
-			Help: "Readings waiting in JetStream for ingest.",
-		}),
+			Help: "Readings, lab samples and invalidations waiting in JetStream for ingest, by utility; reported by the replica leading it.",
+		}, []string{"log"}),
 		logSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tapproof_log_size_leaves",
 			Help: "Size of each log at its latest signed checkpoint.",
@@ -314,7 +337,7 @@ func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
 		}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tapproof_leader",
-			Help: "1 if this replica holds the leadership lease and runs ingest and the notifiers.",
+			Help: "1 if this replica holds the leadership lease and runs the notifiers; each utility's ingest runs where tapproof_log_leader is 1.",
 		}),
 		logLeader: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tapproof_log_leader",

@@ -109,6 +109,19 @@ func TestComplianceEndToEnd(t *testing.T) {
 	forged := samples[0]
 	forged.SampleID = "L2025-999"
 	publish(journal.LabSamplesSubject+"."+utility+"."+lab, sign(strangerKey, tapproof.LabSamplePayloadType, forged), "forged-sample")
+	// A sample for a utility that has no log: no replica leads its ingest,
+	// so the leader's stray sweep decides it, refused, rather than leave
+	// it waiting in the readings stream for ever.
+	invalidBefore := metricValue(t, in.api, `tapproof_ingest_rejected_total{reason="invalid"}`)
+	nowhere := samples[0]
+	nowhere.Utility, nowhere.SampleID = "atlantis", "L2025-998"
+	publish(journal.LabSamplesSubject+".atlantis."+lab, sign(labKey, tapproof.LabSamplePayloadType, nowhere), "nowhere-sample")
+	defer poll.Until(t, 45*time.Second, func() error {
+		if got := metricValue(t, in.api, `tapproof_ingest_rejected_total{reason="invalid"}`) - invalidBefore; got != 1 {
+			return fmt.Errorf("invalid rejections rose by %v, want 1: the sample for a utility with no log", got)
+		}
+		return nil
+	})
 
 	report := func(query string) compliance.Report {
 		t.Helper()

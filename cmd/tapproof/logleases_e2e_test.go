@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +18,8 @@ import (
 // and four utilities, two logs each. When one replica stops, the other
 // takes its logs over and their readings keep landing; a replica that
 // joins later is handed its share. Through every handover each reading is
-// in its log and in InfluxDB exactly once.
+// in its log and in InfluxDB exactly once, and ingest is shared too: each
+// replica decides the readings of the utilities it leads.
 func TestLogsSpreadOverReplicas(t *testing.T) {
 	st := localstack.ForTest(t)
 	dataDir := t.TempDir()
@@ -117,4 +119,35 @@ func TestLogsSpreadOverReplicas(t *testing.T) {
 		}
 		return nil
 	})
+
+	// Ingest is spread with the logs: each replica accepts the readings of
+	// the utilities it leads, and between them every reading once.
+	before := map[*instance]float64{b: metricSum(t, b.api, "tapproof_ingest_accepted_total"), c: metricSum(t, c.api, "tapproof_ingest_accepted_total")}
+	publish(40)
+	poll.Until(t, 60*time.Second, func() error {
+		if err := landed(c); err != nil {
+			return err
+		}
+		rb := metricSum(t, b.api, "tapproof_ingest_accepted_total") - before[b]
+		rc := metricSum(t, c.api, "tapproof_ingest_accepted_total") - before[c]
+		if rb == 0 || rc == 0 || rb+rc != 40 {
+			return fmt.Errorf("the replicas accepted %v and %v of 40 readings, want some each and 40 in all", rb, rc)
+		}
+		return nil
+	})
+}
+
+// metricSum is the sum of every series of the metric name on api.
+func metricSum(t *testing.T, api, name string) float64 {
+	t.Helper()
+	_, body := get(t, api+"/metrics")
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, name); ok && (strings.HasPrefix(rest, "{") || strings.HasPrefix(rest, " ")) {
+			var v float64
+			fmt.Sscan(rest[strings.LastIndexByte(rest, ' ')+1:], &v)
+			sum += v
+		}
+	}
+	return sum
 }
