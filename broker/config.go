@@ -59,6 +59,9 @@ type Cluster struct {
 	Routes []string // every member's route listener, host:port (this one's may be among them)
 	Secret string   // the route secret
 	TLS    TLSFiles // the route certificate, its key and the CA
+	// Advertise, if set, is the address this member tells the others to
+	// reach it at, in place of Listen: a load balancer's, say.
+	Advertise string
 }
 
 // Render returns the nats-server configuration: TLS on the client
@@ -87,6 +90,9 @@ func (c ServerConfig) Render() string {
 		p("cluster {")
 		p("  name: %q", cl.Name)
 		p("  listen: %q", cl.Listen)
+		if cl.Advertise != "" {
+			p("  advertise: %q", cl.Advertise)
+		}
 		p("  authorization { user: %q, password: %q, timeout: 5 }", routeUser, cl.Secret)
 		p("  tls {")
 		p("    cert_file: %q", cl.TLS.Cert)

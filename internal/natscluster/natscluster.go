@@ -27,6 +27,9 @@ type Cluster struct {
 	Keys  *broker.Keys
 	TLS   broker.TLSFiles
 	Nodes []*Node
+	// Links, set by StartLinked, carry the routes between each pair of
+	// nodes.
+	Links []*Link
 }
 
 // Node is one server of a Cluster.
@@ -42,7 +45,16 @@ type Node struct {
 
 // Start starts n servers of binary as one cluster, their files in dir,
 // and waits until each accepts connections.
-func Start(binary, dir string, n int) (*Cluster, error) {
+func Start(binary, dir string, n int) (*Cluster, error) { return start(binary, dir, n, false) }
+
+// StartLinked is Start with the routes between nodes carried by links, so
+// that Isolate can cut a node off from the others. Each node routes to
+// each other through a link of its own (JetStream needs every node to
+// have routes), and advertises, for the others to gossip, an address where
+// nothing listens, so that no route bypasses the links.
+func StartLinked(binary, dir string, n int) (*Cluster, error) { return start(binary, dir, n, true) }
+
+func start(binary, dir string, n int, linked bool) (*Cluster, error) {
 	keys, err := broker.LoadOrCreateKeys(dir)
 	if err != nil {
 		return nil, err
@@ -74,9 +86,29 @@ func Start(binary, dir string, n int) (*Cluster, error) {
 		c.Nodes = append(c.Nodes, &Node{Name: name, ClientAddr: client, RouteAddr: route, binary: binary, dir: filepath.Join(dir, name)})
 		routes = append(routes, route)
 	}
-	for _, nd := range c.Nodes {
+	for i, nd := range c.Nodes {
+		cl := &broker.Cluster{Name: "tapproof", Listen: nd.RouteAddr, Routes: routes, Secret: secret, TLS: routeTLS}
+		if linked {
+			if cl.Advertise, err = FreeAddr(); err != nil {
+				c.Stop()
+				return nil, err
+			}
+			cl.Routes = nil
+			for j := range n {
+				if j == i {
+					continue
+				}
+				l, err := newLink(i, j, c.Nodes[j].RouteAddr)
+				if err != nil {
+					c.Stop()
+					return nil, err
+				}
+				c.Links = append(c.Links, l)
+				cl.Routes = append(cl.Routes, l.Addr())
+			}
+		}
 		sc := broker.ServerConfig{Keys: keys, TLS: files, Listen: nd.ClientAddr, StoreDir: filepath.Join(nd.dir, "jetstream"), ServerName: nd.Name,
-			Cluster: &broker.Cluster{Name: "tapproof", Listen: nd.RouteAddr, Routes: routes, Secret: secret, TLS: routeTLS}}
+			Cluster: cl}
 		if err := nd.configure(sc); err != nil {
 			c.Stop()
 			return nil, err
@@ -127,11 +159,34 @@ func (c *Cluster) URL() string {
 	return strings.Join(urls, ",")
 }
 
-// Stop stops every node.
+// Stop stops every node and link.
 func (c *Cluster) Stop() {
 	for _, nd := range c.Nodes {
 		nd.Stop()
 	}
+	for _, l := range c.Links {
+		l.close()
+	}
+}
+
+// Isolate cuts node i off from every other node (a partition: it keeps
+// running and its clients stay connected to it) until Rejoin. The cluster
+// must have been started by StartLinked.
+func (c *Cluster) Isolate(i int) error { return c.links(i, (*Link).Cut) }
+
+// Rejoin undoes Isolate.
+func (c *Cluster) Rejoin(i int) error { return c.links(i, (*Link).Restore) }
+
+func (c *Cluster) links(i int, f func(*Link)) error {
+	if c.Links == nil {
+		return fmt.Errorf("cluster: node %d cannot be isolated: not started by StartLinked", i)
+	}
+	for _, l := range c.Links {
+		if l.A == i || l.B == i {
+			f(l)
+		}
+	}
+	return nil
 }
 
 // Start starts the node, on its old store if it ran before, and waits

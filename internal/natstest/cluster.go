@@ -138,3 +138,15 @@ func FreeAddr(tb testing.TB) string {
 	}
 	return a
 }
+
+// LinkedCluster is ExternalCluster with every route carried by a link the
+// test can cut (natscluster.StartLinked): Isolate partitions a node off.
+func LinkedCluster(tb testing.TB, binary string, n int) *Cluster {
+	tb.Helper()
+	c, err := natscluster.StartLinked(binary, tb.TempDir(), n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Stop)
+	return &Cluster{c}
+}
