@@ -106,7 +106,19 @@ func (ls *logLeases) lead(ctx context.Context, ul *utilityLog) error {
 	if ctx.Err() != nil {
 		return nil // lost or handed over: the lease is released, the others compete
 	}
-	return err
+	if err != nil {
+		failed(ctx, ls.log, "log "+ul.info.Utility, err)
+	}
+	return nil
+}
+
+// failed logs a leader's failure, a JetStream that is briefly unavailable
+// while a cluster heals say, and waits a moment before the lease is
+// released and competed for again: a replica whose leading fails hands the
+// work over rather than stop.
+func failed(ctx context.Context, log *slog.Logger, what string, err error) {
+	log.Warn("leading failed; will hand over and try again", slog.String("work", what), slog.Any("error", err))
+	sleepCtx(ctx, 2*time.Second)
 }
 
 func (ls *logLeases) elected(utility string) func(bool) {

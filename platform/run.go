@@ -260,15 +260,18 @@ func Run(ctx context.Context, cfg Config) error {
 	holder := holderName()
 	lead := func(ctx context.Context) error {
 		log.Info("leading: starting the notifiers")
-		g, ctx := errgroup.WithContext(ctx)
-		g.Go(func() error { return notifier.Run(ctx) })
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return notifier.Run(gctx) })
 		if wh != nil {
-			g.Go(func() error { return wh.Run(ctx) })
+			g.Go(func() error { return wh.Run(gctx) })
 		}
-		g.Go(func() error { return sweepStrays(ctx, p, in, holder) })
+		g.Go(func() error { return sweepStrays(gctx, p, in, holder) })
 		err := g.Wait()
 		log.Info("no longer leading")
-		return err
+		if err != nil && ctx.Err() == nil {
+			failed(ctx, log, "the notifiers", err)
+		}
+		return nil
 	}
 	// Each utility's log and ingest run on the replica holding its own lease.
 	logs := &logLeases{p: p, holder: holder, ttl: journal.DefaultLeaseTTL, leader: metrics.logLeader, log: log,

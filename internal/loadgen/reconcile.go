@@ -44,6 +44,9 @@ type Report struct {
 	Problems     []string
 }
 
+// quiet is how long a journal must not grow before Reconcile reads it.
+const quiet = 3 * time.Second
+
 func (r *Report) problem(format string, args ...any) {
 	if len(r.Problems) < 20 {
 		r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
@@ -54,7 +57,7 @@ func (r *Report) problem(format string, args ...any) {
 // and then checks, for every utility that msgs touch:
 //   - every published reading was accepted exactly once: it is in the
 //     journal once, with the bytes that were published;
-//   - the journal holds nothing else but enrollments;
+//   - the journal holds nothing else but enrollments and records of notices;
 //   - the Trillian log holds exactly the journal, leaf for leaf;
 //   - InfluxDB holds one point per accepted reading;
 //   - every checkpoint published is signed by the log's key and commits to
@@ -77,7 +80,7 @@ func Reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	j, err := journal.Open(ctx, js)
+	j, err := openJournal(ctx, js, wait)
 	if err != nil {
 		return nil, err
 	}
@@ -109,8 +112,12 @@ func Reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*
 		if err != nil {
 			return nil, err
 		}
-		// Wait until every published reading is journaled and anchored.
+		// Wait until every published reading is journaled and anchored,
+		// and the journal has stopped growing: notice records may still
+		// follow the last reading, and every leaf a checkpoint covers must
+		// be read.
 		var entries []journal.Entry
+		last, stableSince := -1, time.Now()
 		for {
 			if entries, err = readJournal(ctx, js, utility); err != nil {
 				return nil, err
@@ -123,8 +130,12 @@ func Reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*
 					}
 				}
 			}
+			if len(entries) != last {
+				last, stableSince = len(entries), time.Now()
+			}
 			size, _, err := lg.Root(ctx)
-			if err == nil && n >= len(readings) && size >= uint64(len(entries)) {
+			done := err == nil && n >= len(readings) && size >= uint64(len(entries))
+			if done && (time.Since(stableSince) >= quiet || time.Now().After(deadline)) {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -198,6 +209,27 @@ func Reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*
 		}
 	}
 	return rep, nil
+}
+
+// openJournal opens the journal as tapproof runs it, changing nothing:
+// with the replicas its streams have (opening creates or updates them). On
+// a cluster that has just healed, JetStream may answer "temporarily
+// unavailable" for a while; it tries again for up to wait.
+func openJournal(ctx context.Context, js jetstream.JetStream, wait time.Duration) (*journal.Journal, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		s, err := js.Stream(ctx, journal.ReadingsStream)
+		if err == nil {
+			var j *journal.Journal
+			if j, err = journal.Open(ctx, journal.Replicated(js, s.CachedInfo().Config.Replicas)); err == nil {
+				return j, nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, err
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 func readingKey(e journal.Entry) string { return tapproof.ReadingKey(e.Device, e.Seq) }
