@@ -168,22 +168,41 @@ func Subjects(utility string) []string {
 // refuses it: while the stream is electing a leader, or while another
 // consumer still covers its subjects (see consumer).
 func (in *Ingester) Run(ctx context.Context) error {
-	cons, err := in.consumer(ctx)
-	for err != nil {
-		if ctx.Err() != nil {
-			return nil
+	for ctx.Err() == nil {
+		cons, err := in.consumer(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				in.log.Warn("ingest: consumer unavailable; will retry", slog.String("consumer", in.cfg.Durable), slog.Any("error", err))
+				sleep(ctx, time.Second)
+			}
+			continue
 		}
-		in.log.Warn("ingest: consumer unavailable; will retry", slog.String("consumer", in.cfg.Durable), slog.Any("error", err))
-		if !sleep(ctx, time.Second) {
-			return nil
+		if err := in.session(ctx, cons); err != nil {
+			in.log.Warn("ingest: starting again at the oldest unacknowledged message", slog.String("consumer", in.cfg.Durable), slog.Any("why", err))
 		}
-		cons, err = in.consumer(ctx)
 	}
+	return nil
+}
+
+// errGap ends a session whose flow skipped a delivery.
+var errGap = errors.New("a delivery never arrived")
+
+// session decides cons's messages until ctx is done, or until a delivery
+// is missing from the flow: JetStream delivered a message this consumer
+// never received (lost in flight when a server or the consumer's leader
+// went away), and would deliver it again only after its ack wait, behind
+// the device's later readings, which ingest would then take for a replay.
+// The session then stops taking messages, lets the workers finish what
+// they hold, and returns errGap; Run opens the consumer again, which
+// starts at the oldest unacknowledged message (journal.Resume).
+func (in *Ingester) session(ctx context.Context, cons jetstream.Consumer) error {
 	it, err := cons.Messages(jetstream.PullMaxMessages(min(in.cfg.MaxAckPending, 1000)))
 	if err != nil {
 		return fmt.Errorf("ingest consume: %w", err)
 	}
-	context.AfterFunc(ctx, it.Stop)
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
 
 	queues := make([]chan jetstream.Msg, in.cfg.Workers)
 	var wg sync.WaitGroup
@@ -202,6 +221,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 		}
 		wg.Wait()
 	}()
+	delivered := cons.CachedInfo().Delivered.Consumer
 	for {
 		m, err := it.Next()
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
@@ -211,6 +231,15 @@ func (in *Ingester) Run(ctx context.Context) error {
 			in.log.Warn("ingest: next message", slog.Any("error", err))
 			continue
 		}
+		meta, err := m.Metadata()
+		if err != nil {
+			in.log.Warn("ingest: message metadata", slog.Any("error", err))
+			continue
+		}
+		if meta.Sequence.Consumer != delivered+1 {
+			return fmt.Errorf("%w: delivery %d follows %d", errGap, meta.Sequence.Consumer, delivered)
+		}
+		delivered = meta.Sequence.Consumer
 		queues[shard(m.Subject(), len(queues))] <- m
 	}
 }

@@ -118,8 +118,7 @@ func (c *Checkpoints) PutCheckpoint(ctx context.Context, _ string, size uint64, 
 		},
 	}
 	ack, err := c.js.PublishMsg(ctx, m)
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+	if wrongLastSequence(err) {
 		return fmt.Errorf("publish checkpoint %d of %s: another checkpoint was published first: %w", size, c.utility, tapproof.ErrConflict)
 	}
 	if err != nil {

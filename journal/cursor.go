@@ -20,6 +20,9 @@ type Cursor struct {
 	reopen  func(context.Context) (jetstream.Consumer, error)
 	cons    jetstream.Consumer        // nil after a failure: reopened by Next
 	it      jetstream.MessagesContext // opened by Next
+	// delivered is the consumer sequence of the last delivery the flow
+	// handed over; the next must follow it (see Next).
+	delivered uint64
 	entry   func(subject string, streamSeq uint64, hdr nats.Header, data []byte) Entry
 }
 
@@ -88,7 +91,7 @@ func (c *Cursor) Next(ctx context.Context, max int, wait time.Duration) (*Batch,
 			c.cons = nil
 			return nil, fmt.Errorf("cursor: %w", err)
 		}
-		c.it = it
+		c.it, c.delivered = it, c.cons.CachedInfo().Delivered.Consumer
 	}
 	b := &Batch{}
 	first, cancel := context.WithTimeout(ctx, wait)
@@ -113,6 +116,17 @@ func (c *Cursor) Next(ctx context.Context, max int, wait time.Duration) (*Batch,
 		if err != nil {
 			return nil, fmt.Errorf("cursor metadata: %w", err)
 		}
+		if meta.Sequence.Consumer != c.delivered+1 {
+			// JetStream delivered something this flow never received:
+			// lost in flight when a server or the consumer's leader went
+			// away. Acknowledging m would acknowledge it unstored (AckAll),
+			// so the cursor starts again at its acknowledgement floor and
+			// m comes again after it.
+			c.it.Stop()
+			c.it, c.cons = nil, nil
+			return b, nil
+		}
+		c.delivered = meta.Sequence.Consumer
 		b.Entries = append(b.Entries, c.entry(m.Subject(), meta.Sequence.Stream, m.Headers(), m.Data()))
 		b.msgs = append(b.msgs, m)
 	}
@@ -180,6 +194,7 @@ type Sink func(ctx context.Context, entries []Entry) error
 func (c *Cursor) Drain(ctx context.Context, max int, sink Sink, onErr func(error)) error {
 	const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
 	defer c.Close()
+	idleSince := time.Now()
 	for ctx.Err() == nil {
 		b, err := c.Next(ctx, max, time.Second)
 		if err != nil {
@@ -188,8 +203,13 @@ func (c *Cursor) Drain(ctx context.Context, max int, sink Sink, onErr func(error
 			continue
 		}
 		if len(b.Entries) == 0 {
+			if time.Since(idleSince) >= strandedCheck {
+				idleSince = time.Now()
+				c.unstrand(ctx)
+			}
 			continue
 		}
+		idleSince = time.Now()
 		for backoff := minBackoff; ; backoff = min(2*backoff, maxBackoff) {
 			err := sink(ctx, b.Entries)
 			if err == nil {
@@ -204,11 +224,37 @@ func (c *Cursor) Drain(ctx context.Context, max int, sink Sink, onErr func(error
 		}
 		if err := b.Ack(ctx); err != nil && ctx.Err() == nil {
 			// The entries are stored; a redelivery is absorbed by the
-			// sink's idempotence.
+			// sink's idempotence. JetStream would redeliver them only
+			// after their ack wait, and the last batch has no later one
+			// whose acknowledgement covers it, so the cursor starts again
+			// at its acknowledgement floor now.
 			onErr(err)
+			c.Close()
+			c.cons = nil
 		}
 	}
 	return nil
+}
+
+// strandedCheck is how long a cursor waits for entries before it asks
+// whether JetStream holds some delivered to nobody.
+const strandedCheck = 5 * time.Second
+
+// unstrand starts the cursor again at its acknowledgement floor if its
+// consumer has deliveries waiting for acknowledgement while the cursor
+// holds none: they went to a flow that is gone (a pull request still open
+// on a server after its cursor stopped, or lost in flight) and would come
+// back only after their ack wait, holding the sink back for minutes.
+func (c *Cursor) unstrand(ctx context.Context) {
+	if c.cons == nil {
+		return
+	}
+	info, err := c.cons.Info(ctx)
+	if err != nil || info.NumAckPending == 0 {
+		return
+	}
+	c.Close()
+	c.cons = nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -97,6 +97,31 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Journal
 	return j, nil
 }
 
+// Attach returns a Journal on the streams and buckets an Open made before,
+// changing nothing: for tools that read what tapproof runs (a
+// reconciliation, say), which must not rewrite its configuration.
+func Attach(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Journal, error) {
+	j := &Journal{js: js, streams: map[string]jetstream.Stream{}, sealedFrom: map[string]uint64{}}
+	for _, o := range opts {
+		o(j)
+	}
+	for _, name := range []string{ReadingsStream, RejectedStream, CheckpointsStream} {
+		if _, err := js.Stream(ctx, name); err != nil {
+			return nil, fmt.Errorf("stream %s: %w", name, err)
+		}
+	}
+	var err error
+	for _, b := range []struct {
+		name string
+		kv   *jetstream.KeyValue
+	}{{devicesBucket, &j.devices}, {logsBucket, &j.logs}, {SamplesBucket, &j.samples}} {
+		if *b.kv, err = js.KeyValue(ctx, b.name); err != nil {
+			return nil, fmt.Errorf("bucket %s: %w", b.name, err)
+		}
+	}
+	return j, nil
+}
+
 // JetStream returns the JetStream context the journal uses.
 func (j *Journal) JetStream() jetstream.JetStream { return j.js }
 
@@ -426,8 +451,7 @@ func (j *Journal) AppendReading(ctx context.Context, r tapproof.Reading, leaf []
 		},
 	}
 	ack, err := j.js.PublishMsg(ctx, j.seal(m), jetstream.WithExpectStream(s.CachedInfo().Config.Name))
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+	if wrongLastSequence(err) {
 		return 0, fmt.Errorf("append reading %s: the device's head moved: %w", r.Key(), tapproof.ErrConflict)
 	}
 	if err != nil {
@@ -592,4 +616,14 @@ func (j *Journal) Waiting(ctx context.Context) ([]string, error) {
 		}
 	}
 	return slices.Sorted(maps.Keys(seen)), nil
+}
+
+// wrongLastSequence reports whether JetStream refused a publish because
+// its Nats-Expected-Last-* header no longer held: an optimistic write that
+// lost. A stream on one server answers with code 10071, a replicated one
+// with 10164.
+func wrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/internal/natstest"
@@ -516,5 +517,118 @@ func TestLeaseOnce(t *testing.T) {
 	ranB, err := b.Once(ctx, func(context.Context) error { return errors.New("b's error") })
 	if !ranB || err == nil || err.Error() != "b's error" {
 		t.Errorf("b.Once after a released = %v, %v; want it to run and return its error", ranB, err)
+	}
+}
+
+// A replicated stream refuses an optimistic write with code 10164, not the
+// 10071 a stream on one server answers: both are a lost race. Ingest used
+// to take 10164 for a failure to retry, and retried the same stale append
+// for ever, holding the device's later readings behind it.
+func TestWrongLastSequenceCodes(t *testing.T) {
+	for _, code := range []jetstream.ErrorCode{jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant} {
+		err := fmt.Errorf("publish: %w", &jetstream.APIError{Code: 400, ErrorCode: code, Description: "wrong last sequence"})
+		if !journal.WrongLastSequence(err) {
+			t.Errorf("code %d is not taken for a lost optimistic write", code)
+		}
+	}
+	if journal.WrongLastSequence(&jetstream.APIError{Code: 503, ErrorCode: 10008}) {
+		t.Error("JetStream unavailable taken for a lost optimistic write")
+	}
+}
+
+// A delivery the cursor never received (lost in flight when a server or a
+// consumer leader went away; here, taken by another puller) must not be
+// acknowledged by the cumulative acknowledgement of a later entry: the
+// cursor sees the gap in the consumer's delivery sequence and starts again
+// at its acknowledgement floor, so the sink gets every entry, in order.
+func TestCursorGapStartsAgain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	j := openJournal(t)
+	for i := range 5 {
+		if _, err := j.AppendReading(ctx, reading("d1", uint64(i+1)), []byte{byte(i)}, uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := j.Cursor(ctx, "u1", "gap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := j.JetStream().Consumer(ctx, journal.LogStreamName("u1"), "gap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stolen, err := other.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range stolen.Messages() { // delivered, never acknowledged
+	}
+	var got []uint64
+	done := make(chan struct{})
+	go c.Drain(ctx, 10, func(_ context.Context, es []journal.Entry) error {
+		for _, e := range es {
+			got = append(got, e.Index)
+		}
+		if len(got) >= 5 {
+			close(done)
+			cancel()
+		}
+		return nil
+	}, func(error) {})
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("sink got %v, want 0..4: the entry another puller took was acknowledged unstored", got)
+	}
+	if diff := cmp.Diff([]uint64{0, 1, 2, 3, 4}, got); diff != "" {
+		t.Errorf("sink got (-want +got):\n%s", diff)
+	}
+}
+
+// Deliveries that went to a flow that is gone (here another puller took
+// every entry and never acknowledged them), with nothing after them to
+// show a gap, come back within seconds rather than after the two-minute
+// ack wait: an idle cursor whose consumer still waits for acknowledgements
+// starts again at its acknowledgement floor.
+func TestCursorStrandedDeliveries(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	j := openJournal(t)
+	for i := range 3 {
+		if _, err := j.AppendReading(ctx, reading("d1", uint64(i+1)), []byte{byte(i)}, uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := j.Cursor(ctx, "u1", "stranded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := j.JetStream().Consumer(ctx, journal.LogStreamName("u1"), "stranded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stolen, err := other.Fetch(3, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range stolen.Messages() {
+	}
+	got := make(chan uint64, 3)
+	go c.Drain(ctx, 10, func(_ context.Context, es []journal.Entry) error {
+		for _, e := range es {
+			got <- e.Index
+		}
+		return nil
+	}, func(error) {})
+	for want := range uint64(3) {
+		select {
+		case idx := <-got:
+			if idx != want {
+				t.Fatalf("entry %d reached the sink in place of %d", idx, want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("entry %d did not reach the sink within 20 s", want)
+		}
 	}
 }

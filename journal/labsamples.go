@@ -266,8 +266,7 @@ func (j *Journal) AppendLabSample(ctx context.Context, s tapproof.LabSample, lea
 			m.Header.Set(HeaderSource, strconv.FormatUint(o.source, 10))
 		}
 		ack, err := j.js.PublishMsg(ctx, j.seal(m), jetstream.WithExpectStream(st.CachedInfo().Config.Name))
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		if wrongLastSequence(err) {
 			continue // another sample of the lab got there first
 		}
 		if err != nil {

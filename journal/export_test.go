@@ -1,0 +1,4 @@
+package journal
+
+// WrongLastSequence exposes wrongLastSequence to the tests.
+var WrongLastSequence = wrongLastSequence
