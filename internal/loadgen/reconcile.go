@@ -62,7 +62,22 @@ func (r *Report) problem(format string, args ...any) {
 //   - InfluxDB holds one point per accepted reading;
 //   - every checkpoint published is signed by the log's key and commits to
 //     exactly the log's first size leaves.
+//
+// An error reading any of them (JetStream answering "temporarily
+// unavailable" while a cluster heals, say) starts the whole reconciliation
+// again, until wait has passed.
 func Reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*Report, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		rep, err := reconcile(ctx, t, msgs, time.Until(deadline))
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return rep, err
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*Report, error) {
 	rep := &Report{}
 	want := map[string]map[string][]byte{} // utility -> key -> data
 	for _, m := range msgs {
@@ -190,8 +205,13 @@ func Reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*
 				rep.problem("%s: leaf %d differs from journal entry %d", utility, i, i)
 			}
 		}
-		// InfluxDB: one point per accepted reading.
+		// InfluxDB: one point per accepted reading, once its sink, which
+		// may lag the anchor, has caught up.
 		n, err := InfluxCount(ctx, t.InfluxURL, t.InfluxDB, utility)
+		for err == nil && n < readingsIn(entries) && time.Now().Before(deadline) {
+			time.Sleep(250 * time.Millisecond)
+			n, err = InfluxCount(ctx, t.InfluxURL, t.InfluxDB, utility)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -211,22 +231,15 @@ func Reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*
 	return rep, nil
 }
 
-// openJournal opens the journal as tapproof runs it, changing nothing:
-// with the replicas its streams have (opening creates or updates them). On
-// a cluster that has just healed, JetStream may answer "temporarily
-// unavailable" for a while; it tries again for up to wait.
+// openJournal attaches to the journal as tapproof runs it, changing
+// nothing. On a cluster that has just healed, JetStream may answer
+// "temporarily unavailable" for a while; it tries again for up to wait.
 func openJournal(ctx context.Context, js jetstream.JetStream, wait time.Duration) (*journal.Journal, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		s, err := js.Stream(ctx, journal.ReadingsStream)
-		if err == nil {
-			var j *journal.Journal
-			if j, err = journal.Open(ctx, journal.Replicated(js, s.CachedInfo().Config.Replicas)); err == nil {
-				return j, nil
-			}
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, err
+		j, err := journal.Attach(ctx, js)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return j, err
 		}
 		time.Sleep(time.Second)
 	}
