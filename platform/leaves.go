@@ -25,11 +25,28 @@ type logLeaves struct {
 	journal *journal.Journal
 	counted *prometheus.CounterVec // by source; nil counts nothing
 	log     *slog.Logger
+	// slots, if set, bounds the reads running at once: each page read from
+	// the journal is a consumer created and deleted, which on a cluster is
+	// a proposal to JetStream's meta leader, and the endpoint is public.
+	slots chan struct{}
 }
+
+// maxLeafReads is how many pages of leaves one replica reads at once for
+// the API; more wait, within their request's deadline. A monitor reads
+// one page at a time.
+const maxLeafReads = 4
 
 // read returns up to count leaves from start on; fewer, or none, where
 // Trillian has not integrated them yet.
 func (l logLeaves) read(ctx context.Context, start, count uint64) ([][]byte, error) {
+	if l.slots != nil {
+		select {
+		case l.slots <- struct{}{}:
+			defer func() { <-l.slots }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	var out [][]byte
 	if size := l.signedSize(ctx); size > start {
 		var err error

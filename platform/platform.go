@@ -44,6 +44,9 @@ type app struct {
 	log      *slog.Logger
 	// leavesRead counts the leaves Leaves served, by where it read them.
 	leavesRead *prometheus.CounterVec
+	// leafReads bounds the pages of leaves the public API reads at once
+	// (see maxLeafReads).
+	leafReads chan struct{}
 	// leading is whether this replica holds the leadership lease.
 	leading atomic.Bool
 
@@ -404,7 +407,7 @@ func (p *app) Leaves(ctx context.Context, utility string, start, count uint64) (
 }
 
 func (p *app) logLeaves(ul *utilityLog) logLeaves {
-	return logLeaves{ul: ul, journal: p.journal, counted: p.leavesRead, log: p.log}
+	return logLeaves{ul: ul, journal: p.journal, counted: p.leavesRead, log: p.log, slots: p.leafReads}
 }
 
 // Bundle assembles the offline proof of reading seq of device at the latest

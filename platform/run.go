@@ -182,7 +182,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	p := &app{cfg: cfg, journal: j, registry: registry, trillian: trillian, sys: sys, log: log, logs: map[string]*utilityLog{},
-		leavesRead: metrics.leavesRead}
+		leavesRead: metrics.leavesRead, leafReads: make(chan struct{}, maxLeafReads)}
 	if err := p.openLogs(ctx); err != nil {
 		return err
 	}

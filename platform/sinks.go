@@ -97,6 +97,9 @@ func (r *logRunner) drain(ctx context.Context, g *errgroup.Group, name string, m
 		sink := r.setAside(name, sink)
 		g.Go(func() error {
 			gauge := r.metrics.pending.WithLabelValues(r.ul.info.Utility, name)
+			// Once another replica leads the log, its backlog is reported
+			// there; a stale figure here would keep a backlog alert firing.
+			defer r.metrics.pending.DeleteLabelValues(r.ul.info.Utility, name)
 			for sleepCtx(ctx, time.Second) {
 				if p, err := c.Progress(ctx); err == nil {
 					gauge.Set(float64(p.Pending))

@@ -135,6 +135,19 @@ func TestLogsSpreadOverReplicas(t *testing.T) {
 		}
 		return nil
 	})
+	// A replica reports the backlogs of the logs it leads only: b led all
+	// four before c joined, and a figure left behind would keep a backlog
+	// alert firing after the hand-over.
+	for _, in := range []*instance{b, c} {
+		_, body := get(t, in.api+"/metrics")
+		for _, u := range utilities {
+			led := metricValue(t, in.api, fmt.Sprintf(`tapproof_log_leader{log=%q}`, u)) == 1
+			reported := strings.Contains(string(body), fmt.Sprintf(`tapproof_journal_pending_entries{log=%q,`, u))
+			if reported != led {
+				t.Errorf("replica %s: leads %s %v, reports its backlog %v", in.api, u, led, reported)
+			}
+		}
+	}
 }
 
 // metricSum is the sum of every series of the metric name on api.
