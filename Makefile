@@ -6,7 +6,7 @@ GO      ?= go
 BIN     := bin/tapproof
 TIMEOUT ?= 45m
 
-.PHONY: all build demo test lint unit bench deps generate clean
+.PHONY: all build demo demo-cluster test lint unit bench deps generate clean
 
 all: build
 
@@ -16,6 +16,10 @@ build:
 ## demo: the whole platform on real components with simulated sensors.
 demo: deps build
 	$(GO) run ./deploy/local --tapproof $(BIN)
+
+## demo-cluster: the same on a cluster of three nats-servers, with two tapproof replicas sharing the work.
+demo-cluster: deps build
+	$(GO) run ./deploy/local --tapproof $(BIN) --cluster --dir .data/demo-cluster
 
 ## test: formatting, vet, staticcheck, then every test (unit and integration
 ## on real NATS JetStream, InfluxDB and Trillian on PostgreSQL) with -race.

@@ -92,6 +92,10 @@ type Result struct {
 	// how much of it was refused at the edge as rate_limited.
 	FloodSent    int64 `json:"flood_sent,omitempty"`
 	FloodRefused int64 `json:"flood_refused,omitempty"`
+	// CPUPerReading is the CPU time each component spent, from the first
+	// reading published until the last was anchored and in InfluxDB,
+	// divided by the readings, in microseconds.
+	CPUPerReading map[string]float64 `json:"cpu_us_per_reading,omitempty"`
 }
 
 func main() {
@@ -267,6 +271,7 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 		}
 	}
 	logf("publishing")
+	cpuBefore := cpuSeconds()
 	start := time.Now()
 	if err := pub.Run(ctx, msgs); err != nil {
 		return nil, err
@@ -312,7 +317,12 @@ func oneRun(ctx context.Context, o options, st *localstack.Stack, bin, dir strin
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	r := &Result{Readings: total, PublishRetry: pub.Retries()}
+	cpu := cpuSince(cpuBefore)
+	r := &Result{Readings: total, PublishRetry: pub.Retries(), CPUPerReading: map[string]float64{}}
+	for name, sec := range cpu {
+		r.CPUPerReading[name] = sec / float64(total) * 1e6
+	}
+	logf("CPU per reading: %s", formatCPU(r.CPUPerReading))
 	if fl != nil {
 		r.FloodSent, r.FloodRefused = fl.sent.Load(), fl.refused.Load()
 		logf("flood: %d messages sent, %d refused as rate_limited", r.FloodSent, r.FloodRefused)
@@ -493,24 +503,31 @@ func median(rs []Result) Result {
 		sort.Float64s(xs)
 		return xs[len(xs)/2]
 	}
+	cpu := map[string]float64{}
+	for _, r := range rs {
+		for name := range r.CPUPerReading {
+			cpu[name] = pick(func(r Result) float64 { return r.CPUPerReading[name] })
+		}
+	}
 	return Result{
-		Offered:      pick(func(r Result) float64 { return r.Offered }),
-		EndToEnd:     pick(func(r Result) float64 { return r.EndToEnd }),
-		Sustained:    pick(func(r Result) float64 { return r.Sustained }),
-		ProofP50:     pick(func(r Result) float64 { return r.ProofP50 }),
-		ProofP99:     pick(func(r Result) float64 { return r.ProofP99 }),
-		WitnessedP50: pick(func(r Result) float64 { return r.WitnessedP50 }),
-		WitnessedP99: pick(func(r Result) float64 { return r.WitnessedP99 }),
-		AlertP50:     pick(func(r Result) float64 { return r.AlertP50 }),
-		AlertP99:     pick(func(r Result) float64 { return r.AlertP99 }),
-		DecideP99:    pick(func(r Result) float64 { return r.DecideP99 }),
-		Alerts:       int(pick(func(r Result) float64 { return float64(r.Alerts) })),
-		High:         int(pick(func(r Result) float64 { return float64(r.High) })),
-		PeakRSSMiB:   pick(func(r Result) float64 { return r.PeakRSSMiB }),
-		TrillianRaw:  pick(func(r Result) float64 { return r.TrillianRaw }),
-		InfluxRaw:    pick(func(r Result) float64 { return r.InfluxRaw }),
-		VsTrillian:   pick(func(r Result) float64 { return r.VsTrillian }),
-		VsInflux:     pick(func(r Result) float64 { return r.VsInflux }),
+		CPUPerReading: cpu,
+		Offered:       pick(func(r Result) float64 { return r.Offered }),
+		EndToEnd:      pick(func(r Result) float64 { return r.EndToEnd }),
+		Sustained:     pick(func(r Result) float64 { return r.Sustained }),
+		ProofP50:      pick(func(r Result) float64 { return r.ProofP50 }),
+		ProofP99:      pick(func(r Result) float64 { return r.ProofP99 }),
+		WitnessedP50:  pick(func(r Result) float64 { return r.WitnessedP50 }),
+		WitnessedP99:  pick(func(r Result) float64 { return r.WitnessedP99 }),
+		AlertP50:      pick(func(r Result) float64 { return r.AlertP50 }),
+		AlertP99:      pick(func(r Result) float64 { return r.AlertP99 }),
+		DecideP99:     pick(func(r Result) float64 { return r.DecideP99 }),
+		Alerts:        int(pick(func(r Result) float64 { return float64(r.Alerts) })),
+		High:          int(pick(func(r Result) float64 { return float64(r.High) })),
+		PeakRSSMiB:    pick(func(r Result) float64 { return r.PeakRSSMiB }),
+		TrillianRaw:   pick(func(r Result) float64 { return r.TrillianRaw }),
+		InfluxRaw:     pick(func(r Result) float64 { return r.InfluxRaw }),
+		VsTrillian:    pick(func(r Result) float64 { return r.VsTrillian }),
+		VsInflux:      pick(func(r Result) float64 { return r.VsInflux }),
 	}
 }
 
@@ -529,6 +546,12 @@ func report(rs []Result) {
 		row("median", median(rs))
 	}
 	w.Flush()
+	for i, r := range rs {
+		fmt.Printf("run %d, CPU per reading: %s\n", i+1, formatCPU(r.CPUPerReading))
+	}
+	if len(rs) > 1 {
+		fmt.Printf("median, CPU per reading: %s\n", formatCPU(median(rs).CPUPerReading))
+	}
 }
 
 // startWitnesses starts n witnesses under dir and writes a policy that

@@ -10,6 +10,11 @@
 // a regulator's `tapproof monitor` following them. Data
 // lives in --dir, so running it again continues where it stopped. Ctrl-C
 // stops everything: sensors first, then tapproof, then the stack.
+//
+// With --cluster (`make demo-cluster`) NATS runs as a cluster of three
+// nats-server processes (routes on loopback over mutual TLS, JetStream on
+// each, every stream at three replicas) and tapproof as two replicas that
+// share the utilities between them.
 package main
 
 import (
@@ -36,6 +41,7 @@ import (
 	"github.com/tapproof/tapproof/alerts"
 	"github.com/tapproof/tapproof/alerts/notice"
 	"github.com/tapproof/tapproof/internal/localstack"
+	"github.com/tapproof/tapproof/internal/natscluster"
 	"github.com/tapproof/tapproof/simulate"
 )
 
@@ -47,6 +53,7 @@ const (
 	mailUIAddr  = "127.0.0.1:8025" // mailpit: the residents' inbox
 	smtpAddr    = "127.0.0.1:1025"
 	monitorAddr = "127.0.0.1:8482" // the regulator's monitor's /metrics
+	api2Addr    = "127.0.0.1:8483" // the second tapproof replica, with --cluster
 )
 
 // demoWitnesses are the demo's witnesses: independent parties that cosign
@@ -63,16 +70,17 @@ func main() {
 	dir := flag.String("dir", ".data/demo", "where the demo keeps its data")
 	bin := flag.String("tapproof", "bin/tapproof", "the tapproof binary")
 	rate := flag.Float64("rate", 0, "simulated readings per second (0: one per sensor every 2 s)")
+	cluster := flag.Bool("cluster", false, "NATS as a cluster of three nats-servers, tapproof as two replicas sharing the work (use its own --dir)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *dir, *bin, *rate); err != nil {
+	if err := run(ctx, *dir, *bin, *rate, *cluster); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dir, bin string, rate float64) error {
+func run(ctx context.Context, dir, bin string, rate float64, cluster bool) error {
 	start := time.Now()
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -155,14 +163,37 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 		}
 	}()
 
+	// NATS: tapproof's embedded server, or a cluster of three.
+	natsURL, brokerDir := "tls://"+natsAddr, filepath.Join(dir, "tapproof", "broker")
+	natsArgs := []string{"--nats-listen", natsAddr}
+	if cluster {
+		nb, err := localstack.NATSServerBinary(ctx, "", prefixWriter("stack: "))
+		if err != nil {
+			return err
+		}
+		say("starting a NATS cluster of three nats-servers in %s", filepath.Join(dir, "nats"))
+		cl, err := natscluster.Start(nb, filepath.Join(dir, "nats"), 3)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			say("stopping the NATS cluster")
+			cl.Stop()
+		}()
+		natsURL, brokerDir = cl.URL(), cl.Dir
+		natsArgs = []string{"--nats-url", natsURL, "--broker-dir", brokerDir, "--replicas", "3"}
+	}
+
 	env := append(os.Environ(), "TAPPROOF_ADMIN_TOKEN="+token, "TAPPROOF_WEBHOOK_SECRET="+secret)
-	serve, err := startChild(bin, env, filepath.Join(logs, "tapproof.log"), "serve",
-		"--data", filepath.Join(dir, "tapproof"), "--http", apiAddr, "--nats-listen", natsAddr,
-		"--trillian", st.TrillianAddr, "--influx-url", st.InfluxURL, "--influx-db", st.InfluxDatabase,
-		"--webhook", "http://"+webhookAddr+"/alerts", "--checkpoint-interval", "1s",
-		"--public-url", "http://"+apiAddr+"/", "--public-title", "tapproof demo water",
-		"--smtp-host", "127.0.0.1", "--smtp-port", "1025", "--smtp-tls", "none", "--smtp-from", "alerts@demo.tapproof.local",
-		"--lab-key", lab.ID+"="+lab.PublicKey(), "--witness-policy", policyFile, "--audit-every", "30s")
+	serveArgs := func(http string) []string {
+		return append(append([]string{"serve", "--data", filepath.Join(dir, "tapproof"), "--http", http}, natsArgs...),
+			"--trillian", st.TrillianAddr, "--influx-url", st.InfluxURL, "--influx-db", st.InfluxDatabase,
+			"--webhook", "http://"+webhookAddr+"/alerts", "--checkpoint-interval", "1s",
+			"--public-url", "http://"+apiAddr+"/", "--public-title", "tapproof demo water",
+			"--smtp-host", "127.0.0.1", "--smtp-port", "1025", "--smtp-tls", "none", "--smtp-from", "alerts@demo.tapproof.local",
+			"--lab-key", lab.ID+"="+lab.PublicKey(), "--witness-policy", policyFile, "--audit-every", "30s")
+	}
+	serve, err := startChild(bin, env, filepath.Join(logs, "tapproof.log"), serveArgs(apiAddr)...)
 	if err != nil {
 		return err
 	}
@@ -170,8 +201,18 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 	if err := waitReady(ctx, "http://"+apiAddr+"/readyz", serve); err != nil {
 		return fmt.Errorf("tapproof did not become ready (see %s): %w", filepath.Join(logs, "tapproof.log"), err)
 	}
-	brokerDir := filepath.Join(dir, "tapproof", "broker")
-	simArgs := []string{"simulate", "--nats-url", "tls://" + natsAddr, "--nats-ca", filepath.Join(brokerDir, "ca.pem"), "--server", "http://" + apiAddr,
+	// A second replica, started once the first has made the keys it reads.
+	serve2 := &child{done: make(chan struct{})}
+	if cluster {
+		if serve2, err = startChild(bin, env, filepath.Join(logs, "tapproof-2.log"), serveArgs(api2Addr)...); err != nil {
+			return err
+		}
+		defer serve2.stop("tapproof serve (replica 2)", 30*time.Second)
+		if err := waitReady(ctx, "http://"+api2Addr+"/readyz", serve2); err != nil {
+			return fmt.Errorf("tapproof's second replica did not become ready (see %s): %w", filepath.Join(logs, "tapproof-2.log"), err)
+		}
+	}
+	simArgs := []string{"simulate", "--nats-url", natsURL, "--nats-ca", filepath.Join(brokerDir, "ca.pem"), "--server", "http://" + apiAddr,
 		"--fleet", filepath.Join(dir, "simulated-fleet.json"), "--lab", labFile, "--lab-after", "30s"}
 	if rate > 0 {
 		simArgs = append(simArgs, "--rate", fmt.Sprint(rate))
@@ -183,6 +224,14 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 	defer sim.stop("simulated sensors", 10*time.Second)
 
 	printGuide(dir, st, time.Since(start), period, lab.ID+"="+lab.PublicKey(), policyFile)
+	if cluster {
+		fmt.Printf(`With --cluster, NATS is a cluster of three nats-servers (%s; their stores and logs in %s)
+and tapproof runs as two replicas sharing the utilities: http://%s and http://%s; which leads what
+is tapproof_log_leader{log} on each one's /metrics. The broker's files are in %s,
+not in %s/tapproof/broker as the NATS commands above say.
+
+`, natsURL, filepath.Join(dir, "nats"), apiAddr, api2Addr, brokerDir, dir)
+	}
 
 	// The witnesses and a regulator's monitor follow the logs once the
 	// simulated utilities have created them.
@@ -210,6 +259,8 @@ func run(ctx context.Context, dir, bin string, rate float64) error {
 		return nil
 	case <-serve.done:
 		return fmt.Errorf("tapproof serve exited: %v (see %s)", serve.err, filepath.Join(logs, "tapproof.log"))
+	case <-serve2.done:
+		return fmt.Errorf("tapproof serve (replica 2) exited: %v (see %s)", serve2.err, filepath.Join(logs, "tapproof-2.log"))
 	case <-sim.done:
 		return fmt.Errorf("simulator exited: %v (see %s)", sim.err, filepath.Join(logs, "simulate.log"))
 	case <-mon.done:
