@@ -23,7 +23,7 @@ type Cursor struct {
 	// delivered is the consumer sequence of the last delivery the flow
 	// handed over; the next must follow it (see Next).
 	delivered uint64
-	entry   func(subject string, streamSeq uint64, hdr nats.Header, data []byte) Entry
+	entry     func(subject string, streamSeq uint64, hdr nats.Header, data []byte) Entry
 }
 
 // linger is how long Next keeps adding messages that are already arriving
