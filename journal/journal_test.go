@@ -544,26 +544,7 @@ func TestWrongLastSequenceCodes(t *testing.T) {
 func TestCursorGapStartsAgain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	j := openJournal(t)
-	for i := range 5 {
-		if _, err := j.AppendReading(ctx, reading("d1", uint64(i+1)), []byte{byte(i)}, uint64(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := j.Cursor(ctx, "u1", "gap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := j.JetStream().Consumer(ctx, journal.LogStreamName("u1"), "gap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stolen, err := other.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range stolen.Messages() { // delivered, never acknowledged
-	}
+	c := stolenCursor(t, ctx, "gap", 5, 1)
 	var got []uint64
 	done := make(chan struct{})
 	go c.Drain(ctx, 10, func(_ context.Context, es []journal.Entry) error {
@@ -594,26 +575,7 @@ func TestCursorGapStartsAgain(t *testing.T) {
 func TestCursorStrandedDeliveries(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	j := openJournal(t)
-	for i := range 3 {
-		if _, err := j.AppendReading(ctx, reading("d1", uint64(i+1)), []byte{byte(i)}, uint64(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := j.Cursor(ctx, "u1", "stranded")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := j.JetStream().Consumer(ctx, journal.LogStreamName("u1"), "stranded")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stolen, err := other.Fetch(3, jetstream.FetchMaxWait(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range stolen.Messages() {
-	}
+	c := stolenCursor(t, ctx, "stranded", 3, 3)
 	got := make(chan uint64, 3)
 	go c.Drain(ctx, 10, func(_ context.Context, es []journal.Entry) error {
 		for _, e := range es {
@@ -631,4 +593,32 @@ func TestCursorStrandedDeliveries(t *testing.T) {
 			t.Fatalf("entry %d did not reach the sink within 20 s", want)
 		}
 	}
+}
+
+// stolenCursor appends n readings and returns the cursor name over them,
+// the first stolen of which another puller of its consumer has taken and
+// will never acknowledge.
+func stolenCursor(t *testing.T, ctx context.Context, name string, n, stolen int) *journal.Cursor {
+	t.Helper()
+	j := openJournal(t)
+	for i := range n {
+		if _, err := j.AppendReading(ctx, reading("d1", uint64(i+1)), []byte{byte(i)}, uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := j.Cursor(ctx, "u1", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := j.JetStream().Consumer(ctx, journal.LogStreamName("u1"), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := other.Fetch(stolen, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range b.Messages() { // delivered, never acknowledged
+	}
+	return c
 }

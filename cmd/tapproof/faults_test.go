@@ -167,22 +167,28 @@ func TestExactlyOnceThroughFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkReconciled(t, rep, len(msgs), len(fleet.Sensors))
+	if rep.Checkpoints < 3 {
+		t.Errorf("only %d checkpoints verified", rep.Checkpoints)
+	}
+}
+
+// checkReconciled fails t unless rep found nothing wrong and the logs hold
+// the readings, the enrollments and the records of the notices the
+// alerting sensors caused, and nothing else.
+func checkReconciled(t *testing.T, rep *loadgen.Report, readings, enrollments int) {
+	t.Helper()
 	t.Logf("reconciled: %+v", *rep)
 	for _, pr := range rep.Problems {
 		t.Error(pr)
 	}
-	// The log holds the readings, the enrollments and the records of the
-	// notices the alerting sensor caused, and nothing else.
-	if rep.Journaled != len(msgs) || rep.InfluxPoints != len(msgs) || rep.Enrollments != len(fleet.Sensors) ||
+	if rep.Journaled != readings || rep.InfluxPoints != readings || rep.Enrollments != enrollments ||
 		rep.Leaves != rep.Journaled+rep.Enrollments+rep.Notices {
 		t.Errorf("journaled %d, InfluxDB %d, enrollments %d, notices %d, leaves %d; want %d readings, %d enrollments, leaves = readings + enrollments + notices",
-			rep.Journaled, rep.InfluxPoints, rep.Enrollments, rep.Notices, rep.Leaves, len(msgs), len(fleet.Sensors))
+			rep.Journaled, rep.InfluxPoints, rep.Enrollments, rep.Notices, rep.Leaves, readings, enrollments)
 	}
 	if rep.Notices == 0 {
-		t.Errorf("no notice records in the log, though the alerting sensor raised alerts")
-	}
-	if rep.Checkpoints < 3 {
-		t.Errorf("only %d checkpoints verified", rep.Checkpoints)
+		t.Errorf("no notice records in the logs, though the alerting sensors raised alerts")
 	}
 }
 
