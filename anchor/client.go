@@ -38,7 +38,8 @@ type Client struct {
 // for loopback or a private network; opts are applied after the default
 // options and may replace the transport credentials.
 func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, error) {
-	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
+	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithChainUnaryInterceptor(callDeadline(DefaultCallTimeout))}, opts...)
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial trillian %s: %w", addr, err)
@@ -55,6 +56,25 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 		admin: trillian.NewTrillianAdminClient(conn),
 		log:   trillian.NewTrillianLogClient(conn),
 	}, nil
+}
+
+// DefaultCallTimeout bounds each call to Trillian that its caller gave no
+// deadline. A log server waiting on its database (a lock held by the
+// transaction of a client that died, say) would otherwise hold an anchor
+// for ever; cancelled, the call rolls its transaction back and the
+// anchor's retry finds the database free.
+const DefaultCallTimeout = 30 * time.Second
+
+// callDeadline gives every unary call without a deadline one of d.
+func callDeadline(d time.Duration) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
 }
 
 // Close closes the connection.

@@ -338,3 +338,27 @@ func TestDialUnreachable(t *testing.T) {
 		t.Fatal("Dial(127.0.0.1:1) = nil error, want one")
 	}
 }
+
+// A call to Trillian without a deadline gets one, so a log server waiting
+// on its database cannot hold an anchor for ever; a caller's own deadline
+// is kept.
+func TestCallDeadline(t *testing.T) {
+	intercept := callDeadline(time.Minute)
+	var got time.Time
+	var has bool
+	invoker := func(ctx context.Context, _ string, _, _ any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
+		got, has = ctx.Deadline()
+		return nil
+	}
+	_ = intercept(context.Background(), "/trillian.TrillianLog/AddSequencedLeaves", nil, nil, nil, invoker)
+	if !has || time.Until(got) > time.Minute || time.Until(got) < 50*time.Second {
+		t.Errorf("call without a deadline got deadline %v (set %v), want about a minute from now", got, has)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	want, _ := ctx.Deadline()
+	_ = intercept(ctx, "/trillian.TrillianLog/GetLeavesByRange", nil, nil, nil, invoker)
+	if !got.Equal(want) {
+		t.Errorf("caller's deadline %v replaced by %v", want, got)
+	}
+}
