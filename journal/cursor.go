@@ -240,17 +240,20 @@ func (c *Cursor) Drain(ctx context.Context, max int, sink Sink, onErr func(error
 // whether JetStream holds some delivered to nobody.
 const strandedCheck = 5 * time.Second
 
-// unstrand starts the cursor again at its acknowledgement floor if its
-// consumer has deliveries waiting for acknowledgement while the cursor
-// holds none: they went to a flow that is gone (a pull request still open
-// on a server after its cursor stopped, or lost in flight) and would come
-// back only after their ack wait, holding the sink back for minutes.
+// unstrand starts the cursor again at its acknowledgement floor if, while
+// it has been idle and holds nothing, its consumer has entries waiting:
+// deliveries waiting for acknowledgement went to a flow that is gone (a
+// pull request still open on a server after its cursor stopped, or lost in
+// flight) and would come back only after their ack wait; undelivered
+// entries mean the flow itself stopped without saying so (its pull
+// requests on a server that lost the consumer's leadership). Either would
+// hold the sink back for minutes.
 func (c *Cursor) unstrand(ctx context.Context) {
 	if c.cons == nil {
 		return
 	}
 	info, err := c.cons.Info(ctx)
-	if err != nil || info.NumAckPending == 0 {
+	if err != nil || info.NumAckPending == 0 && info.NumPending == 0 {
 		return
 	}
 	c.Close()
