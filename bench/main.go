@@ -128,12 +128,18 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, o options) error {
+func run(ctx context.Context, o options) (err error) {
 	dir, err := os.MkdirTemp("", "tapproof-bench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if err != nil {
+			logf("kept %s, with every process's log, for the failure to be read", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	}()
 	_ = os.Chmod(dir, 0o755)
 	logf("building tapproof and starting the stack in %s", dir)
 	bin, err := tapproofproc.Build(ctx, dir)
