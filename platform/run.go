@@ -135,7 +135,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	j, err := journal.Open(ctx, js, journal.WithSealKey(sealKey))
+	j, err := openJournal(ctx, js, log, journal.WithSealKey(sealKey))
 	if err != nil {
 		return err
 	}
@@ -343,7 +343,27 @@ func Run(ctx context.Context, cfg Config) error {
 	return err
 }
 
-// holderName names this replica in the leadership lease.
+// openWait is how long serve tries to open the journal at start.
+const openWait = time.Minute
+
+// openJournal opens the journal, trying again for up to openWait: on a
+// NATS cluster that has just formed, or is electing leaders, creating the
+// streams can time out or be refused as temporarily unavailable (seen on
+// a cluster of three started a moment before).
+func openJournal(ctx context.Context, js jetstream.JetStream, log *slog.Logger, opts ...journal.Option) (*journal.Journal, error) {
+	deadline := time.Now().Add(openWait)
+	for {
+		j, err := journal.Open(ctx, js, opts...)
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return j, err
+		}
+		log.Warn("journal not open yet; will retry", slog.Any("error", err))
+		if !sleepCtx(ctx, time.Second) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
 // holderName names this replica in the leases: its host, its process and
 // a random token, since two replicas may run in one process (tests).
 func holderName() string {
