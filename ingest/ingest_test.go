@@ -422,3 +422,26 @@ func TestIngestByUtility(t *testing.T) {
 		t.Errorf("%v readings rejected; they were all valid and in order", got)
 	}
 }
+
+// An operator (or a bug elsewhere) deleting the ingest consumer under a
+// running session must not stop ingest: the session ends and Run creates
+// the consumer again.
+func TestConsumerDeletedUnderSession(t *testing.T) {
+	a := newSensor(t, "dev-a")
+	h := start(t, registry{"dev-a": a.dev})
+	size := func(want uint64) func() error {
+		return func() error {
+			if n, _ := h.j.Size(t.Context(), "u1"); n != want {
+				return fmt.Errorf("journal holds %d readings, want %d", n, want)
+			}
+			return nil
+		}
+	}
+	h.publish(t, subj("dev-a"), a.sign(t, a.reading(1, 2)))
+	poll.Until(t, 10*time.Second, size(1))
+	if err := h.js.DeleteConsumer(t.Context(), journal.ReadingsStream, ingest.DefaultDurable); err != nil {
+		t.Fatal(err)
+	}
+	h.publish(t, subj("dev-a"), a.sign(t, a.reading(2, 2)))
+	poll.Until(t, 15*time.Second, size(2))
+}
