@@ -174,6 +174,20 @@ type NoticeRecord struct {
 	SentAt          time.Time      `json:"sent_at"`
 	References      []AlertRef     `json:"references,omitempty"`
 	Public          []string       `json:"public,omitempty"` // public channels that carry it: cap, atom
+	// Texts are the language versions of the notice, English first, each
+	// with its template, its hash and how many recipients it went to.
+	// Template, TemplateVersion and TextSHA256 above are the English
+	// version's. Records written before notices had languages have none.
+	Texts []NoticeText `json:"texts,omitempty"`
+}
+
+// NoticeText is one language version of a notice.
+type NoticeText struct {
+	Language        string `json:"language"` // a BCP 47 tag: en, es
+	Template        string `json:"template"`
+	TemplateVersion int    `json:"template_version"`
+	TextSHA256      string `json:"text_sha256"`
+	Recipients      int    `json:"recipients"`
 }
 
 // ParseNoticeRecord returns the notice record that leaf holds, and false if

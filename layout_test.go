@@ -40,7 +40,8 @@ var allowed = map[string][]string{
 	// alerts/notice, the text that CAP documents and residents' notices
 	// share; alerts imports none of them.
 	"alerts/notice":    {""},
-	"alerts/cap":       {"", "alerts/notice"},
+	"alerts/cap":       {"", "alerts/notice", "locale"},
+	"locale":           {},
 	"alerts/webhook":   {"", "alerts"},
 	"alerts/residents": {"", "alerts", "alerts/notice"},
 	// The application: the per-utility logs, enrollment, bundles, the

@@ -10,6 +10,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
 	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/influx"
 )
 
 // Surrogates are the NIRS channels the overview charts, in panel order.
@@ -39,9 +40,8 @@ func overview(cfg Config) *dashboard.DashboardBuilder {
 		Title(fmt.Sprintf("Lead by site, sensors (action level %s ppb)", level)).
 		Description("Highest screening-sensor lead reading per site and interval (ASV, fluorescence; lab samples are on the compliance dashboard). " + ruleText(rule) +
 			" Sensors screen; compliance is decided on certified lab samples.").
-		WithTarget(NewInfluxQL(influxQL(
-			`SELECT max({value}) FROM {reading} WHERE `+readingScope+` AND {analyte} = %s AND {method} != %s AND $timeFilter GROUP BY time($__interval), {site} fill(none)`,
-			lit(tapproof.Lead), lit(tapproof.Lab))).Alias("$tag_site")).
+		// The residents' page plots the same peaks (influx.Reader.History).
+		WithTarget(NewInfluxQL(influxQL("%s", influx.PeakQuery(readingScope, tapproof.Lead))).Alias("$tag_site")).
 		Unit(unitOf(tapproof.Lead)).
 		Min(0).
 		Thresholds(levelThresholds(rule)).

@@ -7,9 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts/notice"
+	"github.com/tapproof/tapproof/locale"
 )
 
 // Namespace is the XML namespace of OASIS CAP 1.2
@@ -45,17 +48,17 @@ func (c Config) Validate() error {
 }
 
 type capAlert struct {
-	XMLName    xml.Name `xml:"urn:oasis:names:tc:emergency:cap:1.2 alert"`
-	Identifier string   `xml:"identifier"`
-	Sender     string   `xml:"sender"`
-	Sent       string   `xml:"sent"`
-	Status     string   `xml:"status"`
-	MsgType    string   `xml:"msgType"`
-	Source     string   `xml:"source,omitempty"`
-	Scope      string   `xml:"scope"`
-	Note       string   `xml:"note,omitempty"`
-	References string   `xml:"references,omitempty"`
-	Info       capInfo  `xml:"info"`
+	XMLName    xml.Name  `xml:"urn:oasis:names:tc:emergency:cap:1.2 alert"`
+	Identifier string    `xml:"identifier"`
+	Sender     string    `xml:"sender"`
+	Sent       string    `xml:"sent"`
+	Status     string    `xml:"status"`
+	MsgType    string    `xml:"msgType"`
+	Source     string    `xml:"source,omitempty"`
+	Scope      string    `xml:"scope"`
+	Note       string    `xml:"note,omitempty"`
+	References string    `xml:"references,omitempty"`
+	Info       []capInfo `xml:"info"`
 }
 
 type capInfo struct {
@@ -103,8 +106,9 @@ func capTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05-07
 
 // Marshal renders a as an OASIS CAP 1.2 alert. site, if known, supplies the
 // area's name, outline and geocodes. Its headline and description are the
-// notice residents are sent (notice.Render), its instruction carries the
-// health-effects language (notice.HealthEffects), its resource is the proof
+// notice residents are sent (notice.RenderIn), its instruction carries the
+// health-effects language (notice.HealthEffectsIn), with one info block per
+// language notices are written in (notice.Languages), English first; its resource is the proof
 // bundle of the reading or lab sample it is about, or the period's report
 // (notice.Links.Proof). Only alert messages are public: suppression records
 // are refused.
@@ -122,10 +126,6 @@ func Marshal(a tapproof.Alert, site *notice.Site, cfg Config) ([]byte, error) {
 	if status == "" {
 		status = "Actual"
 	}
-	text, err := notice.Render(a, site, cfg.Links)
-	if err != nil {
-		return nil, err
-	}
 	urgency, severity, certainty, response := "Expected", "Moderate", "Possible", "Avoid"
 	switch a.Class {
 	case tapproof.IndividualCompliance:
@@ -136,10 +136,6 @@ func Marshal(a tapproof.Alert, site *notice.Site, cfg Config) ([]byte, error) {
 	if a.Type() == tapproof.CancelMsg {
 		urgency, severity, certainty, response = "Past", "Minor", "Observed", "AllClear"
 	}
-	analyte := string(a.Analyte)
-	if analyte != "" {
-		analyte = strings.ToUpper(analyte[:1]) + analyte[1:]
-	}
 	doc := capAlert{
 		Identifier: a.ID,
 		Sender:     cfg.Sender,
@@ -148,37 +144,32 @@ func Marshal(a tapproof.Alert, site *notice.Site, cfg Config) ([]byte, error) {
 		MsgType:    string(a.Type()),
 		Source:     "tapproof " + a.Rule,
 		Scope:      "Public",
-		Info: capInfo{
-			Language:     "en-US",
-			Category:     "Health",
-			Event:        analyte + " in drinking water",
-			ResponseType: response,
-			Urgency:      urgency,
-			Severity:     severity,
-			Certainty:    certainty,
-			EventCode:    []capValue{{ValueName: "tapproof:class", Value: string(a.Class)}},
-			Onset:        capTime(a.SampledAt),
-			SenderName:   cfg.SenderName,
-			Headline:     truncate(text.Subject, 160),
-			Description:  text.Body,
-			Instruction:  instruction(a),
-			Web:          cfg.Links.Status(a.Utility, a.Site),
-			Parameter: []capValue{
-				{ValueName: "tapproof:value", Value: strconv.FormatFloat(a.Value, 'f', -1, 64) + " " + string(a.Unit)},
-				{ValueName: "tapproof:level", Value: strconv.FormatFloat(a.Level, 'f', -1, 64) + " " + string(a.Unit)},
-				{ValueName: "tapproof:rule", Value: a.Rule},
-			},
-			Area: capArea{AreaDesc: areaDesc(a, site)},
+	}
+	info := capInfo{
+		Category:     "Health",
+		ResponseType: response,
+		Urgency:      urgency,
+		Severity:     severity,
+		Certainty:    certainty,
+		EventCode:    []capValue{{ValueName: "tapproof:class", Value: string(a.Class)}},
+		Onset:        capTime(a.SampledAt),
+		SenderName:   cfg.SenderName,
+		Web:          cfg.Links.Status(a.Utility, a.Site),
+		Parameter: []capValue{
+			{ValueName: "tapproof:value", Value: strconv.FormatFloat(a.Value, 'f', -1, 64) + " " + string(a.Unit)},
+			{ValueName: "tapproof:level", Value: strconv.FormatFloat(a.Level, 'f', -1, 64) + " " + string(a.Unit)},
+			{ValueName: "tapproof:rule", Value: a.Rule},
 		},
+		Area: capArea{AreaDesc: areaDesc(a, site)},
 	}
 	if cfg.Links.Base == "" {
-		doc.Info.Web = ""
+		info.Web = ""
 	} else {
 		p := cfg.Links.Proof(a)
-		doc.Info.Resource = []capResource{{ResourceDesc: p.Desc, MimeType: p.Type, URI: p.URL}}
+		info.Resource = []capResource{{ResourceDesc: p.Desc, MimeType: p.Type, URI: p.URL}}
 	}
 	if !a.Since.IsZero() {
-		doc.Info.Onset = capTime(a.Since)
+		info.Onset = capTime(a.Since)
 	}
 	if len(a.References) > 0 {
 		refs := make([]string, len(a.References))
@@ -193,11 +184,30 @@ func Marshal(a tapproof.Alert, site *notice.Site, cfg Config) ([]byte, error) {
 			for i, p := range site.Polygon {
 				pts[i] = strconv.FormatFloat(p[0], 'f', -1, 64) + "," + strconv.FormatFloat(p[1], 'f', -1, 64)
 			}
-			doc.Info.Area.Polygon = []string{strings.Join(pts, " ")}
+			info.Area.Polygon = []string{strings.Join(pts, " ")}
 		}
 		for _, g := range site.Geocodes {
-			doc.Info.Area.Geocode = append(doc.Info.Area.Geocode, capValue{ValueName: g.Name, Value: g.Value})
+			info.Area.Geocode = append(info.Area.Geocode, capValue{ValueName: g.Name, Value: g.Value})
 		}
+	}
+	// One info block per language notices are written in, English first:
+	// the same notice residents are sent in that language.
+	for _, lang := range notice.Languages() {
+		text, err := notice.RenderIn(lang, a, site, cfg.Links)
+		if err != nil {
+			return nil, err
+		}
+		if text.Language() != lang {
+			continue // no notice of its own in lang: English says it
+		}
+		l := localizer(lang)
+		in := info
+		in.Language = lang + "-US"
+		in.Event = capitalize(l.T("cap_event", "Analyte", analyteName(text, a)))
+		in.Headline = truncate(text.Subject, 160)
+		in.Description = text.Body
+		in.Instruction = instruction(l, lang, a)
+		doc.Info = append(doc.Info, in)
 	}
 	out, err := xml.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -208,19 +218,35 @@ func Marshal(a tapproof.Alert, site *notice.Site, cfg Config) ([]byte, error) {
 
 // instruction is what residents should do; for lead and copper it carries
 // the mandatory health-effects language.
-func instruction(a tapproof.Alert) string {
+func instruction(l *locale.Localizer, lang string, a tapproof.Alert) string {
 	var b strings.Builder
 	if a.Type() == tapproof.CancelMsg {
-		b.WriteString("Readings are back at or below the recovery level. No action is needed because of this alert.")
+		b.WriteString(l.T("cap_instruction_clear"))
 	} else {
-		b.WriteString("Use filtered or bottled water for drinking, cooking and preparing baby formula. " +
-			"Use only cold water for drinking and cooking. Do not boil water to remove lead.")
+		b.WriteString(l.T("cap_instruction"))
 	}
-	if h := notice.HealthEffects(a.Analyte); h != "" {
+	if h := notice.HealthEffectsIn(lang, a.Analyte); h != "" {
 		b.WriteString(" ")
 		b.WriteString(h)
 	}
 	return b.String()
+}
+
+// localizer returns the page messages of notice language lang.
+func localizer(lang string) *locale.Localizer {
+	t, _ := locale.Parse(lang)
+	return locale.For(t)
+}
+
+// analyteName is the analyte as the notice text names it, in its language.
+func analyteName(n notice.Notice, a tapproof.Alert) string { return n.AnalyteName(a.Analyte) }
+
+func capitalize(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if size == 0 {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[size:]
 }
 
 func areaDesc(a tapproof.Alert, site *notice.Site) string {

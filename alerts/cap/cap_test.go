@@ -121,23 +121,44 @@ func TestCAPValidates(t *testing.T) {
 			var parsed struct {
 				XMLName    xml.Name
 				Identifier string `xml:"identifier"`
-				Resource   []struct {
-					Desc     string `xml:"resourceDesc"`
-					MimeType string `xml:"mimeType"`
-					URI      string `xml:"uri"`
-				} `xml:"info>resource"`
+				Info       []struct {
+					Language    string `xml:"language"`
+					Event       string `xml:"event"`
+					Description string `xml:"description"`
+					Instruction string `xml:"instruction"`
+					Resource    []struct {
+						Desc     string `xml:"resourceDesc"`
+						MimeType string `xml:"mimeType"`
+						URI      string `xml:"uri"`
+					} `xml:"resource"`
+				} `xml:"info"`
 			}
 			if err := xml.Unmarshal(doc, &parsed); err != nil || parsed.XMLName.Space != cap.Namespace || parsed.Identifier != tt.a.ID {
 				t.Errorf("parsed back %+v, %v; want namespace %s, identifier %s", parsed, err, cap.Namespace, tt.a.ID)
 			}
-			// The proof of what the alert is about, the one its notice
-			// links, is the info's one resource.
-			desc := notice.ProofBundleDesc
-			if tt.a.Class == tapproof.SystemExceedance {
-				desc = notice.ReportDesc
+			// One info block per language, English first, each the
+			// notice of its language.
+			if len(parsed.Info) != 2 || parsed.Info[0].Language != "en-US" || parsed.Info[1].Language != "es-US" {
+				t.Fatalf("info blocks %+v, want en-US and es-US", parsed.Info)
 			}
-			if len(parsed.Resource) != 1 || parsed.Resource[0].URI != tt.proof || parsed.Resource[0].Desc != desc || parsed.Resource[0].MimeType != "application/json" {
-				t.Errorf("resources = %+v, want one: %q, application/json, %s", parsed.Resource, desc, tt.proof)
+			for _, in := range parsed.Info {
+				lang := in.Language[:2]
+				text, _ := notice.RenderIn(lang, tt.a, tt.site, cfg.Links)
+				if text.Language() != lang || in.Description != text.Body || !strings.Contains(in.Instruction, notice.HealthEffectsIn(lang, tt.a.Analyte)) {
+					t.Errorf("the %s info block is not the %s notice (%s)", in.Language, lang, text.Template.Name())
+				}
+				// The proof of what the alert is about, the one its
+				// notice links, is each info's one resource.
+				desc := notice.ProofBundleDesc
+				if tt.a.Class == tapproof.SystemExceedance {
+					desc = notice.ReportDesc
+				}
+				if len(in.Resource) != 1 || in.Resource[0].URI != tt.proof || in.Resource[0].Desc != desc || in.Resource[0].MimeType != "application/json" {
+					t.Errorf("%s resources = %+v, want one: %q, application/json, %s", in.Language, in.Resource, desc, tt.proof)
+				}
+			}
+			if e := parsed.Info[1].Event; !strings.HasSuffix(e, "en el agua potable") || strings.Contains(e, "ead") || strings.Contains(e, "opper") {
+				t.Errorf("the Spanish event is %q", e)
 			}
 			if text, _ := notice.Render(tt.a, tt.site, cfg.Links); !strings.Contains(text.Body, tt.proof) {
 				t.Errorf("the notice does not link the CAP document's proof %s:\n%s", tt.proof, text.Body)

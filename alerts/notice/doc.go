@@ -1,5 +1,5 @@
 // Package notice owns the text of tapproof's public notices: the versioned
-// templates (notices/*.tmpl, embedded) from which every notice of an alert
+// templates (notices/<language>/*.tmpl, embedded, one directory per language) from which every notice of an alert
 // and every confirmation request is rendered, the mandatory health-effects
 // language they carry (40 CFR 141.85), the public pages they link to
 // (Links), and the sites they name (Site).

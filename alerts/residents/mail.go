@@ -34,6 +34,9 @@ type Email struct {
 	MessageID string
 	// Unsubscribe is the one-click unsubscribe URL (RFC 8058).
 	Unsubscribe string
+	// Language is the language of Subject and Text (Content-Language,
+	// RFC 3282), if known.
+	Language string
 }
 
 // Mailer sends email. *SMTPMailer implements it.
@@ -122,6 +125,9 @@ func (m *SMTPMailer) Send(ctx context.Context, e Email) error {
 		msg.SetGenHeader(gomail.HeaderListUnsubscribePost, "List-Unsubscribe=One-Click")
 	}
 	msg.SetGenHeader("Auto-Submitted", "auto-generated")
+	if e.Language != "" {
+		msg.SetGenHeader("Content-Language", e.Language)
+	}
 	msg.SetBodyString(gomail.TypeTextPlain, e.Text)
 
 	policy := gomail.TLSMandatory

@@ -144,6 +144,7 @@ type job struct {
 	Body         string          `json:"body"`
 	TextSHA256   string          `json:"text_sha256,omitempty"`
 	ConfirmURL   string          `json:"confirm_url,omitempty"`
+	Language     string          `json:"language,omitempty"` // of Subject and Body
 }
 
 // Notifier sends notices to subscribed residents: for every alert message
@@ -250,13 +251,14 @@ func (n *Notifier) Subscribe(ctx context.Context, req SubscribeRequest) (Subscri
 		return sub, nil
 	}
 	site := n.siteFor(ctx, sub.Target)
-	text, err := notice.RenderConfirmation(sub.Utility, sub.Site, sub.Area, site, n.cfg.Links.Confirm(token))
+	text, err := notice.RenderConfirmationIn(sub.Lang(), sub.Utility, sub.Site, sub.Area, site, n.cfg.Links.Confirm(token))
 	if err != nil {
 		return Subscription{}, err
 	}
 	j := job{
 		ID: "confirm-" + sub.ID + "." + hashHex(token)[:16], Kind: "confirm", Subscription: sub.ID,
 		Template: text.Template.Name(), Subject: text.Subject, Body: text.Body, ConfirmURL: n.cfg.Links.Confirm(token),
+		Language: text.Language(),
 	}
 	if err := n.enqueue(ctx, sub.Channel, j); err != nil {
 		return Subscription{}, err
@@ -477,10 +479,21 @@ func (n *Notifier) issue(ctx context.Context, a tapproof.Alert) error {
 	if site != nil {
 		area = site.Area
 	}
-	text, err := notice.Render(a, site, n.cfg.Links)
-	if err != nil {
-		return err
+	// Every language version, English first: each recipient gets the one
+	// of their subscription's language.
+	texts := map[string]notice.Notice{}
+	var langs []string
+	for _, lang := range notice.Languages() {
+		t, err := notice.RenderIn(lang, a, site, n.cfg.Links)
+		if err != nil {
+			return err
+		}
+		if t.Language() == lang {
+			texts[lang] = t
+			langs = append(langs, lang)
+		}
 	}
+	text := texts[notice.DefaultLanguage]
 	subs, err := n.subs.Matching(ctx, a.Utility, a.Site, area)
 	if err != nil {
 		return err
@@ -496,8 +509,15 @@ func (n *Notifier) issue(ctx context.Context, a tapproof.Alert) error {
 			Recipients: len(subs), Channels: map[string]int{}, AlertRaisedAt: a.RaisedAt, SentAt: n.cfg.Now().UTC(),
 			References: a.References, Public: []string{"cap", "atom"},
 		}
+		recipients := map[string]int{}
 		for _, s := range subs {
 			rec.Channels[string(s.Channel)]++
+			recipients[textFor(texts, s).Language()]++
+		}
+		for _, lang := range langs {
+			t := texts[lang]
+			rec.Texts = append(rec.Texts, tapproof.NoticeText{Language: lang, Template: t.Template.ID, TemplateVersion: t.Template.Version,
+				TextSHA256: t.SHA256(), Recipients: recipients[lang]})
 		}
 		var index uint64
 		if n.cfg.NoticeLog != nil {
@@ -517,15 +537,26 @@ func (n *Notifier) issue(ctx context.Context, a tapproof.Alert) error {
 			"text_sha256", rec.TextSHA256, "recipients", rec.Recipients, "log_index", index)
 	}
 	for _, s := range subs {
+		text := textFor(texts, s)
 		j := job{
 			ID: "notice-" + a.ID + "." + s.ID, Kind: "notice", Subscription: s.ID, Alert: &a,
 			Template: text.Template.Name(), Subject: text.Subject, Body: text.Body, TextSHA256: text.SHA256(),
+			Language: text.Language(),
 		}
 		if err := n.enqueue(ctx, s.Channel, j); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// textFor returns the version of a notice that s is sent: that of its
+// language, or English.
+func textFor(texts map[string]notice.Notice, s Subscription) notice.Notice {
+	if t, ok := texts[s.Lang()]; ok {
+		return t
+	}
+	return texts[notice.DefaultLanguage]
 }
 
 // deliver sends one queued delivery.
@@ -611,15 +642,14 @@ func (n *Notifier) settle(err error) {
 
 // footer is the per-recipient end of a notice, outside its hashed text.
 func (n *Notifier) footer(sub Subscription) string {
-	return "\n-- \nYou receive this because you subscribed to drinking-water alerts for " + sub.Target.String() +
-		".\nTo unsubscribe: " + n.cfg.Links.Unsubscribe(sub.UnsubscribeToken) + "\n"
+	return notice.Footer(sub.Lang(), sub.Target.String(), n.cfg.Links.Unsubscribe(sub.UnsubscribeToken))
 }
 
 func (n *Notifier) sendEmail(ctx context.Context, sub Subscription, j job) error {
 	if n.cfg.Mailer == nil {
 		return errors.New("no mailer configured")
 	}
-	e := Email{To: sub.Address, Subject: j.Subject, Text: j.Body, MessageID: j.ID + "@tapproof"}
+	e := Email{To: sub.Address, Subject: j.Subject, Text: j.Body, MessageID: j.ID + "@tapproof", Language: j.Language}
 	if j.Kind == "notice" {
 		e.Text += n.footer(sub)
 		e.Unsubscribe = n.cfg.Links.Unsubscribe(sub.UnsubscribeToken)
@@ -637,6 +667,7 @@ type webhookPayload struct {
 	Subject      string          `json:"subject"`
 	Text         string          `json:"text"`
 	TextSHA256   string          `json:"text_sha256,omitempty"`
+	Language     string          `json:"language,omitempty"` // of Subject and Text
 	// ProofURL is the proof of what the alert is about, which the text
 	// links too (notice.Links.Proof).
 	ProofURL    string `json:"proof_url,omitempty"`
@@ -649,7 +680,7 @@ type webhookPayload struct {
 
 func (n *Notifier) sendWebhook(ctx context.Context, sub Subscription, j job) error {
 	p := webhookPayload{Type: j.Kind, Delivery: j.ID, Subscription: sub.ID, Alert: j.Alert, Template: j.Template,
-		Subject: j.Subject, Text: j.Body, TextSHA256: j.TextSHA256, ConfirmURL: j.ConfirmURL}
+		Subject: j.Subject, Text: j.Body, TextSHA256: j.TextSHA256, ConfirmURL: j.ConfirmURL, Language: j.Language}
 	if j.Kind == "notice" {
 		p.Unsubscribe = n.cfg.Links.Unsubscribe(sub.UnsubscribeToken)
 		if j.Alert != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/alerts/notice"
 )
 
 // SubscriptionBucket is the JetStream key-value bucket that keeps resident
@@ -115,6 +116,18 @@ type Subscription struct {
 	ConfirmedAt      time.Time `json:"confirmed_at,omitzero"`
 	// ConfirmHash is the SHA-256 of the pending confirmation token.
 	ConfirmHash string `json:"confirm_hash,omitempty"`
+	// Language is the language notices are sent in, one of
+	// notice.Languages; empty (subscriptions made before languages) is
+	// notice.DefaultLanguage.
+	Language string `json:"language,omitempty"`
+}
+
+// Lang is the language s's notices are sent in.
+func (s Subscription) Lang() string {
+	if s.Language == "" || !notice.HasLanguage(s.Language) {
+		return notice.DefaultLanguage
+	}
+	return s.Language
 }
 
 // AddressHash is 16 hex digits of the SHA-256 of the address, what logs
@@ -140,6 +153,9 @@ type SubscribeRequest struct {
 	Target
 	Channel Channel
 	Address string
+	// Language of the notices, one of notice.Languages; empty is
+	// notice.DefaultLanguage.
+	Language string
 }
 
 // Subscriptions keeps subscriptions in a JetStream key-value bucket. It is
@@ -187,6 +203,12 @@ func NewSubscriptions(ctx context.Context, js jetstream.JetStream, cfg Subscript
 func (s *Subscriptions) Normalize(req SubscribeRequest) (SubscribeRequest, error) {
 	if err := req.Target.Validate(); err != nil {
 		return req, err
+	}
+	if req.Language == "" {
+		req.Language = notice.DefaultLanguage
+	}
+	if !notice.HasLanguage(req.Language) {
+		return req, fmt.Errorf("%w: notices are not written in %q", ErrInvalidSubscription, req.Language)
 	}
 	addr := strings.TrimSpace(req.Address)
 	if addr == "" || len(addr) > MaxAddress {
@@ -254,7 +276,7 @@ func (s *Subscriptions) Subscribe(ctx context.Context, req SubscribeRequest) (Su
 			}
 			// Pending: replace its token (the old one stops working).
 			_ = s.kv.Delete(ctx, "tok."+sub.ConfirmHash)
-			sub.ConfirmHash, sub.CreatedAt = hashHex(token), now
+			sub.ConfirmHash, sub.CreatedAt, sub.Language = hashHex(token), now, req.Language
 			if err := s.put(ctx, sub); err != nil {
 				return Subscription{}, "", err
 			}
@@ -268,7 +290,7 @@ func (s *Subscriptions) Subscribe(ctx context.Context, req SubscribeRequest) (Su
 	}
 	sub := Subscription{
 		ID: randomToken()[:20], Target: req.Target, Channel: req.Channel, Address: req.Address,
-		UnsubscribeToken: randomToken(), CreatedAt: now, ConfirmHash: hashHex(token),
+		UnsubscribeToken: randomToken(), CreatedAt: now, ConfirmHash: hashHex(token), Language: req.Language,
 	}
 	if req.Channel == ChannelWebhook {
 		sub.Secret = randomToken()

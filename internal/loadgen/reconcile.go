@@ -127,10 +127,18 @@ func reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*
 		if err != nil {
 			return nil, err
 		}
+		// The checkpoints are read before the journal and the log: the
+		// log only grows, so every checkpoint read now covers leaves the
+		// reads below will find. (Read after them, a notifier still working
+		// through its backlog had appended notice records, and checkpoints
+		// covered leaves that had not been read.)
+		cps, err := readCheckpoints(ctx, js, utility)
+		if err != nil {
+			return nil, err
+		}
 		// Wait until every published reading is journaled and anchored,
 		// and the journal has stopped growing: notice records may still
-		// follow the last reading, and every leaf a checkpoint covers must
-		// be read.
+		// follow the last reading.
 		var entries []journal.Entry
 		last, stableSince := -1, time.Now()
 		for {
@@ -220,10 +228,6 @@ func reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*
 			rep.problem("%s: InfluxDB has %d points, journal %d readings", utility, n, readingsIn(entries))
 		}
 		// Every checkpoint: signed, and committing to the log's leaves.
-		cps, err := readCheckpoints(ctx, js, utility)
-		if err != nil {
-			return nil, err
-		}
 		if err := checkCheckpoints(cps, leaves, verifier, rep, utility); err != nil {
 			return nil, err
 		}
