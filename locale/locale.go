@@ -19,6 +19,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/nicksnyder/go-i18n/v2/i18n"
@@ -168,4 +169,24 @@ func IDs() []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// Date writes the day of t (in UTC) in the Localizer's language.
+func (l *Localizer) Date(t time.Time) string {
+	t = t.UTC()
+	return l.T("date", "Day", t.Day(), "Month", l.month(t.Month()), "Year", t.Year())
+}
+
+// DateTime writes t, in UTC, to the minute in the Localizer's language.
+func (l *Localizer) DateTime(t time.Time) string {
+	t = t.UTC()
+	return l.T("date_time", "Day", t.Day(), "Month", l.month(t.Month()), "Year", t.Year(), "Clock", t.Format("15:04"))
+}
+
+func (l *Localizer) month(m time.Month) string {
+	names := strings.Fields(l.T("months"))
+	if int(m) > len(names) {
+		return m.String()
+	}
+	return names[m-1]
 }

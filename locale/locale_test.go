@@ -3,6 +3,7 @@ package locale_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/text/language"
 
@@ -81,5 +82,15 @@ func TestT(t *testing.T) {
 	}
 	if !es.Has("translation_note") || locale.For(language.English).Has("translation_note") {
 		t.Error("only translations carry a translation note")
+	}
+}
+
+func TestDate(t *testing.T) {
+	at := time.Date(2027, time.November, 1, 9, 5, 0, 0, time.UTC)
+	if got := locale.For(language.Spanish).DateTime(at); got != "1 de noviembre de 2027, 09:05 UTC" {
+		t.Errorf("Spanish DateTime = %q", got)
+	}
+	if got := locale.For(language.English).Date(at); got != "1 November 2027" {
+		t.Errorf("English Date = %q", got)
 	}
 }

@@ -307,7 +307,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	streamsDone := make(chan struct{})
 	pub := public.Handler(public.Config{
-		Sites: sites, Readings: reader, Alerts: store, Subscriber: notifier, Title: cfg.PublicTitle,
+		Sites: sites, Readings: reader, Alerts: store, Subscriber: notifier, Title: cfg.PublicTitle, Rules: rules,
 		CAP: cap.Config{Sender: cfg.CAPSender, SenderName: cfg.PublicTitle, Links: links}, Log: log, Done: streamsDone,
 	})
 	srv := httpapi.NewServer(cfg.HTTPAddr, routes(api, pub))

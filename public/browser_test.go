@@ -117,8 +117,8 @@ func TestResidentJourney(t *testing.T) {
 	var text string
 
 	// 1. Find the site from the status page.
-	if text = browsertest.FindSite(t, ctx, base, "springfield", "elm-st-12"); !strings.Contains(text, "3.2 ug/L") {
-		t.Errorf("readings table = %q, want the latest reading 3.2 ug/L", text)
+	if text = browsertest.FindSite(t, ctx, base, "springfield", "elm-st-12"); !strings.Contains(text, "3.2 µg/L (ppb)") {
+		t.Errorf("readings table = %q, want the latest reading 3.2 µg/L (ppb)", text)
 	}
 
 	// 2. Subscribe with the form, and 3. confirm from the email.
@@ -140,7 +140,7 @@ func TestResidentJourney(t *testing.T) {
 		chromedp.WaitVisible(`#live li.live-alert`),
 		chromedp.Text(`#live`, &text),
 	)
-	if !strings.Contains(text, "New alert: lead 30 ug/L") {
+	if !strings.Contains(text, "New alert: lead 30 µg/L (ppb)") {
 		t.Errorf("live alert = %q, want the new 30 ug/L alert", text)
 	}
 

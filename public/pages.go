@@ -14,22 +14,35 @@ import (
 	"github.com/tapproof/tapproof/alerts"
 	"github.com/tapproof/tapproof/alerts/notice"
 	"github.com/tapproof/tapproof/alerts/residents"
+	"github.com/tapproof/tapproof/locale"
 )
 
 //go:embed pages.html
 var pagesFS embed.FS
 
 var pages = template.Must(template.New("pages.html").Funcs(template.FuncMap{
-	"when":     func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
-	"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"num":      func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
-	"kind":     kindLabel,
-	"bundle":   func() string { return notice.ProofBundleDesc },
-	"alertsOf": func(p page) alertList { return alertList{Base: p.Base, Links: p.Links, List: p.Open} },
+	"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"num":  func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
+	"qty":  quantity,
+	"kind": kindID,
+	"alertsOf": func(p page) alertList {
+		return alertList{Base: p.Base, Links: p.Links, List: p.Open, L: p.L, Place: p.place}
+	},
+	"method": func(l *locale.Localizer, m tapproof.Method) string {
+		if id := "method_" + strings.ToLower(string(m)); l.T(id) != id {
+			return l.T(id)
+		}
+		return string(m)
+	},
 }).ParseFS(pagesFS, "pages.html"))
 
 // page is what every template sees.
 type page struct {
+	L        *locale.Localizer
+	Langs    []langLink
+	Status   *status
+	History  *history
+	place    func(tapproof.Alert) string
 	Title    string
 	Base     string // public base URL without a trailing slash
 	Links    notice.Links
@@ -54,6 +67,38 @@ type alertList struct {
 	Base  string
 	Links notice.Links // for each alert's proof (notice.Links.Proof)
 	List  []tapproof.Alert
+	L     *locale.Localizer
+	Place func(tapproof.Alert) string
+}
+
+// Where names the place of alert a.
+func (al alertList) Where(a tapproof.Alert) string {
+	if al.Place == nil {
+		return a.Site
+	}
+	return al.Place(a)
+}
+
+// langLink is one entry of the language switch.
+type langLink struct {
+	Tag, Name string
+	Current   bool
+}
+
+// langCookie keeps the language a visitor picked.
+const langCookie = "lang"
+
+// lang returns the visitor's language: ?lang= (then kept in a cookie), the
+// cookie, or Accept-Language.
+func (s *server) lang(w http.ResponseWriter, r *http.Request) *locale.Localizer {
+	choice := r.URL.Query().Get("lang")
+	if t, ok := locale.Parse(choice); ok && choice != "" {
+		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: t.String(), Path: "/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode, HttpOnly: true})
+	} else if c, err := r.Cookie(langCookie); err == nil {
+		choice = c.Value
+	}
+	w.Header().Add("Vary", "Accept-Language, Cookie")
+	return locale.For(locale.Choose(choice, r.Header.Get("Accept-Language")))
 }
 
 type area struct {
@@ -63,7 +108,13 @@ type area struct {
 
 type target struct{ Value, Label string }
 
-func (s *server) render(w http.ResponseWriter, status int, name string, p page) {
+func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	if p.L == nil {
+		p.L = s.lang(w, r)
+	}
+	for _, t := range locale.Supported() {
+		p.Langs = append(p.Langs, langLink{Tag: t.String(), Name: locale.Name(t), Current: t == p.L.Tag()})
+	}
 	p.Title = s.cfg.Title
 	p.Base = strings.TrimSuffix(s.cfg.CAP.Links.Base, "/")
 	p.Links = s.cfg.CAP.Links
@@ -80,17 +131,19 @@ func (s *server) render(w http.ResponseWriter, status int, name string, p page) 
 
 func (s *server) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
 	s.cfg.Log.Error("public page failed", "path", r.URL.Path, "what", what, "error", err)
-	s.render(w, http.StatusInternalServerError, "message", page{Heading: "Something went wrong",
-		Error: "This page is unavailable right now. Please try again in a few minutes."})
+	l := s.lang(w, r)
+	s.render(w, r, http.StatusInternalServerError, "message", page{L: l, Heading: l.T("went_wrong"), Error: l.T("unavailable")})
 }
 
-func (s *server) notFound(w http.ResponseWriter, what string) {
-	s.render(w, http.StatusNotFound, "message", page{Heading: "Not found", Error: what})
+// notFound answers 404 with message id what.
+func (s *server) notFound(w http.ResponseWriter, r *http.Request, what string) {
+	l := s.lang(w, r)
+	s.render(w, r, http.StatusNotFound, "message", page{L: l, Heading: l.T("not_found"), Error: l.T(what)})
 }
 
 // group sorts sites into utilities and service areas, keeping those that
 // match q (case-insensitive, in name, area or id) and utility if set.
-func group(sites []notice.Site, utility, q string) []area {
+func group(l *locale.Localizer, sites []notice.Site, utility, q string) []area {
 	q = strings.ToLower(strings.TrimSpace(q))
 	idx := map[string]int{}
 	var out []area
@@ -110,7 +163,7 @@ func group(sites []notice.Site, utility, q string) []area {
 				name = st.Area
 			}
 			if name == "" {
-				name = "Other sites"
+				name = l.T("other_sites")
 			}
 			out = append(out, area{Utility: st.Utility, ID: st.Area, Name: name})
 			i = len(out) - 1
@@ -145,7 +198,7 @@ func (s *server) open(ctx context.Context, utility, site string) ([]tapproof.Ale
 func (s *server) index(w http.ResponseWriter, r *http.Request) {
 	utility := r.PathValue("utility")
 	if utility != "" && !tapproof.ValidID(utility) {
-		s.notFound(w, "There is no such water system.")
+		s.notFound(w, r, "no_such_system")
 		return
 	}
 	q := r.URL.Query().Get("q")
@@ -158,7 +211,7 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if utility != "" && !slices.ContainsFunc(sites, func(st notice.Site) bool { return st.Utility == utility }) {
-		s.notFound(w, "There is no such water system.")
+		s.notFound(w, r, "no_such_system")
 		return
 	}
 	open, err := s.open(r.Context(), utility, "")
@@ -166,13 +219,16 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "alerts", err)
 		return
 	}
-	s.render(w, http.StatusOK, "index", page{Heading: s.cfg.Title, Utility: utility, Query: q, Areas: group(sites, utility, q), Open: open})
+	l := s.lang(w, r)
+	place := placeOf(l, sites)
+	st := statusOf(l, open, place)
+	s.render(w, r, http.StatusOK, "index", page{L: l, Status: &st, place: place, Heading: s.cfg.Title, Utility: utility, Query: q, Areas: group(l, sites, utility, q), Open: open})
 }
 
 func (s *server) site(w http.ResponseWriter, r *http.Request) {
 	utility, id := r.PathValue("utility"), r.PathValue("site")
 	if !tapproof.ValidID(utility) || !tapproof.ValidID(id) {
-		s.notFound(w, "There is no such site.")
+		s.notFound(w, r, "no_such_site")
 		return
 	}
 	sites, err := s.cfg.Sites.Sites(r.Context())
@@ -182,7 +238,7 @@ func (s *server) site(w http.ResponseWriter, r *http.Request) {
 	}
 	site, ok := notice.FindSite(sites, utility, id)
 	if !ok {
-		s.notFound(w, "There is no such site.")
+		s.notFound(w, r, "no_such_site")
 		return
 	}
 	readings, err := s.cfg.Readings.LatestReadings(r.Context(), utility, id)
@@ -195,12 +251,40 @@ func (s *server) site(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "alerts", err)
 		return
 	}
-	s.render(w, http.StatusOK, "site", page{Heading: site.Name, Utility: utility, Site: site, Readings: readings, Open: open,
-		Target: "site:" + utility + "/" + id, Targets: targets(sites, utility)})
+	to := s.cfg.Now().UTC()
+	from := to.Truncate(24*time.Hour).AddDate(0, 0, -(HistoryDays - 1))
+	past, err := s.cfg.Readings.History(r.Context(), utility, id, from, to)
+	if err != nil {
+		s.fail(w, r, "history", err)
+		return
+	}
+	l := s.lang(w, r)
+	place := placeOf(l, sites)
+	st := statusOf(l, open, place)
+	var hs *history
+	if len(past) > 0 {
+		hs = newHistory(l, s.cfg.CAP.Links, s.cfg.Rules, utility, site.Name, past, from, to)
+	}
+	s.render(w, r, http.StatusOK, "site", page{L: l, Status: &st, History: hs, place: place, Heading: site.Name, Utility: utility, Site: site, Readings: readings, Open: open,
+		Target: "site:" + utility + "/" + id, Targets: targets(l, sites, utility)})
 }
 
-// kindLabel names an alert's kind for residents: the "kind" of the pages and
-// the start of an Atom entry's title.
+// kindID is the message id naming an alert's kind for residents, and the
+// class its explanation and style go by.
+func kindID(a tapproof.Alert) string {
+	switch {
+	case a.Type() == tapproof.CancelMsg:
+		return "clear"
+	case a.Class == tapproof.SystemExceedance:
+		return "system"
+	case a.Class == tapproof.IndividualCompliance:
+		return "individual"
+	}
+	return "screening"
+}
+
+// kindLabel names an alert's kind in English: the start of an Atom entry's
+// title.
 func kindLabel(a tapproof.Alert) string {
 	switch {
 	case a.Type() == tapproof.CancelMsg:

@@ -6,9 +6,9 @@
 //
 // Routes, relative to where Handler is mounted:
 //
-//	GET  /                          status page: sites by utility and service area, open alerts
+//	GET  /                          status page: what the open alerts mean and what to do, sites by utility and area
 //	GET  /sites/{utility}           one utility's sites
-//	GET  /sites/{utility}/{site}    one site: latest readings, open alerts, subscribe form
+//	GET  /sites/{utility}/{site}    one site: its status, 90 days of history, latest readings, subscribe form
 //	GET  /subscribe                 the subscribe form
 //	POST /subscribe                 subscribe (double opt-in: a confirmation is sent)
 //	GET  /confirm?token=            confirm a subscription
@@ -23,6 +23,12 @@
 // alerts/notice and alerts/residents; it must not import ingest, anchor,
 // influx, journal, httpapi, dashboards or alerts/webhook.
 //
+// Every page is in the visitor's language: the one picked with the
+// language switch (?lang=, kept in a cookie), else the best match of
+// Accept-Language among those package locale has files for, else English.
+// Pages work without JavaScript; live updates (Server-Sent Events) are an
+// enhancement.
+//
 // Everything here is read-only for the public: no route may change a
 // reading, an alert, a site or anything else tapproof records. The one
 // exception is residents subscribing: POST /subscribe, GET /confirm and
@@ -30,7 +36,8 @@
 // subscription.
 //
 // Files: public.go holds Config and its interfaces, Handler and the routes;
-// pages.go the HTML pages; subscribe.go subscribing, confirming and
+// pages.go the HTML pages; status.go the sentence and guidance a page
+// starts with; history.go a site's chart; subscribe.go subscribing, confirming and
 // unsubscribing; feeds.go the CAP documents and the Atom feed; events.go the
 // Server-Sent Events stream.
 package public
@@ -59,10 +66,15 @@ const (
 	Heartbeat = 25 * time.Second
 )
 
-// Readings returns a site's latest readings, newest first, one per device
-// and analyte. influx.Reader implements it.
+// Readings reads a site's readings. influx.Reader implements it.
 type Readings interface {
+	// LatestReadings returns a site's latest readings, newest first, one
+	// per device and analyte.
 	LatestReadings(ctx context.Context, utility, site string) ([]tapproof.Reading, error)
+	// History returns a site's lead history from from to to, oldest first:
+	// the highest screening reading of each day (its SampledAt the day's
+	// start) and every lab result.
+	History(ctx context.Context, utility, site string, from, to time.Time) ([]tapproof.Reading, error)
 }
 
 // Alerts reads stored alert messages. *alerts.Store implements it.
@@ -92,6 +104,11 @@ type Config struct {
 	CAP cap.Config
 	// Title heads every page, e.g. "Springfield drinking water".
 	Title string
+	// Rules give the action level each day of a site's history; the zero
+	// RuleBook is federal.
+	Rules tapproof.RuleBook
+	// Now is the clock of the history's window; time.Now if nil.
+	Now func() time.Time
 	// Channels offered on the subscribe form; email and webhook if empty.
 	Channels   []residents.Channel
 	MaxStreams int
@@ -137,6 +154,9 @@ func Handler(cfg Config) http.Handler {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	s := &server{cfg: cfg, streams: make(chan struct{}, cfg.MaxStreams)}
 	mux := http.NewServeMux()

@@ -47,6 +47,17 @@ func (m memReadings) LatestReadings(_ context.Context, utility, site string) ([]
 	return m[utility+"/"+site], nil
 }
 
+// History returns the site's lead readings from from to to.
+func (m memReadings) History(_ context.Context, utility, site string, from, to time.Time) ([]tapproof.Reading, error) {
+	var out []tapproof.Reading
+	for _, r := range m[utility+"/"+site] {
+		if r.Analyte == tapproof.Lead && !r.SampledAt.Before(from) && r.SampledAt.Before(to) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 const firmware = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 var june = time.Date(2026, time.June, 1, 8, 0, 0, 0, time.UTC)
@@ -163,12 +174,12 @@ func TestRoutes(t *testing.T) {
 		status                   int
 		contains                 []string
 	}{
-		{"status page", "GET", "/", "", 200, []string{"Elm Street school", "North service area", "South service area", "Screening alert", "22 ug/L"}},
+		{"status page", "GET", "/", "", 200, []string{"Elm Street school", "North service area", "South service area", "Screening alert", "22 µg/L (ppb)", `data-status="screening"`}},
 		{"search", "GET", "/?q=river", "", 200, []string{"River Road"}},
 		{"search is escaped", "GET", "/?q=%3Cscript%3E", "", 200, []string{"&lt;script&gt;", "No site matches"}},
 		{"utility page", "GET", "/sites/springfield", "", 200, []string{"Oak Avenue"}},
 		{"unknown utility", "GET", "/sites/shelbyville", "", 404, []string{"no such water system"}},
-		{"site page", "GET", "/sites/springfield/elm-st-12", "", 200, []string{"Latest readings", "3.2 ug/L", "Open alerts", `value="site:springfield/elm-st-12" selected`, "EventSource"}},
+		{"site page", "GET", "/sites/springfield/elm-st-12", "", 200, []string{"Latest readings", "3.2 µg/L (ppb)", "Open alerts", "The last 90 days", `value="site:springfield/elm-st-12" selected`, "EventSource"}},
 		{"site without alerts", "GET", "/sites/springfield/river-rd", "", 200, []string{"No open alerts", "No readings yet"}},
 		{"unknown site", "GET", "/sites/springfield/nope", "", 404, nil},
 		{"bad site id", "GET", "/sites/springfield/NOPE..", "", 404, nil},

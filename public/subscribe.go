@@ -9,16 +9,17 @@ import (
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts/notice"
 	"github.com/tapproof/tapproof/alerts/residents"
+	"github.com/tapproof/tapproof/locale"
 )
 
 // targets lists what a resident of utility can subscribe to.
-func targets(sites []notice.Site, utility string) []target {
+func targets(l *locale.Localizer, sites []notice.Site, utility string) []target {
 	var out []target
 	seen := map[string]bool{}
-	for _, a := range group(sites, utility, "") {
+	for _, a := range group(l, sites, utility, "") {
 		if a.ID != "" && !seen[a.Utility+"/"+a.ID] {
 			seen[a.Utility+"/"+a.ID] = true
-			out = append(out, target{Value: "area:" + a.Utility + "/" + a.ID, Label: a.Name + " (whole area)"})
+			out = append(out, target{Value: "area:" + a.Utility + "/" + a.ID, Label: l.T("whole_area", "Area", a.Name)})
 		}
 		for _, st := range a.Sites {
 			out = append(out, target{Value: "site:" + st.Utility + "/" + st.ID, Label: st.Name})
@@ -47,6 +48,7 @@ func parseTarget(v string) (residents.Target, bool) {
 }
 
 func (s *server) subscribeForm(w http.ResponseWriter, r *http.Request) {
+	l := s.lang(w, r)
 	sites, err := s.cfg.Sites.Sites(r.Context())
 	if err != nil {
 		s.fail(w, r, "sites", err)
@@ -56,17 +58,18 @@ func (s *server) subscribeForm(w http.ResponseWriter, r *http.Request) {
 	if _, ok := parseTarget(t); !ok {
 		t = ""
 	}
-	s.render(w, http.StatusOK, "subscribe", page{Heading: "Get alerts", Target: t, Targets: targets(sites, "")})
+	s.render(w, r, http.StatusOK, "subscribe", page{L: l, Heading: l.T("get_alerts"), Target: t, Targets: targets(l, sites, "")})
 }
 
 func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
+	l := s.lang(w, r)
 	if err := r.ParseForm(); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			s.render(w, http.StatusRequestEntityTooLarge, "message", page{Heading: "Too large", Error: "The form was too large."})
+			s.render(w, r, http.StatusRequestEntityTooLarge, "message", page{L: l, Heading: l.T("too_large"), Error: l.T("form_too_large")})
 			return
 		}
-		s.render(w, http.StatusBadRequest, "message", page{Heading: "Bad request", Error: "The form could not be read."})
+		s.render(w, r, http.StatusBadRequest, "message", page{L: l, Heading: l.T("bad_request"), Error: l.T("form_unreadable")})
 		return
 	}
 	sites, err := s.cfg.Sites.Sites(r.Context())
@@ -75,23 +78,23 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tv := r.PostForm.Get("target")
-	again := page{Heading: "Get alerts", Target: tv, Targets: targets(sites, "")}
+	again := page{L: l, Heading: l.T("get_alerts"), Target: tv, Targets: targets(l, sites, "")}
 	t, ok := parseTarget(tv)
 	if !ok {
-		again.Error = "Choose a site or service area."
-		s.render(w, http.StatusBadRequest, "subscribe", again)
+		again.Error = l.T("choose_target")
+		s.render(w, r, http.StatusBadRequest, "subscribe", again)
 		return
 	}
 	ch := residents.Channel(r.PostForm.Get("channel"))
 	if !slices.Contains(s.cfg.Channels, ch) {
-		again.Error = "Choose how you want to receive alerts."
-		s.render(w, http.StatusBadRequest, "subscribe", again)
+		again.Error = l.T("choose_channel")
+		s.render(w, r, http.StatusBadRequest, "subscribe", again)
 		return
 	}
-	_, err = s.cfg.Subscriber.Subscribe(r.Context(), residents.SubscribeRequest{Target: t, Channel: ch, Address: r.PostForm.Get("address")})
+	_, err = s.cfg.Subscriber.Subscribe(r.Context(), residents.SubscribeRequest{Target: t, Channel: ch, Address: r.PostForm.Get("address"), Language: noticeLanguage(r.PostForm.Get("language"), l)})
 	if errors.Is(err, residents.ErrInvalidSubscription) {
-		again.Error = strings.TrimPrefix(err.Error(), residents.ErrInvalidSubscription.Error()+": ")
-		s.render(w, http.StatusBadRequest, "subscribe", again)
+		again.Error = l.T("invalid_address", "Why", strings.TrimPrefix(err.Error(), residents.ErrInvalidSubscription.Error()+": "))
+		s.render(w, r, http.StatusBadRequest, "subscribe", again)
 		return
 	}
 	if err != nil {
@@ -100,11 +103,11 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	// The same answer whether the address was new, pending or already
 	// confirmed: the page must not tell who is subscribed.
-	msg := "Check your inbox: we sent a confirmation link. Nothing will be sent to you until you open it."
+	msg := l.T("check_inbox")
 	if ch == residents.ChannelWebhook {
-		msg = "We sent a confirmation request, with the signing secret, to your webhook. Nothing more will be sent to it until the confirmation link is opened."
+		msg = l.T("check_webhook")
 	}
-	s.render(w, http.StatusOK, "message", page{Heading: "Almost done", Message: msg})
+	s.render(w, r, http.StatusOK, "message", page{L: l, Heading: l.T("almost_done"), Message: msg})
 }
 
 func token(r *http.Request) string {
@@ -119,51 +122,66 @@ func token(r *http.Request) string {
 }
 
 func (s *server) confirm(w http.ResponseWriter, r *http.Request) {
+	l := s.lang(w, r)
 	w.Header().Set("Cache-Control", "no-store")
 	sub, err := s.cfg.Subscriber.Confirm(r.Context(), token(r))
 	if errors.Is(err, residents.ErrUnknownToken) {
-		s.render(w, http.StatusNotFound, "message", page{Heading: "Link expired", Error: "This confirmation link is invalid or has expired. Please subscribe again."})
+		s.render(w, r, http.StatusNotFound, "message", page{L: l, Heading: l.T("link_expired"), Error: l.T("confirm_expired")})
 		return
 	}
 	if err != nil {
 		s.fail(w, r, "confirm", err)
 		return
 	}
-	s.render(w, http.StatusOK, "message", page{Heading: "Subscription confirmed",
-		Message: "You will now receive drinking-water alerts for " + describe(sub.Target) + ". Every alert has a link to unsubscribe."})
+	s.render(w, r, http.StatusOK, "message", page{L: l, Heading: l.T("confirmed"),
+		Message: l.T("confirmed_site", "Place", describe(l, sub.Target))})
 }
 
-func describe(t residents.Target) string {
+func describe(l *locale.Localizer, t residents.Target) string {
 	if t.Site != "" {
-		return "site " + t.Site + " of " + t.Utility
+		return l.T("place_site", "Site", t.Site, "Utility", t.Utility)
 	}
-	return "the " + t.Area + " service area of " + t.Utility
+	return l.T("place_area", "Area", t.Area, "Utility", t.Utility)
 }
 
 func (s *server) unsubscribeForm(w http.ResponseWriter, r *http.Request) {
+	l := s.lang(w, r)
 	w.Header().Set("Cache-Control", "no-store")
 	t := token(r)
 	if t == "" {
-		s.render(w, http.StatusBadRequest, "message", page{Heading: "Link incomplete", Error: "This unsubscribe link is incomplete."})
+		s.render(w, r, http.StatusBadRequest, "message", page{L: l, Heading: l.T("link_incomplete"), Error: l.T("unsubscribe_incomplete")})
 		return
 	}
-	s.render(w, http.StatusOK, "unsubscribe", page{Heading: "Unsubscribe", Token: t})
+	s.render(w, r, http.StatusOK, "unsubscribe", page{L: l, Heading: l.T("unsubscribe"), Token: t})
 }
 
 func (s *server) unsubscribe(w http.ResponseWriter, r *http.Request) {
+	l := s.lang(w, r)
 	w.Header().Set("Cache-Control", "no-store")
 	if err := r.ParseForm(); err != nil {
-		s.render(w, http.StatusBadRequest, "message", page{Heading: "Bad request", Error: "The form could not be read."})
+		s.render(w, r, http.StatusBadRequest, "message", page{L: l, Heading: l.T("bad_request"), Error: l.T("form_unreadable")})
 		return
 	}
 	_, err := s.cfg.Subscriber.Unsubscribe(r.Context(), token(r))
 	if errors.Is(err, residents.ErrUnknownToken) {
-		s.render(w, http.StatusNotFound, "message", page{Heading: "Already unsubscribed", Error: "This link is invalid or was already used."})
+		s.render(w, r, http.StatusNotFound, "message", page{L: l, Heading: l.T("already_unsubscribed"), Error: l.T("unsubscribe_used")})
 		return
 	}
 	if err != nil {
 		s.fail(w, r, "unsubscribe", err)
 		return
 	}
-	s.render(w, http.StatusOK, "message", page{Heading: "Unsubscribed", Message: "You will receive no more alerts for this subscription."})
+	s.render(w, r, http.StatusOK, "message", page{L: l, Heading: l.T("unsubscribed"), Message: l.T("unsubscribed_done")})
+}
+
+// noticeLanguage is the language notices are sent in for a subscription
+// made from a page in l: the form's choice if notices are written in it,
+// else the page's language, else English.
+func noticeLanguage(choice string, l *locale.Localizer) string {
+	for _, c := range []string{choice, l.Lang()} {
+		if t, ok := locale.Parse(c); ok && c != "" && notice.HasLanguage(t.String()) {
+			return t.String()
+		}
+	}
+	return notice.DefaultLanguage
 }

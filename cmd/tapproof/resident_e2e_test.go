@@ -64,8 +64,8 @@ func TestResidentJourneyOnServe(t *testing.T) {
 	})
 
 	const resident = "resident@example.org"
-	if text := browsertest.FindSite(t, browser, in.api, "flint", "site-2"); !strings.Contains(text, "3.2 ug/L") {
-		t.Errorf("readings table = %q, want the latest reading, 3.2 ug/L", text)
+	if text := browsertest.FindSite(t, browser, in.api, "flint", "site-2"); !strings.Contains(text, "3.2 µg/L (ppb)") {
+		t.Errorf("readings table = %q, want the latest reading, 3.2 µg/L (ppb)", text)
 	}
 	browsertest.Subscribe(t, browser, mp, in.api, resident)
 	mailCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
