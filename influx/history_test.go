@@ -52,8 +52,8 @@ func TestHistory(t *testing.T) {
 		summary = append(summary, fmt.Sprintf("%s %s %s/%d %g %s", g.SampledAt.Format(time.RFC3339), g.Method, g.Device, g.Seq, g.Value, g.Unit))
 	}
 	want := []string{
-		"2027-10-30T00:00:00Z asv pb-1/2 14 ug/L",
-		"2027-11-01T00:00:00Z asv pb-1/3 11 ug/L",
+		"2027-10-30T00:00:00Z ASV pb-1/2 14 ug/L",
+		"2027-11-01T00:00:00Z ASV pb-1/3 11 ug/L",
 		"2027-11-01T09:15:00Z lab " + lab.Device + "/77 12 ug/L",
 	}
 	if diff := cmp.Diff(want, summary); diff != "" {
