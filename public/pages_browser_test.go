@@ -285,3 +285,50 @@ func TestSpanish(t *testing.T) {
 		t.Errorf("the notice record's texts = %+v, want English (0 recipients) and Spanish (1)", recs[0].Texts)
 	}
 }
+
+// TestAccessibleAndSmall: the index, a site page (with an open alert and
+// its chart), the subscribe flow and the confirmation page pass axe-core
+// with no violation, in English and in Spanish, and fit a 375 px phone
+// without scrolling sideways; a screenshot of each is kept
+// (browsertest.Artifacts: .artifacts/screenshots).
+func TestAccessibleAndSmall(t *testing.T) {
+	e := newPagesEnv(t)
+	if err := e.store.Publish(context.Background(), alertAt(2, 22)); err != nil {
+		t.Fatal(err)
+	}
+	const resident = "axe@example.org"
+	var text string
+	browsertest.Run(t, e.ctx, "subscribe",
+		chromedp.Navigate(e.base+"/subscribe"),
+		chromedp.WaitVisible(`#address`),
+		chromedp.SendKeys(`#address`, resident),
+		chromedp.Click(`#subscribe-button`),
+		chromedp.WaitVisible(`#message`),
+		chromedp.Text(`#message`, &text),
+	)
+	confirm := waitMail(t, e.mp, resident, "Confirm")
+	i := strings.Index(confirm.Text, e.base+"/confirm?token=")
+	if i < 0 {
+		t.Fatalf("no confirmation link:\n%s", confirm.Text)
+	}
+	confirmURL := confirm.Text[i : i+len(e.base+"/confirm?token=")+64]
+	pages := []struct{ name, path string }{
+		{"index", "/"},
+		{"site", "/sites/springfield/elm-st-12"},
+		{"subscribe", "/subscribe"},
+		{"confirmation", strings.TrimPrefix(confirmURL, e.base)},
+	}
+	for _, lang := range []string{"en", "es"} {
+		for _, p := range pages {
+			url := e.base + p.path
+			if strings.Contains(url, "?") {
+				url += "&lang=" + lang
+			} else {
+				url += "?lang=" + lang
+			}
+			browsertest.CheckAxe(t, e.ctx, url)
+			path := browsertest.Screenshot(t, e.ctx, url, 375, "375-"+lang+"-"+p.name)
+			t.Logf("%s (%s) at 375 px: %s", p.name, lang, path)
+		}
+	}
+}
