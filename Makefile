@@ -6,7 +6,7 @@ GO      ?= go
 BIN     := bin/tapproof
 TIMEOUT ?= 45m
 
-.PHONY: all build demo demo-cluster test lint unit bench deps generate clean
+.PHONY: all build demo demo-cluster test lint unit bench deps deps-demo generate clean
 
 all: build
 
@@ -14,11 +14,11 @@ build:
 	$(GO) build -o $(BIN) ./cmd/tapproof
 
 ## demo: the whole platform on real components with simulated sensors.
-demo: deps build
+demo: deps-demo build
 	$(GO) run ./deploy/local --tapproof $(BIN)
 
 ## demo-cluster: the same on a cluster of three nats-servers, with two tapproof replicas sharing the work.
-demo-cluster: deps build
+demo-cluster: deps-demo build
 	$(GO) run ./deploy/local --tapproof $(BIN) --cluster --dir .data/demo-cluster
 
 ## test: formatting, vet, staticcheck, then every test (unit and integration
@@ -39,9 +39,13 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-## deps: system packages the stack and tests use (PostgreSQL, promtool, xmllint).
+## deps: system packages the stack and tests use (PostgreSQL, promtool, xmllint, Chromium, npm).
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh test
+
+## deps-demo: what the demo alone needs (PostgreSQL): no browser.
+deps-demo:
+	@scripts/deps.sh demo
 
 generate:
 	$(GO) generate ./...

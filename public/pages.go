@@ -28,6 +28,12 @@ var pages = template.Must(template.New("pages.html").Funcs(template.FuncMap{
 	"alertsOf": func(p page) alertList {
 		return alertList{Base: p.Base, Links: p.Links, List: p.Open, L: p.L, Place: p.place}
 	},
+	"analyte": func(l *locale.Localizer, a tapproof.Analyte) string {
+		if id := "analyte_" + string(a); l.T(id) != id {
+			return l.T(id)
+		}
+		return string(a)
+	},
 	"method": func(l *locale.Localizer, m tapproof.Method) string {
 		if id := "method_" + strings.ToLower(string(m)); l.T(id) != id {
 			return l.T(id)
