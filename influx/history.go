@@ -75,10 +75,11 @@ func (r *Reader) History(ctx context.Context, utility, site string, from, to tim
 	return out, nil
 }
 
-// row is one row of a query's answer, by column.
+// row is one row of a query's answer, by column, with its series' tags.
 type row struct {
 	time time.Time
 	cols map[string]json.RawMessage
+	tags map[string]string
 }
 
 func (r row) str(c string) string {
@@ -122,6 +123,7 @@ func (r *Reader) query(ctx context.Context, q string) ([]row, error) {
 		Results []struct {
 			Error  string `json:"error"`
 			Series []struct {
+				Tags    map[string]string   `json:"tags"`
 				Columns []string            `json:"columns"`
 				Values  [][]json.RawMessage `json:"values"`
 			} `json:"series"`
@@ -139,14 +141,14 @@ func (r *Reader) query(ctx context.Context, q string) ([]row, error) {
 	var out []row
 	for _, s := range res.Results[0].Series {
 		for _, vals := range s.Values {
-			rw := row{cols: map[string]json.RawMessage{}}
+			rw := row{cols: map[string]json.RawMessage{}, tags: s.Tags}
 			for i, c := range s.Columns {
 				if i < len(vals) {
 					rw.cols[c] = vals[i]
 				}
 			}
 			ns, err := strconv.ParseInt(string(rw.cols["time"]), 10, 64)
-			if err != nil || string(rw.cols["max"]) == "null" && len(rw.cols["max"]) > 0 {
+			if err != nil {
 				continue
 			}
 			rw.time = time.Unix(0, ns).UTC()

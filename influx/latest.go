@@ -2,13 +2,9 @@ package influx
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/tapproof/tapproof"
@@ -45,63 +41,20 @@ func (r *Reader) LatestReadings(ctx context.Context, utility, site string) ([]ta
 	q := fmt.Sprintf(`SELECT last(%q) AS %q, %q FROM %q WHERE %q = '%s' AND %q = '%s' AND time > now() - %dh GROUP BY %q, %q, %q, %q`,
 		FieldValue, FieldValue, FieldSeq, Measurement, TagUtility, utility, TagSite, site,
 		int(LatestWindow.Hours()), TagDevice, TagAnalyte, TagUnit, TagMethod)
-	db, rp, _ := strings.Cut(r.cfg.Database, "/")
-	v := url.Values{"db": {db}, "q": {q}, "epoch": {"ns"}}
-	if rp != "" {
-		v.Set("rp", rp)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(r.cfg.URL, "/")+"/query?"+v.Encode(), nil)
-	if err != nil {
-		return nil, err
-	}
-	SetAuth(req, r.cfg.Token)
-	resp, err := r.hc.Do(req)
+	rows, err := r.query(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("latest readings: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("latest readings: influxdb answered %s", resp.Status)
-	}
-	var res struct {
-		Results []struct {
-			Error  string `json:"error"`
-			Series []struct {
-				Tags    map[string]string `json:"tags"`
-				Columns []string          `json:"columns"`
-				Values  [][]json.Number   `json:"values"`
-			} `json:"series"`
-		} `json:"results"`
-	}
-	dec := json.NewDecoder(resp.Body)
-	dec.UseNumber()
-	if err := dec.Decode(&res); err != nil {
-		return nil, fmt.Errorf("latest readings: %w", err)
-	}
-	if len(res.Results) == 0 {
-		return nil, errors.New("latest readings: empty answer")
-	}
-	if e := res.Results[0].Error; e != "" {
-		return nil, fmt.Errorf("latest readings: %s", e)
 	}
 	var out []tapproof.Reading
-	for _, s := range res.Results[0].Series {
-		for _, row := range s.Values {
-			if len(row) < 3 {
-				continue
-			}
-			ns, err1 := row[0].Int64()
-			val, err2 := row[1].Float64()
-			seq, err3 := row[2].Int64()
-			if err1 != nil || err2 != nil || err3 != nil {
-				continue
-			}
-			out = append(out, tapproof.Reading{
-				Utility: utility, Site: site, Device: s.Tags[TagDevice], Seq: uint64(seq),
-				Analyte: tapproof.Analyte(s.Tags[TagAnalyte]), Value: val, Unit: tapproof.Unit(s.Tags[TagUnit]),
-				Method: tapproof.Method(s.Tags[TagMethod]), SampledAt: time.Unix(0, ns).UTC().Truncate(time.Millisecond),
-			})
+	for _, row := range rows {
+		if v := string(row.cols[FieldValue]); v == "" || v == "null" {
+			continue
 		}
+		out = append(out, tapproof.Reading{
+			Utility: utility, Site: site, Device: row.tags[TagDevice], Seq: row.uint(FieldSeq),
+			Analyte: tapproof.Analyte(row.tags[TagAnalyte]), Value: row.float(FieldValue), Unit: tapproof.Unit(row.tags[TagUnit]),
+			Method: tapproof.Method(row.tags[TagMethod]), SampledAt: row.time.Truncate(time.Millisecond),
+		})
 	}
 	slices.SortFunc(out, func(a, b tapproof.Reading) int { return b.SampledAt.Compare(a.SampledAt) })
 	return out, nil
