@@ -1,28 +1,47 @@
 #!/usr/bin/env bash
-# Installs the Debian packages tapproof's demo and tests use, when missing:
-# PostgreSQL 15 (Trillian's storage), promtool (Prometheus rule checks),
-# xmllint (CAP 1.2 schema checks), Chromium and npm (the status pages'
-# browser and accessibility tests). Go-built components (InfluxDB 1.8.10,
-# Trillian v1.8.0) are built and cached by internal/localstack on first use.
+# Installs the Debian packages tapproof uses, when missing.
+#
+# Usage: scripts/deps.sh [demo|test]
+#   demo  what `make demo` runs on: PostgreSQL (Trillian's storage) and
+#         OpenSSH's client tools (ssh-agent holds the demo witnesses' keys).
+#   test  (the default, `make test`) that, and what only the tests use:
+#         promtool (Prometheus rule checks), xmllint (CAP 1.2 schema
+#         checks), Chromium (the status pages' browser tests) and Node.js
+#         with npm (axe-core, the accessibility checks, comes from npm).
+# Go-built components (InfluxDB 1.8.10, Trillian v1.8.0, nats-server,
+# mailpit, litewitness) are built and cached by internal/localstack on
+# first use.
 set -euo pipefail
 
-#
-# Usage: deps.sh [demo|test]. The demo needs PostgreSQL alone; the tests
-# (the default) need the rest too: Chromium and npm for the browser tests
-# (axe-core is fetched from npm), promtool and xmllint.
 what=${1:-test}
+case "$what" in
+demo | test) ;;
+*)
+  echo "usage: $0 [demo|test]" >&2
+  exit 2
+  ;;
+esac
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
 need=()
-[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql)
+# Any PostgreSQL major version will do, as for internal/localstack.
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || have initdb || need+=(postgresql)
+{ have ssh-agent && have ssh-add && have ssh-keygen; } || need+=(openssh-client)
 if [ "$what" = test ]; then
-  command -v promtool >/dev/null 2>&1 || need+=(prometheus)
-  command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
-  command -v chromium >/dev/null 2>&1 || need+=(chromium)
-  command -v npm >/dev/null 2>&1 || need+=(npm)
+  have promtool || need+=(prometheus)
+  have xmllint || need+=(libxml2-utils)
+  { have chromium || have chromium-browser || have google-chrome; } || need+=(chromium)
+  have npm || need+=(nodejs npm)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
-if [ "$(id -u)" -ne 0 ]; then
+if [ "$EUID" -ne 0 ]; then
   echo "deps: please install: ${need[*]} (apt-get install -y ${need[*]})" >&2
+  exit 1
+fi
+if ! have apt-get; then
+  echo "deps: no apt-get; please install: ${need[*]}" >&2
   exit 1
 fi
 echo "deps: installing ${need[*]}"

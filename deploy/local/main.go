@@ -9,7 +9,8 @@
 // gets, `tapproof simulate`, and, once the simulated utilities' logs exist,
 // a regulator's `tapproof monitor` following them. Data
 // lives in --dir, so running it again continues where it stopped. Ctrl-C
-// stops everything: sensors first, then tapproof, then the stack.
+// (or SIGTERM) stops everything: sensors first, then tapproof, then the
+// stack; then the demo exits 0, and so does `make demo` (see takeTerminal).
 //
 // With --cluster (`make demo-cluster`) NATS runs as a cluster of three
 // nats-server processes (routes on loopback over mutual TLS, JetStream on
@@ -72,12 +73,34 @@ func main() {
 	rate := flag.Float64("rate", 0, "simulated readings per second (0: one per sensor every 2 s)")
 	cluster := flag.Bool("cluster", false, "NATS as a cluster of three nats-servers, tapproof as two replicas sharing the work (use its own --dir)")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *dir, *bin, *rate, *cluster); err != nil {
+	os.Exit(demo(func(ctx context.Context) error { return run(ctx, *dir, *bin, *rate, *cluster) }))
+}
+
+// demo runs run with a context that Ctrl-C, SIGTERM or SIGHUP cancels, as
+// the foreground of the terminal (takeTerminal), and returns the exit
+// status. Ctrl-C is how the demo ends, also while it starts, so that is 0
+// once run, having stopped everything it started, returns.
+func demo(run func(context.Context) error) int {
+	giveBack := takeTerminal()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	err := run(ctx)
+	interrupted := ctx.Err() != nil
+	switch {
+	case interrupted && err != nil:
+		// err is what the interruption cut short (with logs, for the
+		// stack's processes), not news.
+		say("interrupted while starting; stopped")
+	case interrupted:
+		say("stopped")
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "demo:", err)
-		os.Exit(1)
 	}
+	giveBack()
+	stop()
+	if err != nil && !interrupted {
+		return 1
+	}
+	return 0
 }
 
 func run(ctx context.Context, dir, bin string, rate float64, cluster bool) error {
