@@ -27,7 +27,7 @@ var allowed = map[string][]string{
 	"dashboards": {"", "influx"},
 	"audit":      {"", "signed", "anchor", "influx"},
 	"httpapi":    {""},
-	"public":     {"", "alerts", "alerts/cap", "alerts/notice", "alerts/residents"},
+	"public":     {"", "alerts", "alerts/cap", "alerts/notice", "alerts/residents", "locale"},
 	"simulate":   {"", "signed", "httpapi"},
 	// Witnessing, with the log reached through an interface: no
 	// tapproof package at all.
