@@ -92,20 +92,28 @@ func TestProofLinksEndToEnd(t *testing.T) {
 	proof := func(a tapproof.Alert) string {
 		t.Helper()
 		code, doc := get(t, in.api+"/v1/alerts/"+a.ID+"/cap.xml")
+		// One info block per language, each linking the same proof.
 		var c struct {
-			Description string `xml:"info>description"`
-			Resource    []struct {
-				Desc string `xml:"resourceDesc"`
-				URI  string `xml:"uri"`
-			} `xml:"info>resource"`
+			Info []struct {
+				Language    string `xml:"language"`
+				Description string `xml:"description"`
+				Resource    []struct {
+					Desc string `xml:"resourceDesc"`
+					URI  string `xml:"uri"`
+				} `xml:"resource"`
+			} `xml:"info"`
 		}
-		if err := xml.Unmarshal(doc, &c); code != 200 || err != nil || len(c.Resource) != 1 {
-			t.Fatalf("CAP of %s = %d, %v, %+v:\n%s", a.ID, code, err, c.Resource, doc)
+		if err := xml.Unmarshal(doc, &c); code != 200 || err != nil || len(c.Info) < 2 {
+			t.Fatalf("CAP of %s = %d, %v, %+v:\n%s", a.ID, code, err, c.Info, doc)
 		}
-		u := c.Resource[0].URI
 		want := (notice.Links{Base: in.api}).Proof(a)
-		if c.Resource[0].Desc != want.Desc || !strings.Contains(c.Description, u) || u != want.URL {
-			t.Errorf("CAP of %s: resource %+v, not the bundle its notice links:\n%s", a.ID, c.Resource[0], c.Description)
+		u := ""
+		for _, info := range c.Info {
+			if len(info.Resource) != 1 || info.Resource[0].Desc != want.Desc || info.Resource[0].URI != want.URL || !strings.Contains(info.Description, want.URL) {
+				t.Errorf("CAP of %s, %s: resources %+v, not the bundle its notice links:\n%s", a.ID, info.Language, info.Resource, info.Description)
+				continue
+			}
+			u = info.Resource[0].URI
 		}
 		return u
 	}
