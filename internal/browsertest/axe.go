@@ -2,188 +2,111 @@ package browsertest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"image/png"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
-// AxeVersion is the axe-core release the accessibility checks run, from
-// the npm registry, installed once into the cache (TAPPROOF_CACHE, else
-// the user's cache directory).
-const AxeVersion = "4.14.1"
-
-// AxeTags are the rules Axe runs: WCAG 2.x A and AA, and axe's best
-// practices.
-var AxeTags = []string{"wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"}
-
-// Violation is one rule a page breaks, with the elements that break it.
+// Violation is one axe-core rule a page breaks, with the elements that
+// break it.
 type Violation struct {
-	ID      string `json:"id"`
-	Impact  string `json:"impact"`
-	Help    string `json:"help"`
-	HelpURL string `json:"helpUrl"`
-	Nodes   []struct {
-		Target []any  `json:"target"`
-		HTML   string `json:"html"`
-	} `json:"nodes"`
+	ID      string `json:"id"`      // the rule, such as "image-alt"
+	Impact  string `json:"impact"`  // "minor", "moderate", "serious" or "critical"
+	Help    string `json:"help"`    // what the rule asks, in a sentence
+	HelpURL string `json:"helpUrl"` // the rule's page at Deque
+	Nodes   []Node `json:"nodes"`
 }
 
+// Node is an element that breaks a rule.
+type Node struct {
+	// Target is the CSS selector of the element, one per frame from the
+	// top document in; a selector inside shadow DOM has its hosts'
+	// selectors before it, joined with " >>> ".
+	Target  []string `json:"target"`
+	HTML    string   `json:"html"`    // the element's opening tag, shortened by axe
+	Failure string   `json:"failure"` // what to fix, as axe's failureSummary
+}
+
+// String is v over several lines: the rule, its page and each element,
+// with what to fix about it.
 func (v Violation) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s): %s <%s>", v.ID, v.Impact, v.Help, v.HelpURL)
+	fmt.Fprintf(&b, "%s (%s): %s\n    %s", v.ID, v.Impact, v.Help, v.HelpURL)
 	for _, n := range v.Nodes {
-		fmt.Fprintf(&b, "\n    %v %s", n.Target, n.HTML)
+		fmt.Fprintf(&b, "\n    %s  %s", strings.Join(n.Target, " | "), n.HTML)
+		for line := range strings.SplitSeq(strings.TrimSpace(n.Failure), "\n") {
+			fmt.Fprintf(&b, "\n        %s", strings.TrimSpace(line))
+		}
 	}
 	return b.String()
 }
 
-var axeScript = sync.OnceValues(func() (string, error) {
-	cache := os.Getenv("TAPPROOF_CACHE")
-	if cache == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			return "", err
-		}
-		cache = filepath.Join(dir, "tapproof")
-	}
-	dir := filepath.Join(cache, "npm", "axe-core-"+AxeVersion)
-	file := filepath.Join(dir, "node_modules", "axe-core", "axe.min.js")
-	if b, err := os.ReadFile(file); err == nil {
-		return string(b), nil
-	}
-	if _, err := exec.LookPath("npm"); err != nil {
-		return "", fmt.Errorf("npm is missing (Debian: apt-get install -y npm): %w", err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), "axe-core-")
-	if err != nil {
-		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-			return "", err
-		}
-		if tmp, err = os.MkdirTemp(filepath.Dir(dir), "axe-core-"); err != nil {
-			return "", err
-		}
-	}
-	defer os.RemoveAll(tmp)
-	out, err := exec.Command("npm", "install", "--prefix", tmp, "--no-save", "--no-audit", "--no-fund", "--ignore-scripts", "axe-core@"+AxeVersion).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("npm install axe-core@%s: %v\n%s", AxeVersion, err, out)
-	}
-	if err := os.Rename(tmp, dir); err != nil && !os.IsExist(err) {
-		if _, statErr := os.Stat(file); statErr != nil {
-			return "", err
-		}
-	}
-	b, err := os.ReadFile(file)
-	return string(b), err
-})
+// axeRun is the JavaScript that runs axe-core on the document with the
+// rules tagged WCAG 2.0, 2.1 and 2.2 A and AA (axe-core 4.14 has no
+// wcag22a rule) and best-practice, and resolves to its violations, shaped
+// as []Violation.
+const axeRun = `axe.run(document, {
+	runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]},
+	resultTypes: ["violations"],
+}).then(r => r.violations.map(v => ({
+	id: v.id, impact: v.impact || "", help: v.help, helpUrl: v.helpUrl,
+	nodes: v.nodes.map(n => ({
+		target: n.target.map(s => Array.isArray(s) ? s.join(" >>> ") : String(s)),
+		html: n.html, failure: n.failureSummary || "",
+	})),
+})))`
 
-// Axe runs axe-core on the page open in ctx and returns its violations.
-// Without npm it fails t in CI (CI=true) and skips it elsewhere. The script
-// is evaluated through the DevTools protocol, which no page's
-// Content-Security-Policy restricts.
-func Axe(t testing.TB, ctx context.Context) []Violation {
+// Axe opens url in ctx, waits for its body and returns the axe-core
+// violations on it, as AxePage.
+func Axe(t testing.TB, ctx context.Context, url string) []Violation {
+	t.Helper()
+	Run(t, ctx, "open "+url, chromedp.Navigate(url), chromedp.WaitReady("body"))
+	return AxePage(t, ctx)
+}
+
+// AxePage runs axe-core AxeVersion on the page open in ctx with the WCAG
+// 2.x A and AA rules and the best practices, and returns the rules it
+// breaks. axe-core is evaluated through the DevTools protocol, which the
+// page's Content-Security-Policy does not restrict. Without npm to install
+// axe-core, or if installing fails, AxePage fails t in CI (CI=true) and
+// skips it elsewhere.
+func AxePage(t testing.TB, ctx context.Context) []Violation {
 	t.Helper()
 	src, err := axeScript()
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	tags, _ := json.Marshal(AxeTags)
-	var raw string
-	err = chromedp.Run(ctx,
-		chromedp.Evaluate(src, nil),
-		chromedp.Evaluate(`axe.run(document, {runOnly: {type: "tag", values: `+string(tags)+`}}).then(r => JSON.stringify(r.violations))`, &raw,
-			func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
-	)
-	if err != nil {
-		t.Fatalf("axe: %v", err)
+		unavailable(t, fmt.Sprintf("axe-core %s: %v", AxeVersion, err))
 	}
 	var vs []Violation
-	if err := json.Unmarshal([]byte(raw), &vs); err != nil {
-		t.Fatalf("axe: %v", err)
-	}
+	run(t, ctx, time.Minute, "axe-core",
+		chromedp.Evaluate(src+"\n;void 0", nil),
+		chromedp.Evaluate(axeRun, &vs, func(p *runtime.EvaluateParams) *runtime.EvaluateParams {
+			return p.WithAwaitPromise(true)
+		}),
+	)
 	return vs
 }
 
-// CheckAxe opens url and fails t with every axe-core violation on it.
+// CheckAxe opens url in ctx and fails t, listing every violation, unless
+// axe-core finds none (see AxePage).
 func CheckAxe(t testing.TB, ctx context.Context, url string) {
 	t.Helper()
-	if err := chromedp.Run(ctx, chromedp.Navigate(url), chromedp.WaitReady("body")); err != nil {
-		t.Fatalf("open %s: %v", url, err)
-	}
-	for _, v := range Axe(t, ctx) {
-		t.Errorf("%s: %s", url, v)
+	if vs := Axe(t, ctx, url); len(vs) > 0 {
+		t.Errorf("%s", FormatViolations(url, vs))
 	}
 }
 
-// Artifacts is where screenshots are kept: TAPPROOF_ARTIFACTS, else
-// .artifacts/screenshots at the repository's root.
-func Artifacts(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("TAPPROOF_ARTIFACTS")
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for d := wd; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				dir = filepath.Join(d, ".artifacts", "screenshots")
-				break
-			}
-			if filepath.Dir(d) == d {
-				dir = filepath.Join(wd, ".artifacts", "screenshots")
-				break
-			}
-		}
+// FormatViolations is a report of the violations vs found on url, one
+// rule after another.
+func FormatViolations(url string, vs []Violation) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "axe-core %s: %d violation(s) on %s:", AxeVersion, len(vs), url)
+	for _, v := range vs {
+		b.WriteString("\n  ")
+		b.WriteString(strings.ReplaceAll(v.String(), "\n", "\n  "))
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// Screenshot opens url in a viewport width CSS pixels wide, fails t if
-// the page scrolls sideways at that width, and writes a full-page PNG
-// named name.png into Artifacts, returning its path.
-func Screenshot(t testing.TB, ctx context.Context, url string, width int, name string) string {
-	t.Helper()
-	var buf []byte
-	var scroll, inner int
-	if err := chromedp.Run(ctx,
-		chromedp.EmulateViewport(int64(width), 800),
-		chromedp.Navigate(url),
-		chromedp.WaitReady("body"),
-		chromedp.Evaluate(`document.documentElement.scrollWidth`, &scroll),
-		chromedp.Evaluate(`window.innerWidth`, &inner),
-		chromedp.FullScreenshot(&buf, 100),
-	); err != nil {
-		t.Fatalf("screenshot of %s: %v", url, err)
-	}
-	if scroll > inner {
-		t.Errorf("%s is %d px wide in a %d px viewport: it scrolls sideways", url, scroll, inner)
-	}
-	img, err := png.Decode(strings.NewReader(string(buf)))
-	if err != nil {
-		t.Fatalf("screenshot of %s: %v", url, err)
-	}
-	if img.Bounds().Dx() != width {
-		t.Errorf("screenshot of %s is %d px wide, want %d", url, img.Bounds().Dx(), width)
-	}
-	path := filepath.Join(Artifacts(t), name+".png")
-	if err := os.WriteFile(path, buf, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return b.String()
 }

@@ -1,5 +1,22 @@
 // Package browsertest runs headless Chromium (Debian's chromium) for tests
 // that drive tapproof's public pages as a resident would, with chromedp.
+//
+// Start opens the browser, Run runs actions in it, and FindSite and
+// Subscribe follow a resident's journeys. Besides them:
+//
+//   - Axe, AxePage and CheckAxe run axe-core (AxeVersion, installed once
+//     from the npm registry into $TAPPROOF_CACHE, else the user's cache
+//     directory, and checked against a pinned SHA-512) with the WCAG 2.x
+//     A and AA rules and axe's best practices, and report each violation
+//     with the elements that break it.
+//   - MeasureWidths and CheckFits load a page at a phone's width and
+//     report whether it scrolls sideways there; Screenshot does the same
+//     and keeps a full-page PNG in Artifacts
+//     ($TAPPROOF_ARTIFACTS, else .artifacts/screenshots at the
+//     repository's root), where it outlives the test.
+//
+// What a test needs but the machine lacks (Chromium, npm) fails the test in
+// CI (CI=true) and skips it elsewhere.
 package browsertest
 
 import (
@@ -20,7 +37,7 @@ import (
 // Start starts headless Chromium for t and returns its browser context,
 // closed when t ends. Without Chromium the test fails in CI (CI=true) and
 // is skipped elsewhere.
-func Start(t *testing.T) context.Context {
+func Start(t testing.TB) context.Context {
 	t.Helper()
 	path := ""
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -30,10 +47,7 @@ func Start(t *testing.T) context.Context {
 		}
 	}
 	if path == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chromium is missing (Debian: apt-get install -y chromium chromium-driver)")
-		}
-		t.Skip("chromium is missing; apt-get install -y chromium")
+		unavailable(t, "chromium is missing (Debian: apt-get install -y chromium chromium-driver)")
 	}
 	// Not t.TempDir: Chromium's helpers may still write for a moment after
 	// the browser exits, and TempDir's removal then fails the test.
@@ -64,11 +78,27 @@ func Start(t *testing.T) context.Context {
 	return ctx
 }
 
+// unavailable ends t for want of a program on this machine: it fails t in
+// CI (CI=true), where the program must be installed, and skips t elsewhere.
+func unavailable(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+}
+
 // Run runs browser actions with a deadline of 20 s; on failure it fails t
 // with what and the page's HTML.
-func Run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
+func Run(t testing.TB, ctx context.Context, what string, actions ...chromedp.Action) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	run(t, ctx, 20*time.Second, what, actions...)
+}
+
+// run is Run with a deadline of timeout.
+func run(t testing.TB, ctx context.Context, timeout time.Duration, what string, actions ...chromedp.Action) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := chromedp.Run(ctx, actions...); err != nil {
 		var html string
