@@ -32,6 +32,46 @@ func openJournal(t testing.TB) *journal.Journal {
 	return j
 }
 
+// nextN reads c until it has handed over n entries, in as many batches as
+// it takes (a batch ends once its linger finds nothing more arriving, which
+// under load can be after the first entry), and returns them with the last
+// batch, whose Ack acknowledges them all. It fails the test if n entries
+// have not come within 10 s; it never asks for more than n (see noMore).
+func nextN(t *testing.T, c *journal.Cursor, n int) ([]journal.Entry, *journal.Batch) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var (
+		es   []journal.Entry
+		last *journal.Batch
+	)
+	for len(es) < n {
+		b, err := c.Next(ctx, n-len(es), time.Second)
+		if err != nil {
+			t.Fatalf("Next after %d of %d entries: %v", len(es), n, err)
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%d of %d entries within 10 s", len(es), n)
+		}
+		if len(b.Entries) > 0 {
+			es, last = append(es, b.Entries...), b
+		}
+	}
+	return es, last
+}
+
+// noMore fails the test if c hands over another entry within half a second.
+func noMore(t *testing.T, c *journal.Cursor) {
+	t.Helper()
+	b, err := c.Next(t.Context(), 1, 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Entries) > 0 {
+		t.Errorf("an entry more than expected: %+v", b.Entries[0])
+	}
+}
+
 func reading(device string, seq uint64) tapproof.Reading {
 	return tapproof.Reading{Utility: "u1", Site: "s1", Device: device, Seq: seq, Analyte: tapproof.Lead, Value: 3, Unit: tapproof.MicrogramsPerLiter}
 }
@@ -199,28 +239,20 @@ func TestCursorAfterCrashRedeliversInFlightFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	b, err := c.Next(ctx, 3, time.Second)
-	if err != nil || len(b.Entries) != 3 {
-		t.Fatalf("Next = %d entries, %v; want 3", len(b.Entries), err)
-	}
+	_, b := nextN(t, c, 3)
 	if err := b.Ack(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// In flight when the process dies: delivered, never acknowledged.
-	if b, err = c.Next(ctx, 4, time.Second); err != nil || len(b.Entries) != 4 {
-		t.Fatalf("Next = %d entries, %v; want 4", len(b.Entries), err)
-	}
+	nextN(t, c, 4)
 	restarted, err := j.Cursor(ctx, "u1", "sink")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(restarted.Close)
-	b, err = restarted.Next(ctx, 100, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	es, _ := nextN(t, restarted, 7)
 	var got []uint64
-	for _, e := range b.Entries {
+	for _, e := range es {
 		got = append(got, e.Index)
 	}
 	if diff := cmp.Diff([]uint64{3, 4, 5, 6, 7, 8, 9}, got); diff != "" {
@@ -367,11 +399,9 @@ func TestCursorEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	b, err := c.Next(ctx, 10, time.Second)
-	if err != nil || len(b.Entries) != 1 {
-		t.Fatalf("Next = %v, %v; want one entry", b, err)
-	}
-	e := b.Entries[0]
+	es, _ := nextN(t, c, 1)
+	noMore(t, c)
+	e := es[0]
 	if e.Index != 0 || string(e.Bytes) != "leaf" || e.Kind != journal.KindReading || e.Device != "d1" || e.Seq != 1 || e.SetAside != "" {
 		t.Errorf("entry = %+v, want index 0, the leaf, kind r, device d1, seq 1", e)
 	}

@@ -226,12 +226,10 @@ func TestInvalidationsAndComplianceEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	b, err := c.Next(ctx, 10, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	es, _ = nextN(t, c, 9)
+	noMore(t, c)
 	var kinds []journal.Kind
-	for _, e := range b.Entries {
+	for _, e := range es {
 		kinds = append(kinds, e.Kind)
 	}
 	wantKinds := []journal.Kind{journal.KindEnrollment, journal.KindReading, journal.KindLabSample, journal.KindReading, journal.KindInvalidation, journal.KindInvalidation,
@@ -291,27 +289,25 @@ func TestCursorOfKinds(t *testing.T) {
 	if _, err := j.AppendInvalidation(ctx, inv, []byte("i1")); err != nil {
 		t.Fatal(err)
 	}
-	kinds := func(name string, ks ...journal.Kind) []uint64 {
+	kinds := func(name string, n int, ks ...journal.Kind) []uint64 {
 		t.Helper()
 		c, err := j.Cursor(ctx, "u1", name, ks...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(c.Close)
-		b, err := c.Next(ctx, 10, time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
+		es, _ := nextN(t, c, n)
+		noMore(t, c)
 		var got []uint64
-		for _, e := range b.Entries {
+		for _, e := range es {
 			got = append(got, e.Index)
 		}
 		return got
 	}
-	if diff := cmp.Diff([]uint64{1, 3}, kinds("compliance", journal.KindLabSample, journal.KindInvalidation)); diff != "" {
+	if diff := cmp.Diff([]uint64{1, 3}, kinds("compliance", 2, journal.KindLabSample, journal.KindInvalidation)); diff != "" {
 		t.Errorf("lab sample and invalidation cursor (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]uint64{0, 1, 2, 3}, kinds("all")); diff != "" {
+	if diff := cmp.Diff([]uint64{0, 1, 2, 3}, kinds("all", 4)); diff != "" {
 		t.Errorf("cursor of every kind (-want +got):\n%s", diff)
 	}
 }
