@@ -94,9 +94,19 @@ type langLink struct {
 // langCookie keeps the language a visitor picked.
 const langCookie = "lang"
 
+// pageHandler serves a page in the visitor's language l.
+type pageHandler func(w http.ResponseWriter, r *http.Request, l *locale.Localizer)
+
+// localized picks the visitor's language once per request, for h and the
+// error pages it may render.
+func localized(h pageHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { h(w, r, lang(w, r)) }
+}
+
 // lang returns the visitor's language: ?lang= (then kept in a cookie), the
-// cookie, or Accept-Language.
-func (s *server) lang(w http.ResponseWriter, r *http.Request) *locale.Localizer {
+// cookie, or Accept-Language. It sets the cookie and Vary, so it runs once
+// per request (see localized).
+func lang(w http.ResponseWriter, r *http.Request) *locale.Localizer {
 	choice := r.URL.Query().Get("lang")
 	if t, ok := locale.Parse(choice); ok && choice != "" {
 		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: t.String(), Path: "/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode, HttpOnly: true})
@@ -114,10 +124,8 @@ type area struct {
 
 type target struct{ Value, Label string }
 
-func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
-	if p.L == nil {
-		p.L = s.lang(w, r)
-	}
+// render writes page name; p.L is the visitor's language.
+func (s *server) render(w http.ResponseWriter, status int, name string, p page) {
 	for _, t := range locale.Supported() {
 		p.Langs = append(p.Langs, langLink{Tag: t.String(), Name: locale.Name(t), Current: t == p.L.Tag()})
 	}
@@ -135,16 +143,14 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 }
 
-func (s *server) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
+func (s *server) fail(w http.ResponseWriter, r *http.Request, l *locale.Localizer, what string, err error) {
 	s.cfg.Log.Error("public page failed", "path", r.URL.Path, "what", what, "error", err)
-	l := s.lang(w, r)
-	s.render(w, r, http.StatusInternalServerError, "message", page{L: l, Heading: l.T("went_wrong"), Error: l.T("unavailable")})
+	s.render(w, http.StatusInternalServerError, "message", page{L: l, Heading: l.T("went_wrong"), Error: l.T("unavailable")})
 }
 
 // notFound answers 404 with message id what.
-func (s *server) notFound(w http.ResponseWriter, r *http.Request, what string) {
-	l := s.lang(w, r)
-	s.render(w, r, http.StatusNotFound, "message", page{L: l, Heading: l.T("not_found"), Error: l.T(what)})
+func (s *server) notFound(w http.ResponseWriter, l *locale.Localizer, what string) {
+	s.render(w, http.StatusNotFound, "message", page{L: l, Heading: l.T("not_found"), Error: l.T(what)})
 }
 
 // group sorts sites into utilities and service areas, keeping those that
@@ -201,10 +207,10 @@ func (s *server) open(ctx context.Context, utility, site string) ([]tapproof.Ale
 	return out, nil
 }
 
-func (s *server) index(w http.ResponseWriter, r *http.Request) {
+func (s *server) index(w http.ResponseWriter, r *http.Request, l *locale.Localizer) {
 	utility := r.PathValue("utility")
 	if utility != "" && !tapproof.ValidID(utility) {
-		s.notFound(w, r, "no_such_system")
+		s.notFound(w, l, "no_such_system")
 		return
 	}
 	q := r.URL.Query().Get("q")
@@ -213,65 +219,63 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 	}
 	sites, err := s.cfg.Sites.Sites(r.Context())
 	if err != nil {
-		s.fail(w, r, "sites", err)
+		s.fail(w, r, l, "sites", err)
 		return
 	}
 	if utility != "" && !slices.ContainsFunc(sites, func(st notice.Site) bool { return st.Utility == utility }) {
-		s.notFound(w, r, "no_such_system")
+		s.notFound(w, l, "no_such_system")
 		return
 	}
 	open, err := s.open(r.Context(), utility, "")
 	if err != nil {
-		s.fail(w, r, "alerts", err)
+		s.fail(w, r, l, "alerts", err)
 		return
 	}
-	l := s.lang(w, r)
 	place := placeOf(l, sites)
 	st := statusOf(l, open, place)
-	s.render(w, r, http.StatusOK, "index", page{L: l, Status: &st, place: place, Heading: s.cfg.Title, Utility: utility, Query: q, Areas: group(l, sites, utility, q), Open: open})
+	s.render(w, http.StatusOK, "index", page{L: l, Status: &st, place: place, Heading: s.cfg.Title, Utility: utility, Query: q, Areas: group(l, sites, utility, q), Open: open})
 }
 
-func (s *server) site(w http.ResponseWriter, r *http.Request) {
+func (s *server) site(w http.ResponseWriter, r *http.Request, l *locale.Localizer) {
 	utility, id := r.PathValue("utility"), r.PathValue("site")
 	if !tapproof.ValidID(utility) || !tapproof.ValidID(id) {
-		s.notFound(w, r, "no_such_site")
+		s.notFound(w, l, "no_such_site")
 		return
 	}
 	sites, err := s.cfg.Sites.Sites(r.Context())
 	if err != nil {
-		s.fail(w, r, "sites", err)
+		s.fail(w, r, l, "sites", err)
 		return
 	}
 	site, ok := notice.FindSite(sites, utility, id)
 	if !ok {
-		s.notFound(w, r, "no_such_site")
+		s.notFound(w, l, "no_such_site")
 		return
 	}
 	readings, err := s.cfg.Readings.LatestReadings(r.Context(), utility, id)
 	if err != nil {
-		s.fail(w, r, "readings", err)
+		s.fail(w, r, l, "readings", err)
 		return
 	}
 	open, err := s.open(r.Context(), utility, id)
 	if err != nil {
-		s.fail(w, r, "alerts", err)
+		s.fail(w, r, l, "alerts", err)
 		return
 	}
 	to := s.cfg.Now().UTC()
 	from := to.Truncate(24*time.Hour).AddDate(0, 0, -(HistoryDays - 1))
 	past, err := s.cfg.Readings.History(r.Context(), utility, id, from, to)
 	if err != nil {
-		s.fail(w, r, "history", err)
+		s.fail(w, r, l, "history", err)
 		return
 	}
-	l := s.lang(w, r)
 	place := placeOf(l, sites)
 	st := statusOf(l, open, place)
 	var hs *history
 	if len(past) > 0 {
 		hs = newHistory(l, s.cfg.CAP.Links, s.cfg.Rules, utility, site.Name, past, from, to)
 	}
-	s.render(w, r, http.StatusOK, "site", page{L: l, Status: &st, History: hs, place: place, Heading: site.Name, Utility: utility, Site: site, Readings: readings, Open: open,
+	s.render(w, http.StatusOK, "site", page{L: l, Status: &st, History: hs, place: place, Heading: site.Name, Utility: utility, Site: site, Readings: readings, Open: open,
 		Target: "site:" + utility + "/" + id, Targets: targets(l, sites, utility)})
 }
 

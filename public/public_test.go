@@ -242,6 +242,27 @@ func TestSubscribeShowsReason(t *testing.T) {
 	}
 }
 
+// TestLanguagePickedOnce: a page that fails after its handler has picked
+// the language still sets the language cookie and Vary once, in the
+// language picked.
+func TestLanguagePickedOnce(t *testing.T) {
+	e := newUnitEnv(t)
+	e.subs.err = errors.New("nats: timeout")
+	resp, body := e.do(t, "POST", "/subscribe?lang=es", "target=site%3Aspringfield%2Felm-st-12&channel=email&address=a%40b.org")
+	if resp.StatusCode != 500 {
+		t.Fatalf("POST /subscribe with a failing store = %d, want 500", resp.StatusCode)
+	}
+	if got := resp.Header.Values("Set-Cookie"); len(got) != 1 || !strings.Contains(got[0], "=es") {
+		t.Errorf("Set-Cookie = %q, want the language cookie once, es", got)
+	}
+	if got := resp.Header.Values("Vary"); len(got) != 1 {
+		t.Errorf("Vary = %q, want it once", got)
+	}
+	if !strings.Contains(body, `<html lang="es"`) {
+		t.Errorf("error page not in Spanish:\n%s", body)
+	}
+}
+
 // xmllint validates doc against the CAP 1.2 schema; it fails without
 // xmllint when CI=true and skips otherwise.
 func xmllint(t *testing.T, doc []byte) {

@@ -47,34 +47,32 @@ func parseTarget(v string) (residents.Target, bool) {
 	return residents.Target{}, false
 }
 
-func (s *server) subscribeForm(w http.ResponseWriter, r *http.Request) {
-	l := s.lang(w, r)
+func (s *server) subscribeForm(w http.ResponseWriter, r *http.Request, l *locale.Localizer) {
 	sites, err := s.cfg.Sites.Sites(r.Context())
 	if err != nil {
-		s.fail(w, r, "sites", err)
+		s.fail(w, r, l, "sites", err)
 		return
 	}
 	t := r.URL.Query().Get("target")
 	if _, ok := parseTarget(t); !ok {
 		t = ""
 	}
-	s.render(w, r, http.StatusOK, "subscribe", page{L: l, Heading: l.T("get_alerts"), Target: t, Targets: targets(l, sites, "")})
+	s.render(w, http.StatusOK, "subscribe", page{L: l, Heading: l.T("get_alerts"), Target: t, Targets: targets(l, sites, "")})
 }
 
-func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
-	l := s.lang(w, r)
+func (s *server) subscribe(w http.ResponseWriter, r *http.Request, l *locale.Localizer) {
 	if err := r.ParseForm(); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			s.render(w, r, http.StatusRequestEntityTooLarge, "message", page{L: l, Heading: l.T("too_large"), Error: l.T("form_too_large")})
+			s.render(w, http.StatusRequestEntityTooLarge, "message", page{L: l, Heading: l.T("too_large"), Error: l.T("form_too_large")})
 			return
 		}
-		s.render(w, r, http.StatusBadRequest, "message", page{L: l, Heading: l.T("bad_request"), Error: l.T("form_unreadable")})
+		s.render(w, http.StatusBadRequest, "message", page{L: l, Heading: l.T("bad_request"), Error: l.T("form_unreadable")})
 		return
 	}
 	sites, err := s.cfg.Sites.Sites(r.Context())
 	if err != nil {
-		s.fail(w, r, "sites", err)
+		s.fail(w, r, l, "sites", err)
 		return
 	}
 	tv := r.PostForm.Get("target")
@@ -82,23 +80,23 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 	t, ok := parseTarget(tv)
 	if !ok {
 		again.Error = l.T("choose_target")
-		s.render(w, r, http.StatusBadRequest, "subscribe", again)
+		s.render(w, http.StatusBadRequest, "subscribe", again)
 		return
 	}
 	ch := residents.Channel(r.PostForm.Get("channel"))
 	if !slices.Contains(s.cfg.Channels, ch) {
 		again.Error = l.T("choose_channel")
-		s.render(w, r, http.StatusBadRequest, "subscribe", again)
+		s.render(w, http.StatusBadRequest, "subscribe", again)
 		return
 	}
 	_, err = s.cfg.Subscriber.Subscribe(r.Context(), residents.SubscribeRequest{Target: t, Channel: ch, Address: r.PostForm.Get("address"), Language: noticeLanguage(r.PostForm.Get("language"), l)})
 	if errors.Is(err, residents.ErrInvalidSubscription) {
 		again.Error = l.T("invalid_address", "Why", strings.TrimPrefix(err.Error(), residents.ErrInvalidSubscription.Error()+": "))
-		s.render(w, r, http.StatusBadRequest, "subscribe", again)
+		s.render(w, http.StatusBadRequest, "subscribe", again)
 		return
 	}
 	if err != nil {
-		s.fail(w, r, "subscribe", err)
+		s.fail(w, r, l, "subscribe", err)
 		return
 	}
 	// The same answer whether the address was new, pending or already
@@ -107,7 +105,7 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 	if ch == residents.ChannelWebhook {
 		msg = l.T("check_webhook")
 	}
-	s.render(w, r, http.StatusOK, "message", page{L: l, Heading: l.T("almost_done"), Message: msg})
+	s.render(w, http.StatusOK, "message", page{L: l, Heading: l.T("almost_done"), Message: msg})
 }
 
 func token(r *http.Request) string {
@@ -121,19 +119,18 @@ func token(r *http.Request) string {
 	return t
 }
 
-func (s *server) confirm(w http.ResponseWriter, r *http.Request) {
-	l := s.lang(w, r)
+func (s *server) confirm(w http.ResponseWriter, r *http.Request, l *locale.Localizer) {
 	w.Header().Set("Cache-Control", "no-store")
 	sub, err := s.cfg.Subscriber.Confirm(r.Context(), token(r))
 	if errors.Is(err, residents.ErrUnknownToken) {
-		s.render(w, r, http.StatusNotFound, "message", page{L: l, Heading: l.T("link_expired"), Error: l.T("confirm_expired")})
+		s.render(w, http.StatusNotFound, "message", page{L: l, Heading: l.T("link_expired"), Error: l.T("confirm_expired")})
 		return
 	}
 	if err != nil {
-		s.fail(w, r, "confirm", err)
+		s.fail(w, r, l, "confirm", err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "message", page{L: l, Heading: l.T("confirmed"),
+	s.render(w, http.StatusOK, "message", page{L: l, Heading: l.T("confirmed"),
 		Message: l.T("confirmed_site", "Place", describe(l, sub.Target))})
 }
 
@@ -144,34 +141,32 @@ func describe(l *locale.Localizer, t residents.Target) string {
 	return l.T("place_area", "Area", t.Area, "Utility", t.Utility)
 }
 
-func (s *server) unsubscribeForm(w http.ResponseWriter, r *http.Request) {
-	l := s.lang(w, r)
+func (s *server) unsubscribeForm(w http.ResponseWriter, r *http.Request, l *locale.Localizer) {
 	w.Header().Set("Cache-Control", "no-store")
 	t := token(r)
 	if t == "" {
-		s.render(w, r, http.StatusBadRequest, "message", page{L: l, Heading: l.T("link_incomplete"), Error: l.T("unsubscribe_incomplete")})
+		s.render(w, http.StatusBadRequest, "message", page{L: l, Heading: l.T("link_incomplete"), Error: l.T("unsubscribe_incomplete")})
 		return
 	}
-	s.render(w, r, http.StatusOK, "unsubscribe", page{L: l, Heading: l.T("unsubscribe"), Token: t})
+	s.render(w, http.StatusOK, "unsubscribe", page{L: l, Heading: l.T("unsubscribe"), Token: t})
 }
 
-func (s *server) unsubscribe(w http.ResponseWriter, r *http.Request) {
-	l := s.lang(w, r)
+func (s *server) unsubscribe(w http.ResponseWriter, r *http.Request, l *locale.Localizer) {
 	w.Header().Set("Cache-Control", "no-store")
 	if err := r.ParseForm(); err != nil {
-		s.render(w, r, http.StatusBadRequest, "message", page{L: l, Heading: l.T("bad_request"), Error: l.T("form_unreadable")})
+		s.render(w, http.StatusBadRequest, "message", page{L: l, Heading: l.T("bad_request"), Error: l.T("form_unreadable")})
 		return
 	}
 	_, err := s.cfg.Subscriber.Unsubscribe(r.Context(), token(r))
 	if errors.Is(err, residents.ErrUnknownToken) {
-		s.render(w, r, http.StatusNotFound, "message", page{L: l, Heading: l.T("already_unsubscribed"), Error: l.T("unsubscribe_used")})
+		s.render(w, http.StatusNotFound, "message", page{L: l, Heading: l.T("already_unsubscribed"), Error: l.T("unsubscribe_used")})
 		return
 	}
 	if err != nil {
-		s.fail(w, r, "unsubscribe", err)
+		s.fail(w, r, l, "unsubscribe", err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "message", page{L: l, Heading: l.T("unsubscribed"), Message: l.T("unsubscribed_done")})
+	s.render(w, http.StatusOK, "message", page{L: l, Heading: l.T("unsubscribed"), Message: l.T("unsubscribed_done")})
 }
 
 // noticeLanguage is the language notices are sent in for a subscription
