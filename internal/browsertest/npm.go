@@ -13,13 +13,15 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tapproof/tapproof/internal/localstack"
 )
 
 // AxeVersion is the axe-core release the accessibility checks run. It comes
 // from the npm registry (npm checks the tarball against the registry's
 // integrity hash) and is installed once into
-// <cache>/npm/axe-core-AxeVersion, <cache> being $TAPPROOF_CACHE, else
-// the user's cache directory's tapproof.
+// <cache>/npm/axe-core-AxeVersion, <cache> being where internal/localstack
+// keeps its builds (localstack.DefaultCacheDir).
 const AxeVersion = "4.14.1"
 
 // axeSHA512 is the SHA-512 of axe.min.js in axe-core AxeVersion, computed
@@ -36,7 +38,7 @@ var errNoNpm = errors.New("npm is missing (Debian: apt-get install -y npm)")
 // first call of the process; the install takes a file lock, so test
 // binaries running in parallel install it once.
 var axeScript = sync.OnceValues(func() (string, error) {
-	cache, err := cacheDir()
+	cache, err := localstack.DefaultCacheDir()
 	if err != nil {
 		return "", err
 	}
@@ -44,19 +46,6 @@ var axeScript = sync.OnceValues(func() (string, error) {
 	defer cancel()
 	return installAxe(ctx, cache, "npm")
 })
-
-// cacheDir is $TAPPROOF_CACHE, else os.UserCacheDir()/tapproof, as for
-// internal/localstack's builds.
-func cacheDir() (string, error) {
-	if dir := os.Getenv("TAPPROOF_CACHE"); dir != "" {
-		return dir, nil
-	}
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("cache dir: %w", err)
-	}
-	return filepath.Join(dir, "tapproof"), nil
-}
 
 // installAxe returns the text of axe.min.js from cache/npm/axe-core-VERSION,
 // installing it there with the npm program if it is missing: into a

@@ -96,7 +96,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, err
 	}
 	if c.CacheDir == "" {
-		dir, err := defaultCacheDir()
+		dir, err := DefaultCacheDir()
 		if err != nil {
 			return c, err
 		}
@@ -119,8 +119,10 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// defaultCacheDir is $TAPPROOF_CACHE, else os.UserCacheDir()/tapproof.
-func defaultCacheDir() (string, error) {
+// DefaultCacheDir is where built and downloaded dependencies are kept when
+// no cache directory is configured: $TAPPROOF_CACHE, else
+// os.UserCacheDir()/tapproof.
+func DefaultCacheDir() (string, error) {
 	if dir := os.Getenv("TAPPROOF_CACHE"); dir != "" {
 		return dir, nil
 	}

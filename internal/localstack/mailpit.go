@@ -41,7 +41,7 @@ func MailpitBinary(ctx context.Context, cacheDir string, log io.Writer) (string,
 func cachedBinary(ctx context.Context, cacheDir string, log io.Writer, name, version, takes string, cmd func(tmp string) *exec.Cmd) (string, error) {
 	if cacheDir == "" {
 		var err error
-		if cacheDir, err = defaultCacheDir(); err != nil {
+		if cacheDir, err = DefaultCacheDir(); err != nil {
 			return "", err
 		}
 	}

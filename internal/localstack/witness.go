@@ -159,7 +159,7 @@ func StartWitness(ctx context.Context, cfg WitnessConfig) (*Witness, error) {
 		cfg.Log = io.Discard
 	}
 	if cfg.CacheDir == "" {
-		dir, err := defaultCacheDir()
+		dir, err := DefaultCacheDir()
 		if err != nil {
 			return nil, err
 		}
