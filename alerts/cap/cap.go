@@ -203,7 +203,7 @@ func Marshal(a tapproof.Alert, site *notice.Site, cfg Config) ([]byte, error) {
 		l := localizer(lang)
 		in := info
 		in.Language = lang + "-US"
-		in.Event = capitalize(l.T("cap_event", "Analyte", analyteName(text, a)))
+		in.Event = capitalize(l.T("cap_event", "Analyte", text.AnalyteName(a.Analyte)))
 		in.Headline = truncate(text.Subject, 160)
 		in.Description = text.Body
 		in.Instruction = instruction(l, lang, a)
@@ -237,9 +237,6 @@ func localizer(lang string) *locale.Localizer {
 	t, _ := locale.Parse(lang)
 	return locale.For(t)
 }
-
-// analyteName is the analyte as the notice text names it, in its language.
-func analyteName(n notice.Notice, a tapproof.Alert) string { return n.AnalyteName(a.Analyte) }
 
 func capitalize(s string) string {
 	r, size := utf8.DecodeRuneInString(s)
