@@ -26,6 +26,7 @@ import (
 	"github.com/tapproof/tapproof/alerts/notice"
 	"github.com/tapproof/tapproof/alerts/residents"
 	"github.com/tapproof/tapproof/internal/alertstest"
+	"github.com/tapproof/tapproof/locale"
 	"github.com/tapproof/tapproof/public"
 )
 
@@ -230,15 +231,38 @@ func TestRoutes(t *testing.T) {
 
 func TestSubscribeShowsReason(t *testing.T) {
 	e := newUnitEnv(t)
-	e.subs.err = fmt.Errorf("%w: not a valid email address", residents.ErrInvalidSubscription)
+	e.subs.err = &residents.Refusal{Code: residents.RefuseEmail, Reason: "not a valid email address"}
 	resp, body := e.do(t, "POST", "/subscribe", "target=site%3Aspringfield%2Felm-st-12&channel=email&address=nope")
-	if resp.StatusCode != 400 || !strings.Contains(body, "not a valid email address") {
+	if resp.StatusCode != 400 || !strings.Contains(body, "That is not a valid email address.") {
+		t.Errorf("POST /subscribe = %d, want 400 with the reason:\n%s", resp.StatusCode, body)
+	}
+	// In the visitor's language.
+	resp, body = e.do(t, "POST", "/subscribe?lang=es", "target=site%3Aspringfield%2Felm-st-12&channel=email&address=nope")
+	if resp.StatusCode != 400 || !strings.Contains(body, "Esa no es una dirección de correo electrónico válida.") {
+		t.Errorf("POST /subscribe?lang=es = %d, want 400 with the reason in Spanish:\n%s", resp.StatusCode, body)
+	}
+	// A reason with no code is shown as it is.
+	e.subs.err = fmt.Errorf("%w: not today", residents.ErrInvalidSubscription)
+	if resp, body = e.do(t, "POST", "/subscribe", "target=site%3Aspringfield%2Felm-st-12&channel=email&address=nope"); resp.StatusCode != 400 || !strings.Contains(body, "not today") {
 		t.Errorf("POST /subscribe = %d, want 400 with the reason:\n%s", resp.StatusCode, body)
 	}
 	e.subs.err = errors.New("nats: timeout")
 	resp, body = e.do(t, "POST", "/subscribe", "target=site%3Aspringfield%2Felm-st-12&channel=email&address=a%40b.org")
 	if resp.StatusCode != 500 || strings.Contains(body, "nats") {
 		t.Errorf("POST /subscribe with a failing store = %d, want 500 without internals:\n%s", resp.StatusCode, body)
+	}
+}
+
+// TestEveryRefusalSaid: every language can say why each subscription
+// refusal was made.
+func TestEveryRefusalSaid(t *testing.T) {
+	for _, tag := range locale.Supported() {
+		l := locale.For(tag)
+		for _, c := range residents.RefusalCodes {
+			if id := "refused_" + string(c); !l.Has(id) {
+				t.Errorf("%s has no message %s", tag, id)
+			}
+		}
 	}
 }
 

@@ -91,7 +91,7 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request, l *locale.Loc
 	}
 	_, err = s.cfg.Subscriber.Subscribe(r.Context(), residents.SubscribeRequest{Target: t, Channel: ch, Address: r.PostForm.Get("address"), Language: noticeLanguage(r.PostForm.Get("language"), l)})
 	if errors.Is(err, residents.ErrInvalidSubscription) {
-		again.Error = l.T("invalid_address", "Why", strings.TrimPrefix(err.Error(), residents.ErrInvalidSubscription.Error()+": "))
+		again.Error = refusal(l, err)
 		s.render(w, http.StatusBadRequest, "subscribe", again)
 		return
 	}
@@ -180,3 +180,16 @@ func noticeLanguage(choice string, l *locale.Localizer) string {
 	}
 	return notice.DefaultLanguage
 }
+
+// refusal says in l's language why a subscription was refused: the
+// message "refused_<code>" of its *residents.Refusal, else its reason in
+// English.
+func refusal(l *locale.Localizer, err error) string {
+	var r *residents.Refusal
+	if errors.As(err, &r) && l.Has(refusalMessage(r.Code)) {
+		return l.T(refusalMessage(r.Code), "Max", residents.MaxAddress)
+	}
+	return l.T("invalid_address", "Why", strings.TrimPrefix(err.Error(), residents.ErrInvalidSubscription.Error()+": "))
+}
+
+func refusalMessage(c residents.RefusalCode) string { return "refused_" + string(c) }

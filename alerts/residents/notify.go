@@ -234,10 +234,10 @@ func refusePrivate(_, address string, _ syscall.RawConn) error {
 
 // Subscribe stores a pending subscription and queues its confirmation
 // request. If the address is already confirmed for the target nothing is
-// sent. Errors wrapping ErrInvalidSubscription are the resident's to fix.
+// sent. Its *Refusal errors are the resident's to fix.
 func (n *Notifier) Subscribe(ctx context.Context, req SubscribeRequest) (Subscription, error) {
 	if req.Channel == ChannelEmail && n.cfg.Mailer == nil {
-		return Subscription{}, fmt.Errorf("%w: email alerts are not available here", ErrInvalidSubscription)
+		return Subscription{}, refuse(RefuseNoEmail, "email alerts are not available here")
 	}
 	if err := n.checkTarget(ctx, req.Target); err != nil {
 		return Subscription{}, err
@@ -298,7 +298,7 @@ func (n *Notifier) checkTarget(ctx context.Context, t Target) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: no such site or service area", ErrInvalidSubscription)
+	return refuse(RefuseTarget, "no such site or service area")
 }
 
 func (n *Notifier) siteFor(ctx context.Context, t Target) *notice.Site {

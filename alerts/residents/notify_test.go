@@ -426,41 +426,42 @@ func TestSubscribeValidation(t *testing.T) {
 	}
 	site := residents.Target{Utility: "springfield", Site: "elm-st-12"}
 	tests := []struct {
-		name string
-		req  residents.SubscribeRequest
-		ok   bool
+		name    string
+		req     residents.SubscribeRequest
+		refused residents.RefusalCode // "" if accepted
 	}{
-		{"email", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: "a@example.org"}, true},
-		{"email with spaces around", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: "  a@example.org "}, true},
-		{"area", residents.SubscribeRequest{Target: residents.Target{Utility: "springfield", Area: "north"}, Channel: residents.ChannelEmail, Address: "a@example.org"}, true},
-		{"public webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "https://hooks.example.org/x?k=1"}, true},
-		{"no target", residents.SubscribeRequest{Target: residents.Target{Utility: "springfield"}, Channel: residents.ChannelEmail, Address: "a@example.org"}, false},
-		{"site and area", residents.SubscribeRequest{Target: residents.Target{Utility: "springfield", Site: "x", Area: "y"}, Channel: residents.ChannelEmail, Address: "a@example.org"}, false},
-		{"bad utility", residents.SubscribeRequest{Target: residents.Target{Utility: "Spring Field", Site: "x"}, Channel: residents.ChannelEmail, Address: "a@example.org"}, false},
-		{"named address", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: "Bob <a@example.org>"}, false},
-		{"header injection", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: "a@example.org\r\nBcc: b@example.org"}, false},
-		{"no domain dot", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: "a@example"}, false},
-		{"too long", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: strings.Repeat("a", 250) + "@example.org"}, false},
-		{"empty", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail}, false},
-		{"unknown channel", residents.SubscribeRequest{Target: site, Channel: "sms", Address: "+15555550100"}, false},
-		{"ftp webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "ftp://example.org/x"}, false},
-		{"webhook with credentials", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "https://u:p@example.org/x"}, false},
-		{"loopback webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "http://127.0.0.1:8080/x"}, false},
-		{"localhost webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "http://localhost/x"}, false},
-		{"metadata webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "http://169.254.169.254/latest"}, false},
-		{"private webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "http://10.1.2.3/x"}, false},
+		{"email", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: "a@example.org"}, ""},
+		{"email with spaces around", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: "  a@example.org "}, ""},
+		{"area", residents.SubscribeRequest{Target: residents.Target{Utility: "springfield", Area: "north"}, Channel: residents.ChannelEmail, Address: "a@example.org"}, ""},
+		{"public webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "https://hooks.example.org/x?k=1"}, ""},
+		{"no target", residents.SubscribeRequest{Target: residents.Target{Utility: "springfield"}, Channel: residents.ChannelEmail, Address: "a@example.org"}, residents.RefuseNoTarget},
+		{"site and area", residents.SubscribeRequest{Target: residents.Target{Utility: "springfield", Site: "x", Area: "y"}, Channel: residents.ChannelEmail, Address: "a@example.org"}, residents.RefuseSiteAndArea},
+		{"bad utility", residents.SubscribeRequest{Target: residents.Target{Utility: "Spring Field", Site: "x"}, Channel: residents.ChannelEmail, Address: "a@example.org"}, residents.RefuseUtility},
+		{"named address", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: "Bob <a@example.org>"}, residents.RefuseEmail},
+		{"header injection", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: "a@example.org\r\nBcc: b@example.org"}, residents.RefuseEmail},
+		{"no domain dot", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: "a@example"}, residents.RefuseEmail},
+		{"too long", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail, Address: strings.Repeat("a", 250) + "@example.org"}, residents.RefuseEmail},
+		{"empty", residents.SubscribeRequest{Target: site, Channel: residents.ChannelEmail}, residents.RefuseAddressLength},
+		{"unknown channel", residents.SubscribeRequest{Target: site, Channel: "sms", Address: "+15555550100"}, residents.RefuseChannel},
+		{"ftp webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "ftp://example.org/x"}, residents.RefuseWebhook},
+		{"webhook with credentials", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "https://u:p@example.org/x"}, residents.RefuseWebhook},
+		{"loopback webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "http://127.0.0.1:8080/x"}, residents.RefusePrivateWebhook},
+		{"localhost webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "http://localhost/x"}, residents.RefusePrivateWebhook},
+		{"metadata webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "http://169.254.169.254/latest"}, residents.RefusePrivateWebhook},
+		{"private webhook", residents.SubscribeRequest{Target: site, Channel: residents.ChannelWebhook, Address: "http://10.1.2.3/x"}, residents.RefusePrivateWebhook},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sub, token, err := strict.Subscribe(ctx, tt.req)
-			if tt.ok {
+			if tt.refused == "" {
 				if err != nil || token == "" || sub.Confirmed {
 					t.Errorf("Subscribe = %v, token %q, %v; want a pending subscription and a token", sub, token, err)
 				}
 				return
 			}
-			if !errors.Is(err, residents.ErrInvalidSubscription) {
-				t.Errorf("Subscribe = %v, want ErrInvalidSubscription", err)
+			var r *residents.Refusal
+			if !errors.Is(err, residents.ErrInvalidSubscription) || !errors.As(err, &r) || r.Code != tt.refused {
+				t.Errorf("Subscribe = %v, want a refusal %s", err, tt.refused)
 			}
 			if tt.req.Address != "" && err != nil && strings.Contains(err.Error(), strings.TrimSpace(tt.req.Address)) {
 				t.Errorf("error %q repeats the address", err)

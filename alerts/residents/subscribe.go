@@ -35,12 +35,55 @@ const (
 	ConfirmTTL = 7 * 24 * time.Hour
 )
 
-// Errors of Subscriptions. ErrInvalidSubscription wraps a reason fit to show
-// the resident.
+// Errors of Subscriptions. ErrInvalidSubscription is wrapped by a
+// *Refusal, the reason fit to show the resident.
 var (
 	ErrInvalidSubscription = errors.New("invalid subscription")
 	ErrUnknownToken        = errors.New("unknown or expired token")
 )
+
+// A Refusal is why a subscription request was refused: Code names the
+// reason, stable, for a page to say it in the resident's language; Reason
+// says it in English. It never contains the address, and it wraps
+// ErrInvalidSubscription.
+type Refusal struct {
+	Code   RefusalCode
+	Reason string
+}
+
+// RefusalCode names the reason of a Refusal.
+type RefusalCode string
+
+// Refusal codes.
+const (
+	RefuseUtility        RefusalCode = "unknown_utility"
+	RefuseSiteAndArea    RefusalCode = "site_and_area"
+	RefuseSite           RefusalCode = "unknown_site"
+	RefuseArea           RefusalCode = "unknown_area"
+	RefuseNoTarget       RefusalCode = "no_target"
+	RefuseTarget         RefusalCode = "unknown_target"
+	RefuseLanguage       RefusalCode = "language"
+	RefuseAddressLength  RefusalCode = "address_length"
+	RefuseEmail          RefusalCode = "invalid_email"
+	RefuseWebhook        RefusalCode = "invalid_webhook"
+	RefusePrivateWebhook RefusalCode = "private_webhook"
+	RefuseChannel        RefusalCode = "channel"
+	RefuseNoEmail        RefusalCode = "email_unavailable"
+)
+
+// RefusalCodes lists every RefusalCode, for pages to check they can say
+// each.
+var RefusalCodes = []RefusalCode{RefuseUtility, RefuseSiteAndArea, RefuseSite, RefuseArea, RefuseNoTarget, RefuseTarget, RefuseLanguage,
+	RefuseAddressLength, RefuseEmail, RefuseWebhook, RefusePrivateWebhook, RefuseChannel, RefuseNoEmail}
+
+func refuse(code RefusalCode, format string, args ...any) *Refusal {
+	return &Refusal{Code: code, Reason: fmt.Sprintf(format, args...)}
+}
+
+func (r *Refusal) Error() string { return ErrInvalidSubscription.Error() + ": " + r.Reason }
+
+// Unwrap returns ErrInvalidSubscription.
+func (r *Refusal) Unwrap() error { return ErrInvalidSubscription }
 
 // Channel is how a resident receives notices.
 type Channel string
@@ -70,17 +113,17 @@ func (t Target) String() string {
 // Validate checks that t names a utility and exactly one of a site or area.
 func (t Target) Validate() error {
 	if !tapproof.ValidID(t.Utility) {
-		return fmt.Errorf("%w: unknown utility", ErrInvalidSubscription)
+		return refuse(RefuseUtility, "unknown utility")
 	}
 	switch {
 	case t.Site != "" && t.Area != "":
-		return fmt.Errorf("%w: choose a site or a service area, not both", ErrInvalidSubscription)
+		return refuse(RefuseSiteAndArea, "choose a site or a service area, not both")
 	case t.Site != "" && !tapproof.ValidID(t.Site):
-		return fmt.Errorf("%w: unknown site", ErrInvalidSubscription)
+		return refuse(RefuseSite, "unknown site")
 	case t.Area != "" && !tapproof.ValidID(t.Area):
-		return fmt.Errorf("%w: unknown service area", ErrInvalidSubscription)
+		return refuse(RefuseArea, "unknown service area")
 	case t.Site == "" && t.Area == "":
-		return fmt.Errorf("%w: choose a site or a service area", ErrInvalidSubscription)
+		return refuse(RefuseNoTarget, "choose a site or a service area")
 	}
 	return nil
 }
@@ -199,7 +242,7 @@ func NewSubscriptions(ctx context.Context, js jetstream.JetStream, cfg Subscript
 }
 
 // Normalize validates req and returns it with its address in canonical
-// form. Its errors wrap ErrInvalidSubscription and never contain the address.
+// form. Its errors are *Refusal.
 func (s *Subscriptions) Normalize(req SubscribeRequest) (SubscribeRequest, error) {
 	if err := req.Target.Validate(); err != nil {
 		return req, err
@@ -208,34 +251,34 @@ func (s *Subscriptions) Normalize(req SubscribeRequest) (SubscribeRequest, error
 		req.Language = notice.DefaultLanguage
 	}
 	if !notice.HasLanguage(req.Language) {
-		return req, fmt.Errorf("%w: notices are not written in %q", ErrInvalidSubscription, req.Language)
+		return req, refuse(RefuseLanguage, "notices are not written in %q", req.Language)
 	}
 	addr := strings.TrimSpace(req.Address)
 	if addr == "" || len(addr) > MaxAddress {
-		return req, fmt.Errorf("%w: an address of at most %d characters is required", ErrInvalidSubscription, MaxAddress)
+		return req, refuse(RefuseAddressLength, "an address of at most %d characters is required", MaxAddress)
 	}
 	switch req.Channel {
 	case ChannelEmail:
 		a, err := mail.ParseAddress(addr)
 		if err != nil || a.Name != "" || a.Address != addr || len(addr) > 254 || strings.ContainsAny(addr, "\r\n") {
-			return req, fmt.Errorf("%w: not a valid email address", ErrInvalidSubscription)
+			return req, refuse(RefuseEmail, "not a valid email address")
 		}
 		local, domain, _ := strings.Cut(a.Address, "@")
 		if local == "" || !strings.Contains(domain, ".") && domain != "localhost" {
-			return req, fmt.Errorf("%w: not a valid email address", ErrInvalidSubscription)
+			return req, refuse(RefuseEmail, "not a valid email address")
 		}
 		req.Address = local + "@" + strings.ToLower(domain)
 	case ChannelWebhook:
 		u, err := url.Parse(addr)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" {
-			return req, fmt.Errorf("%w: a webhook must be an absolute http or https URL without credentials", ErrInvalidSubscription)
+			return req, refuse(RefuseWebhook, "a webhook must be an absolute http or https URL without credentials")
 		}
 		if !s.allowPrivate && privateHost(u.Hostname()) {
-			return req, fmt.Errorf("%w: a webhook must not point into a private network", ErrInvalidSubscription)
+			return req, refuse(RefusePrivateWebhook, "a webhook must not point into a private network")
 		}
 		req.Address = u.String()
 	default:
-		return req, fmt.Errorf("%w: channel must be email or webhook", ErrInvalidSubscription)
+		return req, refuse(RefuseChannel, "channel must be email or webhook")
 	}
 	return req, nil
 }
