@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
@@ -59,36 +60,41 @@ func waitMail(t *testing.T, mp *localstack.Mailpit, to, subject string) localsta
 	return msg
 }
 
-// TestResidentJourney is the resident's path end to end, in a real browser,
-// through real SMTP: find the site, subscribe, confirm from the email, see
-// an alert arrive live on the page, receive the notice, unsubscribe.
-func TestResidentJourney(t *testing.T) {
-	ctx := browsertest.Start(t)
-	mp := localstack.MailpitForTest(t, nil)
-	js := alertstest.JetStream(t)
-	bg := context.Background()
+// browserEnv is the public pages in a real browser (Chromium), on real
+// JetStream and real SMTP (mailpit), with a notifier running.
+type browserEnv struct {
+	ctx   context.Context // the browser's
+	base  string
+	js    jetstream.JetStream
+	store *alerts.Store
+	subs  *residents.Subscriptions
+	nlog  *memNoticeLog
+	mp    *localstack.Mailpit
+}
 
+// newBrowserEnv serves the pages of testSites with readings rs, at clock
+// now (time.Now if nil).
+func newBrowserEnv(t *testing.T, rs public.Readings, now func() time.Time) *browserEnv {
+	t.Helper()
+	e := &browserEnv{ctx: browsertest.Start(t), mp: localstack.MailpitForTest(t, nil), js: alertstest.JetStream(t), nlog: &memNoticeLog{}}
+	bg := context.Background()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + ln.Addr().String()
-	links := notice.Links{Base: base}
-
-	store, err := alerts.NewStore(bg, js, nil)
+	e.base = "http://" + ln.Addr().String()
+	links := notice.Links{Base: e.base}
+	if e.store, err = alerts.NewStore(bg, e.js, nil); err != nil {
+		t.Fatal(err)
+	}
+	if e.subs, err = residents.NewSubscriptions(bg, e.js, residents.SubscriptionsConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	mailer, err := residents.NewSMTPMailer(residents.SMTPConfig{Host: e.mp.SMTPHost, Port: e.mp.SMTPPort, From: "alerts@water.springfield.example", TLS: residents.SMTPTLSNone})
 	if err != nil {
 		t.Fatal(err)
 	}
-	subs, err := residents.NewSubscriptions(bg, js, residents.SubscriptionsConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mailer, err := residents.NewSMTPMailer(residents.SMTPConfig{Host: mp.SMTPHost, Port: mp.SMTPPort, From: "alerts@water.springfield.example", TLS: residents.SMTPTLSNone})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nlog := &memNoticeLog{}
-	notifier, err := residents.NewNotifier(bg, js, subs, testSites, residents.NotifierConfig{Links: links, Mailer: mailer, NoticeLog: nlog,
+	notifier, err := residents.NewNotifier(bg, e.js, e.subs, testSites, residents.NotifierConfig{Links: links, Mailer: mailer, NoticeLog: e.nlog,
 		Retry: alerts.Retry{MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -97,21 +103,31 @@ func TestResidentJourney(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- notifier.Run(runCtx) }()
 	t.Cleanup(func() { stop(); <-done })
-	states, err := alerts.NewScreeningKV(bg, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	screener, err := alerts.NewScreener(alerts.NewEvaluator(tapproof.RuleBook{}), store, states, alerts.ScreenerConfig{}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: public.Handler(public.Config{
-		Sites: testSites, Readings: readings, Alerts: store, Subscriber: notifier, Title: "Springfield water",
-		CAP: cap.Config{Sender: "alerts@water.springfield.example", Links: links},
+		Sites: testSites, Readings: rs, Alerts: e.store, Subscriber: notifier, Title: "Springfield water",
+		CAP: cap.Config{Sender: "alerts@water.springfield.example", Links: links}, Now: now,
 	})}}
 	srv.Start()
-	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() }) // the page's event stream stays open
+	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() }) // a page's event stream stays open
+	return e
+}
+
+// TestResidentJourney is the resident's path end to end, in a real browser,
+// through real SMTP: find the site, subscribe, confirm from the email, see
+// an alert arrive live on the page, receive the notice, unsubscribe.
+func TestResidentJourney(t *testing.T) {
+	e := newBrowserEnv(t, readings, nil)
+	ctx, mp, base, nlog, subs := e.ctx, e.mp, e.base, e.nlog, e.subs
+	bg := context.Background()
+	states, err := alerts.NewScreeningKV(bg, e.js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	screener, err := alerts.NewScreener(alerts.NewEvaluator(tapproof.RuleBook{}), e.store, states, alerts.ScreenerConfig{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	const resident = "resident@example.org"
 	var text string

@@ -3,9 +3,6 @@ package public_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,13 +10,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tapproof/tapproof"
-	"github.com/tapproof/tapproof/alerts"
-	"github.com/tapproof/tapproof/alerts/cap"
 	"github.com/tapproof/tapproof/alerts/notice"
-	"github.com/tapproof/tapproof/alerts/residents"
-	"github.com/tapproof/tapproof/internal/alertstest"
 	"github.com/tapproof/tapproof/internal/browsertest"
-	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/public"
 )
 
@@ -27,50 +19,9 @@ import (
 // federal lead action level drops from 15 to 10 µg/L.
 var december = time.Date(2027, time.December, 15, 12, 0, 0, 0, time.UTC)
 
-// pagesEnv is the status pages in a real browser, on real JetStream and
-// real SMTP (mailpit), with 90 days of seeded history.
-type pagesEnv struct {
-	ctx   context.Context
-	base  string
-	store *alerts.Store
-	nlog  *memNoticeLog
-	mp    *localstack.Mailpit
-}
-
-func newPagesEnv(t *testing.T) *pagesEnv {
-	ctx := browsertest.Start(t)
-	mp := localstack.MailpitForTest(t, nil)
-	js := alertstest.JetStream(t)
-	bg := context.Background()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	links := notice.Links{Base: base}
-	store, err := alerts.NewStore(bg, js, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	subs, err := residents.NewSubscriptions(bg, js, residents.SubscriptionsConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mailer, err := residents.NewSMTPMailer(residents.SMTPConfig{Host: mp.SMTPHost, Port: mp.SMTPPort, From: "alerts@water.springfield.example", TLS: residents.SMTPTLSNone})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nlog := &memNoticeLog{}
-	notifier, err := residents.NewNotifier(bg, js, subs, testSites, residents.NotifierConfig{Links: links, Mailer: mailer, NoticeLog: nlog,
-		Retry: alerts.Retry{MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(bg)
-	done := make(chan error, 1)
-	go func() { done <- notifier.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
-
+// newPagesEnv is the status pages in a real browser with 90 days of seeded
+// history, at the clock december.
+func newPagesEnv(t *testing.T) *browserEnv {
 	// A sensor peak each day from 17 Sep to 15 Dec 2027 between 6 and 13
 	// µg/L, and two lab results: 12 µg/L before 1 Nov (below 15) and after
 	// (above 10).
@@ -86,19 +37,12 @@ func newPagesEnv(t *testing.T) *pagesEnv {
 			Value: 12, Unit: tapproof.MicrogramsPerLiter, CollectedAt: at}.Reading(uint64(500+i)))
 	}
 	rs := memReadings{"springfield/elm-st-12": append(history, lead(1, 3.2))}
-
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: public.Handler(public.Config{
-		Sites: testSites, Readings: rs, Alerts: store, Subscriber: notifier, Title: "Springfield water",
-		CAP: cap.Config{Sender: "alerts@water.springfield.example", Links: links}, Now: func() time.Time { return december },
-	})}}
-	srv.Start()
-	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
-	return &pagesEnv{ctx: ctx, base: base, store: store, nlog: nlog, mp: mp}
+	return newBrowserEnv(t, rs, func() time.Time { return december })
 }
 
 // status opens path and returns the status class, its sentence and the
 // guidance's text.
-func (e *pagesEnv) status(t *testing.T, path string) (class, sentence, guidance string) {
+func (e *browserEnv) status(t *testing.T, path string) (class, sentence, guidance string) {
 	t.Helper()
 	browsertest.Run(t, e.ctx, "open "+path,
 		chromedp.Navigate(e.base+path),
@@ -253,12 +197,7 @@ func TestSpanish(t *testing.T) {
 		t.Fatalf("after subscribing the page says %q", text)
 	}
 	confirm := waitMail(t, e.mp, resident, "Confirme")
-	link := e.base + "/confirm?token="
-	i := strings.Index(confirm.Text, link)
-	if i < 0 {
-		t.Fatalf("Spanish confirmation has no link:\n%s", confirm.Text)
-	}
-	browsertest.Run(t, e.ctx, "confirm", chromedp.Navigate(confirm.Text[i:i+len(link)+64]), chromedp.WaitVisible(`#message`), chromedp.Text(`#message`, &text))
+	browsertest.Run(t, e.ctx, "confirm", chromedp.Navigate(browsertest.ConfirmLink(t, e.base, confirm.Text)), chromedp.WaitVisible(`#message`), chromedp.Text(`#message`, &text))
 	if !strings.Contains(text, "A partir de ahora recibirá") {
 		t.Fatalf("the confirmation page says %q", text)
 	}
@@ -307,11 +246,7 @@ func TestAccessibleAndSmall(t *testing.T) {
 		chromedp.Text(`#message`, &text),
 	)
 	confirm := waitMail(t, e.mp, resident, "Confirm")
-	i := strings.Index(confirm.Text, e.base+"/confirm?token=")
-	if i < 0 {
-		t.Fatalf("no confirmation link:\n%s", confirm.Text)
-	}
-	confirmURL := confirm.Text[i : i+len(e.base+"/confirm?token=")+64]
+	confirmURL := browsertest.ConfirmLink(t, e.base, confirm.Text)
 	pages := []struct{ name, path string }{
 		{"index", "/"},
 		{"site", "/sites/springfield/elm-st-12"},

@@ -1,8 +1,9 @@
 // Package browsertest runs headless Chromium (Debian's chromium) for tests
 // that drive tapproof's public pages as a resident would, with chromedp.
 //
-// Start opens the browser, Run runs actions in it, and FindSite and
-// Subscribe follow a resident's journeys. Besides them:
+// Start opens the browser, Run runs actions in it, FindSite and Subscribe
+// follow a resident's journeys, and ConfirmLink finds the link a
+// confirmation email carries. Besides them:
 //
 //   - Axe, AxePage and CheckAxe run axe-core (AxeVersion, installed once
 //     from the npm registry into $TAPPROOF_CACHE, else the user's cache
@@ -123,6 +124,17 @@ func FindSite(t *testing.T, ctx context.Context, base, utility, site string) str
 	return text
 }
 
+// ConfirmLink returns the link to base's confirmation page in a
+// confirmation email's text; it fails the test if there is none.
+func ConfirmLink(t *testing.T, base, text string) string {
+	t.Helper()
+	link := regexp.MustCompile(regexp.QuoteMeta(base) + `/confirm\?token=[0-9a-f]{64}`).FindString(text)
+	if link == "" {
+		t.Fatalf("confirmation email has no link to %s/confirm:\n%s", base, text)
+	}
+	return link
+}
+
 // Subscribe subscribes address with the form of the open page, then
 // confirms from the email mp receives, failing t unless each page says it
 // worked.
@@ -144,10 +156,7 @@ func Subscribe(t *testing.T, ctx context.Context, mp *localstack.Mailpit, base, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	link := regexp.MustCompile(regexp.QuoteMeta(base) + `/confirm\?token=[0-9a-f]{64}`).FindString(confirm.Text)
-	if link == "" {
-		t.Fatalf("confirmation email has no link to %s/confirm:\n%s", base, confirm.Text)
-	}
+	link := ConfirmLink(t, base, confirm.Text)
 	Run(t, ctx, "confirm",
 		chromedp.Navigate(link),
 		chromedp.WaitVisible(`#message`),
