@@ -475,6 +475,19 @@ func TestProofLinks(t *testing.T) {
 			t.Errorf("open alert %s lacks its proof %s:\n%s", id, proof, openAlerts)
 		}
 	}
+	// Named in the visitor's language.
+	for lang, names := range map[string][]string{
+		"en": {">proof bundle</a>", ">compliance report</a>"},
+		"es": {">paquete de prueba</a>", ">informe de cumplimiento</a>"},
+	} {
+		_, page := e.do(t, "GET", "/sites/springfield/elm-st-12?lang="+lang, "")
+		openAlerts, _, _ := strings.Cut(page[strings.Index(page, `id="open-alerts"`):], "</section>")
+		for _, name := range names {
+			if strings.Count(openAlerts, name) < 1 {
+				t.Errorf("open alerts in %s do not name a proof %s:\n%s", lang, name, openAlerts)
+			}
+		}
+	}
 
 	// The feed: each entry's related application/json link.
 	_, body := e.do(t, "GET", "/v1/alerts/feed.atom", "")

@@ -47,11 +47,22 @@ const (
 // action level exceedance, the report of the monitoring period. Every
 // channel (notices, CAP, the Atom feed, the pages) links the same one.
 type Proof struct {
-	URL  string // absolute
-	Type string // its media type
-	Name string // what it is: "proof bundle", "compliance report" or "checkpoint"
-	Desc string // Name and how to check it: ProofBundleDesc, ReportDesc or CheckpointDesc
+	URL  string    // absolute
+	Type string    // its media type
+	Kind ProofKind // what it is, for a page to name it in its language
+	Name string    // what it is in English: "proof bundle", "compliance report" or "checkpoint"
+	Desc string    // Name and how to check it: ProofBundleDesc, ReportDesc or CheckpointDesc
 }
+
+// ProofKind is what a Proof is.
+type ProofKind string
+
+// Proof kinds.
+const (
+	ProofBundle     ProofKind = "bundle"
+	ProofReport     ProofKind = "report"
+	ProofCheckpoint ProofKind = "checkpoint"
+)
 
 // Proof returns the evidence of alert a. A screening alert's is the bundle
 // of the sensor reading it is about, an individual compliance alert's the
@@ -62,18 +73,18 @@ type Proof struct {
 func (l Links) Proof(a tapproof.Alert) Proof {
 	switch a.Class {
 	case tapproof.Screening:
-		return Proof{URL: l.ReadingBundle(a.Device, a.Seq), Type: "application/json", Name: "proof bundle", Desc: ProofBundleDesc}
+		return Proof{URL: l.ReadingBundle(a.Device, a.Seq), Type: "application/json", Kind: ProofBundle, Name: "proof bundle", Desc: ProofBundleDesc}
 	case tapproof.IndividualCompliance:
-		return Proof{URL: l.LeafBundle(a.Utility, a.Seq), Type: "application/json", Name: "proof bundle", Desc: ProofBundleDesc}
+		return Proof{URL: l.LeafBundle(a.Utility, a.Seq), Type: "application/json", Kind: ProofBundle, Name: "proof bundle", Desc: ProofBundleDesc}
 	}
 	if p, ok := a.ExceedancePeriod(); ok {
 		u := l.join("v1/compliance/" + url.PathEscape(a.Utility) + "/" + url.PathEscape(p.ID))
 		if a.Analyte != tapproof.Lead {
 			u += "?analyte=" + url.QueryEscape(string(a.Analyte))
 		}
-		return Proof{URL: u, Type: "application/json", Name: "compliance report", Desc: ReportDesc}
+		return Proof{URL: u, Type: "application/json", Kind: ProofReport, Name: "compliance report", Desc: ReportDesc}
 	}
-	return Proof{URL: l.join("v1/logs/" + url.PathEscape(a.Utility) + "/checkpoint"), Type: "text/plain", Name: "checkpoint", Desc: CheckpointDesc}
+	return Proof{URL: l.join("v1/logs/" + url.PathEscape(a.Utility) + "/checkpoint"), Type: "text/plain", Kind: ProofCheckpoint, Name: "checkpoint", Desc: CheckpointDesc}
 }
 
 // ReadingProof returns the proof bundle of reading r: a lab sample's (method
