@@ -191,7 +191,7 @@ func TestResidentJourney(t *testing.T) {
 	browsertest.Run(t, ctx, "unsubscribe",
 		chromedp.Navigate(unsub),
 		chromedp.WaitVisible(`#unsubscribe-button`),
-		chromedp.Click(`#unsubscribe-button`),
+		browsertest.Follow(`#unsubscribe-button`),
 		chromedp.WaitVisible(`#message`),
 		chromedp.Text(`#message`, &text),
 	)

@@ -168,7 +168,7 @@ func TestSpanish(t *testing.T) {
 	browsertest.Run(t, e.ctx, "switch to Spanish",
 		chromedp.Navigate(e.base+"/sites/springfield/elm-st-12"),
 		chromedp.WaitVisible(`nav a[hreflang="es"]`),
-		chromedp.Click(`nav a[hreflang="es"]`),
+		browsertest.Follow(`nav a[hreflang="es"]`),
 		chromedp.WaitVisible(`html[lang="es"] #status`),
 		chromedp.AttributeValue(`html`, "lang", &lang, nil),
 		chromedp.Text(`#status`, &sentence),
@@ -189,7 +189,7 @@ func TestSpanish(t *testing.T) {
 		chromedp.Navigate(e.base+"/sites/springfield/elm-st-12"),
 		chromedp.WaitVisible(`#address`),
 		chromedp.SendKeys(`#address`, resident),
-		chromedp.Click(`#subscribe-button`),
+		browsertest.Follow(`#subscribe-button`),
 		chromedp.WaitVisible(`#message`),
 		chromedp.Text(`#message`, &text),
 	)
@@ -241,7 +241,7 @@ func TestAccessibleAndSmall(t *testing.T) {
 		chromedp.Navigate(e.base+"/subscribe"),
 		chromedp.WaitVisible(`#address`),
 		chromedp.SendKeys(`#address`, resident),
-		chromedp.Click(`#subscribe-button`),
+		browsertest.Follow(`#subscribe-button`),
 		chromedp.WaitVisible(`#message`),
 		chromedp.Text(`#message`, &text),
 	)

@@ -1,9 +1,9 @@
 // Package browsertest runs headless Chromium (Debian's chromium) for tests
 // that drive tapproof's public pages as a resident would, with chromedp.
 //
-// Start opens the browser, Run runs actions in it, FindSite and Subscribe
-// follow a resident's journeys, and ConfirmLink finds the link a
-// confirmation email carries. Besides them:
+// Start opens the browser, Run runs actions in it, Follow follows a link or
+// submits a form, FindSite and Subscribe follow a resident's journeys, and
+// ConfirmLink finds the link a confirmation email carries. Besides them:
 //
 //   - Axe, AxePage and CheckAxe run axe-core (AxeVersion, installed once
 //     from the npm registry into $TAPPROOF_CACHE, else the user's cache
@@ -108,6 +108,17 @@ func run(t testing.TB, ctx context.Context, timeout time.Duration, what string, 
 	}
 }
 
+// Follow clicks sel, a link or a form's button, and waits until the page it
+// leads to has loaded. After a plain Click the next query can still reach
+// the page being left, or a node of it that navigation has just removed
+// ("No node with given id found"); after Follow it reads the new page.
+func Follow(sel string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		_, err := chromedp.RunResponse(ctx, chromedp.Click(sel))
+		return err
+	})
+}
+
 // FindSite opens the status page at base as a resident would, follows the
 // link to site of utility and returns the text of its readings table.
 func FindSite(t *testing.T, ctx context.Context, base, utility, site string) string {
@@ -117,7 +128,7 @@ func FindSite(t *testing.T, ctx context.Context, base, utility, site string) str
 	Run(t, ctx, "find the site on the status page",
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(link),
-		chromedp.Click(link),
+		Follow(link),
 		chromedp.WaitVisible(`#readings`),
 		chromedp.Text(`#readings`, &text),
 	)
@@ -143,7 +154,7 @@ func Subscribe(t *testing.T, ctx context.Context, mp *localstack.Mailpit, base, 
 	var text string
 	Run(t, ctx, "subscribe",
 		chromedp.SendKeys(`#address`, address),
-		chromedp.Click(`#subscribe-button`),
+		Follow(`#subscribe-button`),
 		chromedp.WaitVisible(`#message`),
 		chromedp.Text(`#message`, &text),
 	)
