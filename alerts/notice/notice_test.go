@@ -98,17 +98,17 @@ func TestProof(t *testing.T) {
 		want notice.Proof
 		text string // in the notice
 	}{
-		{"screening", screening, notice.Proof{URL: "https://w.example/v1/readings/asv-1/7/bundle", Type: "application/json", Name: "proof bundle", Desc: notice.ProofBundleDesc},
+		{"screening", screening, notice.Proof{URL: "https://w.example/v1/readings/asv-1/7/bundle", Type: "application/json", Kind: notice.ProofBundle, Name: "proof bundle", Desc: notice.ProofBundleDesc},
 			"Proof of the reading: https://w.example/v1/readings/asv-1/7/bundle"},
-		{"all-clear: the reading that cleared it", clear, notice.Proof{URL: "https://w.example/v1/readings/asv-1/9/bundle", Type: "application/json", Name: "proof bundle", Desc: notice.ProofBundleDesc},
+		{"all-clear: the reading that cleared it", clear, notice.Proof{URL: "https://w.example/v1/readings/asv-1/9/bundle", Type: "application/json", Kind: notice.ProofBundle, Name: "proof bundle", Desc: notice.ProofBundleDesc},
 			"Proof of the reading: https://w.example/v1/readings/asv-1/9/bundle"},
-		{"individual compliance: the lab sample's leaf", lab, notice.Proof{URL: "https://w.example/v1/logs/springfield/leaves/112/bundle", Type: "application/json", Name: "proof bundle", Desc: notice.ProofBundleDesc},
+		{"individual compliance: the lab sample's leaf", lab, notice.Proof{URL: "https://w.example/v1/logs/springfield/leaves/112/bundle", Type: "application/json", Kind: notice.ProofBundle, Name: "proof bundle", Desc: notice.ProofBundleDesc},
 			"Proof of the laboratory result: https://w.example/v1/logs/springfield/leaves/112/bundle"},
-		{"system exceedance: the period's report", system, notice.Proof{URL: "https://w.example/v1/compliance/springfield/2026H1", Type: "application/json", Name: "compliance report", Desc: notice.ReportDesc},
+		{"system exceedance: the period's report", system, notice.Proof{URL: "https://w.example/v1/compliance/springfield/2026H1", Type: "application/json", Kind: notice.ProofReport, Name: "compliance report", Desc: notice.ReportDesc},
 			"The monitoring period's report: https://w.example/v1/compliance/springfield/2026H1"},
-		{"copper exceedance", copper, notice.Proof{URL: "https://w.example/v1/compliance/springfield/2026?analyte=copper", Type: "application/json", Name: "compliance report", Desc: notice.ReportDesc},
+		{"copper exceedance", copper, notice.Proof{URL: "https://w.example/v1/compliance/springfield/2026?analyte=copper", Type: "application/json", Kind: notice.ProofReport, Name: "compliance report", Desc: notice.ReportDesc},
 			"report: https://w.example/v1/compliance/springfield/2026?analyte=copper"},
-		{"system exceedance naming no period: the checkpoint", noPeriod, notice.Proof{URL: "https://w.example/v1/logs/springfield/checkpoint", Type: "text/plain", Name: "checkpoint", Desc: notice.CheckpointDesc},
+		{"system exceedance naming no period: the checkpoint", noPeriod, notice.Proof{URL: "https://w.example/v1/logs/springfield/checkpoint", Type: "text/plain", Kind: notice.ProofCheckpoint, Name: "checkpoint", Desc: notice.CheckpointDesc},
 			"The log's signed checkpoint: https://w.example/v1/logs/springfield/checkpoint"},
 	}
 	for _, tt := range tests {
