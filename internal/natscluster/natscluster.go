@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tapproof/tapproof/broker"
@@ -198,6 +199,10 @@ func (nd *Node) Start() error {
 	}
 	nd.cmd = exec.Command(nd.binary, "-c", nd.conf)
 	nd.cmd.Stdout, nd.cmd.Stderr = out, out
+	// A process group of its own: a terminal's Ctrl-C reaches the program
+	// that started the node, which stops it in order, not the node first.
+	// It dies with that program all the same.
+	nd.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := nd.cmd.Start(); err != nil {
 		out.Close()
 		return fmt.Errorf("%s: %w", nd.Name, err)
@@ -240,6 +245,14 @@ func (nd *Node) Stop() {
 	case <-time.After(10 * time.Second):
 		nd.Kill()
 	}
+}
+
+// Pid is the process id of the node's last start, 0 before it first started.
+func (nd *Node) Pid() int {
+	if nd.cmd == nil || nd.cmd.Process == nil {
+		return 0
+	}
+	return nd.cmd.Process.Pid
 }
 
 // Log is what the node wrote so far.

@@ -3,6 +3,7 @@ package natscluster_test
 import (
 	"fmt"
 	"io"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,5 +50,29 @@ func TestIsolate(t *testing.T) {
 			t.Fatal(err)
 		}
 		want(fmt.Sprint("rejoined, round ", round+1), 3, 3, 3)
+	}
+}
+
+// TestNodeOwnProcessGroup: each node runs in a process group of its own,
+// so that a terminal's Ctrl-C, which goes to the foreground group, reaches
+// the program that started the cluster (make demo-cluster), which stops
+// the nodes in order, and not the nodes first.
+func TestNodeOwnProcessGroup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts nats-server processes")
+	}
+	bin, err := localstack.NATSServerBinary(t.Context(), "", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := natstest.ExternalCluster(t, bin, 3)
+	for _, nd := range cl.Nodes {
+		pgid, err := syscall.Getpgid(nd.Pid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pgid != nd.Pid() || pgid == syscall.Getpgrp() {
+			t.Errorf("%s (pid %d) is in process group %d, ours is %d; want a group of its own", nd.Name, nd.Pid(), pgid, syscall.Getpgrp())
+		}
 	}
 }
