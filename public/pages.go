@@ -28,19 +28,25 @@ var pages = template.Must(template.New("pages.html").Funcs(template.FuncMap{
 	"alertsOf": func(p page) alertList {
 		return alertList{Base: p.Base, Links: p.Links, List: p.Open, L: p.L, Place: p.place}
 	},
-	"analyte": func(l *locale.Localizer, a tapproof.Analyte) string {
-		if id := "analyte_" + string(a); l.T(id) != id {
-			return l.T(id)
-		}
-		return string(a)
-	},
+	"analyte": analyteName,
 	"method": func(l *locale.Localizer, m tapproof.Method) string {
-		if id := "method_" + strings.ToLower(string(m)); l.T(id) != id {
-			return l.T(id)
-		}
-		return string(m)
+		return named(l, "method_"+strings.ToLower(string(m)), string(m))
 	},
 }).ParseFS(pagesFS, "pages.html"))
+
+// analyteName names analyte a in l's language, or by its id if no message
+// file has a name for it.
+func analyteName(l *locale.Localizer, a tapproof.Analyte) string {
+	return named(l, "analyte_"+string(a), string(a))
+}
+
+// named is message id, or fallback if no message file has it.
+func named(l *locale.Localizer, id, fallback string, pairs ...any) string {
+	if s := l.T(id, pairs...); s != id {
+		return s
+	}
+	return fallback
+}
 
 // page is what every template sees.
 type page struct {

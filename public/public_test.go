@@ -266,6 +266,21 @@ func TestEveryRefusalSaid(t *testing.T) {
 	}
 }
 
+// TestOtherAnalyteStatus: an open alert about another analyte than lead
+// gets the "other" sentence, the analyte named in the page's language.
+func TestOtherAnalyteStatus(t *testing.T) {
+	e := newUnitEnv(t)
+	copper := alertAt(2, 1.9)
+	copper.ID, copper.Analyte, copper.Unit = "screening-copper-1", tapproof.Copper, tapproof.MilligramsPerLiter
+	alertstest.Publish(t, e.store, copper)
+	for lang, want := range map[string]string{"en": "An alert about copper is open at Elm Street school", "es": "Hay una alerta abierta sobre cobre en Elm Street school"} {
+		_, body := e.do(t, "GET", "/sites/springfield/elm-st-12?lang="+lang, "")
+		if !strings.Contains(body, `data-status="other"`) || !strings.Contains(body, want) {
+			t.Errorf("site page in %s lacks the other-analyte sentence %q:\n%s", lang, want, body)
+		}
+	}
+}
+
 // TestLanguagePickedOnce: a page that fails after its handler has picked
 // the language still sets the language cookie and Vary once, in the
 // language picked.

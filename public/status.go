@@ -58,7 +58,7 @@ func statusOf(l *locale.Localizer, open []tapproof.Alert, place func(tapproof.Al
 		return status{Class: "system", Sentence: l.T("status_system", "Utility", a.Utility, "Level", quantity(a.Level, a.Unit)),
 			Guidance: append(append([]string{l.T("guidance_system_first")}, common...), l.T("guidance_doctor"), l.T("guidance_ask", "Utility", a.Utility))}
 	}
-	return status{Class: "other", Sentence: l.T("status_other", "Analyte", a.Analyte, "Place", place(a)),
+	return status{Class: "other", Sentence: l.T("status_other", "Analyte", analyteName(l, a.Analyte), "Place", place(a)),
 		Guidance: []string{l.T("guidance_cold"), l.T("guidance_flush")}}
 }
 

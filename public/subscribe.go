@@ -183,13 +183,12 @@ func noticeLanguage(choice string, l *locale.Localizer) string {
 
 // refusal says in l's language why a subscription was refused: the
 // message "refused_<code>" of its *residents.Refusal, else its reason in
-// English.
+// English inside the message invalid_address.
 func refusal(l *locale.Localizer, err error) string {
+	why := l.T("invalid_address", "Why", strings.TrimPrefix(err.Error(), residents.ErrInvalidSubscription.Error()+": "))
 	var r *residents.Refusal
-	if errors.As(err, &r) && l.Has(refusalMessage(r.Code)) {
-		return l.T(refusalMessage(r.Code), "Max", residents.MaxAddress)
+	if errors.As(err, &r) {
+		return named(l, "refused_"+string(r.Code), why, "Max", residents.MaxAddress)
 	}
-	return l.T("invalid_address", "Why", strings.TrimPrefix(err.Error(), residents.ErrInvalidSubscription.Error()+": "))
+	return why
 }
-
-func refusalMessage(c residents.RefusalCode) string { return "refused_" + string(c) }
