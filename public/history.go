@@ -1,9 +1,13 @@
 package public
 
 import (
+	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts/notice"
@@ -12,6 +16,54 @@ import (
 
 // HistoryDays is how far back a site's page shows its history.
 const HistoryDays = 90
+
+// HistoryTTL is how long a site's history, once read, serves its page. A
+// chart of daily peaks barely changes in a minute, and a crowd reloading a
+// site's page during an alert then costs InfluxDB one 90-day query a
+// minute, not one per view; concurrent views wait for the same query.
+const HistoryTTL = time.Minute
+
+// historyCache keeps each site's history for HistoryTTL.
+type historyCache struct {
+	group singleflight.Group
+	mu    sync.Mutex
+	sites map[string]cachedHistory // by utility/site; only sites that exist
+}
+
+type cachedHistory struct {
+	at, from time.Time
+	readings []tapproof.Reading // shared: read only
+}
+
+// history returns Readings.History of utility's site from from to now,
+// as read at most HistoryTTL ago for the same from.
+func (s *server) history(ctx context.Context, utility, site string, from, now time.Time) ([]tapproof.Reading, error) {
+	key := utility + "/" + site
+	s.hist.mu.Lock()
+	c, ok := s.hist.sites[key]
+	s.hist.mu.Unlock()
+	if ok && c.from.Equal(from) && now.Sub(c.at) < HistoryTTL {
+		return c.readings, nil
+	}
+	v, err, _ := s.hist.group.Do(key, func() (any, error) {
+		// Not the first visitor's context alone: the others wait on it too.
+		rs, err := s.cfg.Readings.History(context.WithoutCancel(ctx), utility, site, from, now)
+		if err != nil {
+			return nil, err
+		}
+		s.hist.mu.Lock()
+		if s.hist.sites == nil {
+			s.hist.sites = map[string]cachedHistory{}
+		}
+		s.hist.sites[key] = cachedHistory{at: now, from: from, readings: rs}
+		s.hist.mu.Unlock()
+		return rs, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]tapproof.Reading), nil
+}
 
 // history is a site's chart and the table behind it.
 type history struct {

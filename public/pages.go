@@ -270,7 +270,7 @@ func (s *server) site(w http.ResponseWriter, r *http.Request, l *locale.Localize
 	}
 	to := s.cfg.Now().UTC()
 	from := to.Truncate(24*time.Hour).AddDate(0, 0, -(HistoryDays - 1))
-	past, err := s.cfg.Readings.History(r.Context(), utility, id, from, to)
+	past, err := s.history(r.Context(), utility, id, from, to)
 	if err != nil {
 		s.fail(w, r, l, "history", err)
 		return

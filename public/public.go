@@ -29,6 +29,10 @@
 // Pages work without JavaScript; live updates (Server-Sent Events) are an
 // enhancement.
 //
+// A site's 90-day history is read from InfluxDB at most once per
+// HistoryTTL whatever the number of visitors, so that strangers reloading
+// a page cannot turn it into load on the store.
+//
 // Everything here is read-only for the public: no route may change a
 // reading, an alert, a site or anything else tapproof records. The one
 // exception is residents subscribing: POST /subscribe, GET /confirm and
@@ -190,4 +194,5 @@ func secure(h http.Handler) http.Handler {
 type server struct {
 	cfg     Config
 	streams chan struct{}
+	hist    historyCache
 }

@@ -281,6 +281,72 @@ func TestOtherAnalyteStatus(t *testing.T) {
 	}
 }
 
+// countingReadings counts History's calls.
+type countingReadings struct {
+	memReadings
+	mu      sync.Mutex
+	history int
+}
+
+func (c *countingReadings) History(ctx context.Context, utility, site string, from, to time.Time) ([]tapproof.Reading, error) {
+	c.mu.Lock()
+	c.history++
+	c.mu.Unlock()
+	return c.memReadings.History(ctx, utility, site, from, to)
+}
+
+func (c *countingReadings) calls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.history
+}
+
+// TestHistoryCached: a site's history is read once per HistoryTTL however
+// many visitors open its page, also at once, and read again after it.
+func TestHistoryCached(t *testing.T) {
+	store, err := alerts.NewStore(context.Background(), alertstest.JetStream(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &countingReadings{memReadings: readings}
+	var mu sync.Mutex
+	now := june.Add(time.Hour)
+	h := public.Handler(public.Config{Sites: testSites, Readings: rs, Alerts: store, Subscriber: &fakeSubscriber{},
+		CAP: cap.Config{Sender: "alerts@water.springfield.example", Links: notice.Links{Base: "https://water.example"}},
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	views := func(n int) {
+		t.Helper()
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest("GET", "/sites/springfield/elm-st-12", nil))
+				if rec.Code != 200 || !strings.Contains(rec.Body.String(), `id="history"`) {
+					t.Errorf("site page = %d, want 200 with its history", rec.Code)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	views(20)
+	if got := rs.calls(); got != 1 {
+		t.Errorf("History read %d times for 20 views, want once", got)
+	}
+	mu.Lock()
+	now = now.Add(public.HistoryTTL)
+	mu.Unlock()
+	views(20)
+	if got := rs.calls(); got != 2 {
+		t.Errorf("History read %d times after HistoryTTL, want twice", got)
+	}
+	// Another site is read on its own.
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/sites/springfield/oak-ave-3", nil))
+	if got := rs.calls(); rec.Code != 200 || got != 3 {
+		t.Errorf("another site's page = %d, History read %d times, want 200 and 3", rec.Code, got)
+	}
+}
+
 // TestLanguagePickedOnce: a page that fails after its handler has picked
 // the language still sets the language cookie and Vary once, in the
 // language picked.
