@@ -136,8 +136,8 @@ func newHistory(l *locale.Localizer, links notice.Links, rules tapproof.RuleBook
 			hs.LevelPath = fmt.Sprintf("M%.1f %.1f", x(day), y(lv))
 		case lv != prev:
 			hs.LevelPath += fmt.Sprintf(" H%.1f V%.1f", x(day), y(lv))
-			hs.Changes = append(hs.Changes, l.T("history_level_changes", "From", quantity(prev, tapproof.MicrogramsPerLiter),
-				"To", quantity(lv, tapproof.MicrogramsPerLiter), "Day", l.Date(day)))
+			hs.Changes = append(hs.Changes, l.T("history_level_changes", "From", notice.Quantity(prev, tapproof.MicrogramsPerLiter),
+				"To", notice.Quantity(lv, tapproof.MicrogramsPerLiter), "Day", l.Date(day)))
 		}
 		prev = lv
 	}
@@ -157,7 +157,7 @@ func newHistory(l *locale.Localizer, links notice.Links, rules tapproof.RuleBook
 			kind = l.T("history_lab")
 		}
 		href := links.ReadingProof(r)
-		value := quantity(r.Value, tapproof.MicrogramsPerLiter)
+		value := notice.Quantity(r.Value, tapproof.MicrogramsPerLiter)
 		above := lv > 0 && r.Value > lv
 		day := l.Date(r.SampledAt)
 		label := day + ": " + kind + ", " + value
@@ -165,7 +165,7 @@ func newHistory(l *locale.Localizer, links notice.Links, rules tapproof.RuleBook
 			label += ", " + l.T("history_above")
 		}
 		hs.Points = append(hs.Points, point{X: x(r.SampledAt), Y: y(r.Value), Lab: lab, Above: above, Href: href, Label: label + " (" + l.T("proof") + ")"})
-		hs.Rows = append(hs.Rows, historyRow{Day: day, Kind: kind, Value: value, Level: quantity(lv, tapproof.MicrogramsPerLiter), Href: href, Above: above})
+		hs.Rows = append(hs.Rows, historyRow{Day: day, Kind: kind, Value: value, Level: notice.Quantity(lv, tapproof.MicrogramsPerLiter), Href: href, Above: above})
 	}
 	return hs
 }

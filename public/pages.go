@@ -23,7 +23,7 @@ var pagesFS embed.FS
 var pages = template.Must(template.New("pages.html").Funcs(template.FuncMap{
 	"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"num":  func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
-	"qty":  quantity,
+	"qty":  notice.Quantity,
 	"kind": kindID,
 	"alertsOf": func(p page) alertList {
 		return alertList{Base: p.Base, Links: p.Links, List: p.Open, L: p.L, Place: p.place}

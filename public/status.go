@@ -1,8 +1,6 @@
 package public
 
 import (
-	"strconv"
-
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts/notice"
 	"github.com/tapproof/tapproof/locale"
@@ -55,7 +53,7 @@ func statusOf(l *locale.Localizer, open []tapproof.Alert, place func(tapproof.Al
 		return status{Class: "individual", Sentence: l.T("status_individual", "Place", place(a)),
 			Guidance: append(append([]string{l.T("guidance_individual_first")}, common...), l.T("guidance_doctor"), l.T("guidance_ask", "Utility", a.Utility))}
 	case 4:
-		return status{Class: "system", Sentence: l.T("status_system", "Utility", a.Utility, "Level", quantity(a.Level, a.Unit)),
+		return status{Class: "system", Sentence: l.T("status_system", "Utility", a.Utility, "Level", notice.Quantity(a.Level, a.Unit)),
 			Guidance: append(append([]string{l.T("guidance_system_first")}, common...), l.T("guidance_doctor"), l.T("guidance_ask", "Utility", a.Utility))}
 	}
 	return status{Class: "other", Sentence: l.T("status_other", "Analyte", analyteName(l, a.Analyte), "Place", place(a)),
@@ -73,18 +71,4 @@ func placeOf(l *locale.Localizer, sites []notice.Site) func(tapproof.Alert) stri
 		}
 		return a.Site
 	}
-}
-
-// quantity writes a value with its unit, µg/L with ppb beside it.
-func quantity(v float64, u tapproof.Unit) string {
-	s := strconv.FormatFloat(v, 'f', -1, 64)
-	switch u {
-	case tapproof.MicrogramsPerLiter:
-		return s + " µg/L (ppb)"
-	case tapproof.MilligramsPerLiter:
-		return s + " mg/L"
-	case tapproof.NTU:
-		return s + " NTU"
-	}
-	return s + " " + string(u)
 }

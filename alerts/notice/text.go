@@ -287,7 +287,7 @@ func RenderIn(lang string, a tapproof.Alert, site *Site, links Links) (Notice, e
 	t := TemplateIn(lang, a)
 	d := noticeData{
 		AlertID: a.ID, Utility: a.Utility, Analyte: string(a.Analyte),
-		Rule: a.Rule, Value: quantity(a.Value, a.Unit), Level: quantity(a.Level, a.Unit), Recovery: quantity(a.Recovery, a.Unit),
+		Rule: a.Rule, Value: Quantity(a.Value, a.Unit), Level: Quantity(a.Level, a.Unit), Recovery: Quantity(a.Recovery, a.Unit),
 		Update: a.Type() == tapproof.UpdateMsg, References: a.References,
 		HealthEffects: HealthEffectsIn(t.Language, a.Analyte), StatusURL: links.Status(a.Utility, a.Site), CAPURL: links.CAP(a.ID),
 	}
@@ -368,7 +368,9 @@ func placeName(t Template, utility, siteID, area string, site *Site) (string, er
 	return phrase(t, "place-system", d)
 }
 
-func quantity(v float64, u tapproof.Unit) string {
+// Quantity writes a value with its unit as notices and pages show it: µg/L
+// with ppb beside it (1 µg/L = 1 ppb), mg/L, NTU.
+func Quantity(v float64, u tapproof.Unit) string {
 	unit := string(u)
 	switch u {
 	case tapproof.MicrogramsPerLiter:
