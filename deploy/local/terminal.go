@@ -4,7 +4,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // takeTerminal makes the demo, alone, the foreground process group of its
@@ -62,18 +63,6 @@ func takeTerminal() (giveBack func()) {
 	}
 }
 
-func tcgetpgrp(fd int) (int, error) {
-	var pgid int32
-	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.TIOCGPGRP, uintptr(unsafe.Pointer(&pgid))); errno != 0 {
-		return 0, errno
-	}
-	return int(pgid), nil
-}
+func tcgetpgrp(fd int) (int, error) { return unix.IoctlGetInt(fd, unix.TIOCGPGRP) }
 
-func tcsetpgrp(fd, pgid int) error {
-	p := int32(pgid)
-	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.TIOCSPGRP, uintptr(unsafe.Pointer(&p))); errno != 0 {
-		return errno
-	}
-	return nil
-}
+func tcsetpgrp(fd, pgid int) error { return unix.IoctlSetPointerInt(fd, unix.TIOCSPGRP, pgid) }
