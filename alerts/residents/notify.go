@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -219,14 +220,11 @@ func NewNotifier(ctx context.Context, js jetstream.JetStream, subs *Subscription
 }
 
 // refusePrivate is a net.Dialer Control that refuses to connect a resident's
-// webhook to a loopback, private or link-local address, whatever its name
+// webhook to any special-purpose address (publicAddr), whatever its name
 // resolved to.
 func refusePrivate(_, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	if ip := net.ParseIP(host); ip == nil || privateIP(ip) {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil || !publicAddr(ap.Addr()) {
 		return errors.New("webhook address is not public")
 	}
 	return nil

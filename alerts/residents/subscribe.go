@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/mail"
 	"net/url"
 	"strings"
@@ -281,22 +280,6 @@ func (s *Subscriptions) Normalize(req SubscribeRequest) (SubscribeRequest, error
 		return req, refuse(RefuseChannel, "channel must be email or webhook")
 	}
 	return req, nil
-}
-
-// privateHost reports whether host is a literal loopback, private,
-// link-local or unspecified address, or localhost. Delivery checks the
-// resolved address again (see refusePrivate).
-func privateHost(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && privateIP(ip)
-}
-
-func privateIP(ip net.IP) bool {
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast()
 }
 
 // Subscribe stores a pending subscription for req and returns it with a
