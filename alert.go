@@ -4,20 +4,30 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// AlertClass is one of the three kinds of lead alert (docs/domain.md).
+// AlertClass is one of the three kinds of lead alert (docs/domain.md), or
+// the public notice that a monitoring period cannot be decided.
 type AlertClass string
 
 // Alert classes. Screening alerts come from continuous sensors; individual
 // compliance and system action-level exceedance alerts from lab samples.
+// A system undetermined alert says that a monitoring period's samples do
+// not decide whether the action level is exceeded until a state reviewer
+// resolves them (compliance.Undetermined); its Cancel says they were.
 const (
 	Screening            AlertClass = "screening"
 	IndividualCompliance AlertClass = "individual_compliance"
 	SystemExceedance     AlertClass = "system_exceedance"
+	SystemUndetermined   AlertClass = "system_undetermined"
 )
+
+// System reports whether alerts of class c are about a whole water system
+// (a monitoring period) rather than a site.
+func (c AlertClass) System() bool { return c == SystemExceedance || c == SystemUndetermined }
 
 // Suppressible reports whether alerts of class c may be held back, deduplicated
 // or suppressed. Only screening alerts may; compliance alerts never are.
@@ -89,6 +99,10 @@ type Alert struct {
 	// Since is when the exceedance began (the first exceeding sample of a
 	// screening alert that waited out a pending duration).
 	Since time.Time `json:"since,omitzero"`
+	// Upper is, for a system undetermined alert, the highest 90th
+	// percentile the period's samples allow (Value is the lowest); zero
+	// otherwise.
+	Upper float64 `json:"upper,omitempty"`
 }
 
 // Validate checks that a is an alert message tapproof could have written:
@@ -100,7 +114,7 @@ func (a Alert) Validate() error {
 	switch {
 	case a.ID == "" || len(a.ID) > 256:
 		return fmt.Errorf("alert: id must be 1 to 256 bytes")
-	case a.Class != Screening && a.Class != IndividualCompliance && a.Class != SystemExceedance:
+	case a.Class != Screening && a.Class != IndividualCompliance && !a.Class.System():
 		return fmt.Errorf("alert %s: unknown class %q", a.ID, a.Class)
 	case a.Type() != AlertMsg && a.Type() != UpdateMsg && a.Type() != CancelMsg:
 		return fmt.Errorf("alert %s: unknown message type %q", a.ID, a.MsgType)
@@ -110,12 +124,14 @@ func (a Alert) Validate() error {
 		return fmt.Errorf("alert %s: invalid utility %q", a.ID, a.Utility)
 	case a.Site != "" && !ValidID(a.Site):
 		return fmt.Errorf("alert %s: invalid site %q", a.ID, a.Site)
-	case a.Site == "" && a.Class != SystemExceedance:
+	case a.Site == "" && !a.Class.System():
 		return fmt.Errorf("alert %s: a %s alert needs a site", a.ID, a.Class)
 	case math.IsNaN(a.Value) || math.IsInf(a.Value, 0) || a.Value < 0:
 		return fmt.Errorf("alert %s: value %v", a.ID, a.Value)
 	case math.IsNaN(a.Level) || math.IsInf(a.Level, 0) || a.Level <= 0:
 		return fmt.Errorf("alert %s: level %v", a.ID, a.Level)
+	case math.IsNaN(a.Upper) || math.IsInf(a.Upper, 0) || a.Upper < 0 || a.Upper > 0 && a.Class != SystemUndetermined:
+		return fmt.Errorf("alert %s: upper %v", a.ID, a.Upper)
 	case a.RaisedAt.IsZero():
 		return fmt.Errorf("alert %s: no raised_at", a.ID)
 	}
@@ -207,19 +223,47 @@ func SystemExceedanceID(utility string, analyte Analyte, period string) string {
 	return string(SystemExceedance) + "-" + utility + "-" + string(analyte) + "-" + strings.ToLower(period)
 }
 
-// ExceedancePeriod returns the monitoring period of system exceedance alert
-// a, the one its ID names (SystemExceedanceID), and false if a is of
-// another class or its ID names no period of its utility and analyte.
+// SystemUndeterminedID is the deterministic id of the system undetermined
+// alert of utility's monitoring period for analyte that began with the log
+// entry at leaf index from: one alert per stretch of the log during which
+// the period cannot be decided.
+func SystemUndeterminedID(utility string, analyte Analyte, period string, from uint64) string {
+	return string(SystemUndetermined) + "-" + utility + "-" + string(analyte) + "-" + strings.ToLower(period) + "-" + strconv.FormatUint(from, 10)
+}
+
+// ExceedancePeriod returns the monitoring period of system exceedance or
+// system undetermined alert a, the one its ID names (SystemExceedanceID,
+// SystemUndeterminedID), and false if a is of another class or its ID
+// names no period of its utility and analyte.
 func (a Alert) ExceedancePeriod() (Period, bool) {
-	if a.Class != SystemExceedance {
+	if !a.Class.System() {
 		return Period{}, false
 	}
-	id, ok := strings.CutPrefix(a.ID, string(SystemExceedance)+"-"+a.Utility+"-"+string(a.Analyte)+"-")
+	id, ok := strings.CutPrefix(a.ID, string(a.Class)+"-"+a.Utility+"-"+string(a.Analyte)+"-")
 	if !ok {
 		return Period{}, false
 	}
+	var from uint64
+	if a.Class == SystemUndetermined {
+		i := strings.LastIndexByte(id, '-')
+		if i < 0 {
+			return Period{}, false
+		}
+		n, err := strconv.ParseUint(id[i+1:], 10, 64)
+		if err != nil {
+			return Period{}, false
+		}
+		id, from = id[:i], n
+	}
 	p, err := ParsePeriod(strings.ToUpper(id))
-	if err != nil || SystemExceedanceID(a.Utility, a.Analyte, p.ID) != a.ID {
+	if err != nil {
+		return Period{}, false
+	}
+	want := SystemExceedanceID(a.Utility, a.Analyte, p.ID)
+	if a.Class == SystemUndetermined {
+		want = SystemUndeterminedID(a.Utility, a.Analyte, p.ID, from)
+	}
+	if want != a.ID {
 		return Period{}, false
 	}
 	return p, true

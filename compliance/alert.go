@@ -35,3 +35,48 @@ func (r Report) SystemAlert(raisedAt time.Time) (tapproof.Alert, bool) {
 		RaisedAt:  raisedAt.UTC(),
 	}, true
 }
+
+// UndeterminedAlerts returns the system undetermined alert messages of r's
+// UndeterminedSpans, raised at raisedAt: for each span the alert, whose ID
+// names the leaf it began at (tapproof.SystemUndeterminedID), and for a
+// span that ended its Cancel, which refers to it. While the period is
+// undetermined the alert's value is the lowest and Upper the highest 90th
+// percentile of the period's reductions (P90Range); a span of the past
+// (when r is no longer undetermined) carries r's percentile in both. The
+// messages are a function of the log, so recomputing the report never
+// raises a second one.
+func (r Report) UndeterminedAlerts(raisedAt time.Time) []tapproof.Alert {
+	raisedAt = raisedAt.UTC()
+	var sampled time.Time
+	for _, s := range r.Samples {
+		if s.Status != StatusExcluded && s.CollectedAt.After(sampled) {
+			sampled = s.CollectedAt
+		}
+	}
+	var out []tapproof.Alert
+	for _, sp := range r.UndeterminedSpans() {
+		a := tapproof.Alert{
+			ID:        tapproof.SystemUndeterminedID(r.Utility, r.Analyte, r.Period, sp.From),
+			Class:     tapproof.SystemUndetermined,
+			Utility:   r.Utility,
+			Analyte:   r.Analyte,
+			Value:     r.P90,
+			Unit:      r.Unit,
+			Level:     r.ActionLevel,
+			Rule:      r.Rule,
+			SampledAt: sampled.UTC(),
+			RaisedAt:  raisedAt,
+		}
+		if r.Determination == Undetermined && sp.To == nil && r.Ambiguity != nil {
+			a.Upper = r.Ambiguity.HighestP90
+		}
+		out = append(out, a)
+		if sp.To != nil {
+			c := a
+			c.ID = "resolved-" + a.ID
+			c.MsgType, c.Status, c.References, c.Upper = tapproof.CancelMsg, tapproof.AlertCleared, []tapproof.AlertRef{a.Ref()}, 0
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -94,6 +94,10 @@ type Counted struct {
 	Site           string         `json:"site"`
 	Liter          tapproof.Liter `json:"liter"`
 	BelowDetection bool           `json:"below_detection,omitempty"`
+	// Ambiguous says that the value's collection event has more samples
+	// than the rule expects: the value is the one this reduction counts
+	// (Range), not the only one it could be.
+	Ambiguous bool `json:"ambiguous,omitempty"`
 	// Other is the other liter of the same lead-service-line collection
 	// event, which does not count; nil for a sample without a pair.
 	Other *Other `json:"other,omitempty"`
@@ -157,14 +161,89 @@ func (e *EventError) Error() string {
 //
 // All samples must be normalised and of one analyte. P90 excludes nothing:
 // pass only valid samples. It returns ErrNoSamples if samples is empty and an
-// *EventError if a collection event cannot be reduced to one value.
+// *EventError if a collection event cannot be reduced to one value; P90Range
+// decides such samples.
 func P90(samples []Sample, rounding Rounding) (Result, error) {
-	res := Result{Rounding: rounding}
+	r, err := P90Range(samples, rounding)
+	if err != nil {
+		return r.Lowest, err
+	}
+	if len(r.Ambiguous) > 0 {
+		a := r.Ambiguous[0]
+		return Result{Rounding: rounding}, &EventError{Site: a.Site, Event: a.Event, Samples: a.samples}
+	}
+	return r.Lowest, nil
+}
+
+// Range is the 90th percentile of samples over every reduction of their
+// ambiguous collection events: the lowest and the highest it can be.
+type Range struct {
+	// Lowest is the reduction that counts each ambiguous event at its
+	// lowest possible value, Highest the one that counts it at its
+	// highest; without an ambiguous event they are the same.
+	Lowest, Highest Result
+	// Ambiguous are the collection events that have more samples than the
+	// rule expects, in the order of their first sample in the log.
+	Ambiguous []AmbiguousEvent
+}
+
+// AmbiguousEvent is a site's collection event with more samples than the
+// rule expects: more than one sample of a liter, a fifth-liter sample
+// without the lead service line both liters agree on, or the like. Only a
+// state reviewer's invalidation of the extra sample makes it one value
+// again; until then every reduction of it counts (P90Range).
+type AmbiguousEvent struct {
+	Site  string `json:"site"`
+	Event string `json:"event"`
+	// Samples are the leaf indexes of the event's samples, ascending.
+	Samples []uint64 `json:"samples"`
+	// Reductions is the number of ways to keep one sample of each liter
+	// present.
+	Reductions int `json:"reductions"`
+	// Lowest and Highest are the values the event counts at in its lowest
+	// and its highest reduction, and LowestIndex and HighestIndex the leaf
+	// index of the sample each value is.
+	Lowest       float64 `json:"lowest"`
+	LowestIndex  uint64  `json:"lowest_index"`
+	Highest      float64 `json:"highest"`
+	HighestIndex uint64  `json:"highest_index"`
+
+	samples []Sample
+}
+
+// P90Range computes the 90th percentile of samples as P90 does, deciding
+// the collection events that P90 cannot reduce to one value by every
+// possible reduction instead. A reduction keeps one sample of each liter an
+// event has (each first-liter sample in turn, each fifth-liter sample in
+// turn); the two it keeps count as a pair by P90's rule when both say the
+// site has a lead service line, and otherwise, the lead service line being
+// in question, either of them may be the one that counts. So an event has
+// finitely many possible values, and the period as many possible 90th
+// percentiles as there are combinations of them: P90Range returns the
+// lowest and the highest of those.
+//
+// The extremes suffice. Every reduction counts one value per collection
+// event, so n, and with it the rank 0.9 × n and the method, is the same in
+// all of them. The 90th percentile is then nondecreasing in each counted
+// value: the value at rank k of a sorted list, x(k), is at most t exactly
+// when at least k values are at most t, and raising one value can only
+// lower that count, so x(k) never falls; the mean of the two highest
+// values and the highest value are sums and maxima of such order
+// statistics, and rounding to 1e-6 is nondecreasing. Hence the reduction
+// that takes every ambiguous event at its lowest possible value has the
+// lowest 90th percentile of all reductions, the one that takes every event
+// at its highest the highest, and both are reductions themselves: every
+// reduction exceeds an action level exactly when Lowest does, none does
+// exactly when Highest does not, and otherwise Lowest and Highest are two
+// reductions that disagree. TestP90RangeExtremes checks this against every
+// reduction of random sample sets.
+func P90Range(samples []Sample, rounding Rounding) (Range, error) {
+	rg := Range{Lowest: Result{Rounding: rounding}, Highest: Result{Rounding: rounding}}
 	if _, _, err := rounding.Rank(1); err != nil {
-		return res, err
+		return rg, err
 	}
 	if len(samples) == 0 {
-		return res, ErrNoSamples
+		return rg, ErrNoSamples
 	}
 	analyte := samples[0].Analyte
 	type key struct{ site, event string }
@@ -172,10 +251,10 @@ func P90(samples []Sample, rounding Rounding) (Result, error) {
 	var order []key
 	for _, s := range samples {
 		if s.Analyte != analyte {
-			return res, fmt.Errorf("samples of %s and %s mixed", analyte, s.Analyte)
+			return rg, fmt.Errorf("samples of %s and %s mixed", analyte, s.Analyte)
 		}
 		if v := s.Value; math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-			return res, fmt.Errorf("sample %s at leaf %d: value %g is not a normalised value", s.Key(), s.Index, v)
+			return rg, fmt.Errorf("sample %s at leaf %d: value %g is not a normalised value", s.Key(), s.Index, v)
 		}
 		k := key{s.Site, s.EventKey()}
 		if _, ok := groups[k]; !ok {
@@ -183,14 +262,26 @@ func P90(samples []Sample, rounding Rounding) (Result, error) {
 		}
 		groups[k] = append(groups[k], s)
 	}
+	var low, high []Counted
 	for _, k := range order {
 		g := groups[k]
-		c, err := reduce(g, analyte)
-		if err != nil {
-			return res, err
+		if c, ok := reduce(g, analyte); ok {
+			low, high = append(low, c), append(high, c)
+			continue
 		}
-		res.Counted = append(res.Counted, c)
+		a := reductions(g, analyte)
+		rg.Ambiguous = append(rg.Ambiguous, a)
+		low = append(low, ambiguous(a.samples, a.LowestIndex))
+		high = append(high, ambiguous(a.samples, a.HighestIndex))
 	}
+	slices.SortFunc(rg.Ambiguous, func(a, b AmbiguousEvent) int { return cmp.Compare(a.Samples[0], b.Samples[0]) })
+	rg.Lowest, rg.Highest = rank(low, rounding), rank(high, rounding)
+	return rg, nil
+}
+
+// rank ranks the counted values and takes their 90th percentile.
+func rank(counted []Counted, rounding Rounding) Result {
+	res := Result{Rounding: rounding, Counted: counted}
 	slices.SortFunc(res.Counted, func(a, b Counted) int {
 		return cmp.Or(cmp.Compare(a.Value, b.Value), cmp.Compare(a.Index, b.Index))
 	})
@@ -212,31 +303,103 @@ func P90(samples []Sample, rounding Rounding) (Result, error) {
 	default:
 		res.Method, res.Ranks, res.P90 = Highest, []int{n}, res.Counted[n-1].Value
 	}
-	return res, nil
+	return res
+}
+
+func counted(s Sample) Counted {
+	return Counted{Value: s.Counted(), Index: s.Index, Sample: s.Key(), Site: s.Site, Liter: s.Liter, BelowDetection: s.BelowDetection}
+}
+
+// ambiguous is the value of an ambiguous event's sample at leaf index.
+func ambiguous(g []Sample, index uint64) Counted {
+	for _, s := range g {
+		if s.Index == index {
+			c := counted(s)
+			c.Ambiguous = true
+			return c
+		}
+	}
+	panic("compliance: ambiguous event without its sample")
 }
 
 // reduce returns the one value the samples of one site's collection event
-// contribute.
-func reduce(g []Sample, analyte tapproof.Analyte) (Counted, error) {
-	counted := func(s Sample) Counted {
-		return Counted{Value: s.Counted(), Index: s.Index, Sample: s.Key(), Site: s.Site, Liter: s.Liter, BelowDetection: s.BelowDetection}
-	}
+// contribute, and false if the rule expects fewer or other samples than g.
+func reduce(g []Sample, analyte tapproof.Analyte) (Counted, bool) {
 	if len(g) == 1 {
-		return counted(g[0]), nil
+		return counted(g[0]), true
 	}
-	slices.SortFunc(g, func(a, b Sample) int { return cmp.Compare(a.Liter, b.Liter) })
+	slices.SortFunc(g, func(a, b Sample) int { return cmp.Or(cmp.Compare(a.Liter, b.Liter), cmp.Compare(a.Index, b.Index)) })
 	first, fifth := g[0], g[len(g)-1]
 	if len(g) != 2 || first.Liter != tapproof.FirstLiter || fifth.Liter != tapproof.FifthLiter ||
 		!first.LeadServiceLine || !fifth.LeadServiceLine {
-		return Counted{}, &EventError{Site: g[0].Site, Event: g[0].EventKey(), Samples: g}
+		return Counted{}, false
 	}
-	// Lead: the higher counts; on a tie the first liter, the sample every
-	// site has. Copper: the first liter.
-	chosen, other := first, fifth
-	if analyte == tapproof.Lead && fifth.Counted() > first.Counted() {
-		chosen, other = fifth, first
-	}
+	chosen, other := pair(first, fifth, analyte)
 	c := counted(chosen)
 	c.Other = &Other{Index: other.Index, Sample: other.Key(), Liter: other.Liter, Value: other.Counted()}
-	return c, nil
+	return c, true
+}
+
+// pair returns the sample of a lead-service-line site's first- and
+// fifth-liter pair that counts, and the other. Lead: the higher counts; on
+// a tie the first liter, the sample every site has. Copper: the first
+// liter.
+func pair(first, fifth Sample, analyte tapproof.Analyte) (chosen, other Sample) {
+	if analyte == tapproof.Lead && fifth.Counted() > first.Counted() {
+		return fifth, first
+	}
+	return first, fifth
+}
+
+// reductions returns the ambiguous event g (which reduce refused) with the
+// lowest and highest values its reductions count (P90Range). It looks at
+// each pair of a first- and a fifth-liter sample once, so its work is the
+// product of their numbers.
+func reductions(g []Sample, analyte tapproof.Analyte) AmbiguousEvent {
+	slices.SortFunc(g, func(a, b Sample) int { return cmp.Compare(a.Index, b.Index) })
+	a := AmbiguousEvent{Site: g[0].Site, Event: g[0].EventKey(), samples: g}
+	var firsts, fifths []Sample
+	for _, s := range g {
+		a.Samples = append(a.Samples, s.Index)
+		if s.Liter == tapproof.FifthLiter {
+			fifths = append(fifths, s)
+		} else {
+			firsts = append(firsts, s)
+		}
+	}
+	seen := false
+	// consider notes s as a value a reduction counts; on equal values the
+	// earlier sample in the log stands for it.
+	consider := func(s Sample) {
+		v := s.Counted()
+		if !seen || v < a.Lowest || v == a.Lowest && s.Index < a.LowestIndex {
+			a.Lowest, a.LowestIndex = v, s.Index
+		}
+		if !seen || v > a.Highest || v == a.Highest && s.Index < a.HighestIndex {
+			a.Highest, a.HighestIndex = v, s.Index
+		}
+		seen = true
+	}
+	switch {
+	case len(fifths) == 0 || len(firsts) == 0:
+		// One liter only: each of its samples alone is a reduction.
+		a.Reductions = len(g)
+		for _, s := range g {
+			consider(s)
+		}
+	default:
+		a.Reductions = len(firsts) * len(fifths)
+		for _, f := range firsts {
+			for _, v := range fifths {
+				if f.LeadServiceLine && v.LeadServiceLine {
+					chosen, _ := pair(f, v, analyte)
+					consider(chosen)
+					continue
+				}
+				consider(f)
+				consider(v)
+			}
+		}
+	}
+	return a
 }

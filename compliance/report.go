@@ -62,7 +62,56 @@ const (
 	StatusCounted    Status = "counted"    // its value counts towards the 90th percentile
 	StatusExcluded   Status = "excluded"   // invalidated by a state reviewer
 	StatusSuperseded Status = "superseded" // the other liter of its collection event counts instead
+	// StatusAmbiguous: its collection event has more samples than the
+	// rule expects, and which of them counts is for a state reviewer to
+	// resolve; every reduction counts (Report.Ambiguity).
+	StatusAmbiguous Status = "ambiguous"
 )
+
+// Determination is what a report decides of its period.
+type Determination string
+
+// Determinations. A period whose samples reduce to one value per
+// collection event is exceeded or not. A period with ambiguous collection
+// events is decided over every reduction of them (P90Range): exceeded if
+// every reduction exceeds the action level, not exceeded if none does, and
+// undetermined otherwise, until a state reviewer's invalidation of the
+// extra samples decides it. A period without a counted sample is not
+// exceeded.
+const (
+	Exceeded     Determination = "exceeded"
+	NotExceeded  Determination = "not_exceeded"
+	Undetermined Determination = "undetermined"
+)
+
+// Ambiguity is how a period with ambiguous collection events was decided:
+// the events, and the range of the 90th percentile over their reductions.
+type Ambiguity struct {
+	Events []AmbiguousEvent `json:"events"`
+	// LowestP90 and HighestP90 are the lowest and highest 90th percentile
+	// any reduction gives; Report.Result is the lowest reduction, Highest
+	// the highest.
+	LowestP90  float64 `json:"lowest_p90"`
+	HighestP90 float64 `json:"highest_p90"`
+	Highest    Result  `json:"highest"`
+}
+
+// Change is a point of the log at which a period's determination changed:
+// the leaf index of the entry (a lab sample of the period, or an
+// invalidation naming one) after which the period was decided as
+// Determination.
+type Change struct {
+	Index         uint64        `json:"index"`
+	Determination Determination `json:"determination"`
+}
+
+// UndeterminedSpan is a stretch of the log during which a period was
+// undetermined: from the entry at From to the one at To, which decided it
+// again (nil while it still is undetermined).
+type UndeterminedSpan struct {
+	From uint64  `json:"from"`
+	To   *uint64 `json:"to,omitempty"`
+}
 
 // ReportSample is a sample of the report's period and what became of it.
 type ReportSample struct {
@@ -113,10 +162,26 @@ type Report struct {
 	Rule         string                `json:"rule"` // Rule.Name() of the rule that decided
 	RuleSource   string                `json:"rule_source"`
 	ActionLevel  float64               `json:"action_level"`
+	// Result is the 90th percentile; with ambiguous collection events,
+	// that of their lowest reduction (Ambiguity).
 	Result
+	// Determination is what the report decides of the period.
+	Determination Determination `json:"determination"`
 	// Exceedance is an action level exceedance: the 90th percentile strictly
-	// above the action level. Never true when no sample counts.
+	// above the action level, under every reduction of ambiguous
+	// collection events. Never true when no sample counts.
 	Exceedance bool `json:"exceedance"`
+	// Ambiguity is set when a collection event has more samples than the
+	// rule expects: the events and the range they leave.
+	Ambiguity *Ambiguity `json:"ambiguity,omitempty"`
+	// History is every change of the period's determination, in log
+	// order, as the entries given decided it after each of them. The
+	// first change is the determination after the period's first entry.
+	History []Change `json:"history"`
+	// Obligations are what an action level exceedance of the period's
+	// analyte obliges the water system to do (Obligations); nil unless
+	// Exceedance.
+	Obligations []Obligation `json:"obligations,omitempty"`
 	// Samples are all the period's samples in log order, with their status.
 	Samples    []ReportSample `json:"samples"`
 	Exclusions []Exclusion    `json:"exclusions"`
@@ -146,9 +211,11 @@ type Report struct {
 // Err is nil, it is valid, it names (by leaf index, lab and sample id) a
 // sample of the period earlier in the log, and no earlier invalidation
 // already excluded that sample; every invalidation naming a sample of the
-// period is listed with its outcome. Compute returns an error only for bad
-// parameters, a sample given twice or an *EventError; a period without a
-// counted sample gives a report with N 0 and no exceedance.
+// period is listed with its outcome. A collection event with more samples
+// than the rule expects is decided by every reduction (P90Range,
+// Determination). Compute returns an error only for bad parameters or a
+// sample given twice; a period without a counted sample gives a report with
+// N 0 and no exceedance.
 func Compute(p Params, samples []Sample, invalidations []Invalidation) (Report, error) {
 	p, period, err := p.withDefaults()
 	if err != nil {
@@ -158,15 +225,6 @@ func Compute(p Params, samples []Sample, invalidations []Invalidation) (Report, 
 	if err != nil {
 		return Report{}, err
 	}
-	unit, _ := p.Analyte.CanonicalUnit()
-	rep := Report{
-		Utility: p.Utility, Period: period.ID, Jurisdiction: p.Rules.Jurisdiction(p.Utility), Analyte: p.Analyte, Unit: unit,
-		PeriodStart: period.Start.Format(time.DateOnly), PeriodEnd: period.LastDay().Format(time.DateOnly),
-		Rule: rule.Name(), RuleSource: rule.Source, ActionLevel: rule.Level,
-		Samples: []ReportSample{}, Exclusions: []Exclusion{}, Invalidations: []InvalidationOutcome{},
-		IndividualExceedances: []Sample{},
-	}
-
 	var inScope []Sample
 	byIndex := map[uint64]Sample{}
 	byKey := map[string]Sample{}
@@ -187,13 +245,48 @@ func Compute(p Params, samples []Sample, invalidations []Invalidation) (Report, 
 
 	invs := slices.Clone(invalidations)
 	slices.SortStableFunc(invs, func(a, b Invalidation) int { return cmp.Compare(a.Index, b.Index) })
-	excluded := map[uint64]uint64{} // sample leaf -> invalidation leaf
+	var mine []Invalidation // those naming a sample of the period
 	for _, inv := range invs {
 		_, named := byKey[inv.SampleKey()]
 		_, pointed := byIndex[inv.SampleIndex]
-		if !named && !pointed {
-			continue // about another period, analyte or log
+		if named || pointed {
+			mine = append(mine, inv)
 		}
+	}
+
+	rep, err := compute(p, period, rule, inScope, mine)
+	if err != nil {
+		return Report{}, err
+	}
+	rep.History = history(p, period, rule, inScope, mine)
+	if rep.Exceedance {
+		rep.Obligations = Obligations(rep.Analyte, period, rep.Rule)
+		for i, o := range rep.Obligations {
+			if o.ID == ObligationTier1 {
+				rep.Obligations[i].Within = p.Deadlines.Tier1.String()
+			}
+		}
+	}
+	return rep, nil
+}
+
+// compute is Compute of the period's samples, in log order, and the
+// invalidations naming them, without the history.
+func compute(p Params, period tapproof.Period, rule tapproof.Rule, inScope []Sample, invs []Invalidation) (Report, error) {
+	unit, _ := p.Analyte.CanonicalUnit()
+	rep := Report{
+		Utility: p.Utility, Period: period.ID, Jurisdiction: p.Rules.Jurisdiction(p.Utility), Analyte: p.Analyte, Unit: unit,
+		PeriodStart: period.Start.Format(time.DateOnly), PeriodEnd: period.LastDay().Format(time.DateOnly),
+		Rule: rule.Name(), RuleSource: rule.Source, ActionLevel: rule.Level,
+		Samples: []ReportSample{}, Exclusions: []Exclusion{}, Invalidations: []InvalidationOutcome{},
+		IndividualExceedances: []Sample{}, History: []Change{},
+	}
+	byIndex := map[uint64]Sample{}
+	for _, s := range inScope {
+		byIndex[s.Index] = s
+	}
+	excluded := map[uint64]uint64{} // sample leaf -> invalidation leaf
+	for _, inv := range invs {
 		out := InvalidationOutcome{Index: inv.Index, Invalidation: inv.Invalidation}
 		if err := applicable(inv, byIndex, excluded); err != nil {
 			out.Error = err.Error()
@@ -215,15 +308,31 @@ func Compute(p Params, samples []Sample, invalidations []Invalidation) (Report, 
 			valid = append(valid, s)
 		}
 	}
-	res, err := P90(valid, p.Rounding)
+	rg, err := P90Range(valid, p.Rounding)
 	if err != nil && !errors.Is(err, ErrNoSamples) {
 		return Report{}, err
 	}
-	rep.Result = res
-	rep.Exceedance = res.N > 0 && rule.Exceeds(res.P90)
+	rep.Result = rg.Lowest
+	rep.Determination = NotExceeded
+	switch {
+	case rep.N > 0 && rule.Exceeds(rg.Lowest.P90):
+		rep.Determination = Exceeded
+	case rep.N > 0 && rule.Exceeds(rg.Highest.P90):
+		rep.Determination = Undetermined
+	}
+	rep.Exceedance = rep.Determination == Exceeded
+	ambiguous := map[uint64]bool{}
+	if len(rg.Ambiguous) > 0 {
+		rep.Ambiguity = &Ambiguity{Events: rg.Ambiguous, LowestP90: rg.Lowest.P90, HighestP90: rg.Highest.P90, Highest: rg.Highest}
+		for _, a := range rg.Ambiguous {
+			for _, i := range a.Samples {
+				ambiguous[i] = true
+			}
+		}
+	}
 
 	superseded := map[uint64]bool{}
-	for _, c := range res.Counted {
+	for _, c := range rep.Counted {
 		if c.Other != nil {
 			superseded[c.Other.Index] = true
 		}
@@ -232,6 +341,8 @@ func Compute(p Params, samples []Sample, invalidations []Invalidation) (Report, 
 		st := StatusCounted
 		if _, ok := excluded[s.Index]; ok {
 			st = StatusExcluded
+		} else if ambiguous[s.Index] {
+			st = StatusAmbiguous
 		} else if superseded[s.Index] {
 			st = StatusSuperseded
 		}
@@ -239,6 +350,51 @@ func Compute(p Params, samples []Sample, invalidations []Invalidation) (Report, 
 	}
 	rep.IndividualExceedances = append(rep.IndividualExceedances, IndividualExceedances(inScope, rule)...)
 	return rep, nil
+}
+
+// history returns the changes of the period's determination after each of
+// its entries in log order: what the report of the log up to and including
+// that entry decides. It computes a report per entry, from the samples and
+// invalidations already verified.
+func history(p Params, period tapproof.Period, rule tapproof.Rule, inScope []Sample, invs []Invalidation) []Change {
+	var points []uint64
+	for _, s := range inScope {
+		points = append(points, s.Index)
+	}
+	for _, inv := range invs {
+		points = append(points, inv.Index)
+	}
+	slices.Sort(points)
+	points = slices.Compact(points)
+	out := []Change{}
+	for _, at := range points {
+		ss := slices.DeleteFunc(slices.Clone(inScope), func(s Sample) bool { return s.Index > at })
+		is := slices.DeleteFunc(slices.Clone(invs), func(inv Invalidation) bool { return inv.Index > at })
+		r, err := compute(p, period, rule, ss, is)
+		if err != nil {
+			continue // as the whole report would have failed
+		}
+		if len(out) == 0 || out[len(out)-1].Determination != r.Determination {
+			out = append(out, Change{Index: at, Determination: r.Determination})
+		}
+	}
+	return out
+}
+
+// UndeterminedSpans returns the stretches of the log during which the
+// period was undetermined, from History, oldest first.
+func (r Report) UndeterminedSpans() []UndeterminedSpan {
+	var out []UndeterminedSpan
+	for _, c := range r.History {
+		switch {
+		case c.Determination == Undetermined:
+			out = append(out, UndeterminedSpan{From: c.Index})
+		case len(out) > 0 && out[len(out)-1].To == nil:
+			to := c.Index
+			out[len(out)-1].To = &to
+		}
+	}
+	return out
 }
 
 // applicable says why inv cannot exclude the sample it names, or nil.

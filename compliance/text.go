@@ -36,9 +36,20 @@ func (r Report) WriteText(w io.Writer) error {
 	default:
 		p("90th percentile:\tnone: no valid sample in the period\n")
 	}
+	if a := r.Ambiguity; a != nil {
+		p("over every reduction:\t%d collection events have more samples than the rule expects; the 90th percentile is %s to %s %s over their reductions (the figure above is the lowest)\n",
+			len(a.Events), num(a.LowestP90), num(a.HighestP90), r.Unit)
+	}
 	switch {
+	case r.Exceedance && r.Ambiguity != nil:
+		p("result:\tACTION LEVEL EXCEEDANCE under every reduction: %s > %s %s\n", num(r.P90), num(r.ActionLevel), r.Unit)
 	case r.Exceedance:
 		p("result:\tACTION LEVEL EXCEEDANCE: %s > %s %s\n", num(r.P90), num(r.ActionLevel), r.Unit)
+	case r.Determination == Undetermined:
+		p("result:\tUNDETERMINED: some reductions exceed %s %s (up to %s), others do not (down to %s); a state reviewer must invalidate the extra samples\n",
+			num(r.ActionLevel), r.Unit, num(r.Ambiguity.HighestP90), num(r.Ambiguity.LowestP90))
+	case r.N > 0 && r.Ambiguity != nil:
+		p("result:\tno action level exceedance under any reduction: %s is not above %s %s\n", num(r.Ambiguity.HighestP90), num(r.ActionLevel), r.Unit)
 	case r.N > 0:
 		p("result:\tno action level exceedance: %s is not above %s %s\n", num(r.P90), num(r.ActionLevel), r.Unit)
 	default:
@@ -48,8 +59,23 @@ func (r Report) WriteText(w io.Writer) error {
 	for _, s := range r.Samples {
 		counts[s.Status]++
 	}
-	p("samples:\t%d in the period: %d counted, %d superseded by the other liter, %d excluded by invalidation\n",
+	p("samples:\t%d in the period: %d counted, %d superseded by the other liter, %d excluded by invalidation",
 		len(r.Samples), counts[StatusCounted], counts[StatusSuperseded], counts[StatusExcluded])
+	if counts[StatusAmbiguous] > 0 {
+		p(", %d in ambiguous collection events", counts[StatusAmbiguous])
+	}
+	p("\n")
+	if spans := r.UndeterminedSpans(); len(spans) > 0 {
+		var said []string
+		for _, sp := range spans {
+			if sp.To == nil {
+				said = append(said, fmt.Sprintf("from leaf %d on", sp.From))
+			} else {
+				said = append(said, fmt.Sprintf("from leaf %d to leaf %d", sp.From, *sp.To))
+			}
+		}
+		p("undetermined:\t%s\n", strings.Join(said, ", "))
+	}
 	if r.Leaves > 0 {
 		p("computed from:\t%d log entries\n", r.Leaves)
 	}
@@ -67,6 +93,9 @@ func (r Report) WriteText(w io.Writer) error {
 			if c.BelowDetection {
 				note = append(note, "below detection, counts as 0")
 			}
+			if c.Ambiguous {
+				note = append(note, "ambiguous event, its lowest reduction")
+			}
 			if o := c.Other; o != nil {
 				note = append(note, fmt.Sprintf("%s liter %s at leaf %d does not count", o.Liter, num(o.Value), o.Index))
 			}
@@ -74,6 +103,18 @@ func (r Report) WriteText(w io.Writer) error {
 				note = append(note, "90th percentile")
 			}
 			p("%d\t%s\t%d\t%s\t%s\t%s\t%s\n", c.Rank, num(c.Value), c.Index, c.Sample, c.Site, c.Liter, strings.Join(note, "; "))
+		}
+	}
+	if a := r.Ambiguity; a != nil {
+		p("\nCollection events with more samples than the rule expects (a state reviewer resolves them)\n")
+		p("SITE\tEVENT\tLEAVES\tREDUCTIONS\tLOWEST\tHIGHEST\n")
+		for _, e := range a.Events {
+			leaves := make([]string, len(e.Samples))
+			for i, l := range e.Samples {
+				leaves[i] = strconv.FormatUint(l, 10)
+			}
+			p("%s\t%s\t%s\t%d\t%s (leaf %d)\t%s (leaf %d)\n", e.Site, oneLine(e.Event), strings.Join(leaves, " "), e.Reductions,
+				num(e.Lowest), e.LowestIndex, num(e.Highest), e.HighestIndex)
 		}
 	}
 	if len(r.Exclusions) > 0 {
@@ -126,6 +167,20 @@ func (r Report) WriteText(w io.Writer) error {
 			}
 			p("%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", c.AlertID, kind, c.Within, c.RaisedAt.Format(time.RFC3339),
 				c.SentAt.Format(time.RFC3339), c.Delay, c.Recipients, c.Index, status)
+		}
+	}
+	if len(r.Obligations) > 0 {
+		p("\nObligations of the action level exceedance\n")
+		p("OBLIGATION\tDUE\tSOURCE\tWHAT\n")
+		for _, o := range r.Obligations {
+			due := o.Due
+			switch {
+			case o.Within != "":
+				due = "within " + o.Within + " of the alert (notices due, above)"
+			case due == "":
+				due = "-"
+			}
+			p("%s\t%s\t%s\t%s\n", o.ID, due, o.Source, o.What)
 		}
 	}
 	if err := tw.Flush(); err != nil {
