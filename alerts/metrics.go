@@ -34,7 +34,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"class"}),
 		screens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tapproof_screening_events_total",
-			Help: "Screening state machine events, by event (pending, fired, updated, suppressed, recovering, cleared, abandoned).",
+			Help: "Screening state machine events, by event (pending, fired, updated, suppressed, recovering, cleared, abandoned, flapping).",
 		}, []string{"event"}),
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tapproof_alerts_invalid_total",

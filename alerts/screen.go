@@ -24,13 +24,21 @@ const (
 	// value last reported by the open alert to publish an Update rather than be
 	// suppressed.
 	DefaultEscalation = 2.0
+	// DefaultFlapCount is how many times a device's screening alert may
+	// fire within the flap window before the device is flapping.
+	DefaultFlapCount = 3
+	// DefaultFlapWindow is the window, in sampled time, in which
+	// DefaultFlapCount firings make a device flapping, and how long a
+	// flapping device's values must stay at or below recovery before its
+	// alert clears.
+	DefaultFlapWindow = time.Hour
 )
 
 // logKeyAlert is the log attribute key of an alert's id.
 const logKeyAlert = "alert_id"
 
 // ScreeningBucket is the JetStream key-value bucket that keeps screening
-// state, one key per utility, site and analyte.
+// state, one key per utility, site, device and analyte.
 const ScreeningBucket = "tapproof_screening"
 
 // Screening events, the values of the event label of
@@ -43,11 +51,12 @@ const (
 	EventRecovering = "recovering" // a value fell to the recovery level; clearing waits
 	EventCleared    = "cleared"    // the all-clear (CAP Cancel)
 	EventAbandoned  = "abandoned"  // a pending exceedance ended before firing
+	EventFlapping   = "flapping"   // a device fired too often: its alert stays open (CAP Update)
 )
 
-var screeningEvents = []string{EventPending, EventFired, EventUpdated, EventSuppressed, EventRecovering, EventCleared, EventAbandoned}
+var screeningEvents = []string{EventPending, EventFired, EventUpdated, EventSuppressed, EventRecovering, EventCleared, EventAbandoned, EventFlapping}
 
-// Phase is where a site's screening for one analyte stands.
+// Phase is where a device's screening for one analyte stands.
 type Phase string
 
 // Screening phases. The zero Phase is PhaseNormal.
@@ -58,8 +67,10 @@ const (
 	PhaseRecovering Phase = "recovering" // open, values at or below recovery, waiting to clear
 )
 
-// ScreeningState is the state of screening for one utility, site and
-// analyte. Durations are measured in sampled time, so that a device that
+// ScreeningState is the state of screening for one device and analyte:
+// a sensor's alert is raised, escalated and cleared by that sensor's own
+// readings only, so no other device can clear or hold back its alert. A
+// site's status combines its devices' open alerts. Durations are measured in sampled time, so that a device that
 // uploads an hour of buffered readings at once is judged as if they had
 // arrived live, and a redelivered reading is decided the same way again.
 type ScreeningState struct {
@@ -80,6 +91,13 @@ type ScreeningState struct {
 	// Seen is, per device, the highest sequence number that changed this
 	// state. A reading at or below it is a redelivery and decides nothing.
 	Seen map[string]uint64 `json:"seen,omitempty"`
+	// Fires are the sampled times of the device's latest firings, at most
+	// FlapCount of them, kept across all-clears to recognise flapping.
+	Fires []time.Time `json:"fires,omitempty"`
+	// Flapping says the open alert's device fired FlapCount times within
+	// FlapWindow: the alert stays open until its values have stayed at or
+	// below recovery for FlapWindow.
+	Flapping bool `json:"flapping,omitempty"`
 }
 
 // ScreeningStates keeps ScreeningState durably. Save must fail if the key's
@@ -115,6 +133,14 @@ type ScreenerConfig struct {
 	// which a further exceedance publishes an Update instead of being
 	// suppressed; DefaultEscalation if zero, never if negative.
 	Escalation float64
+	// FlapCount is how many firings of one device's alert within
+	// FlapWindow make it flapping: instead of its next all-clear, one
+	// Update says so and the alert stays open until the device's values
+	// have stayed at or below recovery for FlapWindow (or ClearAfter, if
+	// longer). DefaultFlapCount if zero; never if negative.
+	FlapCount int
+	// FlapWindow is the window of FlapCount; DefaultFlapWindow if zero.
+	FlapWindow time.Duration
 	// Now is the clock that stamps RaisedAt; time.Now if nil.
 	Now func() time.Time
 }
@@ -128,6 +154,10 @@ func (c ScreenerConfig) Validate() error {
 		return errors.New("screening pending and clear-after durations must not be negative")
 	case c.Escalation > 0 && c.Escalation <= 1:
 		return fmt.Errorf("screening escalation factor %g must be above 1", c.Escalation)
+	case c.FlapCount == 1:
+		return errors.New("screening flap count must be at least 2: one firing is not flapping")
+	case c.FlapWindow < 0:
+		return errors.New("screening flap window must not be negative")
 	}
 	return nil
 }
@@ -139,6 +169,12 @@ func (c ScreenerConfig) withDefaults() ScreenerConfig {
 	if c.Escalation == 0 {
 		c.Escalation = DefaultEscalation
 	}
+	if c.FlapCount == 0 {
+		c.FlapCount = DefaultFlapCount
+	}
+	if c.FlapWindow == 0 {
+		c.FlapWindow = DefaultFlapWindow
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -148,16 +184,18 @@ func (c ScreenerConfig) withDefaults() ScreenerConfig {
 // LogValue logs the configuration.
 func (c ScreenerConfig) LogValue() slog.Value {
 	return slog.GroupValue(slog.Float64("recovery", c.Recovery), slog.Duration("pending", c.Pending),
-		slog.Duration("clear_after", c.ClearAfter), slog.Float64("escalation", c.Escalation))
+		slog.Duration("clear_after", c.ClearAfter), slog.Float64("escalation", c.Escalation),
+		slog.Int("flap_count", c.FlapCount), slog.Duration("flap_window", c.FlapWindow))
 }
 
 // Screener checks each accepted reading and lab sample for alerts. Lab
 // samples (CheckSample) raise an individual compliance alert every time
 // they exceed the rule of their monitoring period; screening readings
-// (Check) go through a state machine per utility, site and analyte with a
+// (Check) go through a state machine per device and analyte with a
 // pending duration, deduplication (one open alert; further exceedances are
-// recorded as suppressed), escalation, a recovery threshold and an explicit
-// all-clear. It implements ingest's Alerter and is safe for concurrent use.
+// recorded as suppressed), escalation, a recovery threshold, an explicit
+// all-clear and flap detection (a device whose alert fires FlapCount times
+// within FlapWindow keeps one alert open). It implements ingest's Alerter and is safe for concurrent use.
 //
 // Check publishes before it saves the new state. A reading redelivered
 // after a crash between the two is decided again from the old state, to
@@ -198,8 +236,15 @@ func NewScreener(eval *Evaluator, pub Publisher, states ScreeningStates, cfg Scr
 	return &Screener{eval: eval, pub: pub, states: states, cfg: cfg.withDefaults(), metrics: metrics, log: log, keys: map[string]*screenKey{}}, nil
 }
 
-// ScreeningKey is the state key of utility, site and analyte.
-func ScreeningKey(utility, site string, a tapproof.Analyte) string {
+// ScreeningKey is the state key of device's screening of analyte a at site
+// of utility.
+func ScreeningKey(utility, site, device string, a tapproof.Analyte) string {
+	return utility + "." + site + "." + device + "." + string(a)
+}
+
+// legacyScreeningKey is the key state was kept under, per site, before
+// screening was per device.
+func legacyScreeningKey(utility, site string, a tapproof.Analyte) string {
 	return utility + "." + site + "." + string(a)
 }
 
@@ -225,12 +270,12 @@ func (s *Screener) Check(ctx context.Context, r tapproof.Reading) error {
 	if !tapproof.ValidID(r.Utility) || !tapproof.ValidID(r.Site) || !tapproof.ValidID(r.Device) {
 		return fmt.Errorf("screening: invalid utility, site or device id")
 	}
-	key := ScreeningKey(r.Utility, r.Site, r.Analyte)
+	key := ScreeningKey(r.Utility, r.Site, r.Device, r.Analyte)
 	k := s.key(key)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if !k.loaded {
-		st, rev, err := s.states.Load(ctx, key)
+		st, rev, err := s.load(ctx, key, r)
 		if err != nil {
 			return fmt.Errorf("screening state %s: %w", key, err)
 		}
@@ -293,9 +338,27 @@ func (s *Screener) CheckSample(ctx context.Context, sample tapproof.LabSample, i
 	return nil
 }
 
-// State returns the current screening state of utility, site and analyte.
-func (s *Screener) State(ctx context.Context, utility, site string, a tapproof.Analyte) (ScreeningState, error) {
-	key := ScreeningKey(utility, site, a)
+// load returns the state of key, the key of reading r's device. A device
+// with no state of its own takes over its open alert from the state its
+// site kept before screening was per device, so that an upgrade neither
+// forgets an open alert nor opens a second one.
+func (s *Screener) load(ctx context.Context, key string, r tapproof.Reading) (ScreeningState, uint64, error) {
+	st, rev, err := s.states.Load(ctx, key)
+	if err != nil || rev != 0 {
+		return st, rev, err
+	}
+	old, oldRev, err := s.states.Load(ctx, legacyScreeningKey(r.Utility, r.Site, r.Analyte))
+	if err != nil || oldRev == 0 || old.Open == nil || old.Open.Device != r.Device {
+		return ScreeningState{}, 0, err
+	}
+	old.Seen = map[string]uint64{r.Device: old.Seen[r.Device]}
+	return old, 0, nil
+}
+
+// State returns the current screening state of device's analyte a at site
+// of utility.
+func (s *Screener) State(ctx context.Context, utility, site, device string, a tapproof.Analyte) (ScreeningState, error) {
+	key := ScreeningKey(utility, site, device, a)
 	k := s.key(key)
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -346,9 +409,13 @@ func (c ScreenerConfig) step(st ScreeningState, r tapproof.Reading, m measuremen
 		a := base
 		a.MsgType, a.Status = tapproof.AlertMsg, tapproof.AlertOpen
 		a.Since = since
-		next := ScreeningState{Phase: PhaseOpen, Open: &a, Refs: []tapproof.AlertRef{a.Ref()}, Reported: v}
+		next := ScreeningState{Phase: PhaseOpen, Open: &a, Refs: []tapproof.AlertRef{a.Ref()}, Reported: v,
+			Fires: c.fired(st.Fires, t)}
 		return next, []outcome{{event: EventFired, msg: a}}, true
 	}
+	// idle is the state with no exceedance, which still remembers the
+	// device's firings.
+	idle := ScreeningState{Fires: st.Fires}
 
 	switch st.Phase {
 	case PhaseNormal:
@@ -358,11 +425,11 @@ func (c ScreenerConfig) step(st ScreeningState, r tapproof.Reading, m measuremen
 		if c.Pending <= 0 {
 			return fire(t)
 		}
-		return ScreeningState{Phase: PhasePending, Since: t}, []outcome{{event: EventPending}}, true
+		return ScreeningState{Phase: PhasePending, Since: t, Fires: st.Fires}, []outcome{{event: EventPending}}, true
 
 	case PhasePending:
 		if !m.rule.Exceeds(v) {
-			return ScreeningState{}, []outcome{{event: EventAbandoned}}, true
+			return idle, []outcome{{event: EventAbandoned}}, true
 		}
 		if t.Sub(st.Since) >= c.Pending {
 			return fire(st.Since)
@@ -385,16 +452,29 @@ func (c ScreenerConfig) step(st ScreeningState, r tapproof.Reading, m measuremen
 			next.Suppressed++
 			return next, []outcome{{event: EventSuppressed, msg: sup}}, true
 		case v <= recovery:
-			if st.Phase == PhaseOpen && c.ClearAfter > 0 {
+			if !st.Flapping && c.flapping(st.Fires, t) {
+				// Instead of one more all-clear, the alert stays open
+				// until the device is stable. Residents were told of an
+				// open alert and it is still open: nothing to publish.
+				next := st
+				next.Flapping = true
+				next.Phase, next.Since = PhaseRecovering, t
+				return next, []outcome{{event: EventFlapping}}, true
+			}
+			hold := c.ClearAfter
+			if st.Flapping {
+				hold = max(hold, c.FlapWindow)
+			}
+			if st.Phase == PhaseOpen && hold > 0 {
 				next := st
 				next.Phase, next.Since = PhaseRecovering, t
 				return next, []outcome{{event: EventRecovering}}, true
 			}
-			if st.Phase == PhaseRecovering && t.Sub(st.Since) < c.ClearAfter {
+			if st.Phase == PhaseRecovering && t.Sub(st.Since) < hold {
 				return st, nil, false
 			}
 			clear := event("clear", tapproof.CancelMsg, tapproof.AlertCleared)
-			return ScreeningState{}, []outcome{{event: EventCleared, msg: clear}}, true
+			return idle, []outcome{{event: EventCleared, msg: clear}}, true
 		default: // between recovery and level: hysteresis holds the alert open
 			if st.Phase == PhaseRecovering {
 				next := st
@@ -407,6 +487,37 @@ func (c ScreenerConfig) step(st ScreeningState, r tapproof.Reading, m measuremen
 	return st, nil, false
 }
 
+// fired returns fires with a firing at t added, keeping the latest
+// FlapCount within FlapWindow of t.
+func (c ScreenerConfig) fired(fires []time.Time, t time.Time) []time.Time {
+	if c.FlapCount < 0 {
+		return nil
+	}
+	out := []time.Time{}
+	for _, f := range fires {
+		if t.Sub(f) < c.FlapWindow && !f.After(t) {
+			out = append(out, f)
+		}
+	}
+	out = append(out, t)
+	return out[max(0, len(out)-c.FlapCount):]
+}
+
+// flapping reports whether fires, a device's latest firings, make it
+// flapping at t: FlapCount of them within FlapWindow.
+func (c ScreenerConfig) flapping(fires []time.Time, t time.Time) bool {
+	if c.FlapCount < 0 {
+		return false
+	}
+	n := 0
+	for _, f := range fires {
+		if t.Sub(f) < c.FlapWindow {
+			n++
+		}
+	}
+	return n >= c.FlapCount
+}
+
 // ScreeningKV keeps ScreeningState in the JetStream key-value bucket
 // ScreeningBucket. It implements ScreeningStates.
 type ScreeningKV struct{ kv jetstream.KeyValue }
@@ -416,7 +527,7 @@ type ScreeningKV struct{ kv jetstream.KeyValue }
 func NewScreeningKV(ctx context.Context, js jetstream.JetStream) (*ScreeningKV, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      ScreeningBucket,
-		Description: "tapproof screening state per utility, site and analyte",
+		Description: "tapproof screening state per utility, site, device and analyte",
 		History:     1,
 		Storage:     jetstream.FileStorage,
 	})

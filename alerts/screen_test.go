@@ -261,7 +261,7 @@ func TestScreenerMessages(t *testing.T) {
 			!cmp.Equal(ref, clear.References) || !clear.RaisedAt.Equal(at(20)) {
 			t.Errorf("all-clear = %+v, want Cancel/cleared, value 4, references %v, raised %v", clear, ref, at(20))
 		}
-		st, err := s.State(t.Context(), "springfield", "elm-st-12", tapproof.Lead)
+		st, err := s.State(t.Context(), "springfield", "elm-st-12", "asv-1", tapproof.Lead)
 		if err != nil || st.Phase != alerts.PhaseNormal || st.Seen["asv-1"] != 5 {
 			t.Errorf("State = %+v, %v; want normal with asv-1 seen up to 5", st, err)
 		}
@@ -340,7 +340,7 @@ func TestScreenerComplianceNeverSuppressed(t *testing.T) {
 		if diff := cmp.Diff(want, pub.kinds()); diff != "" {
 			t.Errorf("published (-want +got):\n%s", diff)
 		}
-		st, _ := s.State(t.Context(), "springfield", "elm-st-12", tapproof.Lead)
+		st, _ := s.State(t.Context(), "springfield", "elm-st-12", tapproof.LabDevice(r.Utility, "acme-labs"), tapproof.Lead)
 		if st.Phase != alerts.PhaseNormal {
 			t.Errorf("screening phase after lab results = %q, want normal", st.Phase)
 		}
@@ -368,11 +368,12 @@ func TestScreenerMetrics(t *testing.T) {
 			time.Sleep(time.Minute)
 		}
 		want := `
-# HELP tapproof_screening_events_total Screening state machine events, by event (pending, fired, updated, suppressed, recovering, cleared, abandoned).
+# HELP tapproof_screening_events_total Screening state machine events, by event (pending, fired, updated, suppressed, recovering, cleared, abandoned, flapping).
 # TYPE tapproof_screening_events_total counter
 tapproof_screening_events_total{event="abandoned"} 1
 tapproof_screening_events_total{event="cleared"} 1
 tapproof_screening_events_total{event="fired"} 1
+tapproof_screening_events_total{event="flapping"} 0
 tapproof_screening_events_total{event="pending"} 2
 tapproof_screening_events_total{event="recovering"} 0
 tapproof_screening_events_total{event="suppressed"} 1

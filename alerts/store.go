@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -59,11 +57,13 @@ type Store struct {
 	js           jetstream.JetStream
 	stream       jetstream.Stream
 	suppressions jetstream.Stream
+	open         jetstream.KeyValue // OpenBucket
 	metrics      *Metrics
 }
 
-// NewStore creates or updates the alert and suppression streams and returns
-// a Store on them. metrics, which may be nil, counts alerts stored for the
+// NewStore creates or updates the alert and suppression streams and the
+// bucket of open alerts (OpenBucket, filled from the alert stream when it is
+// created) and returns a Store on them. metrics, which may be nil, counts alerts stored for the
 // first time (tapproof_alerts_raised_total) and messages set aside.
 func NewStore(ctx context.Context, js jetstream.JetStream, metrics *Metrics) (*Store, error) {
 	// Alerts and suppressed exceedances are kept alike: one message each,
@@ -93,11 +93,23 @@ func NewStore(ctx context.Context, js jetstream.JetStream, metrics *Metrics) (*S
 	if err != nil {
 		return nil, err
 	}
-	return &Store{js: js, stream: st, suppressions: sup, metrics: metrics}, nil
+	open, created, err := openState(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{js: js, stream: st, suppressions: sup, open: open, metrics: metrics}
+	if created {
+		if err := s.rebuildOpen(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // Publish stores a, once: publishing an alert with the same ID again within
-// DuplicateWindow is absorbed by JetStream and returns nil.
+// DuplicateWindow is absorbed by JetStream and returns nil. It then records
+// what a does to the open alerts (OpenAlerts); a duplicate records it
+// again, which is how a publish interrupted between the two completes.
 func (s *Store) Publish(ctx context.Context, a tapproof.Alert) error {
 	if a.ID == "" {
 		return errors.New("publish alert: empty id")
@@ -112,6 +124,9 @@ func (s *Store) Publish(ctx context.Context, a tapproof.Alert) error {
 	ack, err := s.js.Publish(ctx, Subject(a), body,
 		jetstream.WithMsgID(a.ID), jetstream.WithExpectStream(StreamName))
 	if err != nil {
+		return fmt.Errorf("publish alert %s: %w", a.ID, err)
+	}
+	if err := s.track(ctx, a); err != nil {
 		return fmt.Errorf("publish alert %s: %w", a.ID, err)
 	}
 	if !ack.Duplicate && a.Type() == tapproof.AlertMsg {
@@ -319,12 +334,7 @@ func (s *Store) Recent(ctx context.Context, limit int) ([]tapproof.Alert, error)
 // Alert or its latest Update). Suppression records are ignored. msgs may be
 // in any order, e.g. as Recent returns them.
 func Open(msgs []tapproof.Alert) []tapproof.Alert {
-	root := func(a tapproof.Alert) string {
-		if a.Type() == tapproof.UpdateMsg && len(a.References) > 0 {
-			return a.References[0].ID
-		}
-		return a.ID
-	}
+
 	closed := map[string]bool{}
 	for _, a := range msgs {
 		if a.Type() == tapproof.CancelMsg {
@@ -335,10 +345,10 @@ func Open(msgs []tapproof.Alert) []tapproof.Alert {
 	}
 	latest := map[string]tapproof.Alert{}
 	for _, a := range msgs {
-		if a.Type() == tapproof.CancelMsg || a.State() == tapproof.AlertSuppressed || closed[root(a)] {
+		if a.Type() == tapproof.CancelMsg || a.State() == tapproof.AlertSuppressed || closed[Root(a)] {
 			continue
 		}
-		r := root(a)
+		r := Root(a)
 		if cur, ok := latest[r]; !ok || a.RaisedAt.After(cur.RaisedAt) || (a.RaisedAt.Equal(cur.RaisedAt) && a.Type() == tapproof.UpdateMsg) {
 			latest[r] = a
 		}
@@ -347,11 +357,6 @@ func Open(msgs []tapproof.Alert) []tapproof.Alert {
 	for _, a := range latest {
 		out = append(out, a)
 	}
-	slices.SortFunc(out, func(a, b tapproof.Alert) int {
-		if c := b.RaisedAt.Compare(a.RaisedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	sortNewestFirst(out)
 	return out
 }

@@ -76,9 +76,12 @@ type Devices interface {
 	Revoke(ctx context.Context, device, reason string) (tapproof.Device, error)
 }
 
-// Alerts serves recent alerts.
+// Alerts serves recent and open alerts. *alerts.Store implements it.
 type Alerts interface {
 	Recent(ctx context.Context, limit int) ([]tapproof.Alert, error)
+	// OpenAlerts returns the open alerts of utility (all if empty), of
+	// site if set (with the whole system's), newest first.
+	OpenAlerts(ctx context.Context, utility, site string) ([]tapproof.Alert, error)
 }
 
 // Compliance serves monitoring periods' compliance reports and the log
@@ -329,7 +332,32 @@ func (a *api) devices(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, out)
 }
 
+// alerts serves the newest alert messages, or with ?state=open the open
+// alerts (of ?utility= and ?site= if given), each as its newest message.
 func (a *api) alerts(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	switch q.Get("state") {
+	case "":
+	case "open":
+		utility, site := q.Get("utility"), q.Get("site")
+		if (utility != "" && !tapproof.ValidID(utility)) || (site != "" && (utility == "" || !tapproof.ValidID(site))) {
+			http.Error(w, "utility and site must be ids, and site needs its utility", http.StatusBadRequest)
+			return
+		}
+		as, err := a.cfg.Alerts.OpenAlerts(r.Context(), utility, site)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if as == nil {
+			as = []tapproof.Alert{}
+		}
+		writeJSON(w, as)
+		return
+	default:
+		http.Error(w, "state must be open, or absent for the newest messages", http.StatusBadRequest)
+		return
+	}
 	limit := 100
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)

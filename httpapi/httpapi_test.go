@@ -90,6 +90,11 @@ type fakeAlerts struct{}
 
 func (fakeAlerts) Recent(context.Context, int) ([]tapproof.Alert, error) { return nil, nil }
 
+// OpenAlerts returns one alert naming the utility and site it was asked for.
+func (fakeAlerts) OpenAlerts(_ context.Context, utility, site string) ([]tapproof.Alert, error) {
+	return []tapproof.Alert{{ID: "open-" + utility + "-" + site}}, nil
+}
+
 func server(t *testing.T, devs *fakeDevices, token string, logOut io.Writer) *httptest.Server {
 	h := httpapi.Handler(httpapi.Config{
 		Logs: fakeLogs{}, Devices: devs, Alerts: fakeAlerts{}, Gatherer: prometheus.NewRegistry(),
@@ -132,6 +137,11 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/v1/logs/u1/leaves/x/bundle", 400, "leaf index"},
 		{"GET", "/v1/logs/u1/leaves/-1/bundle", 400, "leaf index"},
 		{"GET", "/v1/alerts", 200, "[]"},
+		{"GET", "/v1/alerts?state=open", 200, `"id": "open--"`},
+		{"GET", "/v1/alerts?state=open&utility=u1&site=s1", 200, `"id": "open-u1-s1"`},
+		{"GET", "/v1/alerts?state=open&site=s1", 400, "needs its utility"},
+		{"GET", "/v1/alerts?state=open&utility=U*", 400, "must be ids"},
+		{"GET", "/v1/alerts?state=closed", 400, "state must be open"},
 		{"POST", "/v1/logs", 405, ""},
 		{"DELETE", "/v1/logs/u1/checkpoint", 405, ""},
 		{"GET", "/metrics", 200, ""},

@@ -89,6 +89,13 @@ type atomCat struct {
 
 func (s *server) feed(w http.ResponseWriter, r *http.Request) {
 	recent, err := s.cfg.Alerts.Recent(r.Context(), s.cfg.FeedSize)
+	if err == nil {
+		// Every open alert is in the feed, however many messages came
+		// after it.
+		var open []tapproof.Alert
+		open, err = s.cfg.Alerts.OpenAlerts(r.Context(), "", "")
+		recent = withOpen(recent, open)
+	}
 	if err != nil {
 		s.cfg.Log.Error("feed", "error", err)
 		http.Error(w, "alert store unavailable", http.StatusServiceUnavailable)
@@ -139,6 +146,21 @@ func (s *server) feed(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=60")
 	_, _ = w.Write([]byte(xml.Header))
 	_, _ = w.Write(out)
+}
+
+// withOpen returns the messages of recent, newest first, followed by the
+// open alerts' newest messages that recent lacks.
+func withOpen(recent, open []tapproof.Alert) []tapproof.Alert {
+	have := make(map[string]bool, len(recent))
+	for _, a := range recent {
+		have[a.ID] = true
+	}
+	for _, a := range open {
+		if !have[a.ID] {
+			recent = append(recent, a)
+		}
+	}
+	return recent
 }
 
 // firstNonEmpty returns a, or b if a is empty.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/tapproof/tapproof"
-	"github.com/tapproof/tapproof/alerts"
 	"github.com/tapproof/tapproof/alerts/notice"
 	"github.com/tapproof/tapproof/alerts/residents"
 	"github.com/tapproof/tapproof/locale"
@@ -200,17 +199,7 @@ func group(l *locale.Localizer, sites []notice.Site, utility, q string) []area {
 
 // open returns the open alerts, of utility and site if set.
 func (s *server) open(ctx context.Context, utility, site string) ([]tapproof.Alert, error) {
-	recent, err := s.cfg.Alerts.Recent(ctx, DefaultRecent)
-	if err != nil {
-		return nil, err
-	}
-	var out []tapproof.Alert
-	for _, a := range alerts.Open(recent) {
-		if (utility == "" || a.Utility == utility) && (site == "" || a.Site == site || a.Site == "") {
-			out = append(out, a)
-		}
-	}
-	return out, nil
+	return s.cfg.Alerts.OpenAlerts(ctx, utility, site)
 }
 
 func (s *server) index(w http.ResponseWriter, r *http.Request, l *locale.Localizer) {

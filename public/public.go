@@ -63,7 +63,6 @@ import (
 const (
 	DefaultMaxStreams = 256 // concurrent Server-Sent Event streams
 	DefaultFeedSize   = 50  // entries in the Atom feed
-	DefaultRecent     = 500 // alert messages scanned for open alerts
 	// MaxFormBytes caps the body of a POST.
 	MaxFormBytes = 8 << 10
 	// Heartbeat is how often an idle event stream sends a comment.
@@ -84,6 +83,10 @@ type Readings interface {
 // Alerts reads stored alert messages. *alerts.Store implements it.
 type Alerts interface {
 	Recent(ctx context.Context, limit int) ([]tapproof.Alert, error)
+	// OpenAlerts returns the open alerts of utility (all if empty), of
+	// site if set (with the whole system's), newest first: kept per
+	// alert, so that no number of other alerts hides one.
+	OpenAlerts(ctx context.Context, utility, site string) ([]tapproof.Alert, error)
 	Get(ctx context.Context, id string) (tapproof.Alert, bool, error)
 	// Watch returns a channel of the alert messages stored from now on,
 	// closed when ctx is done.
