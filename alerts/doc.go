@@ -7,20 +7,25 @@
 //     individual-compliance alerts for lab samples.
 //   - Screener is what ingest calls for every accepted reading. Compliance
 //     results are published every time they exceed (never suppressed);
-//     screening readings go through a state machine per utility, site and
-//     analyte, measured in sampled time: a pending duration, one open alert
-//     (further exceedances recorded as suppressions in the stream
-//     TAPPROOF_SUPPRESSIONS), an Update when the value doubles, a recovery
-//     threshold below the level (hysteresis) and an explicit all-clear (CAP
-//     msgType Cancel). Its state lives in the key-value bucket
-//     tapproof_screening (ScreeningKV); message ids are deterministic, so
-//     redelivery and restarts publish nothing twice.
+//     screening readings go through a state machine per device and
+//     analyte, so that only a sensor's own readings raise, escalate or
+//     clear its alert, measured in sampled time: a pending duration, one
+//     open alert (further exceedances recorded as suppressions in the
+//     stream TAPPROOF_SUPPRESSIONS), an Update when the value doubles, a
+//     recovery threshold below the level (hysteresis), an explicit
+//     all-clear (CAP msgType Cancel) and flap detection (a device whose
+//     alert keeps firing keeps one alert open). Its state lives in the
+//     key-value bucket tapproof_screening (ScreeningKV); message ids are
+//     deterministic, so redelivery and restarts publish nothing twice.
 //   - Store keeps alerts in the JetStream stream TAPPROOF_ALERTS, subjects
 //     tapproof.alerts.<utility>.<site> (site "_" for alerts about a whole
 //     system). Each message carries Nats-Msg-Id = Alert.ID, so the same alert
 //     published twice within DuplicateWindow is stored once. Every reader of
 //     the stream decodes with Metrics.DecodeAlert, which sets aside and
 //     counts what does not decode or validate.
+//     What is open is state, not a window over the stream: the bucket
+//     tapproof_open_alerts (OpenBucket) holds each open alert's newest
+//     message, and OpenAlerts reads it.
 //   - Metrics count alerts raised, screening events and messages set aside.
 //   - Sign, Verify, HeaderSignature, HeaderAlertID, the Result* labels and
 //     Retry are what every delivery of an alert shares: the HMAC-SHA256

@@ -116,6 +116,8 @@ func newServeCmd() *cobra.Command {
 	f.DurationVar(&cfg.Screening.Pending, "screening-pending", 0, "how long an exceedance must persist before a screening alert fires")
 	f.DurationVar(&cfg.Screening.ClearAfter, "screening-clear-after", 0, "how long values must stay recovered before the all-clear")
 	f.Float64Var(&cfg.Screening.Escalation, "screening-escalation", alerts.DefaultEscalation, "factor above the last reported value that publishes an update; -1 never")
+	f.IntVar(&cfg.Screening.FlapCount, "screening-flap-count", alerts.DefaultFlapCount, "firings of one device's alert within the flap window that make it flapping: its alert then stays open; -1 never")
+	f.DurationVar(&cfg.Screening.FlapWindow, "screening-flap-window", alerts.DefaultFlapWindow, "the flap window, and how long a flapping device must read low before its all-clear")
 	f.IntVar(&cfg.Workers, "workers", 0, "ingest workers (0: default)")
 	f.DurationVar(&cfg.StallAfter, "stall-after", cfg.StallAfter, "how long a consumer may have work pending without finishing any before /readyz fails")
 	f.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's pprof profiles here, e.g. 127.0.0.1:6060 (off by default)")
