@@ -127,13 +127,23 @@ func Marshal(a tapproof.Alert, site *notice.Site, cfg Config) ([]byte, error) {
 		status = "Actual"
 	}
 	urgency, severity, certainty, response := "Expected", "Moderate", "Possible", "Avoid"
-	switch a.Class {
-	case tapproof.IndividualCompliance:
+	switch {
+	case a.Class == tapproof.IndividualCompliance:
 		certainty = "Observed"
-	case tapproof.SystemExceedance:
+	case a.Class == tapproof.SystemExceedance && a.Analyte == tapproof.Lead:
+		// The Tier 1 public notice.
 		urgency, severity, certainty = "Immediate", "Severe", "Observed"
+	case a.Class == tapproof.SystemExceedance:
+		// Copper's action level exceedance calls for treatment and
+		// monitoring, not a Tier 1 notice.
+		certainty, response = "Observed", "Monitor"
 	}
-	if a.Type() == tapproof.CancelMsg {
+	switch {
+	case a.Type() == tapproof.CancelMsg && a.Class == tapproof.SystemUndetermined:
+		// Decided again: the period's report, or an exceedance alert of
+		// its own, says how.
+		urgency, severity, certainty, response = "Past", "Minor", "Observed", "Monitor"
+	case a.Type() == tapproof.CancelMsg:
 		urgency, severity, certainty, response = "Past", "Minor", "Observed", "AllClear"
 	}
 	doc := capAlert{
@@ -216,13 +226,21 @@ func Marshal(a tapproof.Alert, site *notice.Site, cfg Config) ([]byte, error) {
 	return append([]byte(xml.Header), append(out, '\n')...), nil
 }
 
-// instruction is what residents should do; for lead and copper it carries
-// the mandatory health-effects language.
+// instruction is what residents should do, by analyte (lead's advice is
+// not copper's) and for an undetermined period; for lead and copper it
+// carries the mandatory health-effects language.
 func instruction(l *locale.Localizer, lang string, a tapproof.Alert) string {
 	var b strings.Builder
-	if a.Type() == tapproof.CancelMsg {
+	switch {
+	case a.Type() == tapproof.CancelMsg && a.Class == tapproof.SystemUndetermined:
+		b.WriteString(l.T("cap_instruction_resolved"))
+	case a.Type() == tapproof.CancelMsg:
 		b.WriteString(l.T("cap_instruction_clear"))
-	} else {
+	case a.Class == tapproof.SystemUndetermined:
+		b.WriteString(l.T("cap_instruction_undetermined"))
+	case a.Analyte == tapproof.Copper:
+		b.WriteString(l.T("cap_instruction_copper"))
+	default:
 		b.WriteString(l.T("cap_instruction"))
 	}
 	if h := notice.HealthEffectsIn(lang, a.Analyte); h != "" {

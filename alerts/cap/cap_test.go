@@ -73,6 +73,14 @@ func TestCAPValidates(t *testing.T) {
 	system.Class, system.Site, system.Device, system.ID = tapproof.SystemExceedance, "", "", tapproof.SystemExceedanceID("springfield", tapproof.Lead, "2026H1")
 	copper := alertstest.Alert(6)
 	copper.Analyte, copper.Unit, copper.Value, copper.Level = tapproof.Copper, tapproof.MilligramsPerLiter, 1.5, 1.3
+	copperSystem := system
+	copperSystem.Analyte, copperSystem.Unit, copperSystem.Value, copperSystem.Level, copperSystem.Rule = tapproof.Copper, tapproof.MilligramsPerLiter, 1.6, 1.3, "us-copper-lcr@v1"
+	copperSystem.ID = tapproof.SystemExceedanceID("springfield", tapproof.Copper, "2026H1")
+	undetermined := system
+	undetermined.Class, undetermined.ID, undetermined.Value, undetermined.Upper = tapproof.SystemUndetermined, tapproof.SystemUndeterminedID("springfield", tapproof.Lead, "2026H1", 21), 5, 20
+	resolved := undetermined
+	resolved.ID, resolved.MsgType, resolved.Status, resolved.Upper = "resolved-"+undetermined.ID, tapproof.CancelMsg, tapproof.AlertCleared, 0
+	resolved.References = []tapproof.AlertRef{undetermined.Ref()}
 	cfg := cap.Config{Sender: "alerts@water.springfield.example", SenderName: "Springfield Water", Links: notice.Links{Base: "https://water.springfield.example"}}
 
 	tests := []struct {
@@ -96,6 +104,15 @@ func TestCAPValidates(t *testing.T) {
 		{"individual compliance", compliance, site, []string{"<certainty>Observed</certainty>", "individual_compliance"}, nil,
 			"https://water.springfield.example/v1/logs/springfield/leaves/4/bundle"},
 		{"system exceedance", system, nil, []string{"<urgency>Immediate</urgency>", "<severity>Severe</severity>", "Tier 1", "<areaDesc>The springfield water system</areaDesc>"}, nil,
+			"https://water.springfield.example/v1/compliance/springfield/2026H1"},
+		{"copper system exceedance: no Tier 1", copperSystem, nil, []string{"<urgency>Expected</urgency>", "<severity>Moderate</severity>", "<responseType>Monitor</responseType>",
+			"Copper action level exceeded", "corrosion control", "Wilson&#39;s Disease"}, []string{"This is a Tier 1 public notice", "Severe", "Immediate", "lead", "plomo"},
+			"https://water.springfield.example/v1/compliance/springfield/2026H1?analyte=copper"},
+		{"undetermined period", undetermined, nil, []string{"<msgType>Alert</msgType>", "<certainty>Possible</certainty>", "system_undetermined",
+			"Not yet decided", "5 µg/L (ppb)", "20 µg/L (ppb)", "a state reviewer must decide"}, []string{"Tier 1", "Severe"},
+			"https://water.springfield.example/v1/compliance/springfield/2026H1"},
+		{"undetermined period resolved", resolved, nil, []string{"<msgType>Cancel</msgType>", "<responseType>Monitor</responseType>",
+			"<references>alerts@water.springfield.example," + undetermined.ID + ",", "Decided again"}, []string{"AllClear", "recovery level"},
 			"https://water.springfield.example/v1/compliance/springfield/2026H1"},
 		{"copper", copper, nil, []string{"<event>Copper in drinking water</event>", "Wilson&#39;s Disease"}, []string{"Exposure to lead"}, "https://water.springfield.example/v1/readings/asv-1/6/bundle"},
 	}
@@ -150,7 +167,7 @@ func TestCAPValidates(t *testing.T) {
 				// The proof of what the alert is about, the one its
 				// notice links, is each info's one resource.
 				desc := notice.ProofBundleDesc
-				if tt.a.Class == tapproof.SystemExceedance {
+				if tt.a.Class.System() {
 					desc = notice.ReportDesc
 				}
 				if len(in.Resource) != 1 || in.Resource[0].URI != tt.proof || in.Resource[0].Desc != desc || in.Resource[0].MimeType != "application/json" {

@@ -14,7 +14,7 @@ func TestLanguages(t *testing.T) {
 	if len(got) < 2 || got[0] != notice.DefaultLanguage || !notice.HasLanguage("es") || notice.HasLanguage("fr") {
 		t.Fatalf("Languages() = %v", got)
 	}
-	ids := []string{notice.TemplateScreeningAlert, notice.TemplateScreeningClear, notice.TemplateIndividualResult, notice.TemplateTier1, notice.TemplateConfirm}
+	ids := []string{notice.TemplateScreeningAlert, notice.TemplateScreeningClear, notice.TemplateIndividualResult, notice.TemplateTier1, notice.TemplateCopperALE, notice.TemplateUndetermined, notice.TemplateConfirm}
 	for _, lang := range got {
 		for _, id := range ids {
 			if tm, ok := notice.LookupIn(lang, id); !ok || tm.Language != lang {

@@ -67,7 +67,8 @@ const (
 // Proof returns the evidence of alert a. A screening alert's is the bundle
 // of the sensor reading it is about, an individual compliance alert's the
 // bundle of the lab sample's leaf (its Seq is the leaf index), a system
-// exceedance's the compliance report of the period its ID names
+// exceedance's or system undetermined alert's the compliance report of the
+// period its ID (or, for a cancellation, the alert it references) names
 // (tapproof.Alert.ExceedancePeriod), or the log's latest checkpoint if it
 // names none.
 func (l Links) Proof(a tapproof.Alert) Proof {
@@ -76,6 +77,10 @@ func (l Links) Proof(a tapproof.Alert) Proof {
 		return Proof{URL: l.ReadingBundle(a.Device, a.Seq), Type: "application/json", Kind: ProofBundle, Name: "proof bundle", Desc: ProofBundleDesc}
 	case tapproof.IndividualCompliance:
 		return Proof{URL: l.LeafBundle(a.Utility, a.Seq), Type: "application/json", Kind: ProofBundle, Name: "proof bundle", Desc: ProofBundleDesc}
+	}
+	if a.Class == tapproof.SystemUndetermined && a.Type() == tapproof.CancelMsg && len(a.References) > 0 {
+		// A cancellation names the period through the alert it ends.
+		a.ID = a.References[0].ID
 	}
 	if p, ok := a.ExceedancePeriod(); ok {
 		u := l.join("v1/compliance/" + url.PathEscape(a.Utility) + "/" + url.PathEscape(p.ID))

@@ -28,6 +28,8 @@ const (
 	TemplateScreeningClear   = "screening-all-clear"
 	TemplateIndividualResult = "individual-result"
 	TemplateTier1            = "tier1-lead-ale"
+	TemplateCopperALE        = "copper-ale"
+	TemplateUndetermined     = "period-undetermined"
 	TemplateConfirm          = "subscription-confirm"
 )
 
@@ -225,12 +227,20 @@ func LookupIn(lang, id string) (Template, bool) {
 // TemplateFor returns the English template of the notice for a.
 func TemplateFor(a tapproof.Alert) Template { return TemplateIn(DefaultLanguage, a) }
 
-// TemplateIn returns the template of the notice for a in lang.
+// TemplateIn returns the template of the notice for a in lang: a lead
+// system exceedance's is the Tier 1 notice, a copper one's its own, a
+// system undetermined alert's (and its Cancel's) the undetermined period's.
 func TemplateIn(lang string, a tapproof.Alert) Template {
 	id := TemplateScreeningAlert
 	switch {
-	case a.Class == tapproof.SystemExceedance:
+	case a.Class == tapproof.SystemExceedance && a.Analyte == tapproof.Lead:
 		id = TemplateTier1
+	case a.Class == tapproof.SystemExceedance:
+		// Copper's action level exceedance is no Tier 1 notice and has
+		// no lead advice.
+		id = TemplateCopperALE
+	case a.Class == tapproof.SystemUndetermined:
+		id = TemplateUndetermined
 	case a.Class == tapproof.IndividualCompliance:
 		id = TemplateIndividualResult
 	case a.Type() == tapproof.CancelMsg:
@@ -264,9 +274,9 @@ func (n Notice) SHA256() string {
 // noticeData is what notice templates see.
 type noticeData struct {
 	AlertID, Utility, Place, Analyte, Rule string
-	Value, Level, Recovery                 string
+	Value, Level, Recovery, Upper          string
 	SampledAt, Since                       string
-	Update                                 bool
+	Update, Cancel                         bool
 	References                             []tapproof.AlertRef
 	HealthEffects                          string
 	StatusURL, CAPURL, ConfirmURL          string
@@ -288,7 +298,8 @@ func RenderIn(lang string, a tapproof.Alert, site *Site, links Links) (Notice, e
 	d := noticeData{
 		AlertID: a.ID, Utility: a.Utility, Analyte: string(a.Analyte),
 		Rule: a.Rule, Value: Quantity(a.Value, a.Unit), Level: Quantity(a.Level, a.Unit), Recovery: Quantity(a.Recovery, a.Unit),
-		Update: a.Type() == tapproof.UpdateMsg, References: a.References,
+		Upper:  Quantity(a.Upper, a.Unit),
+		Update: a.Type() == tapproof.UpdateMsg, Cancel: a.Type() == tapproof.CancelMsg, References: a.References,
 		HealthEffects: HealthEffectsIn(t.Language, a.Analyte), StatusURL: links.Status(a.Utility, a.Site), CAPURL: links.CAP(a.ID),
 	}
 	var err error
