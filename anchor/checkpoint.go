@@ -80,13 +80,22 @@ func OpenCheckpoint(signed []byte, logKey note.Verifier) (*log.Checkpoint, error
 }
 
 // Checkpoint signs a checkpoint of the latest integrated tree if it is larger
-// than the latest checkpoint in store, and stores it. It first checks, with
-// a consistency proof from Trillian verified here, that the tree extends the
-// stored checkpoint; if it does not, it signs nothing and returns an
-// *InconsistencyError. With no stored checkpoint it signs the current tree,
-// even an empty one. It returns the latest signed checkpoint and whether it
-// signed a new one.
-func (l *Log) Checkpoint(ctx context.Context, store CheckpointStore) (signed []byte, grew bool, err error) {
+// than the latest checkpoint in store, and stores it. Trillian is storage,
+// not authority, so it checks the tree first, twice. With a consistency
+// proof from Trillian verified here, that the tree extends the stored
+// checkpoint; if it does not, it signs nothing and returns an
+// *InconsistencyError. And that the tree's root is the root of the leaves
+// tapproof appended: those Append stored in this process, each hashed
+// once, and for any index it did not see (before a restart, on another
+// replica) the leaf src serves, src being the leaves as tapproof appends
+// them (the journal); if Trillian holds any other leaf, at an index
+// tapproof appended or one it did not, it signs nothing and returns a
+// *ForeignLeafError. The check costs one hash per new leaf and, after a
+// restart, one leaf and one inclusion proof from Trillian, proven against
+// the stored checkpoint. With no stored checkpoint it signs the current
+// tree, even an empty one, once its every leaf is checked. It returns the
+// latest signed checkpoint and whether it signed a new one.
+func (l *Log) Checkpoint(ctx context.Context, store CheckpointStore, src LeafSource) (signed []byte, grew bool, err error) {
 	prevSigned, err := store.LatestCheckpoint(ctx, l.cfg.Origin)
 	if err != nil {
 		return nil, false, fmt.Errorf("latest checkpoint of %s: %w", l.cfg.Origin, err)
@@ -95,11 +104,13 @@ func (l *Log) Checkpoint(ctx context.Context, store CheckpointStore) (signed []b
 	if err != nil {
 		return nil, false, err
 	}
+	prevSize, prevRoot := uint64(0), rfc6962.DefaultHasher.EmptyRoot()
 	if prevSigned != nil {
 		prev, err := OpenCheckpoint(prevSigned, l.cfg.Verifier)
 		if err != nil {
 			return nil, false, fmt.Errorf("stored %w", err)
 		}
+		prevSize, prevRoot = prev.Size, prev.Hash
 		inconsistent := func(p [][]byte, err error) error {
 			return &InconsistencyError{
 				Origin: l.cfg.Origin, Checkpoint: prevSigned,
@@ -124,6 +135,13 @@ func (l *Log) Checkpoint(ctx context.Context, store CheckpointStore) (signed []b
 			return nil, false, inconsistent(p, proofError(err))
 		}
 	}
+	checked, err := l.checkAppended(ctx, src, prevSize, prevRoot, size, root)
+	if ie, ok := errors.AsType[*InconsistencyError](err); ok {
+		ie.Checkpoint = prevSigned
+	}
+	if err != nil {
+		return nil, false, err
+	}
 	signed, err = SignCheckpoint(l.cfg.Signer, size, root)
 	if err != nil {
 		return nil, false, err
@@ -131,6 +149,7 @@ func (l *Log) Checkpoint(ctx context.Context, store CheckpointStore) (signed []b
 	if err := store.PutCheckpoint(ctx, l.cfg.Origin, size, signed); err != nil {
 		return nil, false, fmt.Errorf("store checkpoint of %s at %d: %w", l.cfg.Origin, size, err)
 	}
+	l.appended.commit(checked)
 	return signed, true, nil
 }
 
@@ -147,12 +166,12 @@ type CheckpointerHooks struct {
 // RunCheckpointer calls Checkpoint at once and then every interval
 // (DefaultCheckpointInterval if zero) until ctx is done, when it returns nil.
 // Errors go to hooks.Err and the next tick tries again; an
-// *InconsistencyError is returned instead, because trying again cannot fix
-// it: the log's checkpoints must stop there, and its evidence go to a
-// person.
-func (l *Log) RunCheckpointer(ctx context.Context, store CheckpointStore, every time.Duration, hooks CheckpointerHooks) error {
+// *InconsistencyError or a *ForeignLeafError is returned instead, because
+// trying again cannot fix it: the log's checkpoints must stop there, and
+// its evidence go to a person.
+func (l *Log) RunCheckpointer(ctx context.Context, store CheckpointStore, src LeafSource, every time.Duration, hooks CheckpointerHooks) error {
 	return runEvery(ctx, every, func(ctx context.Context) error {
-		signed, grew, err := l.Checkpoint(ctx, store)
+		signed, grew, err := l.Checkpoint(ctx, store, src)
 		if err == nil && hooks.Tick != nil {
 			if !grew {
 				signed = nil
@@ -175,6 +194,9 @@ func runEvery(ctx context.Context, every time.Duration, step func(context.Contex
 				return nil
 			}
 			if _, ok := errors.AsType[*InconsistencyError](err); ok {
+				return err
+			}
+			if _, ok := errors.AsType[*ForeignLeafError](err); ok {
 				return err
 			}
 			if onErr != nil {

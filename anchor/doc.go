@@ -12,9 +12,14 @@
 //
 // Trillian signs nothing. The anchor signs checkpoints itself, as signed notes
 // in the C2SP tlog-checkpoint format (https://c2sp.org/tlog-checkpoint,
-// https://c2sp.org/signed-note), and only after checking that the new root is
-// consistent with the last checkpoint it signed; otherwise it refuses and
-// returns an *InconsistencyError that keeps the evidence. The Merkle tree, its
+// https://c2sp.org/signed-note), and only after two checks. Trillian is
+// storage, not authority: anyone who reaches its gRPC port can append to a
+// tree. So the new root must be consistent with the last checkpoint signed
+// (otherwise an *InconsistencyError), and it must be the root of the leaves
+// tapproof appended, recomputed with a compact range from the leaf hashes
+// Append records and, for leaves appended before a restart, the journal
+// (otherwise a *ForeignLeafError, naming the first leaf that differs). Both
+// errors keep the evidence and stop the checkpointer. The Merkle tree, its
 // leaf hashes and its inclusion and consistency proofs are those of RFC 6962
 // (https://www.rfc-editor.org/rfc/rfc6962, section 2.1). A Bundle carries a
 // leaf and a C2SP tlog-proof (https://c2sp.org/tlog-proof), which VerifyBundle

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/trillian"
 	"github.com/google/trillian/types"
+	"github.com/transparency-dev/merkle/rfc6962"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -37,6 +38,9 @@ const readBackWait = time.Minute
 type Log struct {
 	cfg LogConfig
 	log trillian.TrillianLogClient
+	// appended is what Append stored, for Checkpoint to check the tree
+	// against.
+	appended appended
 }
 
 // Origin returns the checkpoint origin of the log.
@@ -141,8 +145,15 @@ func (l *Log) appendBatch(ctx context.Context, batch []tapproof.Leaf) error {
 		}
 	}
 	if len(present) > 0 {
-		return l.compareStored(ctx, present)
+		if err := l.compareStored(ctx, present); err != nil {
+			return err
+		}
 	}
+	indices, hashes := make([]uint64, len(batch)), make([][]byte, len(batch))
+	for i, e := range batch {
+		indices[i], hashes[i] = e.Index, rfc6962.DefaultHasher.HashLeaf(e.Bytes)
+	}
+	l.appended.add(indices, hashes)
 	return nil
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/transparency-dev/merkle/testonly"
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/anchor"
@@ -154,6 +155,7 @@ func (s *memStore) latest(origin string) (uint64, int) {
 }
 
 type trillianEnv struct {
+	addr     string
 	client   *anchor.Client
 	signer   note.Signer
 	verifier note.Verifier
@@ -170,7 +172,7 @@ func newTrillianEnv(t *testing.T) *trillianEnv {
 	}
 	t.Cleanup(func() { c.Close() })
 	s, v := newLogKey(t)
-	return &trillianEnv{client: c, signer: s, verifier: v}
+	return &trillianEnv{addr: addr, client: c, signer: s, verifier: v}
 }
 
 // newLog creates a tree and returns its Log, signing with the env's key.
@@ -194,6 +196,17 @@ func readings(t testing.TB, key ed25519.PrivateKey, device string, n int) [][]by
 		out = append(out, signReading(t, key, testReading(device, uint64(i))))
 	}
 	return out
+}
+
+// journaled serves leaves as the journal would, from index 0: what the
+// checkpointer checks a tree against where this Log did not append.
+func journaled(leaves [][]byte) anchor.LeafSource {
+	return pages(func(start, count uint64) []tapproof.Leaf {
+		if start >= uint64(len(leaves)) {
+			return nil
+		}
+		return toEntries(start, leaves[start:min(start+count, uint64(len(leaves)))])
+	})
 }
 
 func toEntries(first uint64, leaves [][]byte) []tapproof.Leaf {
@@ -347,7 +360,7 @@ func TestTrillianCheckpoint(t *testing.T) {
 	t.Run("grows", func(t *testing.T) {
 		l := env.newLog(t, 0)
 		store := newMemStore()
-		cp0, grew, err := l.Checkpoint(ctx, store)
+		cp0, grew, err := l.Checkpoint(ctx, store, journaled(leaves))
 		if err != nil || !grew {
 			t.Fatalf("Checkpoint(empty tree) = %v, %v; want a new checkpoint", grew, err)
 		}
@@ -360,7 +373,7 @@ func TestTrillianCheckpoint(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitForSize(t, l, size)
-			cp, grew, err := l.Checkpoint(ctx, store)
+			cp, grew, err := l.Checkpoint(ctx, store, journaled(leaves))
 			if err != nil || !grew {
 				t.Fatalf("Checkpoint(size %d) = %v, %v; want a new checkpoint", size, grew, err)
 			}
@@ -373,7 +386,7 @@ func TestTrillianCheckpoint(t *testing.T) {
 			if c.Origin != testOrigin || c.Size != size || !bytes.Equal(c.Hash, mem.Hash()) {
 				t.Errorf("checkpoint = %+v, want %s size %d root %x", c, testOrigin, size, mem.Hash())
 			}
-			again, grew, err := l.Checkpoint(ctx, store)
+			again, grew, err := l.Checkpoint(ctx, store, journaled(leaves))
 			if err != nil || grew || !bytes.Equal(again, cp) {
 				t.Errorf("Checkpoint(unchanged) = %q, %v, %v; want the same checkpoint, not grown", again, grew, err)
 			}
@@ -397,12 +410,12 @@ func TestTrillianCheckpoint(t *testing.T) {
 			waitForSize(t, x.l, uint64(len(x.leaves)))
 		}
 		storeA := newMemStore()
-		signedA, _, err := a.Checkpoint(ctx, storeA)
+		signedA, _, err := a.Checkpoint(ctx, storeA, journaled(leaves[:10]))
 		if err != nil {
 			t.Fatal(err)
 		}
 		storeB := newMemStore()
-		if _, _, err := b.Checkpoint(ctx, storeB); err != nil {
+		if _, _, err := b.Checkpoint(ctx, storeB, journaled(append(leaves[:3:3], other[3:15]...))); err != nil {
 			t.Fatal(err)
 		}
 		tests := []struct {
@@ -418,7 +431,7 @@ func TestTrillianCheckpoint(t *testing.T) {
 		}
 		for _, tt := range tests {
 			_, putsBefore := tt.store.latest(testOrigin)
-			got, grew, err := tt.l.Checkpoint(ctx, tt.store)
+			got, grew, err := tt.l.Checkpoint(ctx, tt.store, journaled(nil))
 			ie, ok := errors.AsType[*anchor.InconsistencyError](err)
 			if !ok {
 				t.Errorf("Checkpoint(%s) = %q, %v, %v; want an *InconsistencyError", tt.name, got, grew, err)
@@ -444,7 +457,7 @@ func TestTrillianCheckpoint(t *testing.T) {
 		done := make(chan error, 1)
 		var ticks, grew atomic.Int64
 		go func() {
-			done <- l.RunCheckpointer(runCtx, store, 50*time.Millisecond, anchor.CheckpointerHooks{
+			done <- l.RunCheckpointer(runCtx, store, journaled(leaves), 50*time.Millisecond, anchor.CheckpointerHooks{
 				Err:  func(err error) { t.Errorf("checkpointer: %v", err) },
 				Tick: func(signed []byte) { ticks.Add(1); grew.Add(int64(len(signed))) },
 			})
@@ -468,6 +481,63 @@ func TestTrillianCheckpoint(t *testing.T) {
 	})
 }
 
+// TestTrillianForeignLeaf: Trillian is storage, not authority. A leaf
+// appended to the tree directly, by anyone who reaches Trillian's port,
+// at the next index extends the last checkpoint, but it is not a leaf
+// tapproof appended: the checkpointer refuses to sign, in this process
+// and after a restart, naming the index and the leaf found.
+func TestTrillianForeignLeaf(t *testing.T) {
+	env := newTrillianEnv(t)
+	ctx := t.Context()
+	leaves := readings(t, newDeviceKey(t), "d1", 20)
+	id, err := env.client.CreateTree(ctx, "tapproof test "+t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() *anchor.Log {
+		l, err := env.client.Log(anchor.LogConfig{TreeID: id, Signer: env.signer, Verifier: env.verifier})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	l, store := open(), newMemStore()
+	if err := l.Append(ctx, toEntries(0, leaves)); err != nil {
+		t.Fatal(err)
+	}
+	waitForSize(t, l, 20)
+	if _, grew, err := l.Checkpoint(ctx, store, journaled(leaves)); err != nil || !grew {
+		t.Fatalf("Checkpoint() = %v, %v; want a checkpoint of 20", grew, err)
+	}
+
+	conn, err := grpc.NewClient(env.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	foreign := []byte("written behind tapproof's back")
+	resp, err := trillian.NewTrillianLogClient(conn).AddSequencedLeaves(ctx, &trillian.AddSequencedLeavesRequest{LogId: id,
+		Leaves: []*trillian.LogLeaf{{LeafValue: foreign, LeafIndex: 20, LeafIdentityHash: []byte("anything")}}})
+	if err != nil || resp.GetResults()[0].GetStatus().GetCode() != 0 {
+		t.Fatalf("AddSequencedLeaves() = %v, %v", resp, err)
+	}
+	waitForSize(t, l, 21)
+	found := rfc6962.DefaultHasher.HashLeaf(foreign)
+	for _, tt := range []struct {
+		name string
+		l    *anchor.Log
+	}{{"appending log", l}, {"after a restart", open()}} {
+		_, grew, err := tt.l.Checkpoint(ctx, store, journaled(leaves))
+		fe, ok := errors.AsType[*anchor.ForeignLeafError](err)
+		if !ok || grew || fe.Index != 20 || fe.Size != 21 || fe.Appended != nil || !bytes.Equal(fe.Found, found) {
+			t.Errorf("Checkpoint(%s) = %v, %v; want a *ForeignLeafError at 20 with leaf hash %x", tt.name, grew, err, found)
+		}
+		if size, _ := store.latest(testOrigin); size != 20 {
+			t.Errorf("Checkpoint(%s): store at %d, want 20: nothing signed", tt.name, size)
+		}
+	}
+}
+
 func TestTrillianBundle(t *testing.T) {
 	env := newTrillianEnv(t)
 	ctx := t.Context()
@@ -479,7 +549,7 @@ func TestTrillianBundle(t *testing.T) {
 	}
 	waitForSize(t, l, 21)
 	store := newMemStore()
-	cp, _, err := l.Checkpoint(ctx, store)
+	cp, _, err := l.Checkpoint(ctx, store, journaled(leaves))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,6 +69,9 @@ type utilityLog struct {
 	// inconsistent, once set, is why the log's checkpoints stopped: its
 	// tree does not extend what was signed.
 	inconsistent atomic.Pointer[anchor.InconsistencyError]
+	// foreign, once set, is why the log's checkpoints stopped: its tree
+	// holds a leaf tapproof did not append.
+	foreign atomic.Pointer[anchor.ForeignLeafError]
 }
 
 // maxLag is the anchoring lag past which tapproof reports itself not ready.

@@ -412,6 +412,9 @@ func (p *app) ready(ctx context.Context, nc *nats.Conn, iw *influx.Writer, stall
 		if ie := ul.inconsistent.Load(); ie != nil {
 			return fmt.Errorf("log %s is inconsistent, no checkpoint is signed: %w", ul.info.Utility, ie)
 		}
+		if fe := ul.foreign.Load(); fe != nil {
+			return fmt.Errorf("log %s holds a leaf tapproof did not append, no checkpoint is signed: %w", ul.info.Utility, fe)
+		}
 		if lag := time.Duration(ul.lag.Load()); lag > maxLag {
 			return fmt.Errorf("log %s is behind: its oldest unanchored entry waited %s (limit %s)", ul.info.Utility, lag.Round(time.Second), maxLag)
 		}

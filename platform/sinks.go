@@ -202,8 +202,11 @@ func (r *logRunner) writeInflux(ctx context.Context, es []journal.Entry) error {
 // (anchor.Log.RunCheckpointer), and records the log's size, the
 // checkpoint's time, how long the entries it newly covers waited for it,
 // and how old the oldest entry not yet covered is. A tree that does not
-// extend what was signed stops this log's checkpoints for good: the error
-// holds the evidence, and /readyz fails until a person has looked.
+// extend what was signed, or that holds a leaf tapproof did not append
+// (checked against the leaves the anchor appended, and the journal for
+// those it appended before this replica led the log), stops this log's
+// checkpoints for good: the error holds the evidence, the refusal is
+// counted, and /readyz fails until a person has looked.
 //
 // After each new checkpoint it pokes signed, if not nil, without waiting.
 func (r *logRunner) checkpoints(ctx context.Context, signed chan<- struct{}) error {
@@ -240,18 +243,55 @@ func (r *logRunner) checkpoints(ctx context.Context, signed chan<- struct{}) err
 		r.ul.lag.Store(int64(age))
 		r.metrics.oldestUnanchored.WithLabelValues(utility).Set(age.Seconds())
 	}
-	err := r.ul.log.RunCheckpointer(ctx, r.ul.checkpoints, r.cfg.CheckpointInterval,
+	err := r.ul.log.RunCheckpointer(ctx, r.ul.checkpoints, journalLeaves{r.journal, utility}, r.cfg.CheckpointInterval,
 		anchor.CheckpointerHooks{Err: r.onErr(ctx, "checkpoint"), Tick: tick})
 	if inconsistent, ok := errors.AsType[*anchor.InconsistencyError](err); ok {
 		// Never sign over a tree that does not extend what was signed:
 		// this is the evidence a regulator needs. Stop and shout, and
 		// leave the other logs and ingest running.
 		r.metrics.sinkErrors.WithLabelValues("checkpoint").Inc()
+		r.metrics.checkpointRefused.WithLabelValues(utility, refusedInconsistent).Inc()
 		r.ul.inconsistent.Store(inconsistent)
 		r.log.Error("LOG INCONSISTENT: refusing to sign any further checkpoint", slog.String("utility", utility), slog.Any("error", err))
 		return nil
 	}
+	if foreign, ok := errors.AsType[*anchor.ForeignLeafError](err); ok {
+		// Trillian is storage, not authority: a leaf tapproof did not
+		// append was written into the tree behind its back. The same.
+		r.metrics.sinkErrors.WithLabelValues("checkpoint").Inc()
+		r.metrics.checkpointRefused.WithLabelValues(utility, refusedForeignLeaf).Inc()
+		r.ul.foreign.Store(foreign)
+		r.log.Error("FOREIGN LEAF IN THE LOG: refusing to sign any further checkpoint", slog.String("utility", utility),
+			slog.Uint64("index", foreign.Index), slog.Any("error", err))
+		return nil
+	}
 	return err
+}
+
+// The reasons of tapproof_checkpoint_refused_total.
+const (
+	refusedInconsistent = "inconsistent"
+	refusedForeignLeaf  = "foreign_leaf"
+)
+
+// journalLeaves serves a log's leaves from the journal only, as the
+// anchor appends them (journal.Leaves): what the checkpointer checks
+// Trillian's tree against where it did not see the anchor append.
+type journalLeaves struct {
+	journal *journal.Journal
+	utility string
+}
+
+func (j journalLeaves) Leaves(ctx context.Context, start, count uint64) ([]tapproof.Leaf, error) {
+	bs, err := j.journal.Leaves(ctx, j.utility, start, count)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tapproof.Leaf, len(bs))
+	for i, b := range bs {
+		out[i] = tapproof.Leaf{Index: start + uint64(i), Bytes: b}
+	}
+	return out, nil
 }
 
 // watchIngest samples how many readings wait for ingest.
@@ -299,6 +339,9 @@ type platformMetrics struct {
 	logLeader        *prometheus.GaugeVec
 	setAside         *prometheus.CounterVec
 	leavesRead       *prometheus.CounterVec
+	// checkpointRefused counts the logs whose checkpointer stopped, by
+	// reason.
+	checkpointRefused *prometheus.CounterVec
 	witnessMetrics
 	auditMetrics
 }
@@ -355,6 +398,10 @@ func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
 			Help: "Leaves served to readers of the logs (GET /v1/logs/{log}/leaves, the audit), by source: the journal for what the latest signed checkpoint covers, Trillian for a tail integrated since or when the journal cannot answer.",
 		}, []string{"source"}),
 	}
+	m.checkpointRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tapproof_checkpoint_refused_total",
+		Help: "Times a log's checkpointer stopped signing, by reason: inconsistent (the tree does not extend the last checkpoint) or foreign_leaf (Trillian holds a leaf tapproof did not append). /readyz says why.",
+	}, []string{"log", "reason"})
 	m.leavesRead.WithLabelValues("journal")
 	m.leavesRead.WithLabelValues("trillian")
 	for _, s := range []string{"anchor", "influx", "exceedance"} {
@@ -367,7 +414,7 @@ func newPlatformMetrics(reg prometheus.Registerer) *platformMetrics {
 	}
 	m.sinkEntries.WithLabelValues("anchor")
 	m.sinkEntries.WithLabelValues("influx")
-	reg.MustRegister(m.sinkEntries, m.sinkErrors, m.pending, m.ingestPending, m.logSize, m.checkpointTime, m.oldestUnanchored, m.proofLatency, m.leader, m.logLeader, m.setAside, m.leavesRead)
+	reg.MustRegister(m.sinkEntries, m.sinkErrors, m.pending, m.ingestPending, m.logSize, m.checkpointTime, m.oldestUnanchored, m.proofLatency, m.leader, m.logLeader, m.setAside, m.leavesRead, m.checkpointRefused)
 	m.witnessMetrics = newWitnessMetrics(reg)
 	m.auditMetrics = newAuditMetrics(reg)
 	return m
