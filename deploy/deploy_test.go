@@ -169,6 +169,9 @@ func checkImage(t *testing.T, where, image string) {
 type composeFile struct {
 	Services map[string]composeService `yaml:"services"`
 	Volumes  map[string]any            `yaml:"volumes"`
+	Networks map[string]*struct {
+		Internal bool `yaml:"internal"`
+	} `yaml:"networks"`
 }
 
 type composeService struct {
@@ -179,6 +182,8 @@ type composeService struct {
 	Ports       []string       `yaml:"ports"`
 	Volumes     []string       `yaml:"volumes"`
 	DependsOn   map[string]any `yaml:"depends_on"`
+	// Networks is a list of names or a map keyed by name.
+	Networks    yaml.Node `yaml:"networks"`
 	Healthcheck *struct {
 		Test []string `yaml:"test"`
 	} `yaml:"healthcheck"`
@@ -319,6 +324,83 @@ func TestCompose(t *testing.T) {
 	// Grafana gets every variable its provisioning files use.
 	checkGrafanaEnv(t, "compose service grafana", envStrings(c.Services["grafana"].Environment))
 	checkGrafanaMounts(t, c.Services["grafana"].Volumes)
+}
+
+// networks returns the networks s joins: default if it names none.
+func (s composeService) networks(t *testing.T) []string {
+	t.Helper()
+	switch s.Networks.Kind {
+	case 0:
+		return []string{"default"}
+	case yaml.SequenceNode:
+		var names []string
+		if err := s.Networks.Decode(&names); err != nil {
+			t.Fatal(err)
+		}
+		return names
+	case yaml.MappingNode:
+		var m map[string]any
+		if err := s.Networks.Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		return slices.Sorted(maps.Keys(m))
+	}
+	t.Fatalf("networks: unexpected YAML %v", s.Networks.Kind)
+	return nil
+}
+
+// TestComposeTrillianPrivate: Trillian's gRPC port takes writes from anyone
+// who reaches it, and PostgreSQL holds its tree. Neither publishes a port;
+// both are only on internal networks; only tapproof (and Prometheus, for
+// metrics) shares one with the Trillian servers, and only they share one
+// with PostgreSQL.
+func TestComposeTrillianPrivate(t *testing.T) {
+	c, _ := readCompose(t)
+	trillian := []string{"trillian-log-server", "trillian-log-signer"}
+	peers := map[string][]string{ // who may share a network with each
+		"trillian-log-server": {"trillian-log-signer", "postgres", "tapproof", "prometheus"},
+		"trillian-log-signer": {"trillian-log-server", "postgres", "tapproof", "prometheus"},
+		"postgres":            trillian,
+	}
+	on := map[string][]string{} // network -> services
+	for name, s := range c.Services {
+		for _, n := range s.networks(t) {
+			on[n] = append(on[n], name)
+		}
+	}
+	for svc, allowed := range peers {
+		s, ok := c.Services[svc]
+		if !ok {
+			t.Errorf("compose: no service %s", svc)
+			continue
+		}
+		if len(s.Ports) > 0 {
+			t.Errorf("compose service %s: publishes %v, want no port", svc, s.Ports)
+		}
+		for _, n := range s.networks(t) {
+			if net := c.Networks[n]; net == nil || !net.Internal {
+				t.Errorf("compose service %s: on network %s, which is not declared internal: true", svc, n)
+			}
+			for _, other := range on[n] {
+				if other != svc && !slices.Contains(allowed, other) {
+					t.Errorf("compose service %s shares network %s with %s; only %v may reach it", svc, n, other, allowed)
+				}
+			}
+		}
+	}
+	shares := func(a, b string) bool {
+		for _, n := range c.Services[a].networks(t) {
+			if slices.Contains(c.Services[b].networks(t), n) {
+				return true
+			}
+		}
+		return false
+	}
+	for a, b := range map[string]string{"tapproof": "trillian-log-server", "trillian-log-server": "postgres", "trillian-log-signer": "postgres"} {
+		if !shares(a, b) {
+			t.Errorf("compose: %s shares no network with %s, which it connects to", a, b)
+		}
+	}
 }
 
 func mountsVolume(c composeFile, svc, path string) bool {
@@ -506,8 +588,44 @@ type k8sSpec struct {
 	Selector    any                    `yaml:"selector"`
 	Strategy    *struct{ Type string } `yaml:"strategy"`
 	Template    struct {
+		Metadata struct {
+			Labels map[string]string `yaml:"labels"`
+		} `yaml:"metadata"`
 		Spec podSpec `yaml:"spec"`
 	} `yaml:"template"`
+	// A NetworkPolicy's.
+	PodSelector *labelSelector `yaml:"podSelector"`
+	PolicyTypes []string       `yaml:"policyTypes"`
+	Ingress     []struct {
+		From []struct {
+			PodSelector       *labelSelector `yaml:"podSelector"`
+			NamespaceSelector any            `yaml:"namespaceSelector"`
+			IPBlock           any            `yaml:"ipBlock"`
+		} `yaml:"from"`
+		Ports []struct {
+			Port any `yaml:"port"`
+		} `yaml:"ports"`
+	} `yaml:"ingress"`
+}
+
+// labelSelector is a Kubernetes label selector; these tests read only
+// matchLabels, and refuse matchExpressions.
+type labelSelector struct {
+	MatchLabels      map[string]string `yaml:"matchLabels"`
+	MatchExpressions []any             `yaml:"matchExpressions"`
+}
+
+// selects reports whether s selects pods labelled labels.
+func (s *labelSelector) selects(labels map[string]string) bool {
+	if s == nil || len(s.MatchExpressions) > 0 {
+		return false
+	}
+	for k, v := range s.MatchLabels {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 type k8sPort struct {
@@ -811,6 +929,101 @@ func TestKubernetes(t *testing.T) {
 		}
 		if s, ok := cf.Services[name]; ok && s.Image != w.Spec.Template.Spec.Containers[0].Image {
 			t.Errorf("%s: image %s, but compose runs %s", name, w.Spec.Template.Spec.Containers[0].Image, s.Image)
+		}
+	}
+}
+
+// TestKubernetesTrillianPolicy: NetworkPolicies admit to the Trillian log
+// server's gRPC port tapproof's pods only, to the Trillian servers' other
+// ports Prometheus only, and to PostgreSQL the Trillian servers only. A
+// policy's rules add up, so every policy selecting those pods is checked,
+// and every peer is a pod selector in the namespace matching an actual
+// workload (no ipBlock, no namespaceSelector, no rule without from).
+func TestKubernetesTrillianPolicy(t *testing.T) {
+	_, objs := readKubernetes(t)
+	pods := map[string]map[string]string{} // workload -> pod labels
+	for _, o := range objs {
+		if o.Kind == "Deployment" || o.Kind == "StatefulSet" {
+			pods[o.name()] = o.Spec.Template.Metadata.Labels
+		}
+	}
+	type peer struct {
+		workload string
+		port     int // 0: any port
+	}
+	allowed := map[string][]peer{
+		"trillian-log-server": {{"tapproof", 8090}, {"prometheus", 8091}},
+		"trillian-log-signer": {{"prometheus", 8091}},
+		"postgres":            {{"trillian-log-server", 5432}, {"trillian-log-signer", 5432}},
+	}
+	must := map[string][]peer{
+		"trillian-log-server": {{"tapproof", 8090}},
+		"postgres":            {{"trillian-log-server", 5432}, {"trillian-log-signer", 5432}},
+	}
+	for protected, ok := range allowed {
+		labels, found := pods[protected]
+		if !found {
+			t.Errorf("no workload %s", protected)
+			continue
+		}
+		admitted := map[peer]bool{}
+		policies := 0
+		for _, o := range objs {
+			if o.Kind != "NetworkPolicy" || !o.Spec.PodSelector.selects(labels) {
+				continue
+			}
+			where := "NetworkPolicy " + o.name()
+			if !slices.Contains(o.Spec.PolicyTypes, "Ingress") {
+				continue // restricts nothing coming in
+			}
+			policies++
+			for _, rule := range o.Spec.Ingress {
+				if len(rule.From) == 0 {
+					t.Errorf("%s: a rule without from admits every source to %s", where, protected)
+				}
+				var ports []int
+				for _, p := range rule.Ports {
+					n, isInt := p.Port.(int)
+					if !isInt {
+						t.Errorf("%s: port %v, want a number", where, p.Port)
+					}
+					ports = append(ports, n)
+				}
+				if len(ports) == 0 {
+					ports = []int{0}
+				}
+				for _, from := range rule.From {
+					if from.IPBlock != nil || from.NamespaceSelector != nil || from.PodSelector == nil {
+						t.Errorf("%s: admits %+v to %s, want only pod selectors in the namespace", where, from, protected)
+						continue
+					}
+					matched := false
+					for w, l := range pods {
+						if !from.PodSelector.selects(l) {
+							continue
+						}
+						matched = true
+						for _, port := range ports {
+							p := peer{w, port}
+							if !slices.Contains(ok, p) {
+								t.Errorf("%s admits %s to %s on port %d (0: any); allowed: %v", where, w, protected, port, ok)
+							}
+							admitted[p] = true
+						}
+					}
+					if !matched {
+						t.Errorf("%s: selector %v matches no workload's pods", where, from.PodSelector.MatchLabels)
+					}
+				}
+			}
+		}
+		if policies == 0 {
+			t.Errorf("no NetworkPolicy restricts ingress to %s: every pod in the cluster can reach it", protected)
+		}
+		for _, p := range must[protected] {
+			if !admitted[p] {
+				t.Errorf("%s: %s is not admitted on port %d, and needs to be", protected, p.workload, p.port)
+			}
 		}
 	}
 }
