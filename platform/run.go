@@ -391,29 +391,33 @@ func (p *app) ready(ctx context.Context, nc *nats.Conn, iw *influx.Writer, stall
 	if !nc.IsConnected() {
 		return errors.New("nats disconnected")
 	}
-	if err := stalls.check(); err != nil {
-		return err
-	}
-	if err := iw.Ping(ctx); err != nil {
-		return fmt.Errorf("influxdb: %w", err)
-	}
 	p.mu.Lock()
 	uls := make([]*utilityLog, 0, len(p.logs))
 	for _, ul := range p.logs {
 		uls = append(uls, ul)
 	}
 	p.mu.Unlock()
-	for i, ul := range uls {
-		if i == 0 {
-			if _, _, err := ul.log.Root(ctx); err != nil {
-				return fmt.Errorf("trillian: %w", err)
-			}
-		}
+	// A log whose checkpointer refused first, with its evidence: its
+	// anchor, refused by Trillian too, stalls behind it.
+	for _, ul := range uls {
 		if ie := ul.inconsistent.Load(); ie != nil {
 			return fmt.Errorf("log %s is inconsistent, no checkpoint is signed: %w", ul.info.Utility, ie)
 		}
 		if fe := ul.foreign.Load(); fe != nil {
 			return fmt.Errorf("log %s holds a leaf tapproof did not append, no checkpoint is signed: %w", ul.info.Utility, fe)
+		}
+	}
+	if err := stalls.check(); err != nil {
+		return err
+	}
+	if err := iw.Ping(ctx); err != nil {
+		return fmt.Errorf("influxdb: %w", err)
+	}
+	for i, ul := range uls {
+		if i == 0 {
+			if _, _, err := ul.log.Root(ctx); err != nil {
+				return fmt.Errorf("trillian: %w", err)
+			}
 		}
 		if lag := time.Duration(ul.lag.Load()); lag > maxLag {
 			return fmt.Errorf("log %s is behind: its oldest unanchored entry waited %s (limit %s)", ul.info.Utility, lag.Round(time.Second), maxLag)
