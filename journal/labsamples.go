@@ -131,6 +131,12 @@ func (j *Journal) indexedSample(ctx context.Context, s jetstream.Stream, utility
 	if m.Subject != labSampleSubject(utility, lab) || m.Header.Get(HeaderSample) != sampleID {
 		return Entry{}, false, fmt.Errorf("lab sample %s: the index names leaf %d, which is not that sample", key, idx)
 	}
+	if !j.sealed(m.Subject, m.Sequence, m.Header, m.Data) {
+		// Not tapproof's entry (written with broker credentials): it is
+		// set aside in the log and holds no sample id. index replaces it
+		// when the real sample is appended.
+		return Entry{}, false, nil
+	}
 	e, err := entryOf(m.Subject, m.Sequence, m.Header, m.Data)
 	return e, err == nil, err
 }
@@ -171,8 +177,11 @@ func (j *Journal) indexLab(ctx context.Context, s jetstream.Stream, utility, lab
 		if m.Sequence > last {
 			break
 		}
-		if err := j.index(ctx, utility, lab, m.Header.Get(HeaderSample), m.Sequence-1); err != nil {
-			return 0, err
+		// An unsealed entry is set aside in the log: it claims no id.
+		if j.sealed(m.Subject, m.Sequence, m.Header, m.Data) {
+			if err := j.index(ctx, utility, lab, m.Header.Get(HeaderSample), m.Sequence-1); err != nil {
+				return 0, err
+			}
 		}
 		seq = m.Sequence + 1
 	}
@@ -182,25 +191,53 @@ func (j *Journal) indexLab(ctx context.Context, s jetstream.Stream, utility, lab
 	return last, nil
 }
 
-// index records that sample sampleID of lab is at leaf idx, with an
-// optimistic create: the first index of a sample is never overwritten.
+// index records that sample sampleID of lab is at leaf idx, a sealed entry,
+// with an optimistic create: the first index of a sample is never
+// overwritten by another sealed entry. An index naming an entry that is
+// not a sealed sample of that id (written into the bucket, or naming an
+// unsealed entry, with broker credentials) is replaced.
 func (j *Journal) index(ctx context.Context, utility, lab, sampleID string, idx uint64) error {
 	if sampleID == "" {
 		return fmt.Errorf("lab %s: leaf %d has no %s header", lab, idx, HeaderSample)
 	}
 	key := sampleKey(utility, lab, sampleID)
-	_, err := j.samples.Create(ctx, key, []byte(strconv.FormatUint(idx, 10)))
+	val := []byte(strconv.FormatUint(idx, 10))
+	_, err := j.samples.Create(ctx, key, val)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		// Already indexed, by this leaf (a repeated repair) or by an
 		// earlier one: AppendLabSample's optimistic append makes a second
 		// copy impossible, and should one exist the first stays indexed
-		// while a recomputation from the log reports both.
-		return nil
+		// while a recomputation from the log reports both. Unless what
+		// is indexed is not that sample's sealed entry.
+		kve, gerr := j.samples.Get(ctx, key)
+		if gerr != nil {
+			return fmt.Errorf("lab sample %s: index: %w", tapproof.LabSampleKey(lab, sampleID), gerr)
+		}
+		if j.indexesSealed(ctx, utility, lab, sampleID, kve.Value()) {
+			return nil
+		}
+		_, err = j.samples.Update(ctx, key, val, kve.Revision())
 	}
 	if err != nil {
 		return fmt.Errorf("lab sample %s: index: %w", tapproof.LabSampleKey(lab, sampleID), err)
 	}
 	return nil
+}
+
+// indexesSealed reports whether val, an index value, names the sealed
+// entry of sample sampleID of lab.
+func (j *Journal) indexesSealed(ctx context.Context, utility, lab, sampleID string, val []byte) bool {
+	idx, err := strconv.ParseUint(string(val), 10, 64)
+	if err != nil {
+		return false
+	}
+	s, err := j.logStream(ctx, utility, false)
+	if err != nil {
+		return false
+	}
+	m, err := s.GetMsg(ctx, idx+1)
+	return err == nil && m.Subject == labSampleSubject(utility, lab) && m.Header.Get(HeaderSample) == sampleID &&
+		j.sealed(m.Subject, m.Sequence, m.Header, m.Data)
 }
 
 // AppendLabSample appends a lab sample to its utility's journal, on the
@@ -338,7 +375,7 @@ func (j *Journal) Invalidations(ctx context.Context, utility, lab, sampleID stri
 		if err != nil {
 			return nil, fmt.Errorf("invalidations of %s: %w", tapproof.LabSampleKey(lab, sampleID), err)
 		}
-		if m.Header.Get(HeaderSample) == sampleID {
+		if m.Header.Get(HeaderSample) == sampleID && j.sealed(m.Subject, m.Sequence, m.Header, m.Data) {
 			e, err := entryOf(m.Subject, m.Sequence, m.Header, m.Data)
 			if err != nil {
 				return nil, err
@@ -353,9 +390,12 @@ func (j *Journal) Invalidations(ctx context.Context, utility, lab, sampleID stri
 // consumer says is pending.
 const complianceStall = 30 * time.Second
 
-// ComplianceEntries returns every lab sample and invalidation entry of
-// utility's log and the record of every notice of a compliance alert, in
-// log order: the input of compliance.FromLeaves. It reads only their
+// ComplianceEntries returns every sealed lab sample and invalidation entry
+// of utility's log and the record of every sealed notice of a compliance
+// alert, in log order: the input of compliance.FromLeaves. An unsealed
+// entry is set aside in the log (its leaf is tapproof.SetAsideLeaf), so it
+// is not an input here either: a report from the journal and one from the
+// log agree. It reads only their
 // subjects, with an ordered consumer, so readings and screening notices cost
 // nothing.
 func (j *Journal) ComplianceEntries(ctx context.Context, utility string) ([]Entry, error) {
@@ -398,11 +438,13 @@ func (j *Journal) ComplianceEntries(ctx context.Context, utility string) ([]Entr
 		if err != nil {
 			return nil, fmt.Errorf("compliance entries of %s: %w", utility, err)
 		}
-		e, err := entryOf(m.Subject(), meta.Sequence.Stream, m.Headers(), m.Data())
-		if err != nil {
-			return nil, err
+		if j.sealed(m.Subject(), meta.Sequence.Stream, m.Headers(), m.Data()) {
+			e, err := entryOf(m.Subject(), meta.Sequence.Stream, m.Headers(), m.Data())
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
 		}
-		out = append(out, e)
 		if meta.NumPending == 0 {
 			return out, nil
 		}

@@ -95,30 +95,90 @@ func (j *Journal) seal(m *nats.Msg) *nats.Msg {
 // metaSealedFrom is the log stream's metadata key holding the first
 // stream sequence tapproof sealed: a journal written before sealing began
 // keeps its earlier entries, which were checked by the ingest of their day.
-const metaSealedFrom = "tapproof.sealed_from"
+// metaSealedFromMAC holds its HMAC under the seal key, so that nobody
+// holding only broker credentials can raise the epoch and have unsealed
+// entries taken for tapproof's.
+const (
+	metaSealedFrom    = "tapproof.sealed_from"
+	metaSealedFromMAC = "tapproof.sealed_from_mac"
+)
 
 // sealEpoch returns the first sealed stream sequence of log stream s,
-// recording it in the stream's metadata the first time a sealing journal
-// opens it.
+// recording it in the stream's metadata, with its HMAC, the first time a
+// sealing journal opens it. An epoch whose HMAC is missing (recorded by a
+// version that did not authenticate it) or does not verify is not taken at
+// its word: no earlier than the first entry that carries a valid seal, since
+// tapproof sealed every entry from its epoch on. It is then recorded again,
+// authenticated.
 func (j *Journal) sealEpoch(ctx context.Context, s jetstream.Stream) (uint64, error) {
 	if j.sealKey == nil {
 		return 0, nil
 	}
 	info := s.CachedInfo()
-	if v, ok := info.Config.Metadata[metaSealedFrom]; ok {
-		return strconv.ParseUint(v, 10, 64)
+	v, ok := info.Config.Metadata[metaSealedFrom]
+	if !ok {
+		return j.recordEpoch(ctx, info.Config, info.State.LastSeq+1)
 	}
-	cfg := info.Config
+	from, err := strconv.ParseUint(v, 10, 64)
+	if err == nil && from > 0 && j.epochAuthentic(info.Config.Name, v, info.Config.Metadata[metaSealedFromMAC]) {
+		return from, nil
+	}
+	if err != nil || from == 0 {
+		from = 1 // unreadable: every entry must be sealed
+	}
+	first, err := j.firstSealed(ctx, s, from)
+	if err != nil {
+		return 0, fmt.Errorf("seal epoch: %w", err)
+	}
+	return j.recordEpoch(ctx, info.Config, first)
+}
+
+// recordEpoch records from, authenticated, as the seal epoch in stream
+// configuration cfg.
+func (j *Journal) recordEpoch(ctx context.Context, cfg jetstream.StreamConfig, from uint64) (uint64, error) {
 	cfg.Metadata = maps.Clone(cfg.Metadata)
 	if cfg.Metadata == nil {
 		cfg.Metadata = map[string]string{}
 	}
-	from := info.State.LastSeq + 1
-	cfg.Metadata[metaSealedFrom] = strconv.FormatUint(from, 10)
+	v := strconv.FormatUint(from, 10)
+	cfg.Metadata[metaSealedFrom] = v
+	cfg.Metadata[metaSealedFromMAC] = j.epochMAC(cfg.Name, v)
 	if _, err := j.js.UpdateStream(ctx, cfg); err != nil {
 		return 0, fmt.Errorf("record seal epoch: %w", err)
 	}
 	return from, nil
+}
+
+// epochMAC is the base64 HMAC of stream's seal epoch v.
+func (j *Journal) epochMAC(stream, v string) string {
+	mac := hmac.New(sha256.New, j.sealKey)
+	field(mac, []byte(metaSealedFrom))
+	field(mac, []byte(stream))
+	field(mac, []byte(v))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func (j *Journal) epochAuthentic(stream, v, got string) bool {
+	return got != "" && hmac.Equal([]byte(got), []byte(j.epochMAC(stream, v)))
+}
+
+// firstSealed returns the sequence of the first entry of s before claim
+// whose seal verifies, or claim if there is none.
+func (j *Journal) firstSealed(ctx context.Context, s jetstream.Stream, claim uint64) (uint64, error) {
+	info := s.CachedInfo()
+	for seq := max(info.State.FirstSeq, 1); seq < claim && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if j.validSeal(m.Subject, m.Header, m.Data) {
+			return seq, nil
+		}
+	}
+	return claim, nil
 }
 
 // sealed reports whether a journal message carries a valid seal, or
@@ -135,6 +195,11 @@ func (j *Journal) sealed(subject string, streamSeq uint64, hdr nats.Header, data
 			return true
 		}
 	}
+	return j.validSeal(subject, hdr, data)
+}
+
+// validSeal reports whether a journal message carries a valid seal.
+func (j *Journal) validSeal(subject string, hdr nats.Header, data []byte) bool {
 	got, err := base64.StdEncoding.DecodeString(hdr.Get(HeaderSeal))
 	if err != nil || len(got) == 0 {
 		return false

@@ -1,6 +1,7 @@
 package journal_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -154,5 +155,109 @@ func TestSealEpoch(t *testing.T) {
 	es := drainAll(t, j, "epoch", 2)
 	if len(es) != 2 || es[0].SetAside != "" || es[1].SetAside != tapproof.SetAsideUnsealed {
 		t.Fatalf("entries = %+v, want the legacy reading kept and the foreign entry set aside", es)
+	}
+}
+
+// TestUnsealedEntryClaimsNoSample: an unsealed entry carrying a lab's next
+// sample id, written with broker credentials before the lab reports, does
+// not squat the id (the lab's real sample is appended and indexed, not
+// refused as a copy), is no compliance entry, and an index entry pointed at
+// it by hand is replaced.
+func TestUnsealedEntryClaimsNoSample(t *testing.T) {
+	ctx := t.Context()
+	_, js := natstest.Connect(t, natstest.Server(t))
+	j, err := journal.Open(ctx, js, journal.WithSealKey(sealKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.EnsureLogStream(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.AppendLabSample(ctx, labSample("acme", "S-1"), []byte("sample-1"), journal.FromMessage(1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"S-2", "S-3"} {
+		if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: "tapproof.log.u1.s.acme", Data: []byte("squat"),
+			Header: nats.Header{journal.HeaderSample: []string{id}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Leaf 2 is the squatter of S-3: an index entry pointing at it, written
+	// into the bucket by hand.
+	kv, err := js.KeyValue(ctx, journal.SamplesBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "u1.acme.S-3", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.LabSample(ctx, "u1", "acme", "S-2"); !errors.Is(err, tapproof.ErrNotFound) {
+		t.Errorf("LabSample(S-2) before the lab reported = %v, want not found", err)
+	}
+	for _, id := range []string{"S-2", "S-3"} {
+		idx, err := j.AppendLabSample(ctx, labSample("acme", id), []byte("sample-"+id), journal.FromMessage(2))
+		if err != nil {
+			t.Fatalf("AppendLabSample(%s) after an unsealed entry claimed it = %v", id, err)
+		}
+		e, err := j.LabSample(ctx, "u1", "acme", id)
+		if err != nil || e.Index != idx || string(e.Bytes) != "sample-"+id {
+			t.Errorf("LabSample(%s) = %d %q, %v; want the real sample at %d", id, e.Index, e.Bytes, err, idx)
+		}
+	}
+	es, err := j.ComplianceEntries(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range es {
+		got = append(got, string(e.Bytes))
+	}
+	if diff := cmp.Diff([]string{"sample-1", "sample-S-2", "sample-S-3"}, got); diff != "" {
+		t.Errorf("ComplianceEntries (-want +got):\n%s", diff)
+	}
+}
+
+// TestSealEpochCannotBeRaised: someone holding broker credentials but not
+// the seal key raises the stream's seal epoch past an entry they wrote; a
+// restarted journal does not take the raised epoch at its word, and the
+// entry is still set aside.
+func TestSealEpochCannotBeRaised(t *testing.T) {
+	ctx := t.Context()
+	_, js := natstest.Connect(t, natstest.Server(t))
+	j, err := journal.Open(ctx, js, journal.WithSealKey(sealKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.EnsureLogStream(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.AppendReading(ctx, reading("d1", 1), []byte("leaf-1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "tapproof.log.u1.e.d9", []byte("foreign")); err != nil {
+		t.Fatal(err)
+	}
+	for _, mac := range []string{"", "AAAA"} {
+		s, err := js.Stream(ctx, journal.LogStreamName("u1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := s.CachedInfo().Config
+		cfg.Metadata["tapproof.sealed_from"] = "1000"
+		cfg.Metadata["tapproof.sealed_from_mac"] = mac
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		j, err := journal.Open(ctx, js, journal.WithSealKey(sealKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.EnsureLogStream(ctx, "u1"); err != nil {
+			t.Fatal(err)
+		}
+		es := drainAll(t, j, "epoch"+mac, 2)
+		if len(es) != 2 || es[0].SetAside != "" || es[1].SetAside != tapproof.SetAsideUnsealed {
+			t.Errorf("with the epoch raised (mac %q): entries = %+v, want the foreign entry set aside", mac, es)
+		}
 	}
 }
