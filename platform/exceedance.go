@@ -15,23 +15,30 @@ import (
 	"github.com/tapproof/tapproof/signed"
 )
 
-// exceedanceWatch raises the system action level exceedance alert (the
-// Tier 1 alert) of a monitoring period as soon as the log's samples make its
-// 90th percentile exceed the action level. It is the sink of a cursor that
-// sees only the log's lab sample and invalidation entries: after each batch
-// it recomputes, with the same computation the API serves and anyone can
-// repeat from the log, every period and analyte the batch touches.
+// exceedanceWatch raises the system action level exceedance alert (for
+// lead, the Tier 1 alert) of a monitoring period as soon as the log's
+// samples make its 90th percentile exceed the action level under every
+// reduction of them, and the public system undetermined alert while some
+// reductions exceed and others do not, until a state reviewer resolves
+// them (check). It is the sink of a cursor that sees only the log's lab
+// sample and invalidation entries: after each batch it recomputes, with
+// the same computation the API serves and anyone can repeat from the log,
+// every period and analyte the batch touches.
 //
-// The alert's id names the utility, analyte and period, and it is looked up
+// The exceedance alert's id names the utility, analyte and period, an
+// undetermined alert's also the leaf it began at, and each is looked up
 // before it is published, so a redelivered batch, a restart or a later
-// sample never raises a second one. An invalidation never withdraws it: the
-// report shows the exclusion, the notice that went out stands.
+// sample never raises a second one. An invalidation never withdraws an
+// exceedance alert: the report shows the exclusion, the notice that went
+// out stands.
 type exceedanceWatch struct {
 	journal *journal.Journal
 	reports *complianceBackend
 	alerts  *alerts.Store
-	// failed counts periods that could not be computed (a collection event
-	// only a reviewer can resolve, say); the sink goes on past them.
+	// failed counts periods that could not be computed (a lab sample of
+	// the period that does not verify with the keys, say); the sink goes
+	// on past them. A period whose samples are ambiguous is computed: it
+	// is exceeded, not exceeded or undetermined, never skipped.
 	failed func()
 	log    *slog.Logger
 	now    func() time.Time
@@ -93,10 +100,17 @@ func (w *exceedanceWatch) handle(ctx context.Context, utility string, es []journ
 	return nil
 }
 
-// check computes one period from leaves and raises its alert if it is
-// exceeded and not yet raised. Only a failure to read or publish an alert is
-// returned (and retried); a period that cannot be computed, which only a
-// later entry can change, is logged and counted.
+// check computes one period from leaves and publishes what it decides: the
+// system exceedance alert (the Tier 1 alert for lead) once the period is
+// exceeded under every reduction of its samples, and, for every stretch of
+// the log during which the period was undetermined
+// (compliance.Report.UndeterminedSpans), its system undetermined alert and,
+// once a reviewer's invalidation or a later sample decided it, that
+// alert's cancellation. Each message is looked up before it is published,
+// so none goes out twice. A failure to read or publish an alert is
+// returned (and retried); a period whose entries cannot be computed at all
+// (a lab sample of the period that no longer verifies, say), which only a
+// later entry or the keys can change, is logged and counted.
 func (w *exceedanceWatch) check(ctx context.Context, utility string, leaves []tapproof.Leaf, k periodKey) error {
 	rep, err := compliance.FromLeaves(ctx, leaves, w.reports.keys, w.reports.params(utility, k.period, k.analyte))
 	if err != nil {
@@ -108,20 +122,78 @@ func (w *exceedanceWatch) check(ctx context.Context, utility string, leaves []ta
 			slog.String("period", k.period), slog.String("analyte", string(k.analyte)), slog.Any("error", err))
 		return nil
 	}
-	a, exceeded := rep.SystemAlert(w.now())
-	if !exceeded {
-		return nil
+	now := w.now()
+	if a, exceeded := rep.SystemAlert(now); exceeded {
+		published, err := w.publishOnce(ctx, a)
+		if err != nil {
+			return err
+		}
+		if published {
+			msg := "ACTION LEVEL EXCEEDED: Tier 1 public notice due within 24 hours"
+			if rep.Analyte != tapproof.Lead {
+				msg = "ACTION LEVEL EXCEEDED: treatment, monitoring and reporting obligations (no Tier 1 notice)"
+			}
+			w.log.Warn(msg, slog.String("alert_id", a.ID),
+				slog.String("utility", utility), slog.String("period", k.period), slog.String("analyte", string(k.analyte)),
+				slog.Float64("p90", rep.P90), slog.Float64("action_level", rep.ActionLevel), slog.String("rule", rep.Rule),
+				slog.Bool("ambiguous", rep.Ambiguity != nil))
+		}
 	}
+	msgs := rep.UndeterminedAlerts(now)
+	for i := 0; i < len(msgs); i++ {
+		a := msgs[i]
+		closed := i+1 < len(msgs) && msgs[i+1].Type() == tapproof.CancelMsg
+		if closed {
+			// A stretch that ended: if its cancellation is stored, so
+			// is all of it.
+			cancel := msgs[i+1]
+			i++
+			if _, ok, err := w.alerts.Get(ctx, cancel.ID); err != nil {
+				return fmt.Errorf("exceedance: %w", err)
+			} else if ok {
+				continue
+			}
+			if _, err := w.publishOnce(ctx, a); err != nil {
+				return err
+			}
+			// Refer to the alert as it was stored, when it was raised.
+			if stored, ok, err := w.alerts.Get(ctx, a.ID); err != nil {
+				return fmt.Errorf("exceedance: %w", err)
+			} else if ok {
+				cancel.References = []tapproof.AlertRef{stored.Ref()}
+			}
+			if _, err := w.publishOnce(ctx, cancel); err != nil {
+				return err
+			}
+			w.log.Info("exceedance: undetermined period decided again", slog.String("alert_id", a.ID),
+				slog.String("utility", utility), slog.String("period", k.period), slog.String("analyte", string(k.analyte)),
+				slog.String("determination", string(rep.Determination)))
+			continue
+		}
+		published, err := w.publishOnce(ctx, a)
+		if err != nil {
+			return err
+		}
+		if published {
+			w.log.Warn("PERIOD UNDETERMINED: some reductions of its samples exceed the action level, others do not; a state reviewer must resolve them",
+				slog.String("alert_id", a.ID), slog.String("utility", utility), slog.String("period", k.period),
+				slog.String("analyte", string(k.analyte)), slog.Float64("lowest_p90", a.Value), slog.Float64("highest_p90", a.Upper),
+				slog.Float64("action_level", rep.ActionLevel), slog.String("rule", rep.Rule))
+		}
+	}
+	return nil
+}
+
+// publishOnce publishes a unless a message with its id is stored, and says
+// whether it did.
+func (w *exceedanceWatch) publishOnce(ctx context.Context, a tapproof.Alert) (bool, error) {
 	if _, ok, err := w.alerts.Get(ctx, a.ID); err != nil {
-		return fmt.Errorf("exceedance: %w", err)
+		return false, fmt.Errorf("exceedance: %w", err)
 	} else if ok {
-		return nil
+		return false, nil
 	}
 	if err := w.alerts.Publish(ctx, a); err != nil {
-		return fmt.Errorf("exceedance: %w", err)
+		return false, fmt.Errorf("exceedance: %w", err)
 	}
-	w.log.Warn("ACTION LEVEL EXCEEDED: Tier 1 public notice due within 24 hours", slog.String("alert_id", a.ID),
-		slog.String("utility", utility), slog.String("period", k.period), slog.String("analyte", string(k.analyte)),
-		slog.Float64("p90", rep.P90), slog.Float64("action_level", rep.ActionLevel), slog.String("rule", rep.Rule))
-	return nil
+	return true, nil
 }
