@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
@@ -87,6 +88,7 @@ const (
 	refusedBadSignature = "bad_signature"
 	refusedUnknown      = "unknown_key"
 	refusedRevoked      = "revoked"
+	refusedBusy         = "busy"
 )
 
 // ErrRevoked is returned by a Directory for a key whose device was
@@ -103,55 +105,169 @@ type Directory interface {
 	Party(pub ed25519.PublicKey) (Party, error)
 }
 
+// Defaults of the callout's pool.
+const (
+	// DefaultCalloutWorkers is how many authorization requests an
+	// Authorizer decides at once.
+	DefaultCalloutWorkers = 8
+	// DefaultCalloutQueue is how many wait for a worker; beyond that they
+	// are refused as busy.
+	DefaultCalloutQueue = 256
+)
+
+// serverXKeyHeader carries, on an encrypted authorization request, the
+// curve key of the server that sent it.
+const serverXKeyHeader = "Nats-Server-Xkey"
+
+// AuthorizerConfig configures an Authorizer.
+type AuthorizerConfig struct {
+	// Issuer is the account key named as the callout's issuer in the
+	// configuration: it signs every answer and user JWT.
+	Issuer nkeys.KeyPair
+	// XKey is the curve key named as the callout's xkey: requests arrive
+	// encrypted to it and answers leave encrypted with it, to the
+	// requesting server's own curve key. Nil handles them in the clear,
+	// for a server configured without one.
+	XKey nkeys.KeyPair
+	// Workers decide requests concurrently; default DefaultCalloutWorkers.
+	Workers int
+	// Queue bounds the requests waiting for a worker; one arriving when
+	// it is full is refused as busy: left unopened and unanswered, so the
+	// server refuses the connection at its authorization timeout (see
+	// busy). Default DefaultCalloutQueue.
+	Queue int
+}
+
 // Authorizer answers the broker's auth callout.
 type Authorizer struct {
-	issuer     nkeys.KeyPair
+	cfg        AuthorizerConfig
 	dir        Directory
 	log        *slog.Logger
 	now        func() time.Time
 	sessionTTL time.Duration
 	decisions  *prometheus.CounterVec
+	queued     prometheus.Gauge
 }
 
-// NewAuthorizer returns an Authorizer that signs its answers with issuer,
-// the account key named as the callout's issuer in the configuration.
-// reg may be nil.
-func NewAuthorizer(issuer nkeys.KeyPair, dir Directory, reg prometheus.Registerer, log *slog.Logger) *Authorizer {
+// NewAuthorizer returns an Authorizer that signs its answers with
+// cfg.Issuer and finds parties in dir. reg may be nil.
+func NewAuthorizer(cfg AuthorizerConfig, dir Directory, reg prometheus.Registerer, log *slog.Logger) *Authorizer {
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultCalloutWorkers
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = DefaultCalloutQueue
+	}
 	a := &Authorizer{
-		issuer: issuer, dir: dir, log: log, now: time.Now, sessionTTL: DefaultSessionTTL,
+		cfg: cfg, dir: dir, log: log, now: time.Now, sessionTTL: DefaultSessionTTL,
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tapproof_broker_connections_total",
 			Help: "NATS connections the auth callout decided, by result (allowed or refused), party kind and reason of a refusal.",
 		}, []string{"result", "kind", "reason"}),
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tapproof_broker_callout_queued",
+			Help: "Authorization requests waiting for one of the auth callout's workers.",
+		}),
 	}
 	for _, k := range []PartyKind{Device, Lab, Reviewer} {
 		a.decisions.WithLabelValues("allowed", string(k), "")
 	}
-	for _, r := range []string{refusedMalformed, refusedNoKey, refusedBadSignature, refusedUnknown, refusedRevoked} {
+	for _, r := range []string{refusedMalformed, refusedNoKey, refusedBadSignature, refusedUnknown, refusedRevoked, refusedBusy} {
 		a.decisions.WithLabelValues("refused", "", r)
 	}
 	if reg != nil {
-		reg.MustRegister(a.decisions)
+		reg.MustRegister(a.decisions, a.queued)
 	}
 	return a
 }
 
-// Run answers authorization requests on nc, a connection of a user listed
-// in auth_users, until ctx is done. Several replicas share the requests.
+// Run answers authorization requests on nc, a connection of the callout's
+// user (Keys.Callout), until ctx is done. Several replicas share the
+// requests. A fixed pool of workers decides them, concurrently; what does
+// not fit in the bounded queue is refused as busy without being opened,
+// so a request waits at most for the queue ahead of it, never for an
+// unbounded backlog of strangers' requests.
 func (a *Authorizer) Run(ctx context.Context, nc *nats.Conn) error {
-	sub, err := nc.QueueSubscribe(AuthSubject, queueGroup, a.handle)
+	queue := make(chan *nats.Msg, a.cfg.Queue)
+	sub, err := nc.QueueSubscribe(AuthSubject, queueGroup, func(m *nats.Msg) {
+		select {
+		case queue <- m:
+			a.queued.Inc()
+		default:
+			a.busy(m)
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("auth callout: %w", err)
 	}
 	if err := nc.Flush(); err != nil {
+		_ = sub.Unsubscribe()
 		return fmt.Errorf("auth callout: %w", err)
 	}
+	var wg sync.WaitGroup
+	for range a.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case m := <-queue:
+					a.queued.Dec()
+					a.handle(m)
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
 	<-ctx.Done()
-	return sub.Unsubscribe()
+	err = sub.Unsubscribe()
+	wg.Wait()
+	return err
+}
+
+// request opens and decodes one authorization request, returning it with
+// the curve key of the server that sent it (empty in the clear).
+func (a *Authorizer) request(m *nats.Msg) (*jwt.AuthorizationRequestClaims, string, error) {
+	data, serverKey := m.Data, ""
+	if a.cfg.XKey != nil {
+		serverKey = m.Header.Get(serverXKeyHeader)
+		if serverKey == "" {
+			return nil, "", errors.New("request not encrypted")
+		}
+		var err error
+		if data, err = a.cfg.XKey.Open(m.Data, serverKey); err != nil {
+			return nil, "", fmt.Errorf("decrypt request: %w", err)
+		}
+	}
+	req, err := jwt.DecodeAuthorizationRequestClaims(string(data))
+	if err != nil {
+		return nil, "", err
+	}
+	if req.Server.XKey != serverKey {
+		// The server signs the key it encrypts with into the request.
+		return nil, "", errors.New("request's xkey differs from its header's")
+	}
+	return req, serverKey, nil
+}
+
+// respond sends the answer resp, encrypted to serverKey if the callout is.
+func (a *Authorizer) respond(m *nats.Msg, resp, serverKey string) {
+	out := []byte(resp)
+	if a.cfg.XKey != nil {
+		var err error
+		if out, err = a.cfg.XKey.Seal(out, serverKey); err != nil {
+			a.log.Warn("auth callout: encrypt answer", slog.Any("error", err))
+			return
+		}
+	}
+	if err := m.Respond(out); err != nil {
+		a.log.Warn("auth callout: respond", slog.Any("error", err))
+	}
 }
 
 func (a *Authorizer) handle(m *nats.Msg) {
-	req, err := jwt.DecodeAuthorizationRequestClaims(string(m.Data))
+	req, serverKey, err := a.request(m)
 	if err != nil {
 		a.decisions.WithLabelValues("refused", "", refusedMalformed).Inc()
 		a.log.Warn("auth callout: undecodable request", slog.Any("error", err))
@@ -162,9 +278,16 @@ func (a *Authorizer) handle(m *nats.Msg) {
 		a.log.Warn("auth callout: answer", slog.Any("error", err))
 		return
 	}
-	if err := m.Respond([]byte(resp)); err != nil {
-		a.log.Warn("auth callout: respond", slog.Any("error", err))
-	}
+	a.respond(m, resp, serverKey)
+}
+
+// busy refuses a request that found the queue full, as cheaply as can be:
+// it is not even opened, and goes unanswered, so the server refuses the
+// connection when its authorization timeout passes. An answer would cost
+// a decryption, a signature and an encryption, and invite an immediate
+// retry; silence holds a flooding client for the whole timeout.
+func (a *Authorizer) busy(*nats.Msg) {
+	a.decisions.WithLabelValues("refused", "", refusedBusy).Inc()
 }
 
 // Decide returns the signed answer to one authorization request: a user
@@ -175,10 +298,16 @@ func (a *Authorizer) Decide(req *jwt.AuthorizationRequestClaims) (string, error)
 	p, reason, detail := a.admit(req)
 	if reason != "" {
 		a.decisions.WithLabelValues("refused", "", reason).Inc()
-		a.log.Info("broker: connection refused", slog.String("reason", reason), slog.String("detail", detail),
+		// A refused enrolled key is news; strangers are counted, and logged
+		// only at debug level, so that a flood of them cannot flood the log.
+		level := slog.LevelDebug
+		if reason == refusedRevoked || reason == refusedBadSignature {
+			level = slog.LevelInfo
+		}
+		a.log.Log(context.Background(), level, "broker: connection refused", slog.String("reason", reason), slog.String("detail", detail),
 			slog.String("host", req.ClientInformation.Host))
 		resp.Error = "tapproof: " + reason
-		return resp.Encode(a.issuer)
+		return resp.Encode(a.cfg.Issuer)
 	}
 	uc := jwt.NewUserClaims(req.UserNkey)
 	uc.Audience = p.account()
@@ -189,14 +318,14 @@ func (a *Authorizer) Decide(req *jwt.AuthorizationRequestClaims) (string, error)
 	uc.Limits.Payload = MaxPartyPayload
 	uc.Limits.Subs = maxPartySubs
 	uc.AllowedConnectionTypes.Add(jwt.ConnectionTypeStandard)
-	ujwt, err := uc.Encode(a.issuer)
+	ujwt, err := uc.Encode(a.cfg.Issuer)
 	if err != nil {
 		return "", fmt.Errorf("user jwt: %w", err)
 	}
 	resp.Jwt = ujwt
 	a.decisions.WithLabelValues("allowed", string(p.Kind), "").Inc()
 	a.log.Debug("broker: connection allowed", slog.String("party", p.Name()))
-	return resp.Encode(a.issuer)
+	return resp.Encode(a.cfg.Issuer)
 }
 
 // admit checks that the client proved possession of a key by signing the

@@ -30,9 +30,11 @@ const (
 // 0600; the public keys go into the server configuration.
 const (
 	IssuerKeyFile   = "issuer.nk"    // account key signing the callout's answers
+	XKeyFile        = "xkey.nk"      // curve key the callout's requests and answers are encrypted with
 	ServiceKeyFile  = "service.nk"   // tapproof serve's user
+	CalloutKeyFile  = "callout.nk"   // tapproof serve's user answering the auth callout
 	SystemKeyFile   = "system.nk"    // tapproof serve's system-account user
-	OperatorKeyFile = "operator.nk"  // the operator's user, for the nats CLI
+	OperatorKeyFile = "operator.nk"  // the operator's user, for the nats CLI: reads only
 	RouteSecretFile = "route.secret" // what a cluster's members authenticate their routes with
 )
 
@@ -40,10 +42,33 @@ const (
 // server configuration; devices and labs are not, and go through the
 // callout.
 type Keys struct {
-	Issuer   nkeys.KeyPair // an account key: signs the callout's user JWTs
-	Service  nkeys.KeyPair // a user in ServiceAccount: tapproof serve
+	Issuer nkeys.KeyPair // an account key: signs the callout's user JWTs
+	// XKey is a curve key: the server encrypts each authorization request
+	// to it, and the Authorizer encrypts its answers with it, so that
+	// nobody else can read a request or answer one.
+	XKey     nkeys.KeyPair
+	Service  nkeys.KeyPair // a user in ServiceAccount: tapproof serve's streams, buckets and intake
+	Callout  nkeys.KeyPair // a user in ServiceAccount: answers the auth callout, nothing else
 	System   nkeys.KeyPair // a user in SystemAccount: tapproof serve's kicks
-	Operator nkeys.KeyPair // a user in ServiceAccount: the operator's nats CLI
+	Operator nkeys.KeyPair // a user in ServiceAccount: the operator's nats CLI, reading only
+}
+
+// keyFiles lists each key of k with its file and how to create it.
+func (k *Keys) keyFiles() []keyFile {
+	return []keyFile{
+		{&k.Issuer, IssuerKeyFile, nkeys.CreateAccount},
+		{&k.XKey, XKeyFile, nkeys.CreateCurveKeys},
+		{&k.Service, ServiceKeyFile, nkeys.CreateUser},
+		{&k.Callout, CalloutKeyFile, nkeys.CreateUser},
+		{&k.System, SystemKeyFile, nkeys.CreateUser},
+		{&k.Operator, OperatorKeyFile, nkeys.CreateUser},
+	}
+}
+
+type keyFile struct {
+	kp     *nkeys.KeyPair
+	name   string
+	create func() (nkeys.KeyPair, error)
 }
 
 // LoadOrCreateKeys reads the broker keys from dir, creating any that do not
@@ -53,16 +78,7 @@ func LoadOrCreateKeys(dir string) (*Keys, error) {
 		return nil, fmt.Errorf("broker keys: %w", err)
 	}
 	var k Keys
-	for _, f := range []struct {
-		kp     *nkeys.KeyPair
-		name   string
-		create func() (nkeys.KeyPair, error)
-	}{
-		{&k.Issuer, IssuerKeyFile, nkeys.CreateAccount},
-		{&k.Service, ServiceKeyFile, nkeys.CreateUser},
-		{&k.System, SystemKeyFile, nkeys.CreateUser},
-		{&k.Operator, OperatorKeyFile, nkeys.CreateUser},
-	} {
+	for _, f := range k.keyFiles() {
 		kp, err := loadOrCreateSeed(filepath.Join(dir, f.name), f.create)
 		if err != nil {
 			return nil, err
@@ -179,13 +195,12 @@ func publicKey(kp nkeys.KeyPair) string {
 
 // LoadKeys reads the broker keys from dir and fails if any is missing: an
 // external server knows only the keys its configuration was rendered
-// with, so new ones would be refused.
+// with, so new ones would be refused. A directory written by an older
+// 'tapproof broker init' lacks callout.nk and xkey.nk: running it again
+// adds them and rewrites the server's configuration.
 func LoadKeys(dir string) (*Keys, error) {
 	var k Keys
-	for _, f := range []struct {
-		kp   *nkeys.KeyPair
-		name string
-	}{{&k.Issuer, IssuerKeyFile}, {&k.Service, ServiceKeyFile}, {&k.System, SystemKeyFile}, {&k.Operator, OperatorKeyFile}} {
+	for _, f := range k.keyFiles() {
 		kp, err := LoadKey(filepath.Join(dir, f.name))
 		if err != nil {
 			return nil, fmt.Errorf("broker keys in %s (create them with 'tapproof broker init'): %w", dir, err)

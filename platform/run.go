@@ -113,6 +113,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer urgent.Close()
+	// The callout's answers come from a user that may do nothing else.
+	callout, err := natsConnect(natsURL, keys.Callout, tlsFiles.CA, "tapproof-callout", local...)
+	if err != nil {
+		return err
+	}
+	defer callout.Close()
 	edgeJS, err := jetstream.New(edge)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
@@ -180,6 +186,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "tapproof_registry_foreign_changes_total",
+		Help: "Changes of the devices bucket tapproof did not write (an entry without a valid seal, a deletion): ignored and undone; the registry follows the log.",
+	}, func() float64 { return float64(registry.Foreign()) }))
 
 	p := &app{cfg: cfg, journal: j, registry: registry, trillian: trillian, sys: sys, log: log, logs: map[string]*utilityLog{},
 		leavesRead: metrics.leavesRead, leafReads: make(chan struct{}, maxLeafReads)}
@@ -214,7 +224,8 @@ func Run(ctx context.Context, cfg Config) error {
 	intake := ingest.NewIntake(cfg.Intake, edgeJS, ingestMetrics, log)
 	lanes := laneParts{nc: urgent, heads: laneJournal,
 		cfg: ingest.LaneConfig{Urgent: screener.Urgent, Rate: cfg.Intake.Rate, Burst: cfg.Intake.Burst}}
-	authz := broker.NewAuthorizer(keys.Issuer, partyDirectory{registry: registry, keys: cfg.ComplianceKeys}, reg, log)
+	authz := broker.NewAuthorizer(broker.AuthorizerConfig{Issuer: keys.Issuer, XKey: keys.XKey},
+		partyDirectory{registry: registry, keys: cfg.ComplianceKeys}, reg, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -291,7 +302,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	// Every replica admits connections and takes devices' messages in.
-	g.Go(func() error { return authz.Run(gctx, edge) })
+	g.Go(func() error { return authz.Run(gctx, callout) })
 	g.Go(func() error { return intake.Run(gctx, edge) })
 	g.Go(func() error { return logs.runAll(gctx) })
 	g.Go(func() error {

@@ -10,11 +10,26 @@
 //     through NoticeLog, and delivers to each confirmed subscription by
 //     email or signed webhook from the work queue TAPPROOF_NOTICES,
 //     retrying with alerts.Retry and recording each delivery as delivered or
-//     failed in the bucket tapproof_notices. It also runs the double opt-in.
+//     failed in the bucket tapproof_notices. It also runs the double opt-in:
+//     confirmation requests go through a work queue of their own,
+//     TAPPROOF_CONFIRMATIONS, with workers of their own and fewer attempts
+//     (DefaultConfirmAttempts), so that no number of them, to addresses
+//     that never answer, delays a notice.
 //   - SMTPMailer sends email through an SMTP server (go-mail).
 //
+// Strangers are bounded: an address may have DefaultMaxPendingPerAddress
+// confirmation requests outstanding, an email domain or webhook host
+// DefaultMaxPendingPerDomain (refused as RefusePendingAddress and
+// RefusePendingDomain); a pending subscription expires after
+// DefaultPendingTTL, its link then unknown, and the Notifier purges it.
+// How often one client may ask is the HTTP edge's to bound (package
+// public).
+//
 // A resident's webhook is signed with the subscription's own secret
-// (alerts.Sign) and never posted to a loopback or private address unless
+// (alerts.Sign) and never posted to an address of the IANA special-purpose
+// registries (loopback, private, CGNAT, NAT64, 6to4, documentation,
+// reserved...: specialPurpose), checked on the URL at subscribe time and
+// on the resolved address at every connection, unless
 // SubscriptionsConfig.AllowPrivateWebhooks says so.
 //
 // residents talks to JetStream, SMTP servers and residents' webhooks. It

@@ -32,6 +32,12 @@ const (
 	// subscription, never an address.
 	NoticeStreamName    = "TAPPROOF_NOTICES"
 	NoticeSubjectPrefix = "tapproof.notices"
+	// ConfirmStreamName is the work queue of confirmation requests, on
+	// subjects ConfirmSubjectPrefix.<channel>, with consumer and workers
+	// of its own, so that notices never wait behind confirmations that
+	// strangers may ask for by the hundred.
+	ConfirmStreamName    = "TAPPROOF_CONFIRMATIONS"
+	ConfirmSubjectPrefix = "tapproof.confirmations"
 	// NoticeBucket keeps, per alert, the notice record appended to the log
 	// (key issued.<alert id>) and, per delivery, its outcome (key
 	// delivery.<delivery id>).
@@ -39,13 +45,24 @@ const (
 
 	dispatchConsumer = "tapproof-notice-dispatch"
 	deliveryConsumer = "tapproof-notice-delivery"
+	confirmConsumer  = "tapproof-confirm-delivery"
 )
 
 // Notifier defaults, used where a NotifierConfig field is zero.
 const (
 	DefaultNoticeWorkers = 4
+	// DefaultConfirmWorkers deliver confirmation requests, apart from
+	// the notice workers.
+	DefaultConfirmWorkers = 2
+	// DefaultConfirmAttempts is how many times a confirmation request is
+	// tried: an address that never answers holds a confirmation worker
+	// for at most this many webhook timeouts.
+	DefaultConfirmAttempts = 3
 	// DefaultWebhookTimeout bounds each POST to a resident's webhook.
 	DefaultWebhookTimeout = 10 * time.Second
+	// DefaultPurgeEvery is how often expired pending subscriptions are
+	// deleted (Subscriptions.PurgeExpired).
+	DefaultPurgeEvery = 10 * time.Minute
 )
 
 // Log attribute keys.
@@ -94,14 +111,24 @@ type NotifierConfig struct {
 	Mailer Mailer
 	// NoticeLog records each notice; nil records nothing (tests, demos).
 	NoticeLog NoticeLog
-	// Workers deliver in parallel; DefaultNoticeWorkers if zero.
+	// Workers deliver notices in parallel; DefaultNoticeWorkers if zero.
 	Workers int
+	// ConfirmWorkers deliver confirmation requests in parallel, from
+	// their own queue; DefaultConfirmWorkers if zero.
+	ConfirmWorkers int
 	// WebhookTimeout bounds each POST to a resident's webhook;
 	// DefaultWebhookTimeout if zero.
 	WebhookTimeout time.Duration
 	// Retry is how often and how soon a delivery is tried again, and how
 	// soon a notice that could not be issued is.
 	alerts.Retry
+	// ConfirmRetry is how a confirmation request is retried;
+	// DefaultConfirmAttempts attempts and alerts' default back-off where
+	// zero.
+	ConfirmRetry alerts.Retry
+	// PurgeEvery is how often expired pending subscriptions are deleted;
+	// DefaultPurgeEvery if zero.
+	PurgeEvery time.Duration
 	// Now stamps notice records; time.Now if nil.
 	Now func() time.Time
 }
@@ -112,11 +139,14 @@ func (c NotifierConfig) Validate() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("notifier: the public base URL must be an absolute http or https URL")
 	}
-	if c.Workers < 0 || c.WebhookTimeout < 0 {
-		return errors.New("notifier: workers and timeout must not be negative")
+	if c.Workers < 0 || c.ConfirmWorkers < 0 || c.WebhookTimeout < 0 || c.PurgeEvery < 0 {
+		return errors.New("notifier: workers, timeout and purge interval must not be negative")
 	}
 	if err := c.Retry.Validate(); err != nil {
 		return fmt.Errorf("notifier: %v", err)
+	}
+	if err := c.ConfirmRetry.Validate(); err != nil {
+		return fmt.Errorf("notifier: confirmations: %v", err)
 	}
 	return nil
 }
@@ -185,6 +215,15 @@ func NewNotifier(ctx context.Context, js jetstream.JetStream, subs *Subscription
 	if cfg.Workers == 0 {
 		cfg.Workers = DefaultNoticeWorkers
 	}
+	if cfg.ConfirmWorkers == 0 {
+		cfg.ConfirmWorkers = DefaultConfirmWorkers
+	}
+	if cfg.ConfirmRetry.MaxDeliver == 0 {
+		cfg.ConfirmRetry.MaxDeliver = DefaultConfirmAttempts
+	}
+	if cfg.PurgeEvery == 0 {
+		cfg.PurgeEvery = DefaultPurgeEvery
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -198,6 +237,17 @@ func NewNotifier(ctx context.Context, js jetstream.JetStream, subs *Subscription
 		MaxMsgSize:  256 << 10,
 	}); err != nil {
 		return nil, fmt.Errorf("notice stream: %w", err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        ConfirmStreamName,
+		Description: "tapproof confirmation requests to residents (work queue; names subscriptions, never addresses)",
+		Subjects:    []string{ConfirmSubjectPrefix + ".>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.WorkQueuePolicy,
+		Duplicates:  alerts.DuplicateWindow,
+		MaxMsgSize:  256 << 10,
+	}); err != nil {
+		return nil, fmt.Errorf("confirmation stream: %w", err)
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      NoticeBucket,
@@ -235,13 +285,17 @@ func refusePrivate(_, address string, _ syscall.RawConn) error {
 // sent. Its *Refusal errors are the resident's to fix.
 func (n *Notifier) Subscribe(ctx context.Context, req SubscribeRequest) (Subscription, error) {
 	if req.Channel == ChannelEmail && n.cfg.Mailer == nil {
-		return Subscription{}, refuse(RefuseNoEmail, "email alerts are not available here")
+		err := refuse(RefuseNoEmail, "email alerts are not available here")
+		n.m.refused(err)
+		return Subscription{}, err
 	}
 	if err := n.checkTarget(ctx, req.Target); err != nil {
+		n.m.refused(err)
 		return Subscription{}, err
 	}
 	sub, token, err := n.subs.Subscribe(ctx, req)
 	if err != nil {
+		n.m.refused(err)
 		return Subscription{}, err
 	}
 	n.log.Info("subscription requested", slog.Any("subscription", sub), slog.Bool("confirmation", token != ""))
@@ -258,7 +312,7 @@ func (n *Notifier) Subscribe(ctx context.Context, req SubscribeRequest) (Subscri
 		Template: text.Template.Name(), Subject: text.Subject, Body: text.Body, ConfirmURL: n.cfg.Links.Confirm(token),
 		Language: text.Language(),
 	}
-	if err := n.enqueue(ctx, sub.Channel, j); err != nil {
+	if err := n.enqueue(ctx, ConfirmSubjectPrefix, ConfirmStreamName, sub.Channel, j); err != nil {
 		return Subscription{}, err
 	}
 	return sub, nil
@@ -312,13 +366,14 @@ func (n *Notifier) siteFor(ctx context.Context, t Target) *notice.Site {
 	return nil
 }
 
-func (n *Notifier) enqueue(ctx context.Context, ch Channel, j job) error {
+// enqueue queues j on stream, subject prefix.<channel>.
+func (n *Notifier) enqueue(ctx context.Context, prefix, stream string, ch Channel, j job) error {
 	b, err := json.Marshal(j)
 	if err != nil {
 		return err
 	}
-	if _, err := n.js.Publish(ctx, NoticeSubjectPrefix+"."+string(ch), b,
-		jetstream.WithMsgID(j.ID), jetstream.WithExpectStream(NoticeStreamName)); err != nil {
+	if _, err := n.js.Publish(ctx, prefix+"."+string(ch), b,
+		jetstream.WithMsgID(j.ID), jetstream.WithExpectStream(stream)); err != nil {
 		return fmt.Errorf("queue delivery %s: %w", j.ID, err)
 	}
 	return nil
@@ -377,8 +432,10 @@ type issued struct {
 	Index  uint64                `json:"index"`
 }
 
-// Run dispatches notices and delivers them until ctx is done, then returns
-// nil; or returns an error if a consumer cannot be created.
+// Run dispatches notices and delivers them, delivers confirmation
+// requests from their own queue with their own workers, and purges
+// expired pending subscriptions every PurgeEvery, until ctx is done; then
+// it returns nil. It returns an error if a consumer cannot be created.
 func (n *Notifier) Run(ctx context.Context) error {
 	dispatch, err := n.js.CreateOrUpdateConsumer(ctx, alerts.StreamName, jetstream.ConsumerConfig{
 		Durable:       dispatchConsumer,
@@ -403,13 +460,50 @@ func (n *Notifier) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("notice delivery consumer: %w", err)
 	}
+	confirm, err := n.js.CreateOrUpdateConsumer(ctx, ConfirmStreamName, jetstream.ConsumerConfig{
+		Durable:       confirmConsumer,
+		Description:   "tapproof confirmation requests to residents",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       2*max(n.cfg.WebhookTimeout, DefaultSMTPTimeout) + 10*time.Second,
+		MaxDeliver:    n.cfg.ConfirmRetry.Attempts(),
+		MaxAckPending: 4 * n.cfg.ConfirmWorkers,
+	})
+	if err != nil {
+		return fmt.Errorf("confirmation delivery consumer: %w", err)
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { n.consume(ctx, dispatch, n.dispatch) })
 	for range n.cfg.Workers {
 		wg.Go(func() { n.consume(ctx, deliver, n.deliver) })
 	}
+	for range n.cfg.ConfirmWorkers {
+		wg.Go(func() { n.consume(ctx, confirm, n.deliver) })
+	}
+	wg.Go(func() { n.purge(ctx) })
 	wg.Wait()
 	return nil
+}
+
+// purge deletes expired pending subscriptions now and every PurgeEvery
+// until ctx is done.
+func (n *Notifier) purge(ctx context.Context) {
+	t := time.NewTicker(n.cfg.PurgeEvery)
+	defer t.Stop()
+	for {
+		k, err := n.subs.PurgeExpired(ctx)
+		n.m.expired(k)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			n.log.Warn("expired subscriptions not purged", logKeyError, err)
+		case k > 0:
+			n.log.Info("expired subscriptions purged", "count", k)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // consume hands messages of c to handle one at a time until ctx is done,
@@ -541,7 +635,7 @@ func (n *Notifier) issue(ctx context.Context, a tapproof.Alert) error {
 			Template: text.Template.Name(), Subject: text.Subject, Body: text.Body, TextSHA256: text.SHA256(),
 			Language: text.Language(),
 		}
-		if err := n.enqueue(ctx, s.Channel, j); err != nil {
+		if err := n.enqueue(ctx, NoticeSubjectPrefix, NoticeStreamName, s.Channel, j); err != nil {
 			return err
 		}
 	}
@@ -569,6 +663,10 @@ func (n *Notifier) deliver(ctx context.Context, msg jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		attempt = md.NumDelivered
 	}
+	retry := n.cfg.Retry
+	if j.Kind == "confirm" {
+		retry = n.cfg.ConfirmRetry
+	}
 	st := DeliveryStatus{ID: j.ID, Kind: j.Kind, Subscription: j.Subscription, Attempts: attempt}
 	if j.Alert != nil {
 		st.AlertID = j.Alert.ID
@@ -581,12 +679,17 @@ func (n *Notifier) deliver(ctx context.Context, msg jetstream.Msg) {
 		n.settle(msg.Ack())
 		return
 	case err != nil:
-		n.settle(msg.NakWithDelay(n.cfg.Backoff(attempt)))
+		n.settle(msg.NakWithDelay(retry.Backoff(attempt)))
 		return
 	case j.Kind == "notice" && !sub.Confirmed:
 		st.Status = DeliveryCancelled
 		n.record(ctx, st)
 		n.settle(msg.Ack()) // unconfirmed subscriptions receive nothing
+		return
+	case j.Kind == "confirm" && n.subs.Expired(sub):
+		st.Status = DeliveryCancelled
+		n.record(ctx, st)
+		n.settle(msg.Ack()) // its link no longer works
 		return
 	}
 	st.Channel = sub.Channel
@@ -608,14 +711,14 @@ func (n *Notifier) deliver(ctx context.Context, msg jetstream.Msg) {
 		n.settle(msg.Ack())
 	case ctx.Err() != nil:
 		n.settle(msg.Nak())
-	case attempt >= uint64(n.cfg.Attempts()):
+	case attempt >= uint64(retry.Attempts()):
 		st.Status, st.Error = DeliveryFailed, redactAddress(err, sub)
 		n.m.notice(sub.Channel, alerts.ResultFailed)
 		log.Error("delivery failed for the last time", logKeyError, st.Error)
 		n.record(ctx, st)
 		n.settle(msg.Term())
 	default:
-		delay := n.cfg.Backoff(attempt)
+		delay := retry.Backoff(attempt)
 		st.Status, st.Error = DeliveryRetrying, redactAddress(err, sub)
 		n.m.notice(sub.Channel, alerts.ResultRetried)
 		log.Warn("delivery failed, will retry", logKeyError, st.Error, logKeyRetryIn, delay)

@@ -83,14 +83,21 @@ func fastNotifier(mailer residents.Mailer) residents.NotifierConfig {
 	}
 }
 
-// startNotifier runs a Notifier with cfg until the test ends.
+// startNotifier runs a Notifier with cfg until the test ends, its
+// subscriptions allowing webhooks on loopback.
 func startNotifier(t *testing.T, cfg residents.NotifierConfig) *notifyEnv {
+	t.Helper()
+	return startNotifierWith(t, cfg, residents.SubscriptionsConfig{AllowPrivateWebhooks: true})
+}
+
+// startNotifierWith is startNotifier with subscriptions configured by sc.
+func startNotifierWith(t *testing.T, cfg residents.NotifierConfig, sc residents.SubscriptionsConfig) *notifyEnv {
 	t.Helper()
 	ctx := context.Background()
 	e := &notifyEnv{js: alertstest.JetStream(t), nlog: &memNoticeLog{}, reg: prometheus.NewRegistry(), logs: &alertstest.Buffer{}}
 	e.store = alertstest.Store(t, e.js, alerts.NewMetrics(e.reg))
 	var err error
-	if e.subs, err = residents.NewSubscriptions(ctx, e.js, residents.SubscriptionsConfig{AllowPrivateWebhooks: true}); err != nil {
+	if e.subs, err = residents.NewSubscriptions(ctx, e.js, sc); err != nil {
 		t.Fatal(err)
 	}
 	cfg.NoticeLog = e.nlog
@@ -499,23 +506,6 @@ func TestSubscribeValidation(t *testing.T) {
 	}
 }
 
-func TestConfirmExpires(t *testing.T) {
-	js := alertstest.JetStream(t)
-	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	subs, err := residents.NewSubscriptions(context.Background(), js, residents.SubscriptionsConfig{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, tok, err := subs.Subscribe(context.Background(), residents.SubscribeRequest{Target: residents.Target{Utility: "u", Site: "s"}, Channel: residents.ChannelEmail, Address: "late@example.org"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now = now.Add(residents.ConfirmTTL + time.Minute)
-	if _, err := subs.Confirm(context.Background(), tok); !errors.Is(err, residents.ErrUnknownToken) {
-		t.Errorf("Confirm after %v = %v, want ErrUnknownToken", residents.ConfirmTTL, err)
-	}
-}
-
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -551,5 +541,51 @@ tapproof_notice_deliveries_total{channel="webhook",result="retried"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "tapproof_notice_deliveries_total"); err != nil {
 		t.Error(err)
+	}
+	// One series per refusal code, and nothing else: the label is bounded.
+	if n := testutil.CollectAndCount(reg, "tapproof_subscription_refusals_total"); n != len(residents.RefusalCodes) {
+		t.Errorf("tapproof_subscription_refusals_total has %d series, want %d (one per RefusalCode)", n, len(residents.RefusalCodes))
+	}
+}
+
+// TestRefusalsCounted: the notifier counts each refused subscription by its
+// code, and its metrics never carry an address.
+func TestRefusalsCounted(t *testing.T) {
+	e := startNotifierWith(t, fastNotifier(nil), residents.SubscriptionsConfig{MaxPendingPerAddress: 1})
+	ctx := context.Background()
+	hook := residents.SubscribeRequest{Target: residents.Target{Utility: "springfield", Site: "elm-st-12"}, Channel: residents.ChannelWebhook, Address: "https://hooks.example.org/once"}
+	if _, err := e.n.Subscribe(ctx, hook); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []residents.SubscribeRequest{
+		hook, // a second request while the first is pending
+		{Target: hook.Target, Channel: residents.ChannelEmail, Address: "someone@example.org"},        // no mailer
+		{Target: hook.Target, Channel: residents.ChannelWebhook, Address: "http://[64:ff9b::a00:1]/"}, // NAT64 of 10.0.0.1
+	} {
+		if _, err := e.n.Subscribe(ctx, req); err == nil {
+			t.Errorf("Subscribe(%s) accepted, want a refusal", req.Channel)
+		}
+	}
+	for code, want := range map[residents.RefusalCode]float64{residents.RefusePendingAddress: 1, residents.RefuseNoEmail: 1, residents.RefusePrivateWebhook: 1, residents.RefuseEmail: 0} {
+		mfs, err := e.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := -1.0
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				for _, lp := range m.GetLabel() {
+					if strings.Contains(lp.GetValue(), "example.org") || strings.Contains(lp.GetValue(), "64:ff9b") {
+						t.Errorf("metric %s has an address in a label: %s", mf.GetName(), lp.GetValue())
+					}
+				}
+				if mf.GetName() == "tapproof_subscription_refusals_total" && m.GetLabel()[0].GetValue() == string(code) {
+					got = m.GetCounter().GetValue()
+				}
+			}
+		}
+		if got != want {
+			t.Errorf("tapproof_subscription_refusals_total{reason=%q} = %v, want %v", code, got, want)
+		}
 	}
 }

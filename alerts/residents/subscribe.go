@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,16 +23,32 @@ import (
 
 // SubscriptionBucket is the JetStream key-value bucket that keeps resident
 // subscriptions. Its keys: sub.<id> (the subscription), tok.<sha256 of a
-// confirmation token> (its subscription id) and addr.<sha256 of channel,
-// address and target> (the subscription of that address to that target).
+// confirmation token> (its subscription id), unsub.<sha256 of an
+// unsubscribe token> (its subscription id), addr.<sha256 of channel,
+// address and target> (the subscription of that address to that target),
+// and the confirmation requests outstanding, which the pending limits
+// count: pa.<sha256 of channel and address> and pd.<sha256 of channel and
+// email domain or webhook host>, each a list of (time, subscription id).
+// No key or list holds an address in clear.
 const SubscriptionBucket = "tapproof_subscriptions"
 
-// Subscription limits.
+// Subscription limits, and the defaults of SubscriptionsConfig.
 const (
 	// MaxAddress is the longest accepted email address or webhook URL.
 	MaxAddress = 2048
-	// ConfirmTTL is how long a confirmation token is valid.
-	ConfirmTTL = 7 * 24 * time.Hour
+	// DefaultPendingTTL is how long a subscription waits for its
+	// confirmation: after it the confirmation link no longer works, the
+	// request stops counting against the pending limits, and
+	// PurgeExpired deletes the subscription.
+	DefaultPendingTTL = 48 * time.Hour
+	// DefaultMaxPendingPerAddress is how many confirmation requests one
+	// email address or webhook URL may have outstanding (sent within
+	// PendingTTL and not confirmed), whatever their targets. Asking again
+	// for a pending subscription sends a new request and counts again.
+	DefaultMaxPendingPerAddress = 3
+	// DefaultMaxPendingPerDomain is how many confirmation requests one
+	// email domain, or one webhook host, may have outstanding.
+	DefaultMaxPendingPerDomain = 200
 )
 
 // Errors of Subscriptions. ErrInvalidSubscription is wrapped by a
@@ -68,12 +85,21 @@ const (
 	RefusePrivateWebhook RefusalCode = "private_webhook"
 	RefuseChannel        RefusalCode = "channel"
 	RefuseNoEmail        RefusalCode = "email_unavailable"
+	// RefusePendingAddress: the address has DefaultMaxPendingPerAddress
+	// (SubscriptionsConfig.MaxPendingPerAddress) confirmation requests
+	// outstanding.
+	RefusePendingAddress RefusalCode = "pending_address"
+	// RefusePendingDomain: the address's email domain or webhook host has
+	// SubscriptionsConfig.MaxPendingPerDomain confirmation requests
+	// outstanding.
+	RefusePendingDomain RefusalCode = "pending_domain"
 )
 
 // RefusalCodes lists every RefusalCode, for pages to check they can say
 // each.
 var RefusalCodes = []RefusalCode{RefuseUtility, RefuseSiteAndArea, RefuseSite, RefuseArea, RefuseNoTarget, RefuseTarget, RefuseLanguage,
-	RefuseAddressLength, RefuseEmail, RefuseWebhook, RefusePrivateWebhook, RefuseChannel, RefuseNoEmail}
+	RefuseAddressLength, RefuseEmail, RefuseWebhook, RefusePrivateWebhook, RefuseChannel, RefuseNoEmail,
+	RefusePendingAddress, RefusePendingDomain}
 
 func refuse(code RefusalCode, format string, args ...any) *Refusal {
 	return &Refusal{Code: code, Reason: fmt.Sprintf(format, args...)}
@@ -204,9 +230,12 @@ type SubscribeRequest struct {
 // safe for concurrent use.
 type Subscriptions struct {
 	kv  jetstream.KeyValue
-	now func() time.Time
+	cfg SubscriptionsConfig
 	// allowPrivate lets webhook URLs name loopback and private hosts.
 	allowPrivate bool
+	// mu makes counting the pending requests and adding one a single
+	// step for this process.
+	mu sync.Mutex
 }
 
 // SubscriptionsConfig configures Subscriptions. Zero values take the
@@ -220,11 +249,31 @@ type SubscriptionsConfig struct {
 	// resident cannot make tapproof post into the network it runs in. For
 	// tests and closed deployments.
 	AllowPrivateWebhooks bool
+	// PendingTTL is how long a pending subscription waits for its
+	// confirmation; DefaultPendingTTL if zero.
+	PendingTTL time.Duration
+	// MaxPendingPerAddress and MaxPendingPerDomain bound the confirmation
+	// requests outstanding per address and per email domain or webhook
+	// host; DefaultMaxPendingPerAddress and DefaultMaxPendingPerDomain if
+	// zero.
+	MaxPendingPerAddress int
+	MaxPendingPerDomain  int
+}
+
+// Validate checks c.
+func (c SubscriptionsConfig) Validate() error {
+	if c.PendingTTL < 0 || c.MaxPendingPerAddress < 0 || c.MaxPendingPerDomain < 0 {
+		return errors.New("subscriptions: pending TTL and limits must not be negative")
+	}
+	return nil
 }
 
 // NewSubscriptions creates or opens the SubscriptionBucket and returns
 // Subscriptions on it.
 func NewSubscriptions(ctx context.Context, js jetstream.JetStream, cfg SubscriptionsConfig) (*Subscriptions, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      SubscriptionBucket,
 		Description: "tapproof resident subscriptions (private: holds addresses)",
@@ -237,7 +286,16 @@ func NewSubscriptions(ctx context.Context, js jetstream.JetStream, cfg Subscript
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Subscriptions{kv: kv, now: cfg.Now, allowPrivate: cfg.AllowPrivateWebhooks}, nil
+	if cfg.PendingTTL == 0 {
+		cfg.PendingTTL = DefaultPendingTTL
+	}
+	if cfg.MaxPendingPerAddress == 0 {
+		cfg.MaxPendingPerAddress = DefaultMaxPendingPerAddress
+	}
+	if cfg.MaxPendingPerDomain == 0 {
+		cfg.MaxPendingPerDomain = DefaultMaxPendingPerDomain
+	}
+	return &Subscriptions{kv: kv, cfg: cfg, allowPrivate: cfg.AllowPrivateWebhooks}, nil
 }
 
 // Normalize validates req and returns it with its address in canonical
@@ -285,37 +343,52 @@ func (s *Subscriptions) Normalize(req SubscribeRequest) (SubscribeRequest, error
 // Subscribe stores a pending subscription for req and returns it with a
 // new confirmation token to send to its address. If the address is already
 // subscribed to the target and confirmed, it returns that subscription and
-// an empty token: nothing needs sending.
+// an empty token: nothing needs sending. A request that would exceed a
+// pending limit is refused (RefusePendingAddress, RefusePendingDomain);
+// one that fails after it was counted stays counted until it expires.
 func (s *Subscriptions) Subscribe(ctx context.Context, req SubscribeRequest) (Subscription, string, error) {
 	req, err := s.Normalize(req)
 	if err != nil {
 		return Subscription{}, "", err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	addrKey := "addr." + hashHex(string(req.Channel)+"\x00"+req.Address+"\x00"+req.Target.String())
 	token := randomToken()
-	now := s.now().UTC()
+	now := s.cfg.Now().UTC()
+	var sub Subscription
 	if e, err := s.kv.Get(ctx, addrKey); err == nil {
-		sub, err := s.get(ctx, string(e.Value()))
-		if err == nil {
-			if sub.Confirmed {
-				return sub, "", nil
-			}
-			// Pending: replace its token (the old one stops working).
-			_ = s.kv.Delete(ctx, "tok."+sub.ConfirmHash)
-			sub.ConfirmHash, sub.CreatedAt, sub.Language = hashHex(token), now, req.Language
-			if err := s.put(ctx, sub); err != nil {
-				return Subscription{}, "", err
-			}
-			if _, err := s.kv.Put(ctx, "tok."+sub.ConfirmHash, []byte(sub.ID)); err != nil {
-				return Subscription{}, "", fmt.Errorf("subscribe: %w", err)
-			}
-			return sub, token, nil
+		if sub, err = s.get(ctx, string(e.Value())); err == nil && sub.Confirmed {
+			return sub, "", nil
+		}
+		if err != nil {
+			sub = Subscription{}
 		}
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return Subscription{}, "", fmt.Errorf("subscribe: %w", err)
 	}
-	sub := Subscription{
-		ID: randomToken()[:20], Target: req.Target, Channel: req.Channel, Address: req.Address,
+	id := sub.ID
+	if id == "" {
+		id = randomToken()[:20]
+	}
+	if err := s.reservePending(ctx, req.Channel, req.Address, id, now); err != nil {
+		return Subscription{}, "", err
+	}
+	if sub.ID != "" {
+		// Pending: replace its token (the old one stops working); the
+		// old request still counts against the limits until it expires.
+		_ = s.kv.Delete(ctx, "tok."+sub.ConfirmHash)
+		sub.ConfirmHash, sub.CreatedAt, sub.Language = hashHex(token), now, req.Language
+		if err := s.put(ctx, sub); err != nil {
+			return Subscription{}, "", err
+		}
+		if err := s.putAll(ctx, map[string]string{"tok." + sub.ConfirmHash: sub.ID}); err != nil {
+			return Subscription{}, "", err
+		}
+		return sub, token, nil
+	}
+	sub = Subscription{
+		ID: id, Target: req.Target, Channel: req.Channel, Address: req.Address,
 		UnsubscribeToken: randomToken(), CreatedAt: now, ConfirmHash: hashHex(token), Language: req.Language,
 	}
 	if req.Channel == ChannelWebhook {
@@ -324,12 +397,64 @@ func (s *Subscriptions) Subscribe(ctx context.Context, req SubscribeRequest) (Su
 	if err := s.put(ctx, sub); err != nil {
 		return Subscription{}, "", err
 	}
-	for k, v := range map[string]string{"tok." + sub.ConfirmHash: sub.ID, addrKey: sub.ID, "unsub." + hashHex(sub.UnsubscribeToken): sub.ID} {
-		if _, err := s.kv.Put(ctx, k, []byte(v)); err != nil {
-			return Subscription{}, "", fmt.Errorf("subscribe: %w", err)
-		}
+	if err := s.putAll(ctx, map[string]string{"tok." + sub.ConfirmHash: sub.ID, addrKey: sub.ID, "unsub." + hashHex(sub.UnsubscribeToken): sub.ID}); err != nil {
+		return Subscription{}, "", err
 	}
 	return sub, token, nil
+}
+
+func (s *Subscriptions) putAll(ctx context.Context, kvs map[string]string) error {
+	for k, v := range kvs {
+		if _, err := s.kv.Put(ctx, k, []byte(v)); err != nil {
+			return fmt.Errorf("subscribe: %w", err)
+		}
+	}
+	return nil
+}
+
+// expired reports whether a request made at is past the pending TTL.
+func (s *Subscriptions) expired(at, now time.Time) bool {
+	return now.Sub(at) >= s.cfg.PendingTTL
+}
+
+// Expired reports whether sub is pending and its confirmation can no
+// longer be used.
+func (s *Subscriptions) Expired(sub Subscription) bool {
+	return !sub.Confirmed && s.expired(sub.CreatedAt, s.cfg.Now())
+}
+
+// PurgeExpired deletes every pending subscription whose confirmation
+// expired, with its tokens, and every expired confirmation request, and
+// returns how many subscriptions it deleted.
+func (s *Subscriptions) PurgeExpired(ctx context.Context) (int, error) {
+	all, err := s.All(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, sub := range all {
+		if !s.Expired(sub) {
+			continue
+		}
+		if err := s.remove(ctx, sub); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, s.purgePending(ctx)
+}
+
+// remove deletes sub and every key naming it, the subscription first:
+// once it is gone nothing more is sent.
+func (s *Subscriptions) remove(ctx context.Context, sub Subscription) error {
+	keys := []string{"sub." + sub.ID, "tok." + sub.ConfirmHash, "unsub." + hashHex(sub.UnsubscribeToken),
+		"addr." + hashHex(string(sub.Channel)+"\x00"+sub.Address+"\x00"+sub.Target.String())}
+	for _, k := range keys {
+		if err := s.kv.Delete(ctx, k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("delete %s: %w", sub, err)
+		}
+	}
+	return s.releasePending(ctx, sub)
 }
 
 // Confirm confirms the subscription whose confirmation token is token.
@@ -352,11 +477,15 @@ func (s *Subscriptions) Confirm(ctx context.Context, token string) (Subscription
 	if sub.Confirmed {
 		return sub, nil
 	}
-	if s.now().Sub(sub.CreatedAt) > ConfirmTTL {
+	if s.Expired(sub) {
 		return Subscription{}, ErrUnknownToken
 	}
-	sub.Confirmed, sub.ConfirmedAt = true, s.now().UTC()
+	sub.Confirmed, sub.ConfirmedAt = true, s.cfg.Now().UTC()
 	if err := s.put(ctx, sub); err != nil {
+		return Subscription{}, err
+	}
+	// No longer pending: its requests stop counting.
+	if err := s.releasePending(ctx, sub); err != nil {
 		return Subscription{}, err
 	}
 	return sub, nil
@@ -384,13 +513,8 @@ func (s *Subscriptions) Unsubscribe(ctx context.Context, token string) (Subscrip
 	if sub.UnsubscribeToken != token {
 		return Subscription{}, ErrUnknownToken
 	}
-	// The subscription first: once it is gone nothing more is sent.
-	keys := []string{"sub." + sub.ID, "tok." + sub.ConfirmHash, "unsub." + hashHex(token),
-		"addr." + hashHex(string(sub.Channel)+"\x00"+sub.Address+"\x00"+sub.Target.String())}
-	for _, k := range keys {
-		if err := s.kv.Delete(ctx, k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return Subscription{}, fmt.Errorf("unsubscribe: %w", err)
-		}
+	if err := s.remove(ctx, sub); err != nil {
+		return Subscription{}, fmt.Errorf("unsubscribe: %w", err)
 	}
 	return sub, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/internal/localstack"
@@ -106,8 +107,15 @@ func brokerFiles(tb testing.TB, dir string) (*broker.Keys, broker.TLSFiles) {
 // tapproof serve does.
 func StartBroker(tb testing.TB, dir string) *Broker {
 	tb.Helper()
+	return StartLimitedBroker(tb, dir, broker.Limits{})
+}
+
+// StartLimitedBroker is StartBroker with the accounts' connections bounded
+// by lim.
+func StartLimitedBroker(tb testing.TB, dir string, lim broker.Limits) *Broker {
+	tb.Helper()
 	keys, files := brokerFiles(tb, dir)
-	s, err := journal.StartServer(journal.ServerConfig{Dir: dir, Port: -1, Config: broker.ServerConfig{Keys: keys, TLS: files}.Render()})
+	s, err := journal.StartServer(journal.ServerConfig{Dir: dir, Port: -1, Config: broker.ServerConfig{Keys: keys, TLS: files, Limits: lim}.Render()})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -122,7 +130,7 @@ func StartBroker(tb testing.TB, dir string) *Broker {
 func (b *Broker) URL() string { return b.url }
 
 // Connect connects as one of the broker's own nkey users (Keys.Service,
-// Keys.Operator or Keys.System), closed at cleanup.
+// Keys.Callout, Keys.Operator or Keys.System), closed at cleanup.
 func (b *Broker) Connect(tb testing.TB, kp interface {
 	PublicKey() (string, error)
 	Sign([]byte) ([]byte, error)
@@ -239,10 +247,24 @@ func SecureExternal(tb testing.TB, binary string) *Broker {
 
 func (b *Broker) authorize(tb testing.TB) {
 	tb.Helper()
-	nc := b.Connect(tb, b.Keys.Service)
+	b.Authorize(tb, broker.AuthorizerConfig{}, b.Directory, nil)
+}
+
+// Authorize runs an Authorizer configured by cfg over dir, answering as
+// the callout's user, until cleanup. cfg's zero Issuer and XKey are the
+// broker's own; reg may be nil.
+func (b *Broker) Authorize(tb testing.TB, cfg broker.AuthorizerConfig, dir broker.Directory, reg prometheus.Registerer) {
+	tb.Helper()
+	if cfg.Issuer == nil {
+		cfg.Issuer = b.Keys.Issuer
+	}
+	if cfg.XKey == nil {
+		cfg.XKey = b.Keys.XKey
+	}
+	nc := b.Connect(tb, b.Keys.Callout)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	a := broker.NewAuthorizer(b.Keys.Issuer, b.Directory, nil, slog.New(slog.DiscardHandler))
+	a := broker.NewAuthorizer(cfg, dir, reg, slog.New(slog.DiscardHandler))
 	go func() { defer close(done); _ = a.Run(ctx, nc) }()
 	tb.Cleanup(func() { cancel(); <-done })
 }
