@@ -11,6 +11,7 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/signed"
 )
 
@@ -41,6 +42,8 @@ type batch struct {
 	counts   Counts
 	problems []leafProblem   // by index
 	dropped  map[Kind]uint64 // findings beyond maxKeptProblems
+	// compliance are the lab sample and invalidation leaves, in order.
+	compliance []tapproof.Leaf
 
 	mu        sync.Mutex
 	keptBytes int
@@ -186,6 +189,9 @@ func (f *follower) readBatch(ctx context.Context, st *State, to uint64) (*batch,
 				}
 				sequence(e, b.devices)
 				b.count(e)
+				if e.typ == typeLabSample || e.typ == typeInvalidation {
+					b.compliance = append(b.compliance, tapproof.Leaf{Index: e.index, Bytes: e.leaf})
+				}
 				switch {
 				case e.problem != nil:
 					b.add(e)

@@ -51,10 +51,18 @@ const (
 	// KindStale: the log has shown no larger checkpoint for longer than
 	// Config.StaleAfter. Reported once per episode.
 	KindStale Kind = "stale"
+	// KindUndetermined: a monitoring period the log's lab samples leave
+	// undetermined (compliance.Undetermined): some reductions of a
+	// collection event with more samples than the rule expects exceed the
+	// action level, others do not, until a state reviewer's invalidation
+	// decides it. Reported once per stretch of the log during which the
+	// period was undetermined, with the leaf that began it; the message
+	// says whether it is still undetermined.
+	KindUndetermined Kind = "compliance_undetermined"
 )
 
 // Kinds lists the kinds, for pre-initialising metrics.
-var Kinds = []Kind{KindFork, KindRollback, KindInconsistentLeaves, KindBadLeaf, KindBadSignature, KindUnattributable, KindWitnessPolicy, KindStale}
+var Kinds = []Kind{KindFork, KindRollback, KindInconsistentLeaves, KindBadLeaf, KindBadSignature, KindUnattributable, KindWitnessPolicy, KindStale, KindUndetermined}
 
 // blocking reports whether a finding of kind k keeps the state from
 // advancing.

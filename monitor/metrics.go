@@ -35,7 +35,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		findings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tapproof_monitor_findings_total",
-			Help: "Findings reported, by log and kind (fork, rollback, inconsistent_leaves, bad_leaf, bad_signature, unattributable_leaf, witness_policy, stale). A fork, rollback or inconsistent_leaves finding is reported again on every poll until resolved.",
+			Help: "Findings reported, by log and kind (fork, rollback, inconsistent_leaves, bad_leaf, bad_signature, unattributable_leaf, witness_policy, stale, compliance_undetermined). A fork, rollback or inconsistent_leaves finding is reported again on every poll until resolved.",
 		}, []string{"log", "kind"}),
 		verifiedSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tapproof_monitor_verified_size_leaves",

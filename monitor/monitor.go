@@ -57,8 +57,17 @@ type Config struct {
 	Policy *witness.Policy
 	// Keys are the labs' and state reviewers' keys lab samples and
 	// invalidations are verified with. Without keys of a role, its
-	// entries are counted as unchecked.
+	// entries are counted as unchecked, and without lab keys no
+	// compliance is recomputed.
 	Keys compliance.KeySet
+	// Rounding and Rules are the state's rounding of a fractional
+	// 90th-percentile rank (compliance.HalfUp if empty, as tapproof
+	// compliance's default) and the rules (federal if zero) the monitor
+	// recomputes the monitoring periods new lab samples and invalidations
+	// touch with, reporting each stretch of the log during which one is
+	// undetermined (KindUndetermined).
+	Rounding compliance.Rounding
+	Rules    tapproof.RuleBook
 	// Interval is the time between two polls of a log (DefaultInterval).
 	Interval time.Duration
 	// StaleAfter is how long a log may show no larger checkpoint before a
@@ -146,6 +155,9 @@ func New(cfg Config) (*Monitor, error) {
 	}
 	if cfg.StaleAfter == 0 {
 		cfg.StaleAfter = DefaultStaleAfter
+	}
+	if cfg.Rounding == "" {
+		cfg.Rounding = compliance.HalfUp
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -163,6 +164,7 @@ func (f *follower) check(ctx context.Context, res *LogResult, now time.Time) (la
 		return signedCP, false
 	}
 	f.reportLeaves(res, base, b)
+	f.reportCompliance(ctx, res, base, st, b)
 	if b.counts.SetAside > 0 {
 		f.log.Warn("monitor: set-aside records in the log: journal entries tapproof did not write or could not decode", slog.Uint64("count", b.counts.SetAside))
 	}
@@ -191,6 +193,7 @@ func (f *follower) advance(st *State, signedCP []byte, b *batch, now time.Time) 
 		next.Frontier = b.frontier.Hashes()
 		next.Devices = b.devices
 		next.Counts.add(b.counts)
+		next.Compliance = slices.Concat(st.Compliance, b.compliance)
 	}
 	next.VerifiedAt = now
 	if cp.Size > st.Size || st.Checkpoint == "" {

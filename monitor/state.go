@@ -16,6 +16,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/anchor"
 )
 
@@ -57,6 +58,10 @@ type State struct {
 	Devices map[string]Device `json:"devices"`
 	// Counts are the leaves [0, Size) by type.
 	Counts Counts `json:"counts"`
+	// Compliance are the lab sample and invalidation leaves of [0, Size),
+	// in log order, from which the monitor recomputes the monitoring
+	// periods later leaves touch.
+	Compliance []tapproof.Leaf `json:"compliance_leaves,omitempty"`
 	// VerifiedAt is when Checkpoint was verified; GrewAt when the
 	// verified size last grew (or the log was first followed), from
 	// which a log is stale.
