@@ -250,10 +250,11 @@ func openLog(ctx context.Context, addr, data, vkey string) (*anchor.Log, error) 
 	return c.Log(anchor.LogConfig{TreeID: trees.Tree[i].TreeId, Origin: verifier.Name(), Signer: signer, Verifier: verifier, BatchSize: 500})
 }
 
-// operatorJournal opens the journal as the broker's operator, sealing with
-// the key tapproof keeps in data; close the connection when done.
+// operatorJournal opens the journal as tapproof serve's service user (the
+// operator's reads only), sealing with the key tapproof keeps in data;
+// close the connection when done.
 func operatorJournal(ctx context.Context, proc *tapproofproc.Proc, fleet *simulate.Fleet, data string) (*journal.Journal, *nats.Conn, error) {
-	nc, err := loadgen.NewBroker(proc.NATS(), proc.BrokerDir(), fleet).Operator()
+	nc, err := loadgen.NewBroker(proc.NATS(), proc.BrokerDir(), fleet).Service()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -27,12 +27,13 @@ import (
 	"github.com/tapproof/tapproof/simulate"
 )
 
-// operator connects to in's broker as the operator, whose nats CLI can
-// write anywhere in tapproof's account: the party whose mistakes (or
+// serviceUser connects to in's broker as tapproof serve's own service
+// user, the one credential that can write anywhere in tapproof's
+// streams (the operator's reads only): the party whose mistakes (or
 // stolen credentials) the defences behind the permissions are for.
-func operator(t *testing.T, in *instance) *nats.Conn {
+func serviceUser(t *testing.T, in *instance) *nats.Conn {
 	t.Helper()
-	kp, err := broker.LoadKey(filepath.Join(in.brokerDir, broker.OperatorKeyFile))
+	kp, err := broker.LoadKey(filepath.Join(in.brokerDir, broker.ServiceKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func operator(t *testing.T, in *instance) *nats.Conn {
 }
 
 // TestNothingStallsOnOneBadMessage: entries tapproof did not write, put on
-// the journal and on the alert stream by someone with the operator's
+// the journal and on the alert stream by someone with the service user's
 // credentials, are set aside: the journal entry becomes a tombstone in the
 // log, never anchored itself, the alert is never served, and the readings
 // behind them land. A consumer that cannot progress fails /readyz.
@@ -76,7 +77,7 @@ func TestNothingStallsOnOneBadMessage(t *testing.T) {
 		return nil
 	})
 
-	op := operator(t, in)
+	op := serviceUser(t, in)
 	forged := []byte(`{"payloadType":"application/vnd.tapproof.reading.v1+json","payload":"e30=","signatures":[{"sig":"AAAA"}]}`)
 	if err := op.Publish("tapproof.log.flint.r."+s1.Device.ID, forged); err != nil {
 		t.Fatal(err)
@@ -223,7 +224,7 @@ func TestForkedCheckpointStopsSigning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op := operator(t, in)
+	op := serviceUser(t, in)
 	m := nats.NewMsg(journal.CheckpointsSubject + ".flint")
 	m.Data = forked
 	m.Header.Set(journal.HeaderSize, strconv.FormatUint(size, 10))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/internal/localstack"
@@ -165,14 +166,26 @@ func TestCluster(t *testing.T) {
 	})
 }
 
-// operatorJS connects to the cluster as the operator.
+// operatorJS connects to the cluster as the operator, who reads only.
 func operatorJS(t *testing.T, cl *natstest.Cluster) jetstream.JetStream {
 	t.Helper()
-	pub, err := cl.Keys.Operator.PublicKey()
+	return clusterJS(t, cl, cl.Keys.Operator)
+}
+
+// serviceJS connects to the cluster as tapproof serve's service user, who
+// may write tapproof's streams and buckets.
+func serviceJS(t *testing.T, cl *natstest.Cluster) jetstream.JetStream {
+	t.Helper()
+	return clusterJS(t, cl, cl.Keys.Service)
+}
+
+func clusterJS(t *testing.T, cl *natstest.Cluster, kp nkeys.KeyPair) jetstream.JetStream {
+	t.Helper()
+	pub, err := kp.PublicKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(cl.URL(), nats.Nkey(pub, cl.Keys.Operator.Sign), nats.RootCAs(cl.TLS.CA))
+	nc, err := nats.Connect(cl.URL(), nats.Nkey(pub, kp.Sign), nats.RootCAs(cl.TLS.CA))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,9 +138,9 @@ func TestClusterFaults(t *testing.T) {
 	}
 	b := loadgen.NewBroker(cl.URL(), cl.Dir, fleet)
 
-	// Residents subscribe before the faults.
+	// Residents subscribe before the faults (a write: the service user's).
 	op := operatorJS(t, cl)
-	subs, err := residents.NewSubscriptions(ctx, journal.Replicated(op, 3), residents.SubscriptionsConfig{})
+	subs, err := residents.NewSubscriptions(ctx, journal.Replicated(serviceJS(t, cl), 3), residents.SubscriptionsConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

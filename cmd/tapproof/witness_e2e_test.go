@@ -141,7 +141,7 @@ func TestWitnessedCheckpoints(t *testing.T) {
 	// Whatever else lands on the witnessed subject (someone with broker
 	// credentials) is never served as a witnessed checkpoint, nor breaks
 	// the listing of the logs; the next witnessed checkpoint supersedes it.
-	op := operator(t, in)
+	op := serviceUser(t, in)
 	for _, junk := range [][]byte{[]byte("not a checkpoint"), forgedUnwitnessed(t, dataDir, "flint", want+1)} {
 		m := nats.NewMsg(journal.CheckpointsSubject + ".flint.witnessed")
 		m.Data = junk

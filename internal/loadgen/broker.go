@@ -16,7 +16,7 @@ import (
 // the operator, whose key and the broker's CA are in Dir.
 type Broker struct {
 	URL string
-	Dir string // the broker directory: ca.pem and operator.nk
+	Dir string // the broker directory: ca.pem, operator.nk and service.nk
 	// Keys are the sensors' keys, by device id.
 	Keys map[string]ed25519.PrivateKey
 }
@@ -32,9 +32,19 @@ func NewBroker(url, dir string, fleet *simulate.Fleet) Broker {
 
 func (b Broker) ca() string { return filepath.Join(b.Dir, broker.CAFile) }
 
-// Operator connects as the operator.
+// Operator connects as the operator, who reads only.
 func (b Broker) Operator(opts ...nats.Option) (*nats.Conn, error) {
-	kp, err := broker.LoadKey(filepath.Join(b.Dir, broker.OperatorKeyFile))
+	return b.user(broker.OperatorKeyFile, "loadgen-operator", opts...)
+}
+
+// Service connects as tapproof serve's service user, who may write
+// tapproof's streams and buckets.
+func (b Broker) Service(opts ...nats.Option) (*nats.Conn, error) {
+	return b.user(broker.ServiceKeyFile, "loadgen-service", opts...)
+}
+
+func (b Broker) user(keyFile, name string, opts ...nats.Option) (*nats.Conn, error) {
+	kp, err := broker.LoadKey(filepath.Join(b.Dir, keyFile))
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +52,7 @@ func (b Broker) Operator(opts ...nats.Option) (*nats.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts = append([]nats.Option{nats.Nkey(pub, kp.Sign), nats.RootCAs(b.ca()), nats.Name("loadgen-operator")}, opts...)
+	opts = append([]nats.Option{nats.Nkey(pub, kp.Sign), nats.RootCAs(b.ca()), nats.Name(name)}, opts...)
 	return nats.Connect(b.URL, opts...)
 }
 
