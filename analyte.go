@@ -3,6 +3,7 @@ package tapproof
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -44,6 +45,27 @@ const (
 	NIRS         Method = "NIRS"
 	Lab          Method = "lab"
 )
+
+// reports lists, for each method, the analytes a device's reading by that
+// method may report; Method.Reports reads it, and ingest refuses every other
+// pairing as not_permitted. Lead sensors (ASV, fluorescence) measure lead and
+// copper directly. NIRS cannot see dissolved lead, which has no
+// near-infrared signature (docs/domain.md): its calibration models estimate
+// surrogate channels only, so a NIRS "lead" or "copper" value is not a
+// measurement of either and must never reach a screening alert, a resident or
+// a dashboard. Lab has no entry: a laboratory's results arrive as LabSamples
+// signed with an enrolled lab's key, never as a device's Reading, so that no
+// sensor can present its value as a certified result.
+var reports = map[Method][]Analyte{
+	ASV:          {Lead, Copper},
+	Fluorescence: {Lead, Copper},
+	NIRS:         {Turbidity, TOC, Iron},
+}
+
+// Reports reports whether a device's reading by method m may report analyte
+// a. It is false for every analyte of Lab, and of a method tapproof does not
+// know.
+func (m Method) Reports(a Analyte) bool { return slices.Contains(reports[m], a) }
 
 // analyteSpec says how an analyte is stored and what values are plausible.
 type analyteSpec struct {

@@ -26,7 +26,11 @@ type Device struct {
 	ID      string `json:"id"`
 	Utility string `json:"utility"`
 	Site    string `json:"site"`
-	Kind    Method `json:"kind"` // ASV, fluorescence, NIRS or lab
+	// Kind is the device's method: ASV, fluorescence or NIRS; its readings
+	// must carry it (Reading.PermittedFor). Lab is found only in enrollments
+	// made before Enrollable refused it; such a device's readings are all
+	// refused.
+	Kind Method `json:"kind"`
 	// PublicKey is the device's Ed25519 public key.
 	PublicKey ed25519.PublicKey `json:"public_key"`
 	// Firmware is the hex SHA-256 of the firmware the device must run.
@@ -35,7 +39,10 @@ type Device struct {
 	EnrolledAt time.Time    `json:"enrolled_at"`
 }
 
-// Validate checks that d is complete and well formed.
+// Validate checks that d is complete and well formed. It accepts every
+// kind, lab included, so that enrollments already in a log decode when it is
+// read back (a regulator's monitor, bundles); a new enrollment is also
+// checked with Enrollable.
 func (d Device) Validate() error {
 	if err := CheckIDs(d.Utility, d.Site, d.ID); err != nil {
 		return err
@@ -55,6 +62,18 @@ func (d Device) Validate() error {
 	case DeviceActive, DeviceDisabled:
 	default:
 		return fmt.Errorf("device %s: unknown status %q", d.ID, d.Status)
+	}
+	return nil
+}
+
+// Enrollable reports whether d may be enrolled now. A device of kind lab may
+// not: certified results come only from enrolled labs, as LabSamples signed
+// with their lab keys (see LabSample), and a lab-kind device could make no
+// reading tapproof accepts (Reading.PermittedFor). The error is a
+// *Rejection with ReasonNotPermitted.
+func (d Device) Enrollable() error {
+	if d.Kind == Lab {
+		return Reject(ReasonNotPermitted, "device %s: kind lab is not enrolled as a device; a certified lab submits lab samples signed with its lab key", d.ID)
 	}
 	return nil
 }

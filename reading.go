@@ -117,6 +117,26 @@ func (r Reading) Canonical() (Reading, error) {
 	return out, nil
 }
 
+// PermittedFor checks that a device enrolled as kind may have made r: r's
+// method is kind, and that method may report r's analyte (Method.Reports).
+// A reading by method lab is therefore refused from every device, whatever
+// its kind: certified results come only from enrolled labs, as LabSamples.
+// The check needs the registry, so ingest makes it, for the bulk path and the
+// alert lane alike, after Normalize; Canonical does not, so that readings
+// logged before it existed still decode. The error is a *Rejection with
+// ReasonNotPermitted.
+func (r Reading) PermittedFor(kind Method) error {
+	switch {
+	case r.Method == Lab:
+		return Reject(ReasonNotPermitted, "device %s sent a reading by method lab: lab results are lab samples signed by an enrolled lab", r.Device)
+	case r.Method != kind:
+		return Reject(ReasonNotPermitted, "device %s is enrolled as %s, its reading claims method %s", r.Device, kind, r.Method)
+	case !r.Method.Reports(r.Analyte):
+		return Reject(ReasonNotPermitted, "method %s does not report %s", r.Method, r.Analyte)
+	}
+	return nil
+}
+
 // Key identifies a reading: device id and sequence number. It is also the
 // JetStream message id sensors publish with.
 func (r Reading) Key() string { return ReadingKey(r.Device, r.Seq) }

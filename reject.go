@@ -30,6 +30,12 @@ const (
 	// ReasonRateLimited: a device or lab published faster than its limit;
 	// the excess is refused at the broker's edge, before the journal.
 	ReasonRateLimited Reason = "rate_limited"
+	// ReasonNotPermitted: a reading its device may not make: a method
+	// other than the device's enrolled kind, an analyte that method cannot
+	// measure (NIRS reporting lead), or a device's reading claiming to be a
+	// lab result (Reading.PermittedFor); also an enrollment of a device of
+	// kind lab (Device.Enrollable).
+	ReasonNotPermitted Reason = "not_permitted"
 )
 
 // Reasons lists every rejection reason, for pre-initialising metrics.
@@ -37,7 +43,7 @@ var Reasons = []Reason{
 	ReasonMalformed, ReasonOversized, ReasonBadSignature, ReasonUnknownDevice,
 	ReasonDeviceDisabled, ReasonSubjectMismatch, ReasonFirmware, ReasonInvalid,
 	ReasonAbsurd, ReasonFuture, ReasonDuplicate, ReasonReplayed, ReasonEquivocation,
-	ReasonUnknownSigner, ReasonUnknownSample, ReasonRateLimited,
+	ReasonUnknownSigner, ReasonUnknownSample, ReasonRateLimited, ReasonNotPermitted,
 }
 
 // Rejection is the error returned for input that is refused. It carries a

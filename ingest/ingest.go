@@ -4,14 +4,15 @@
 //
 // Per message: parse the DSSE envelope, look the device up, verify the
 // signature with the device's enrolled key, check the subject against the
-// payload, the firmware digest, the values and timestamps, and the per-device
-// sequence number. A refused message is counted by reason, logged once, and
-// published with its reason to tapproof.rejected.<reason>; it never reaches
-// the log. The sensor's message is acknowledged only once the reading is
-// durable in the journal (or its rejection is), so a crash at any point loses
-// nothing; JetStream's optimistic concurrency on the journal makes a
-// redelivered reading land once. Lab samples and invalidations follow the
-// same rules with their own checks; see labsamples.go.
+// payload, the firmware digest, the values and timestamps, that the reading's
+// method is the device's enrolled kind and may report its analyte, and the
+// per-device sequence number. A refused message is counted by reason, logged
+// once, and published with its reason to tapproof.rejected.<reason>; it never
+// reaches the log. The sensor's message is acknowledged only once the
+// reading is durable in the journal (or its rejection is), so a crash at any
+// point loses nothing; JetStream's optimistic concurrency on the journal
+// makes a redelivered reading land once. Lab samples and invalidations follow
+// the same rules with their own checks; see labsamples.go.
 //
 // ingest must not import anchor, alerts, influx, dashboards or httpapi.
 package ingest
@@ -476,6 +477,12 @@ func (in *Ingester) verify(subject string, env *signed.Envelope) (tapproof.Readi
 	}
 	r, err = r.Normalize(in.now(), in.cfg.ClockSkew)
 	if err != nil {
+		return r, dev, asRejection(err)
+	}
+	// What the device may say: its kind's method and that method's
+	// analytes. The alert lane verifies with this function too, so a NIRS
+	// lead value or a sensor's "lab" result never reaches the alerter.
+	if err := r.PermittedFor(dev.Kind); err != nil {
 		return r, dev, asRejection(err)
 	}
 	return r, dev, nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -444,4 +445,111 @@ func TestConsumerDeletedUnderSession(t *testing.T) {
 	}
 	h.publish(t, subj("dev-a"), a.sign(t, a.reading(2, 2)))
 	poll.Until(t, 15*time.Second, size(2))
+}
+
+// nirsSensor is a NIRS device of u1/s1.
+func nirsSensor(t *testing.T, id string) sensor {
+	s := newSensor(t, id)
+	s.dev.Kind = tapproof.NIRS
+	return s
+}
+
+// surrogate is a valid NIRS reading of s: turbidity in NTU.
+func (s sensor) surrogate(seq uint64, ntu float64) tapproof.Reading {
+	r := s.reading(seq, ntu)
+	r.Analyte, r.Unit, r.Method, r.Model = tapproof.Turbidity, tapproof.NTU, tapproof.NIRS, "pls-snv-2026.1"
+	return r
+}
+
+// beyondKind are readings that their devices may not make, between valid
+// ones: a NIRS lead value, a lead sensor's reading signed as a lab result,
+// and a lead sensor's reading claiming to be NIRS, each above the lead
+// action level. asv is an ASV device, nirs a NIRS one. The valid readings
+// after them are urgent too (above 12, in their units).
+func beyondKind(asv, nirs sensor) (before, forbidden, after []tapproof.Reading) {
+	nirsLead := nirs.surrogate(2, 40)
+	nirsLead.Analyte, nirsLead.Unit = tapproof.Lead, tapproof.MicrogramsPerLiter
+	asvLab := asv.reading(2, 40)
+	asvLab.Method = tapproof.Lab
+	asvNIRS := asv.reading(3, 40)
+	asvNIRS.Method, asvNIRS.Model = tapproof.NIRS, "pls-snv-2026.1"
+	return []tapproof.Reading{asv.reading(1, 3), nirs.surrogate(1, 0.3)},
+		[]tapproof.Reading{nirsLead, asvLab, asvNIRS},
+		[]tapproof.Reading{nirs.surrogate(3, 40), asv.reading(4, 33)}
+}
+
+// TestReadingBeyondKindRejected: a device may say only what its enrolled
+// kind measures. A NIRS device's lead value, a lead sensor's "lab" result
+// and a lead sensor's reading claiming NIRS are rejected as not_permitted,
+// counted and published with their reason, never checked for alerts and
+// never journaled, while the valid readings around them land.
+func TestReadingBeyondKindRejected(t *testing.T) {
+	asv, nirs := newSensor(t, "dev-a"), nirsSensor(t, "dev-n")
+	h := start(t, registry{"dev-a": asv.dev, "dev-n": nirs.dev})
+	sensors := map[string]sensor{"dev-a": asv, "dev-n": nirs}
+	before, forbidden, after := beyondKind(asv, nirs)
+	valid := slices.Concat(before, after)
+	for _, r := range slices.Concat(before, forbidden, after) {
+		h.publish(t, subj(r.Device), sensors[r.Device].sign(t, r))
+	}
+	poll.Until(t, 10*time.Second, func() error {
+		if got := testutil.ToFloat64(rejected(h, tapproof.ReasonNotPermitted)); got != float64(len(forbidden)) {
+			return fmt.Errorf("not_permitted rejections = %v, want %d", got, len(forbidden))
+		}
+		if got := testutil.ToFloat64(counter(h, "tapproof_ingest_accepted_total")); got != float64(len(valid)) {
+			return fmt.Errorf("accepted = %v, want %d", got, len(valid))
+		}
+		return nil
+	})
+	if got := testutil.ToFloat64(counter(h, "tapproof_ingest_rejected_total")); got != float64(len(forbidden)) {
+		t.Errorf("%v rejections in all, want only the %d not_permitted", got, len(forbidden))
+	}
+	h.alerts.mu.Lock()
+	for _, r := range forbidden {
+		if n := h.alerts.seen[r.Key()]; n != 0 {
+			t.Errorf("%s %s reading of a device enrolled as %s checked for alerts %d times, want never", r.Method, r.Analyte, sensors[r.Device].dev.Kind, n)
+		}
+	}
+	for _, r := range valid {
+		if n := h.alerts.seen[r.Key()]; n != 1 {
+			t.Errorf("valid reading %s checked for alerts %d times, want once", r.Key(), n)
+		}
+	}
+	h.alerts.mu.Unlock()
+	for _, r := range valid {
+		if _, err := h.j.Reading(t.Context(), "u1", r.Device, r.Seq); err != nil {
+			t.Errorf("valid reading %s not in the journal: %v", r.Key(), err)
+		}
+	}
+	if n, _ := h.j.Size(t.Context(), "u1"); n != uint64(len(valid)) {
+		t.Errorf("journal size = %d, want the %d valid readings", n, len(valid))
+	}
+
+	// Each is on tapproof.rejected.not_permitted with its reason and a
+	// detail saying what was not permitted.
+	cons, err := h.js.OrderedConsumer(t.Context(), journal.RejectedStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{journal.RejectedSubject + "." + string(tapproof.ReasonNotPermitted)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(len(forbidden), jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var details []string
+	for m := range batch.Messages() {
+		if got := m.Headers().Get(journal.HeaderReason); got != string(tapproof.ReasonNotPermitted) {
+			t.Errorf("%s = %q, want %q", journal.HeaderReason, got, tapproof.ReasonNotPermitted)
+		}
+		details = append(details, m.Headers().Get(journal.HeaderDetail))
+	}
+	slices.Sort(details)
+	want := []string{
+		"device dev-a is enrolled as ASV, its reading claims method NIRS",
+		"device dev-a sent a reading by method lab: lab results are lab samples signed by an enrolled lab",
+		"method NIRS does not report lead",
+	}
+	if diff := cmp.Diff(want, details); diff != "" {
+		t.Errorf("details of the not_permitted rejections (-want +got):\n%s", diff)
+	}
 }

@@ -5,8 +5,10 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -320,5 +322,48 @@ func TestIntakeRefusesInvalidUtility(t *testing.T) {
 	}
 	if _, err := js.Publish(t.Context(), "tapproof.labsamples.u1.lab-1", []byte("{}")); err != nil {
 		t.Errorf("publish naming utility u1: %v", err)
+	}
+}
+
+// TestAlertLaneRefusesBeyondKind: the lane verifies what a device may say
+// as the bulk path does, so a NIRS lead value, a lead sensor's "lab" result
+// or its reading claiming NIRS, all above the action level, never reach the
+// alerter, not even ahead of the bulk (stopped here, as if minutes behind).
+// The valid urgent readings each device sends after them are checked.
+func TestAlertLaneRefusesBeyondKind(t *testing.T) {
+	asv, nirs := newSensor(t, "d1"), nirsSensor(t, "n1")
+	urgent := func(r tapproof.Reading) bool { return r.Value > 12 }
+	h := startSecureWith(t, ingest.IntakeConfig{}, &ingest.LaneConfig{Urgent: urgent}, false, asv, nirs)
+	sensors := map[string]sensor{"d1": asv, "n1": nirs}
+	js := map[string]jetstream.JetStream{"d1": h.device(t, asv), "n1": h.device(t, nirs)}
+	seen := func(key string) int {
+		h.alerts.mu.Lock()
+		defer h.alerts.mu.Unlock()
+		return h.alerts.seen[key]
+	}
+	before, forbidden, after := beyondKind(asv, nirs)
+	for _, r := range slices.Concat(before, forbidden, after) {
+		if _, err := js[r.Device].Publish(t.Context(), subj(r.Device), sensors[r.Device].sign(t, r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The lane takes each device's readings in order: once the reading
+	// after the forbidden ones is checked, they have been decided.
+	poll.Until(t, 10*time.Second, func() error {
+		for _, r := range after {
+			if seen(r.Key()) == 0 {
+				return fmt.Errorf("the lane did not check %s, a valid urgent reading", r.Key())
+			}
+		}
+		return nil
+	})
+	for _, r := range forbidden {
+		if n := seen(r.Key()); n != 0 {
+			t.Errorf("the lane checked a %s %s reading of a device enrolled as %s for alerts %d times, want never", r.Method, r.Analyte, sensors[r.Device].dev.Kind, n)
+		}
+	}
+	lane := gatherSum{h.reg, "tapproof_ingest_lane_readings_total", map[string]string{"result": "skipped"}}
+	if got := testutil.ToFloat64(lane); got != float64(len(forbidden)) {
+		t.Errorf("lane skipped %v readings, want the %d forbidden ones", got, len(forbidden))
 	}
 }

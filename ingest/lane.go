@@ -53,8 +53,8 @@ const (
 // therefore listens on the intake's subjects itself, beside the intake's
 // queue group, so the broker hands it each reading as it arrives. It
 // verifies an urgent one exactly as ingest does (envelope, registry,
-// signature, status, subject, firmware, values, and a sequence number above
-// the device's last decided one) and raises its alert; it journals nothing
+// signature, status, subject, firmware, values, the method and analyte the
+// device's kind permits, and a sequence number above the device's last decided one) and raises its alert; it journals nothing
 // and acknowledges nothing. When the bulk path reaches the same reading it
 // decides it in full, and raising its alert again changes nothing: an
 // alert's id is its reading's. A reading the lane drops or cannot check is
