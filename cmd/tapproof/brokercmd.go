@@ -29,8 +29,9 @@ func newBrokerInitCmd() *cobra.Command {
 		Use:   "init",
 		Short: "Write the broker's keys, certificates and nats-server configuration",
 		Long: `Write what an external NATS server needs to be tapproof's broker, into --dir:
-the nkeys of tapproof's own users (service.nk, system.nk, operator.nk) and of
-the auth callout's issuer (issuer.nk), a local CA (ca.pem) and server
+the nkeys of tapproof's own users (service.nk, callout.nk, system.nk, and
+operator.nk, which reads only) and of the auth callout's issuer (issuer.nk)
+and encryption key (xkey.nk), a local CA (ca.pem) and server
 certificate for --host unless --cert and --key name your own, and, in
 DIR/server, what the NATS server itself reads: nats.conf and its certificate
 and key. The server never sees a seed: nats.conf names public keys only.
