@@ -13,6 +13,15 @@
 // operator's CLI are nkey users listed in the configuration, and every
 // other connection, anonymous or not, is refused by the callout.
 //
+// Each of tapproof's users has only the rights its role needs: the
+// service user (tapproof serve's streams, buckets and intake) no $SYS
+// subject, the callout user nothing but the authorization requests and
+// one answer to each, the operator's user reads only. The server encrypts
+// each authorization request to the callout's curve key (Keys.XKey) and
+// the Authorizer encrypts its answer back; the Authorizer decides them
+// with a fixed pool of workers from a bounded queue, and each account's
+// connections are bounded (Limits).
+//
 // Auth callout rather than decentralized JWT because the log is already the
 // identity authority: enrolling a device is what lets it connect, without a
 // second set of credentials to issue, store on the device and keep in sync.
