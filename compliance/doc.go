@@ -3,7 +3,12 @@
 // verifiable log: the 90th percentile of 40 CFR 141.80(c)(3)
 // (https://www.ecfr.gov/current/title-40/part-141/section-141.80), whether it
 // exceeds the action level of the rule in force, the samples that were
-// excluded and why, and the individual samples above the action level.
+// excluded and why, and the individual samples above the action level. A
+// collection event with more samples than the rule expects is decided over
+// every reduction of it (P90Range): the period is exceeded, not exceeded or
+// undetermined (Determination), never left uncomputed; and what an
+// exceedance obliges depends on the analyte (Obligations: the Tier 1 notice
+// for lead only).
 //
 // The computation is a pure function of the log's entries and a set of
 // public keys (FromLeaves), so a regulator holding the leaves (fetched from
