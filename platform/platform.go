@@ -226,7 +226,8 @@ func verifierKey(skey string) (string, error) {
 
 // Enroll registers the device of a self-signed enrollment envelope: it
 // appends the enrollment to the utility's log, then adds the device to the
-// registry. Enrolling the same device with the same key again is a no-op.
+// registry. Enrolling the same device with the same key again is a no-op;
+// a new device of kind lab is refused (tapproof.Device.Enrollable).
 func (p *app) Enroll(ctx context.Context, envelope []byte) (tapproof.Device, error) {
 	env, err := signed.Parse(envelope, 64<<10)
 	if err != nil {
@@ -254,6 +255,9 @@ func (p *app) Enroll(ctx context.Context, envelope []byte) (tapproof.Device, err
 			return old, nil
 		}
 		return d, fmt.Errorf("device %s is already enrolled with other details: %w", d.ID, tapproof.ErrConflict)
+	}
+	if err := d.Enrollable(); err != nil {
+		return d, err
 	}
 	if _, err := p.ensureLog(ctx, d.Utility); err != nil {
 		return d, err

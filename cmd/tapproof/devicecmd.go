@@ -72,6 +72,9 @@ let the device connect. docs/devices.md is the wire contract.`,
 			if err := d.Validate(); err != nil {
 				return err
 			}
+			if err := d.Enrollable(); err != nil {
+				return err
+			}
 			env, err := signed.SignEnrollment(cmd.Context(), key, d.Enrollment())
 			if err != nil {
 				return err
@@ -96,7 +99,7 @@ let the device connect. docs/devices.md is the wire contract.`,
 	f.StringVar(&d.ID, "id", "", "device id (lower-case letters, digits, hyphens)")
 	f.StringVar(&d.Utility, "utility", "", "utility (water system) id")
 	f.StringVar(&d.Site, "site", "", "sampling site id")
-	f.StringVar(&kind, "kind", string(tapproof.ASV), "ASV, fluorescence, NIRS or lab")
+	f.StringVar(&kind, "kind", string(tapproof.ASV), "ASV, fluorescence or NIRS (a certified lab is not a device: it signs lab samples with its lab key)")
 	f.StringVar(&d.Firmware, "firmware", "", "SHA-256 of the device firmware, 64 hex digits")
 	f.StringVar(&keyFile, "key", "", "private key file to create or reuse (required)")
 	f.StringVar(&out, "out", "", "append the signed enrollment to this file instead of printing it")
