@@ -312,7 +312,9 @@ func round(v float64, digits int) float64 {
 	return math.Round(v*p) / p
 }
 
-// Lead returns the sensor's next lead reading, of ppb, sampled at.
+// Lead returns the sensor's next lead reading, of ppb, sampled at. Only a
+// lead sensor (ASV or fluorescence) may report lead: ingest rejects a NIRS
+// sensor's lead reading as not_permitted (tapproof.Method.Reports).
 func (s *Sensor) Lead(ppb float64, at time.Time) tapproof.Reading {
 	s.seq = max(s.seq+1, uint64(at.UnixMilli()))
 	return tapproof.Reading{
