@@ -18,6 +18,12 @@
 //	GET  /v1/alerts/feed.atom       the newest alerts, each linking its CAP document
 //	GET  /v1/alerts/stream          alert messages as Server-Sent Events
 //
+// Each client (its connection's address, an IPv6 client by its /64; behind
+// a TrustedProxies proxy, the address it forwards) may make the costly
+// reads (the status and site pages, CAP, Atom, opening an event stream)
+// at ReadLimit and POST /subscribe at SubscribeLimit; above it, it gets 429
+// with Retry-After and a page in its language.
+//
 // public talks to the rest of tapproof through the small interfaces of
 // Config and the types of packages tapproof, alerts, alerts/cap,
 // alerts/notice and alerts/residents; it must not import ingest, anchor,
@@ -40,6 +46,7 @@
 // subscription.
 //
 // Files: public.go holds Config and its interfaces, Handler and the routes;
+// ratelimit.go the limits per client;
 // pages.go the HTML pages; status.go the sentence and guidance a page
 // starts with; history.go a site's chart; subscribe.go subscribing, confirming and
 // unsubscribing; feeds.go the CAP documents and the Atom feed; events.go the
@@ -52,6 +59,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/tapproof/tapproof"
@@ -114,7 +122,8 @@ type Config struct {
 	// Rules give the action level each day of a site's history; the zero
 	// RuleBook is federal.
 	Rules tapproof.RuleBook
-	// Now is the clock of the history's window; time.Now if nil.
+	// Now is the clock of the history's window and of the rate limits;
+	// time.Now if nil.
 	Now func() time.Time
 	// Channels offered on the subscribe form; email and webhook if empty.
 	Channels   []residents.Channel
@@ -126,6 +135,19 @@ type Config struct {
 	// Close it from http.Server.RegisterOnShutdown. Nil: streams end only
 	// when their client goes.
 	Done <-chan struct{}
+	// ReadLimit and SubscribeLimit bound how often one client may read a
+	// costly page or feed and subscribe; DefaultReadLimit and
+	// DefaultSubscribeLimit where zero. MaxClients bounds the clients each
+	// limit tracks; DefaultMaxClients if zero.
+	ReadLimit      RateLimit
+	SubscribeLimit RateLimit
+	MaxClients     int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; a request from anywhere else is its connection's
+	// address, whatever it forwards.
+	TrustedProxies []netip.Prefix
+	// Metrics counts refusals; nil counts nothing.
+	Metrics *Metrics
 }
 
 // Validate checks cfg.
@@ -138,6 +160,15 @@ func (c Config) Validate() error {
 	}
 	if c.CAP.Links.Base == "" {
 		return errors.New("public: CAP.Links.Base, the public base URL, is required")
+	}
+	if err := c.ReadLimit.Validate(); err != nil {
+		return err
+	}
+	if err := c.SubscribeLimit.Validate(); err != nil {
+		return err
+	}
+	if c.MaxClients < 0 {
+		return errors.New("public: MaxClients must not be negative")
 	}
 	return nil
 }
@@ -165,19 +196,24 @@ func Handler(cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &server{cfg: cfg, streams: make(chan struct{}, cfg.MaxStreams)}
+	if cfg.MaxClients == 0 {
+		cfg.MaxClients = DefaultMaxClients
+	}
+	s := &server{cfg: cfg, streams: make(chan struct{}, cfg.MaxStreams),
+		reads:      newLimiter(limitRead, cfg.ReadLimit.orDefault(DefaultReadLimit), cfg.MaxClients),
+		subscribes: newLimiter(limitSubscribe, cfg.SubscribeLimit.orDefault(DefaultSubscribeLimit), cfg.MaxClients)}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", localized(s.index))
-	mux.HandleFunc("GET /sites/{utility}", localized(s.index))
-	mux.HandleFunc("GET /sites/{utility}/{site}", localized(s.site))
+	mux.HandleFunc("GET /{$}", localized(s.limitPage(s.reads, s.index)))
+	mux.HandleFunc("GET /sites/{utility}", localized(s.limitPage(s.reads, s.index)))
+	mux.HandleFunc("GET /sites/{utility}/{site}", localized(s.limitPage(s.reads, s.site)))
 	mux.HandleFunc("GET /subscribe", localized(s.subscribeForm))
-	mux.HandleFunc("POST /subscribe", localized(s.subscribe))
+	mux.HandleFunc("POST /subscribe", localized(s.limitPage(s.subscribes, s.subscribe)))
 	mux.HandleFunc("GET /confirm", localized(s.confirm))
 	mux.HandleFunc("GET /unsubscribe", localized(s.unsubscribeForm))
 	mux.HandleFunc("POST /unsubscribe", localized(s.unsubscribe))
-	mux.HandleFunc("GET /v1/alerts/{id}/cap.xml", s.cap)
-	mux.HandleFunc("GET /v1/alerts/feed.atom", s.feed)
-	mux.HandleFunc("GET /v1/alerts/stream", s.stream)
+	mux.HandleFunc("GET /v1/alerts/{id}/cap.xml", s.limitFeed(s.reads, s.cap))
+	mux.HandleFunc("GET /v1/alerts/feed.atom", s.limitFeed(s.reads, s.feed))
+	mux.HandleFunc("GET /v1/alerts/stream", s.limitFeed(s.reads, s.stream))
 	return secure(mux)
 }
 
@@ -198,4 +234,6 @@ type server struct {
 	cfg     Config
 	streams chan struct{}
 	hist    historyCache
+	// reads and subscribes are the rate limits per client.
+	reads, subscribes *limiter
 }
