@@ -174,6 +174,10 @@ func firstNonEmpty(a, b string) string {
 // atomSummary is the one line of an alert in the Atom feed.
 func atomSummary(a tapproof.Alert) string {
 	v, level := strconv.FormatFloat(a.Value, 'f', -1, 64), strconv.FormatFloat(a.Level, 'f', -1, 64)
+	if a.Class == tapproof.SystemUndetermined {
+		return fmt.Sprintf("90th percentile between %s and %s %s in the %s water system, undetermined until a state reviewer decides (action level %s %s)",
+			v, strconv.FormatFloat(a.Upper, 'f', -1, 64), a.Unit, a.Utility, level, a.Unit)
+	}
 	if a.Class == tapproof.SystemExceedance {
 		return fmt.Sprintf("90th percentile %s %s in the %s water system (action level %s %s)", v, a.Unit, a.Utility, level, a.Unit)
 	}

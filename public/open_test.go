@@ -36,3 +36,27 @@ func TestOpenAlertsOutlastOtherTraffic(t *testing.T) {
 		t.Errorf("Atom feed lacks open alert %s", open.ID)
 	}
 }
+
+// TestUndeterminedPeriodPublic: a period that the samples leave
+// undetermined is said on the pages (never as fine) and in the feed, in
+// both languages.
+func TestUndeterminedPeriodPublic(t *testing.T) {
+	e := newUnitEnv(t)
+	a := alertAt(1, 14)
+	a.ID, a.Class, a.Site, a.Device, a.Seq = tapproof.SystemUndeterminedID("springfield", tapproof.Lead, "2026H1", 40), tapproof.SystemUndetermined, "", "", 0
+	a.Upper = 17
+	alertstest.Publish(t, e.store, a)
+	for lang, want := range map[string]string{
+		"en": "lead compliance is not yet decided: its latest compliance testing puts the 90th percentile between 14 µg/L",
+		"es": "El cumplimiento de springfield para el plomo aún no está decidido",
+	} {
+		_, body := e.do(t, "GET", "/sites/springfield/elm-st-12?lang="+lang, "")
+		if !strings.Contains(body, `data-status="undetermined"`) || !strings.Contains(body, want) || !strings.Contains(body, `data-kind="undetermined"`) {
+			t.Errorf("site page in %s does not say the period is undetermined (%q):\n%s", lang, want, body)
+		}
+	}
+	_, body := e.do(t, "GET", "/v1/alerts/feed.atom", "")
+	if want := "90th percentile between 14 and 17 ug/L in the springfield water system, undetermined"; !strings.Contains(body, want) {
+		t.Errorf("feed lacks %q:\n%s", want, body)
+	}
+}

@@ -278,8 +278,12 @@ func (s *server) site(w http.ResponseWriter, r *http.Request, l *locale.Localize
 // class its explanation and style go by.
 func kindID(a tapproof.Alert) string {
 	switch {
+	case a.Type() == tapproof.CancelMsg && a.Class == tapproof.SystemUndetermined:
+		return "decided"
 	case a.Type() == tapproof.CancelMsg:
 		return "clear"
+	case a.Class == tapproof.SystemUndetermined:
+		return "undetermined"
 	case a.Class == tapproof.SystemExceedance:
 		return "system"
 	case a.Class == tapproof.IndividualCompliance:
@@ -292,10 +296,14 @@ func kindID(a tapproof.Alert) string {
 // title.
 func kindLabel(a tapproof.Alert) string {
 	switch {
+	case a.Type() == tapproof.CancelMsg && a.Class == tapproof.SystemUndetermined:
+		return "Compliance decided"
 	case a.Type() == tapproof.CancelMsg:
 		return "All clear"
 	case a.Type() == tapproof.UpdateMsg:
 		return "Update"
+	case a.Class == tapproof.SystemUndetermined:
+		return "Compliance undetermined"
 	case a.Class == tapproof.SystemExceedance:
 		return "Action level exceeded"
 	case a.Class == tapproof.IndividualCompliance:

@@ -9,7 +9,7 @@ import (
 // status is the sentence a page starts with and the guidance after it:
 // what the most serious open alert means for a resident, and what to do.
 type status struct {
-	Class    string // none, screening, individual, system or other: for styles and tests
+	Class    string // none, screening, individual, undetermined, system or other: for styles and tests
 	Sentence string
 	Guidance []string
 }
@@ -25,8 +25,10 @@ func rank(a tapproof.Alert) int {
 		return 2
 	case a.Class == tapproof.IndividualCompliance:
 		return 3
-	case a.Class == tapproof.SystemExceedance:
+	case a.Class == tapproof.SystemUndetermined:
 		return 4
+	case a.Class == tapproof.SystemExceedance:
+		return 5
 	}
 	return 1
 }
@@ -53,6 +55,10 @@ func statusOf(l *locale.Localizer, open []tapproof.Alert, place func(tapproof.Al
 		return status{Class: "individual", Sentence: l.T("status_individual", "Place", place(a)),
 			Guidance: append(append([]string{l.T("guidance_individual_first")}, common...), l.T("guidance_doctor"), l.T("guidance_ask", "Utility", a.Utility))}
 	case 4:
+		return status{Class: "undetermined", Sentence: l.T("status_undetermined", "Utility", a.Utility,
+			"Low", notice.Quantity(a.Value, a.Unit), "High", notice.Quantity(a.Upper, a.Unit), "Level", notice.Quantity(a.Level, a.Unit)),
+			Guidance: append(append([]string{l.T("guidance_undetermined_first")}, common...), l.T("guidance_ask", "Utility", a.Utility))}
+	case 5:
 		return status{Class: "system", Sentence: l.T("status_system", "Utility", a.Utility, "Level", notice.Quantity(a.Level, a.Unit)),
 			Guidance: append(append([]string{l.T("guidance_system_first")}, common...), l.T("guidance_doctor"), l.T("guidance_ask", "Utility", a.Utility))}
 	}
