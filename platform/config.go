@@ -3,6 +3,7 @@ package platform
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -76,7 +77,11 @@ type Config struct {
 	CAPSender   string
 	SitesFile   string // JSON []notice.Site: names, service areas, CAP geocodes
 	SMTP        residents.SMTPConfig
-	Screening   alerts.ScreenerConfig
+	// TrustedProxies are the reverse proxies in front of the public pages
+	// whose X-Forwarded-For names the client their rate limits count
+	// (public.Config.TrustedProxies); none by default.
+	TrustedProxies []netip.Prefix
+	Screening      alerts.ScreenerConfig
 	// ComplianceKeys are the certified labs' and state reviewers' public
 	// keys: lab samples and invalidations are accepted, and compliance
 	// reports computed, with these keys only.

@@ -320,6 +320,7 @@ func Run(ctx context.Context, cfg Config) error {
 	pub := public.Handler(public.Config{
 		Sites: sites, Readings: reader, Alerts: store, Subscriber: notifier, Title: cfg.PublicTitle, Rules: rules,
 		CAP: cap.Config{Sender: cfg.CAPSender, SenderName: cfg.PublicTitle, Links: links}, Log: log, Done: streamsDone,
+		TrustedProxies: cfg.TrustedProxies, Metrics: public.NewMetrics(reg),
 	})
 	srv := httpapi.NewServer(cfg.HTTPAddr, routes(api, pub))
 	srv.RegisterOnShutdown(func() { close(streamsDone) })

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -27,6 +28,7 @@ func newServeCmd() *cobra.Command {
 		keysFile      string
 		rounding      string
 		policyFile    string
+		proxies       []string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -65,6 +67,16 @@ func newServeCmd() *cobra.Command {
 			if cfg.Rounding, err = compliance.ParseRounding(rounding); err != nil {
 				return fmt.Errorf("--rounding: %w", err)
 			}
+			for _, p := range proxies {
+				pr, err := netip.ParsePrefix(p)
+				if a, aerr := netip.ParseAddr(p); aerr == nil {
+					pr, err = a.Prefix(a.BitLen())
+				}
+				if err != nil {
+					return fmt.Errorf("--trusted-proxy %q: want an address or a CIDR prefix", p)
+				}
+				cfg.TrustedProxies = append(cfg.TrustedProxies, pr.Masked())
+			}
 			if policyFile != "" {
 				if cfg.WitnessPolicy, err = witness.ReadPolicyFile(policyFile); err != nil {
 					return fmt.Errorf("--witness-policy: %w", err)
@@ -74,6 +86,7 @@ func newServeCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	f.StringArrayVar(&proxies, "trusted-proxy", nil, "a reverse proxy (address or CIDR) whose X-Forwarded-For names the client the public pages' rate limits count (repeatable)")
 	f.StringArrayVar(&labKeys, "lab-key", nil, "a certified lab's key, LAB=BASE64 Ed25519 public key (repeatable)")
 	f.StringArrayVar(&reviewerKeys, "reviewer-key", nil, "a state reviewer's key, ID=BASE64 Ed25519 public key (repeatable)")
 	f.StringVar(&keysFile, "compliance-keys", "", `JSON file of lab and reviewer keys, {"labs":{"LAB":["BASE64"]},"reviewers":{"ID":["BASE64"]}} ($TAPPROOF_COMPLIANCE_KEYS)`)
