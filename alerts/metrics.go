@@ -50,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, e := range screeningEvents {
 		m.screens.WithLabelValues(e)
 	}
-	for _, c := range []tapproof.AlertClass{tapproof.Screening, tapproof.IndividualCompliance, tapproof.SystemExceedance} {
+	for _, c := range []tapproof.AlertClass{tapproof.Screening, tapproof.IndividualCompliance, tapproof.SystemExceedance, tapproof.SystemUndetermined} {
 		m.raised.WithLabelValues(string(c))
 	}
 	return m
@@ -107,7 +107,7 @@ func (m *Metrics) alertRaised(c tapproof.AlertClass) {
 		return
 	}
 	switch c {
-	case tapproof.Screening, tapproof.IndividualCompliance, tapproof.SystemExceedance:
+	case tapproof.Screening, tapproof.IndividualCompliance, tapproof.SystemExceedance, tapproof.SystemUndetermined:
 	default:
 		c = "other" // keep the label set bounded
 	}

@@ -350,6 +350,7 @@ func TestScreenerComplianceNeverSuppressed(t *testing.T) {
 tapproof_alerts_raised_total{class="individual_compliance"} 0
 tapproof_alerts_raised_total{class="screening"} 0
 tapproof_alerts_raised_total{class="system_exceedance"} 0
+tapproof_alerts_raised_total{class="system_undetermined"} 0
 `), "tapproof_alerts_raised_total"); err != nil {
 			t.Error(err) // counted by the Store, not the Screener
 		}

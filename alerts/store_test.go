@@ -43,6 +43,7 @@ func TestStorePublishOnce(t *testing.T) {
 tapproof_alerts_raised_total{class="individual_compliance"} 0
 tapproof_alerts_raised_total{class="screening"} 1
 tapproof_alerts_raised_total{class="system_exceedance"} 0
+tapproof_alerts_raised_total{class="system_undetermined"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "tapproof_alerts_raised_total"); err != nil {
 		t.Error(err)

@@ -52,7 +52,7 @@ var exported = map[string]map[string][]string{
 	"tapproof_ingest_decision_seconds":                {},
 	"tapproof_sink_entries_total":                     {"sink": {"anchor", "influx", "exceedance"}},
 	"tapproof_sink_errors_total":                      {"sink": {"anchor", "influx", "exceedance", "checkpoint", "witness"}},
-	"tapproof_alerts_raised_total":                    {"class": {string(tapproof.Screening), string(tapproof.IndividualCompliance), string(tapproof.SystemExceedance)}},
+	"tapproof_alerts_raised_total":                    {"class": {string(tapproof.Screening), string(tapproof.IndividualCompliance), string(tapproof.SystemExceedance), string(tapproof.SystemUndetermined)}},
 	"tapproof_webhook_deliveries_total":               {"result": {"delivered", "retried", "failed"}},
 	"tapproof_screening_events_total":                 {"event": {"pending", "fired", "updated", "suppressed", "recovering", "cleared", "abandoned", "flapping"}},
 	"tapproof_notice_deliveries_total":                {"channel": {"email", "webhook"}, "result": {"delivered", "retried", "failed"}},
