@@ -1,6 +1,7 @@
 package alerts_test
 
 import (
+	"context"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts"
+	"github.com/tapproof/tapproof/internal/alertstest"
 )
 
 // device returns a sensor at elm-st-12 with its own id.
@@ -190,4 +192,66 @@ func TestScreenerAdoptsSiteState(t *testing.T) {
 			t.Errorf("published (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// TestScreeningAttacksOnJetStream runs two attacks of issue 20 on the real
+// Store and screening bucket: a second device at the site answering each
+// high reading of the real sensor with 1 ppb, and a device of another site
+// flapping between 30 and 1 ppb 520 times. The real sensor's alert stays
+// open, one alert among the open ones, and the flapping device has one
+// open alert and five messages on the alert stream, not one per reading.
+func TestScreeningAttacksOnJetStream(t *testing.T) {
+	js := alertstest.JetStream(t)
+	ctx := context.Background()
+	store := alertstest.Store(t, js, nil)
+	kv, err := alerts.NewScreeningKV(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := alerts.NewScreener(alerts.NewEvaluator(tapproof.RuleBook{}), store, kv, alerts.ScreenerConfig{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
+	read := func(device, site string, seq uint64, v float64) tapproof.Reading {
+		r := lead(v)
+		r.Device, r.Site, r.Seq, r.SampledAt = device, site, seq, base.Add(time.Duration(seq)*10*time.Second)
+		return r
+	}
+	for i := range uint64(5) {
+		for _, r := range []tapproof.Reading{read("real", "elm-st-12", i+1, 24), read("control", "elm-st-12", i+1, 1)} {
+			if err := s.Check(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range uint64(520) {
+		v := 30.0
+		if i%2 == 1 {
+			v = 1
+		}
+		if err := s.Check(ctx, read("flappy", "oak-ave-3", i+1, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open, err := store.OpenAlerts(ctx, "springfield", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"screening-flappy-5", "screening-real-1"}, ids(open)); diff != "" {
+		t.Errorf("open alerts (-want +got):\n%s", diff)
+	}
+	msgs, err := store.Recent(ctx, alerts.MaxRecent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, a := range msgs {
+		if a.Device == "flappy" {
+			n++
+		}
+	}
+	if n != 5 {
+		t.Errorf("the flapping device put %d messages on the alert stream, want 5 (three alerts, two all-clears)", n)
+	}
 }
