@@ -100,19 +100,38 @@ func testPartyConnectionBounds(t *testing.T, start func(testing.TB) *natstest.Br
 		e.wait(t, "maximum subscriptions exceeded")
 	})
 	t.Run("payload", func(t *testing.T) {
-		closed := make(chan error, 1)
-		nc := f.device(t, "dev-1", f.dev1, nil, nats.NoReconnect(), nats.ClosedHandler(func(c *nats.Conn) { closed <- c.LastError() }))
-		if err := nc.Publish("tapproof.readings.u1.s1.dev-1", make([]byte, broker.MaxPartyPayload+1)); err != nil {
-			t.Fatal(err)
+		// MaxPartyPayload itself arrives.
+		nc := f.device(t, "dev-1", f.dev1, nil)
+		if _, err := nc.Request("tapproof.readings.u1.s1.dev-1", make([]byte, broker.MaxPartyPayload), 5*time.Second); err != nil {
+			t.Fatalf("a message of MaxPartyPayload bytes: %v", err)
 		}
-		_ = nc.Flush()
+		if m := <-f.received; len(m.Data) != broker.MaxPartyPayload {
+			t.Fatalf("intake received %d bytes, want %d", len(m.Data), broker.MaxPartyPayload)
+		}
+		// One byte more reaches nobody. The server announces the limit to
+		// the admitted connection, so the client refuses the message
+		// itself; a client that sends it anyway is closed (the server
+		// answers with a maximum payload violation, which the client reads
+		// unless its write already failed).
+		closed := make(chan error, 1)
+		nc = f.device(t, "dev-1", f.dev1, nil, nats.NoReconnect(), nats.ClosedHandler(func(c *nats.Conn) { closed <- c.LastError() }))
+		pubErr := nc.Publish("tapproof.readings.u1.s1.dev-1", make([]byte, broker.MaxPartyPayload+1))
+		if errors.Is(pubErr, nats.ErrMaxPayload) {
+			if got := nc.MaxPayload(); got != broker.MaxPartyPayload {
+				t.Fatalf("client refused the message with the server's max payload at %d, want %d", got, broker.MaxPartyPayload)
+			}
+			return
+		}
+		if pubErr == nil {
+			pubErr = nc.Flush()
+		}
 		select {
 		case err := <-closed:
-			if err == nil || !strings.Contains(strings.ToLower(err.Error()), "maximum payload") {
+			if pubErr == nil && (err == nil || !strings.Contains(strings.ToLower(err.Error()), "maximum payload")) {
 				t.Fatalf("closed with %v, want a maximum payload violation", err)
 			}
 		case <-time.After(5 * time.Second):
-			t.Fatal("a device sent more than MaxPartyPayload and stayed connected")
+			t.Fatalf("a device sent more than MaxPartyPayload and stayed connected (publish: %v, status %v)", pubErr, nc.Status())
 		}
 		select {
 		case m := <-f.received:
