@@ -1,7 +1,9 @@
 package compliance
 
 import (
+	"bytes"
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -150,6 +152,20 @@ type InvalidationOutcome struct {
 	Error string `json:"error,omitempty"`
 }
 
+// Replay is a leaf that repeats a sample already at an earlier leaf.
+type Replay struct {
+	Index  uint64 `json:"index"`  // the copy's leaf
+	Of     uint64 `json:"of"`     // the leaf of the sample it repeats
+	Sample string `json:"sample"` // <lab>/<sample id>
+}
+
+// sameSample reports whether a and b are the same result.
+func sameSample(a, b tapproof.LabSample) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
+}
+
 // Report is a monitoring period's compliance, recomputable from the log.
 type Report struct {
 	Utility      string                `json:"utility"`
@@ -182,6 +198,9 @@ type Report struct {
 	// analyte obliges the water system to do (Obligations); nil unless
 	// Exceedance.
 	Obligations []Obligation `json:"obligations,omitempty"`
+	// Replays are later copies of a sample already in the log, counted
+	// once: the sign of a journal written by someone other than tapproof.
+	Replays []Replay `json:"replays,omitempty"`
 	// Samples are all the period's samples in log order, with their status.
 	Samples    []ReportSample `json:"samples"`
 	Exclusions []Exclusion    `json:"exclusions"`
@@ -213,8 +232,10 @@ type Report struct {
 // already excluded that sample; every invalidation naming a sample of the
 // period is listed with its outcome. A collection event with more samples
 // than the rule expects is decided by every reduction (P90Range,
-// Determination). Compute returns an error only for bad parameters or a
-// sample given twice; a period without a counted sample gives a report with
+// Determination). A later copy of a sample already given, the same
+// result, counts once and is listed in Replays. Compute returns an error
+// only for bad parameters or a sample given twice with different results;
+// a period without a counted sample gives a report with
 // N 0 and no exceedance.
 func Compute(p Params, samples []Sample, invalidations []Invalidation) (Report, error) {
 	p, period, err := p.withDefaults()
@@ -225,7 +246,12 @@ func Compute(p Params, samples []Sample, invalidations []Invalidation) (Report, 
 	if err != nil {
 		return Report{}, err
 	}
-	var inScope []Sample
+	var (
+		inScope []Sample
+		replays []Replay
+	)
+	samples = slices.Clone(samples)
+	slices.SortStableFunc(samples, func(a, b Sample) int { return cmp.Compare(a.Index, b.Index) })
 	byIndex := map[uint64]Sample{}
 	byKey := map[string]Sample{}
 	for _, s := range samples {
@@ -233,6 +259,13 @@ func Compute(p Params, samples []Sample, invalidations []Invalidation) (Report, 
 			continue
 		}
 		if prev, ok := byKey[s.Key()]; ok {
+			if prev.Index < s.Index && sameSample(prev.LabSample, s.LabSample) {
+				// tapproof appends a sample once (journal.AppendLabSample),
+				// so a later copy of the same signed result is a replay by
+				// someone who could write the journal: it counts once.
+				replays = append(replays, Replay{Index: s.Index, Of: prev.Index, Sample: s.Key()})
+				continue
+			}
 			return Report{}, fmt.Errorf("sample %s is in the log twice, at leaves %d and %d", s.Key(), prev.Index, s.Index)
 		}
 		if prev, ok := byIndex[s.Index]; ok {
@@ -258,6 +291,7 @@ func Compute(p Params, samples []Sample, invalidations []Invalidation) (Report, 
 	if err != nil {
 		return Report{}, err
 	}
+	rep.Replays = replays
 	rep.History = history(p, period, rule, inScope, mine)
 	if rep.Exceedance {
 		rep.Obligations = Obligations(rep.Analyte, period, rep.Rule)

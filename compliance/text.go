@@ -117,6 +117,13 @@ func (r Report) WriteText(w io.Writer) error {
 				num(e.Lowest), e.LowestIndex, num(e.Highest), e.HighestIndex)
 		}
 	}
+	if len(r.Replays) > 0 {
+		p("\nCopies of a sample already in the log, counted once (someone other than tapproof wrote the journal)\n")
+		p("LEAF\tCOPY OF LEAF\tSAMPLE\n")
+		for _, c := range r.Replays {
+			p("%d\t%d\t%s\n", c.Index, c.Of, c.Sample)
+		}
+	}
 	if len(r.Exclusions) > 0 {
 		p("\nExcluded by a state reviewer's invalidation (still in the log)\n")
 		p("LEAF\tSAMPLE\tSITE\tVALUE\tINVALIDATION\tREVIEWER\tDECIDED\tREASON\n")
