@@ -517,7 +517,7 @@ func TestTrillianForeignLeaf(t *testing.T) {
 	t.Cleanup(func() { conn.Close() })
 	foreign := []byte("written behind tapproof's back")
 	resp, err := trillian.NewTrillianLogClient(conn).AddSequencedLeaves(ctx, &trillian.AddSequencedLeavesRequest{LogId: id,
-		Leaves: []*trillian.LogLeaf{{LeafValue: foreign, LeafIndex: 20, LeafIdentityHash: []byte("anything")}}})
+		Leaves: []*trillian.LogLeaf{{LeafValue: foreign, LeafIndex: 20, LeafIdentityHash: bytes.Repeat([]byte{7}, 32)}}})
 	if err != nil || resp.GetResults()[0].GetStatus().GetCode() != 0 {
 		t.Fatalf("AddSequencedLeaves() = %v, %v", resp, err)
 	}
