@@ -336,38 +336,33 @@ func (a *api) devices(w http.ResponseWriter, _ *http.Request) {
 // alerts (of ?utility= and ?site= if given), each as its newest message.
 func (a *api) alerts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	var (
+		as  []tapproof.Alert
+		err error
+	)
 	switch q.Get("state") {
-	case "":
 	case "open":
 		utility, site := q.Get("utility"), q.Get("site")
 		if (utility != "" && !tapproof.ValidID(utility)) || (site != "" && (utility == "" || !tapproof.ValidID(site))) {
 			http.Error(w, "utility and site must be ids, and site needs its utility", http.StatusBadRequest)
 			return
 		}
-		as, err := a.cfg.Alerts.OpenAlerts(r.Context(), utility, site)
-		if err != nil {
-			a.fail(w, r, err)
-			return
+		as, err = a.cfg.Alerts.OpenAlerts(r.Context(), utility, site)
+	case "":
+		limit := 100
+		if s := q.Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > 1000 {
+				http.Error(w, "limit must be 1..1000", http.StatusBadRequest)
+				return
+			}
+			limit = n
 		}
-		if as == nil {
-			as = []tapproof.Alert{}
-		}
-		writeJSON(w, as)
-		return
+		as, err = a.cfg.Alerts.Recent(r.Context(), limit)
 	default:
 		http.Error(w, "state must be open, or absent for the newest messages", http.StatusBadRequest)
 		return
 	}
-	limit := 100
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			http.Error(w, "limit must be 1..1000", http.StatusBadRequest)
-			return
-		}
-		limit = n
-	}
-	as, err := a.cfg.Alerts.Recent(r.Context(), limit)
 	if err != nil {
 		a.fail(w, r, err)
 		return
