@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/internal/natstest"
@@ -158,6 +159,21 @@ func TestSealEpoch(t *testing.T) {
 	}
 }
 
+// sealedJournal opens a sealing journal, with the log stream of u1, on a
+// server of its own, and returns it with the JetStream it is on.
+func sealedJournal(t *testing.T) (*journal.Journal, jetstream.JetStream) {
+	t.Helper()
+	_, js := natstest.Connect(t, natstest.Server(t))
+	j, err := journal.Open(t.Context(), js, journal.WithSealKey(sealKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.EnsureLogStream(t.Context(), "u1"); err != nil {
+		t.Fatal(err)
+	}
+	return j, js
+}
+
 // TestUnsealedEntryClaimsNoSample: an unsealed entry carrying a lab's next
 // sample id, written with broker credentials before the lab reports, does
 // not squat the id (the lab's real sample is appended and indexed, not
@@ -165,14 +181,7 @@ func TestSealEpoch(t *testing.T) {
 // it by hand is replaced.
 func TestUnsealedEntryClaimsNoSample(t *testing.T) {
 	ctx := t.Context()
-	_, js := natstest.Connect(t, natstest.Server(t))
-	j, err := journal.Open(ctx, js, journal.WithSealKey(sealKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.EnsureLogStream(ctx, "u1"); err != nil {
-		t.Fatal(err)
-	}
+	j, js := sealedJournal(t)
 	if _, err := j.AppendLabSample(ctx, labSample("acme", "S-1"), []byte("sample-1"), journal.FromMessage(1)); err != nil {
 		t.Fatal(err)
 	}
@@ -223,14 +232,7 @@ func TestUnsealedEntryClaimsNoSample(t *testing.T) {
 // entry is still set aside.
 func TestSealEpochCannotBeRaised(t *testing.T) {
 	ctx := t.Context()
-	_, js := natstest.Connect(t, natstest.Server(t))
-	j, err := journal.Open(ctx, js, journal.WithSealKey(sealKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.EnsureLogStream(ctx, "u1"); err != nil {
-		t.Fatal(err)
-	}
+	j, js := sealedJournal(t)
 	if _, err := j.AppendReading(ctx, reading("d1", 1), []byte("leaf-1"), 0); err != nil {
 		t.Fatal(err)
 	}
