@@ -159,8 +159,12 @@ func (f *follower) readBatch(ctx context.Context, st *State, to uint64) (*batch,
 						sigs.Add(p.entries[i].env, p.entries[i].key)
 					}
 					for k, err := range sigs.Verify(gctx) {
-						if e := &p.entries[chunk[k]]; err != nil {
+						switch e := &p.entries[chunk[k]]; {
+						case err != nil:
 							e.badSignature()
+							b.add(e)
+						case e.notPermitted != nil:
+							e.problem = e.notPermitted
 							b.add(e)
 						}
 					}

@@ -15,10 +15,13 @@
 // new leaf, appends its RFC 6962 leaf hash to the stored frontier and
 // requires the result to be the new checkpoint's root, and checks each
 // leaf: a reading must be signed by the key of its device as enrolled
-// earlier in the same log and not revoked before it; an enrollment must be
-// self-signed by the key it enrolls; lab samples and invalidations must be
-// signed by the labs' and state reviewers' keys given; records must be well
-// formed. Only when every check of the new leaves is done does it replace
+// earlier in the same log and not revoked before it, and be of a method and
+// analyte its enrolled kind permits (tapproof.Reading.PermittedFor); an
+// enrollment must be self-signed by the key it enrolls, and not of kind
+// lab; lab samples and invalidations must be signed by the labs' and state
+// reviewers' keys given; records must be well formed, and a set-aside
+// record, which stands where the journal held an entry tapproof did not
+// write or could not decode, is itself a finding. Only when every check of the new leaves is done does it replace
 // the stored state, atomically, so that a crash at any moment leaves the
 // old state or the new one. A fork, a rollback or leaves that do not hash
 // to the checkpoint leave the state where it was, and are reported again

@@ -59,10 +59,31 @@ const (
 	// period was undetermined, with the leaf that began it; the message
 	// says whether it is still undetermined.
 	KindUndetermined Kind = "compliance_undetermined"
+	// KindForeignEntry: a set-aside record with reason unsealed
+	// (tapproof.SetAsideUnsealed): the utility's journal held, at that
+	// index, an entry without the seal tapproof puts on every entry it
+	// writes, so someone with broker credentials wrote where only tapproof
+	// should. The entry is not in the log; the finding carries the
+	// record's reason and the SHA-256 of the entry's bytes, which the
+	// utility must be able to produce.
+	KindForeignEntry Kind = "foreign_entry"
+	// KindUndecodableEntry: a set-aside record with reason undecodable
+	// (tapproof.SetAsideUndecodable): a sealed journal entry that did not
+	// decode, which tapproof's own writer never makes.
+	KindUndecodableEntry Kind = "undecodable_entry"
+	// KindNotPermitted: a reading its device's enrollment does not permit
+	// (tapproof.Reading.PermittedFor): a method other than the enrolled
+	// kind, an analyte that method cannot measure (a NIRS device's lead),
+	// or a reading by method lab; and an enrollment of a device of kind
+	// lab (tapproof.Device.Enrollable), whose every reading is such a
+	// finding. Ingest refuses both now, so one in the log was accepted
+	// before it did, or written past ingest.
+	KindNotPermitted Kind = "not_permitted"
 )
 
 // Kinds lists the kinds, for pre-initialising metrics.
-var Kinds = []Kind{KindFork, KindRollback, KindInconsistentLeaves, KindBadLeaf, KindBadSignature, KindUnattributable, KindWitnessPolicy, KindStale, KindUndetermined}
+var Kinds = []Kind{KindFork, KindRollback, KindInconsistentLeaves, KindBadLeaf, KindBadSignature, KindUnattributable, KindWitnessPolicy, KindStale, KindUndetermined,
+	KindForeignEntry, KindUndecodableEntry, KindNotPermitted}
 
 // blocking reports whether a finding of kind k keeps the state from
 // advancing.
@@ -91,6 +112,11 @@ type Finding struct {
 	LeafType   string  `json:"leaf_type,omitempty"`
 	Signer     string  `json:"signer,omitempty"`
 	Enrollment *uint64 `json:"enrollment_index,omitempty"`
+	// SetAsideReason and EntrySHA256 are, for a foreign_entry or
+	// undecodable_entry finding, the set-aside record's reason and the
+	// hex SHA-256 it carries of the journal entry set aside.
+	SetAsideReason string `json:"set_aside_reason,omitempty"`
+	EntrySHA256    string `json:"entry_sha256,omitempty"`
 	// MoreLeaves lists further leaves with a finding of this kind in
 	// the same batch, beyond those saved one by one.
 	MoreLeaves []uint64 `json:"more_leaves,omitempty"`

@@ -200,9 +200,10 @@ func (l *testLog) serve(t *testing.T) *httpapi.Client {
 	return &httpapi.Client{BaseURL: srv.URL, HTTP: srv.Client()}
 }
 
-// sensor is a device with its key.
+// sensor is a device with its key, enrolled as kind.
 type sensor struct {
 	id, site, firmware string
+	kind               tapproof.Method
 	key                ed25519.PrivateKey
 	seq                uint64
 }
@@ -213,7 +214,7 @@ func newSensor(t testing.TB, id string) *sensor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sensor{id: id, site: "elm-st", firmware: strings.Repeat("ab", 32), key: key}
+	return &sensor{id: id, site: "elm-st", firmware: strings.Repeat("ab", 32), kind: tapproof.ASV, key: key}
 }
 
 func (s *sensor) pub() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
@@ -222,7 +223,7 @@ func (s *sensor) pub() ed25519.PublicKey { return s.key.Public().(ed25519.Public
 func (s *sensor) enrollment(t testing.TB) []byte {
 	t.Helper()
 	b, err := signed.SignEnrollment(context.Background(), s.key, tapproof.Enrollment{
-		Device: s.id, Utility: utility, Site: s.site, Kind: tapproof.ASV, PublicKey: s.pub(),
+		Device: s.id, Utility: utility, Site: s.site, Kind: s.kind, PublicKey: s.pub(),
 		Firmware: s.firmware, EnrolledAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 	})
 	if err != nil {

@@ -60,8 +60,11 @@ type entry struct {
 	key      ed25519.PublicKey
 	enrolled uint64 // the leaf of the enrollment that gave key
 	// device, site, utility and firmware are a reading's or a
-	// revocation's claims.
+	// revocation's claims; method and analyte a reading's.
 	device, site, utility, firmware string
+	method                          tapproof.Method
+	analyte                         tapproof.Analyte
+	seq                             uint64
 	// enrolls is the device an enrollment enrolls, its self-signature
 	// verified.
 	enrolls *Device
@@ -69,6 +72,11 @@ type entry struct {
 	// be checked for want of keys.
 	unchecked bool
 	problem   *problem
+	// notPermitted is what is wrong with a reading whose signature is yet
+	// to be verified: its device's enrollment does not permit it. It
+	// becomes the problem once the signature verifies, so that a reading
+	// the device did not sign is reported as that instead.
+	notPermitted *problem
 }
 
 // problem is what is wrong with a leaf.
@@ -77,6 +85,8 @@ type problem struct {
 	msg        string
 	signer     string  // the device, lab or reviewer the leaf names
 	enrollment *uint64 // a reading's device's enrollment
+	// reason and sha256 are a set-aside record's.
+	reason, sha256 string
 }
 
 func (e *entry) fail(k Kind, signer, format string, args ...any) {
@@ -114,6 +124,7 @@ func (c *leafChecker) parse(ctx context.Context, index uint64, leaf []byte) entr
 			return e
 		}
 		e.env, e.device, e.site, e.utility, e.firmware = env, r.Device, r.Site, r.Utility, r.Firmware
+		e.method, e.analyte, e.seq = r.Method, r.Analyte, r.Seq
 	case tapproof.EnrollmentPayloadType:
 		e.typ = typeEnrollment
 		en, err := env.Enrollment()
@@ -140,7 +151,7 @@ func (c *leafChecker) parse(ctx context.Context, index uint64, leaf []byte) entr
 			return e
 		}
 		e.device = en.Device
-		e.enrolls = &Device{Key: en.PublicKey, Utility: en.Utility, Site: en.Site, Firmware: en.Firmware, Enrolled: index}
+		e.enrolls = &Device{Key: en.PublicKey, Utility: en.Utility, Site: en.Site, Kind: en.Kind, Firmware: en.Firmware, Enrolled: index}
 	case tapproof.LabSamplePayloadType:
 		e.typ = typeLabSample
 		s, err := env.LabSample()
@@ -245,7 +256,14 @@ func (c *leafChecker) parseRecord(e *entry) {
 		}
 		if err := checkSetAside(r, e.index); err != nil {
 			e.fail(KindBadLeaf, "", "set-aside record: %v", err)
+			return
 		}
+		if r.Reason == tapproof.SetAsideUnsealed {
+			e.fail(KindForeignEntry, "", "the journal held an entry without tapproof's seal at this index, set aside: tapproof did not write it; the entry's SHA-256 is %s", r.SHA256)
+		} else {
+			e.fail(KindUndecodableEntry, "", "the journal held a sealed entry at this index that did not decode, set aside; the entry's SHA-256 is %s", r.SHA256)
+		}
+		e.problem.reason, e.problem.sha256 = r.Reason, r.SHA256
 	default:
 		e.fail(KindBadLeaf, "", "a record of type %q, which is no tapproof record", head.Type)
 	}
@@ -314,13 +332,18 @@ func sequence(e *entry, devices map[string]Device) {
 	case typeEnrollment:
 		d := *e.enrolls
 		if old, ok := devices[e.device]; ok {
-			if !old.Key.Equal(d.Key) || old.Utility != d.Utility || old.Site != d.Site || !strings.EqualFold(old.Firmware, d.Firmware) {
+			if !old.Key.Equal(d.Key) || old.Utility != d.Utility || old.Site != d.Site || old.Kind != d.Kind || !strings.EqualFold(old.Firmware, d.Firmware) {
 				e.fail(KindBadLeaf, e.device, "device %s enrolled again with other details; its enrollment at leaf %d stands", e.device, old.Enrolled)
 				e.problem.enrollment = &old.Enrolled
 			}
 			return
 		}
 		devices[e.device] = d
+		if d.Kind == tapproof.Lab {
+			// Enrolled all the same: its readings are not_permitted, not
+			// unattributable.
+			e.fail(KindNotPermitted, e.device, "enrollment of device %s of kind lab: certified results are lab samples signed by an enrolled lab, and no reading by such a device is permitted", e.device)
+		}
 	case typeRevocation:
 		d, ok := devices[e.device]
 		if !ok {
@@ -351,10 +374,25 @@ func sequence(e *entry, devices map[string]Device) {
 			e.fail(KindBadLeaf, e.device, "reading of device %s with firmware %.12s…, enrolled with %.12s…", e.device, e.firmware, d.Firmware)
 		default:
 			e.key, e.enrolled = d.Key, d.Enrolled
+			r := tapproof.Reading{Device: e.device, Method: e.method, Analyte: e.analyte}
+			if err := r.PermittedFor(d.Kind); err != nil {
+				at := d.Enrolled
+				e.notPermitted = &problem{kind: KindNotPermitted, signer: e.device, enrollment: &at,
+					msg: fmt.Sprintf("reading %s of device %s, enrolled at leaf %d as %s: %s", tapproof.ReadingKey(e.device, e.seq), e.device, d.Enrolled, d.Kind, rejectionDetail(err))}
+			}
 			return
 		}
 		e.problem.enrollment = &d.Enrolled
 	}
+}
+
+// rejectionDetail is the detail of a *tapproof.Rejection, without its
+// reason, which the finding's kind says.
+func rejectionDetail(err error) string {
+	if r, ok := errors.AsType[*tapproof.Rejection](err); ok {
+		return r.Detail
+	}
+	return err.Error()
 }
 
 // badSignature records that a reading's signature does not verify with the

@@ -35,7 +35,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		findings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tapproof_monitor_findings_total",
-			Help: "Findings reported, by log and kind (fork, rollback, inconsistent_leaves, bad_leaf, bad_signature, unattributable_leaf, witness_policy, stale, compliance_undetermined). A fork, rollback or inconsistent_leaves finding is reported again on every poll until resolved.",
+			Help: "Findings reported, by log and kind (fork, rollback, inconsistent_leaves, bad_leaf, bad_signature, unattributable_leaf, witness_policy, stale, compliance_undetermined, foreign_entry, undecodable_entry, not_permitted). A fork, rollback or inconsistent_leaves finding is reported again on every poll until resolved.",
 		}, []string{"log", "kind"}),
 		verifiedSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tapproof_monitor_verified_size_leaves",
@@ -51,7 +51,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"log"}),
 		setAside: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tapproof_monitor_set_aside_leaves_total",
-			Help: "Set-aside records (tombstones of journal entries tapproof did not write or could not decode) read from the log.",
+			Help: "Set-aside records (tombstones of journal entries tapproof did not write or could not decode) read from the log; each is also a foreign_entry or undecodable_entry finding.",
 		}, []string{"log"}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tapproof_monitor_last_success_timestamp_seconds",

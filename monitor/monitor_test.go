@@ -24,9 +24,10 @@ import (
 	"github.com/tapproof/tapproof/witness"
 )
 
-// cleanLeaves is a log with one of every kind of entry, all as the
-// platform writes them: enrollments, readings, a lab sample and its
-// invalidation, a notice record, a revocation and a set-aside record.
+// cleanLeaves is a log with one of every kind of entry the platform writes
+// in the normal course: enrollments, readings, a lab sample and its
+// invalidation, a notice record and a revocation. (A set-aside record is
+// a finding: TestMonitorSetAside.)
 func cleanLeaves(t *testing.T, a, b *sensor, lab, reviewer *party) [][]byte {
 	t.Helper()
 	ls := [][]byte{a.enrollment(t), b.enrollment(t)}
@@ -35,7 +36,7 @@ func cleanLeaves(t *testing.T, a, b *sensor, lab, reviewer *party) [][]byte {
 	}
 	sampleAt := uint64(len(ls))
 	ls = append(ls, lab.labSample(t, "L-1", nil), reviewer.invalidation(t, lab.id, "L-1", sampleAt),
-		notice(t, "screening-pb-1-3"), b.revocation(t), tapproof.SetAsideLeaf(uint64(len(ls)+4), tapproof.SetAsideUnsealed, []byte("junk")))
+		notice(t, "screening-pb-1-3"), b.revocation(t))
 	return append(ls, a.reading(t, 2, nil))
 }
 
@@ -63,11 +64,11 @@ func TestMonitorCleanLog(t *testing.T) {
 	if err != nil || st == nil {
 		t.Fatalf("ReadState = %v, %v", st, err)
 	}
-	if st.Size != n || st.Counts != (monitor.Counts{Readings: 41, Enrollments: 2, Revocations: 1, LabSamples: 1, Invalidations: 1, Notices: 1, SetAside: 1}) {
+	if st.Size != n || st.Counts != (monitor.Counts{Readings: 41, Enrollments: 2, Revocations: 1, LabSamples: 1, Invalidations: 1, Notices: 1}) {
 		t.Errorf("stored state: size %d, counts %+v", st.Size, st.Counts)
 	}
-	if d := st.Devices["pb-2"]; !d.Key.Equal(b.pub()) || d.Enrolled != 1 || d.Revoked == nil || *d.Revoked != n-3 {
-		t.Errorf("stored device pb-2 = %+v, want its key, enrolled at 1, revoked at %d", d, n-3)
+	if d := st.Devices["pb-2"]; !d.Key.Equal(b.pub()) || d.Kind != tapproof.ASV || d.Enrolled != 1 || d.Revoked == nil || *d.Revoked != n-2 {
+		t.Errorf("stored device pb-2 = %+v, want its key, kind ASV, enrolled at 1, revoked at %d", d, n-2)
 	}
 	if len(e.findings()) != 0 {
 		t.Errorf("evidence saved for a clean log: %v", e.findings())

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -63,6 +64,12 @@ func (f *follower) poll(ctx context.Context) LogResult {
 // check is poll but for staleness. It returns the latest checkpoint, if
 // it was fetched, and whether the state advanced to a larger tree.
 func (f *follower) check(ctx context.Context, res *LogResult, now time.Time) (latest []byte, grew bool) {
+	if f.st.Version == stateVersion1 {
+		if err := f.upgrade(ctx, res, now); err != nil || res.Blocked {
+			res.Err = err
+			return nil, false
+		}
+	}
 	signedCP, err := f.m.cfg.API.Checkpoint(ctx, f.utility)
 	if err != nil {
 		res.Err = fmt.Errorf("log %s: latest checkpoint: %w", f.utility, err)
@@ -165,9 +172,6 @@ func (f *follower) check(ctx context.Context, res *LogResult, now time.Time) (la
 	}
 	f.reportLeaves(res, base, b)
 	f.reportCompliance(ctx, res, base, st, b)
-	if b.counts.SetAside > 0 {
-		f.log.Warn("monitor: set-aside records in the log: journal entries tapproof did not write or could not decode", slog.Uint64("count", b.counts.SetAside))
-	}
 	if err := f.advance(st, signedCP, b, now); err != nil {
 		res.Err = err
 		return signedCP, false
@@ -178,6 +182,60 @@ func (f *follower) check(ctx context.Context, res *LogResult, now time.Time) (la
 	f.log.Info("monitor: log verified", slog.Uint64("size", cp.Size), slog.Uint64("new_leaves", res.Checked),
 		slog.Duration("took", time.Since(start)), slog.Int("findings", len(res.Findings)))
 	return signedCP, true
+}
+
+// upgradedKinds are the kinds of leaf finding a monitor with a state of
+// version 1 did not report.
+var upgradedKinds = []Kind{KindForeignEntry, KindUndecodableEntry, KindNotPermitted}
+
+// upgrade replaces a state of version 1, which knows no device's kind, with
+// one of StateVersion at the same checkpoint: it reads the log's leaves up
+// to the stored checkpoint again, requires them to hash to its root, and
+// keeps the devices, now with their kinds, and the lab sample and
+// invalidation leaves they hold. The findings on those leaves of the kinds
+// version 1 did not report (upgradedKinds) are reported now; the others
+// were when the leaves were first read. Leaves that do not hash to the
+// stored root are an inconsistent_leaves finding, and the state stays as
+// it was.
+func (f *follower) upgrade(ctx context.Context, res *LogResult, now time.Time) error {
+	st := f.st
+	next := *st
+	next.Version = StateVersion
+	if st.Size > 0 {
+		base := Finding{Log: f.utility, Origin: f.key.Name(), At: now, NewSize: st.Size, NewRoot: st.Root, newCP: []byte(st.Checkpoint)}
+		inconsistent := func(msg string) error {
+			fd := base
+			fd.Kind, fd.Message = KindInconsistentLeaves, msg
+			f.reportBlocking(res, &fd)
+			return nil
+		}
+		b, err := f.readBatch(ctx, &State{Frontier: [][]byte{}, Devices: map[string]Device{}}, st.Size)
+		if err != nil {
+			if isLeavesError(err) {
+				return inconsistent(fmt.Sprintf("leaves 0 to %d, read again to upgrade the stored state: %v", st.Size-1, err))
+			}
+			return fmt.Errorf("log %s: upgrading the stored state: leaves 0 to %d: %w", f.utility, st.Size-1, err)
+		}
+		root, err := rangeRoot(b.frontier)
+		if err != nil {
+			return fmt.Errorf("log %s: %w", f.utility, err)
+		}
+		if !bytes.Equal(root, st.Root) {
+			return inconsistent(fmt.Sprintf("leaves 0 to %d, read again to upgrade the stored state, hash to root %x, not the stored checkpoint's %x: the server serves leaves other than those its checkpoint commits to",
+				st.Size-1, root, st.Root))
+		}
+		b.problems = slices.DeleteFunc(b.problems, func(p leafProblem) bool { return !slices.Contains(upgradedKinds, p.kind) })
+		maps.DeleteFunc(b.dropped, func(k Kind, _ uint64) bool { return !slices.Contains(upgradedKinds, k) })
+		f.reportLeaves(res, base, b)
+		next.Devices, next.Compliance = b.devices, b.compliance
+	}
+	if err := writeState(f.m.cfg.StateDir, &next); err != nil {
+		return fmt.Errorf("log %s: %w", f.utility, err)
+	}
+	f.st = &next
+	f.log.Info("monitor: stored state upgraded", slog.Int("from_version", st.Version), slog.Int("version", next.Version),
+		slog.Uint64("leaves_read_again", st.Size), slog.Int("findings", len(res.Findings)))
+	return nil
 }
 
 // advance stores the state after b, at the checkpoint signedCP, and makes
@@ -272,6 +330,7 @@ func (f *follower) reportLeaves(res *LogResult, base Finding, b *batch) {
 		fd := base
 		index := p.index
 		fd.Kind, fd.Leaf, fd.LeafType, fd.Signer, fd.Enrollment, fd.leaf = p.kind, &index, p.typ.String(), p.signer, p.enrollment, p.leaf
+		fd.SetAsideReason, fd.EntrySHA256 = p.reason, p.sha256
 		fd.Message = fmt.Sprintf("leaf %d (%s): %s", p.index, p.typ, p.msg)
 		if p.leaf == nil {
 			fd.Message += " (the leaf is not saved: too many findings in one batch)"

@@ -21,8 +21,13 @@ import (
 )
 
 // StateVersion is the version of the state file format, in its "version"
-// field. A state file of another version is refused.
-const StateVersion = 1
+// field. Version 2 added the devices' kinds; a state of version 1 is read,
+// and upgraded by reading the log up to its checkpoint again
+// (follower.upgrade). A state file of any other version is refused.
+const StateVersion = 2
+
+// stateVersion1 is the version before the devices' kinds.
+const stateVersion1 = 1
 
 // The state directory's layout.
 const (
@@ -75,11 +80,16 @@ type State struct {
 // signed with, where it is, and the leaf of its enrollment and, once
 // revoked, of its revocation.
 type Device struct {
-	Key      ed25519.PublicKey `json:"key"`
-	Utility  string            `json:"utility"`
-	Site     string            `json:"site"`
-	Firmware string            `json:"firmware_sha256"`
-	Enrolled uint64            `json:"enrolled_at_index"`
+	Key     ed25519.PublicKey `json:"key"`
+	Utility string            `json:"utility"`
+	Site    string            `json:"site"`
+	// Kind is the method the enrollment gives the device, which decides
+	// what its readings may report (tapproof.Reading.PermittedFor). A
+	// state of version 1 has none: the monitor reads the log again to
+	// learn them (follower.upgrade).
+	Kind     tapproof.Method `json:"kind,omitempty"`
+	Firmware string          `json:"firmware_sha256"`
+	Enrolled uint64          `json:"enrolled_at_index"`
 	// Revoked is the index of the leaf that revoked the device, if any:
 	// its readings after it are unattributable.
 	Revoked *uint64 `json:"revoked_at_index,omitempty"`
@@ -148,7 +158,7 @@ func rangeRoot(r *compact.Range) ([]byte, error) {
 // frontier.
 func (s *State) check(utility string, key note.Verifier) error {
 	switch {
-	case s.Version != StateVersion:
+	case s.Version != StateVersion && s.Version != stateVersion1:
 		return fmt.Errorf("version %d, want %d", s.Version, StateVersion)
 	case s.Utility != utility:
 		return fmt.Errorf("the state of log %q", s.Utility)
@@ -183,6 +193,9 @@ func (s *State) check(utility string, key note.Verifier) error {
 	for id, d := range s.Devices {
 		if len(d.Key) != ed25519.PublicKeySize || d.Enrolled >= s.Size || (d.Revoked != nil && (*d.Revoked <= d.Enrolled || *d.Revoked >= s.Size)) {
 			return fmt.Errorf("device %q: not a device enrolled below size %d", id, s.Size)
+		}
+		if s.Version != stateVersion1 && d.Kind == "" {
+			return fmt.Errorf("device %q: no kind", id)
 		}
 	}
 	return nil
