@@ -29,6 +29,11 @@ const (
 // (a monitoring period) rather than a site.
 func (c AlertClass) System() bool { return c == SystemExceedance || c == SystemUndetermined }
 
+// Private reports whether alerts of class c are about one home's own tap
+// sample: sent to that home only (the subscriptions bound to the sample),
+// never shown on public pages, feeds or CAP documents (docs/domain.md).
+func (c AlertClass) Private() bool { return c == IndividualCompliance }
+
 // Suppressible reports whether alerts of class c may be held back, deduplicated
 // or suppressed. Only screening alerts may; compliance alerts never are.
 func (c AlertClass) Suppressible() bool { return c == Screening }
@@ -103,12 +108,16 @@ type Alert struct {
 	// percentile the period's samples allow (Value is the lowest); zero
 	// otherwise.
 	Upper float64 `json:"upper,omitempty"`
+	// Sample is, for an individual compliance alert, the lab sample it is
+	// about: "<lab>/<sample id>" (LabSample.Key); empty otherwise.
+	Sample string `json:"sample,omitempty"`
 }
 
 // Validate checks that a is an alert message tapproof could have written:
 // an id, a known class, message type and status, a valid utility (and site,
 // unless the alert is about the whole water system), a known analyte, and
-// finite, non-negative value and level. Nothing on the alert stream is
+// finite, non-negative value and level, and, for an individual compliance
+// alert only, the sample it is about. Nothing on the alert stream is
 // shown to the public or sent to residents unless it validates.
 func (a Alert) Validate() error {
 	switch {
@@ -134,11 +143,22 @@ func (a Alert) Validate() error {
 		return fmt.Errorf("alert %s: upper %v", a.ID, a.Upper)
 	case a.RaisedAt.IsZero():
 		return fmt.Errorf("alert %s: no raised_at", a.ID)
+	case a.Class == IndividualCompliance && !validSampleKey(a.Sample):
+		return fmt.Errorf("alert %s: an individual compliance alert needs its sample as <lab>/<sample id>, not %q", a.ID, a.Sample)
+	case a.Class != IndividualCompliance && a.Sample != "":
+		return fmt.Errorf("alert %s: a %s alert names no sample", a.ID, a.Class)
 	}
 	if _, ok := a.Analyte.CanonicalUnit(); !ok {
 		return fmt.Errorf("alert %s: unknown analyte %q", a.ID, a.Analyte)
 	}
 	return nil
+}
+
+// validSampleKey reports whether k is a LabSampleKey of a valid lab id and
+// sample id.
+func validSampleKey(k string) bool {
+	lab, id, ok := strings.Cut(k, "/")
+	return ok && ValidID(lab) && sampleIDPattern.MatchString(id)
 }
 
 // Type returns a's message type, AlertMsg when unset.

@@ -19,6 +19,18 @@ func TestAlertValidate(t *testing.T) {
 	if err := system.Validate(); err != nil {
 		t.Errorf("Validate(system alert without a site) = %v", err)
 	}
+	individual := good
+	individual.Class, individual.Sample = tapproof.IndividualCompliance, "acme-labs/L2026-00123"
+	if err := individual.Validate(); err != nil {
+		t.Errorf("Validate(individual alert with its sample) = %v", err)
+	}
+	for _, bad := range []string{"", "acme-labs", "acme-labs/", "/L1", "Acme Labs/L1", "acme-labs/L1.2", "acme-labs/L1/2"} {
+		a := individual
+		a.Sample = bad
+		if err := a.Validate(); err == nil {
+			t.Errorf("Validate(individual alert with sample %q) = nil, want an error", bad)
+		}
+	}
 	for name, mut := range map[string]func(*tapproof.Alert){
 		"no id":             func(a *tapproof.Alert) { a.ID = "" },
 		"unknown class":     func(a *tapproof.Alert) { a.Class = "panic" },
@@ -32,6 +44,7 @@ func TestAlertValidate(t *testing.T) {
 		"unknown msg type":  func(a *tapproof.Alert) { a.MsgType = "Panic" },
 		"unknown status":    func(a *tapproof.Alert) { a.Status = "gone" },
 		"never raised":      func(a *tapproof.Alert) { a.RaisedAt = time.Time{} },
+		"screening sample":  func(a *tapproof.Alert) { a.Sample = "acme-labs/L1" },
 	} {
 		a := good
 		mut(&a)

@@ -77,7 +77,9 @@ func (e *Evaluator) measure(r tapproof.Reading) (measurement, bool) {
 // the level of the rule that judges its monitoring period
 // (tapproof.RuleBook.ForPeriod), the same rule by which the period's
 // report lists it as an individual exceedance. Its ID is
-// tapproof.IndividualAlertID; now becomes its RaisedAt.
+// tapproof.IndividualAlertID and its Sample s.Key(), so that its notice
+// goes to the subscriptions bound to that sample only; now becomes its
+// RaisedAt.
 func (e *Evaluator) EvaluateSample(s tapproof.LabSample, index uint64, now time.Time) (tapproof.Alert, bool) {
 	period, err := tapproof.ParsePeriod(s.Period)
 	if err != nil {
@@ -92,7 +94,9 @@ func (e *Evaluator) EvaluateSample(s tapproof.LabSample, index uint64, now time.
 	if err != nil || !rule.Exceeds(v) {
 		return tapproof.Alert{}, false
 	}
-	return measurement{rule: rule, value: v, class: tapproof.IndividualCompliance}.alert(r, now), true
+	a := measurement{rule: rule, value: v, class: tapproof.IndividualCompliance}.alert(r, now)
+	a.Sample = s.Key()
+	return a, true
 }
 
 // alert returns the new alert m raises for r.

@@ -117,3 +117,25 @@ func TestEvaluateIsDeterministic(t *testing.T) {
 		t.Errorf("alert ids %q and %q for one reading, want both screening-asv-1-7", a1.ID, a2.ID)
 	}
 }
+
+// TestEvaluateSampleNamesItsSample: an individual compliance alert carries
+// the sample it is about, "<lab>/<sample id>", and validates; the notifier
+// sends it to that sample's subscriptions only.
+func TestEvaluateSampleNamesItsSample(t *testing.T) {
+	s := tapproof.LabSample{Lab: "acme-labs", SampleID: "L2026-00123", Utility: "springfield", Site: "elm-st-12", Tier: 1,
+		Liter: tapproof.FirstLiter, Analyte: tapproof.Lead, Value: 22, Unit: tapproof.MicrogramsPerLiter, DetectionLimit: 1,
+		CollectedAt: june2026, AnalyzedAt: june2026.Add(time.Hour), Period: "2026H1"}
+	a, ok := alerts.NewEvaluator(tapproof.RuleBook{}).EvaluateSample(s, 41, now)
+	if !ok {
+		t.Fatal("EvaluateSample(22 ppb) raised nothing")
+	}
+	if a.Sample != "acme-labs/L2026-00123" || a.ID != tapproof.IndividualAlertID("springfield", "acme-labs", 41) || !a.Class.Private() {
+		t.Errorf("EvaluateSample = sample %q, id %s, class %s; want acme-labs/L2026-00123's private alert", a.Sample, a.ID, a.Class)
+	}
+	if err := a.Validate(); err != nil {
+		t.Errorf("Validate(EvaluateSample's alert) = %v", err)
+	}
+	if r, ok := alerts.NewEvaluator(tapproof.RuleBook{}).Evaluate(lead(22), now); !ok || r.Sample != "" || r.Class.Private() {
+		t.Errorf("Evaluate(screening) = %+v, %t; want a public alert naming no sample", r, ok)
+	}
+}

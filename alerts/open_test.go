@@ -2,6 +2,7 @@ package alerts_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func TestOpenAlertsNotAWindow(t *testing.T) {
 	t0 := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
 	lab := func(i uint64) tapproof.Alert {
 		return tapproof.Alert{ID: tapproof.IndividualAlertID("utility-1", "acme", i), Class: tapproof.IndividualCompliance,
-			Utility: "utility-1", Site: "site-1", Device: tapproof.LabDevice("utility-1", "acme"), Seq: i,
+			Utility: "utility-1", Site: "site-1", Device: tapproof.LabDevice("utility-1", "acme"), Seq: i, Sample: fmt.Sprintf("acme/S%d", i),
 			Analyte: tapproof.Lead, Value: 26, Unit: tapproof.MicrogramsPerLiter, Level: 15, RaisedAt: t0}
 	}
 	alertstest.Publish(t, s, lab(1), lab(2))
