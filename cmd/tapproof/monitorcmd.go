@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/compliance"
 	"github.com/tapproof/tapproof/httpapi"
 	"github.com/tapproof/tapproof/monitor"
 	"github.com/tapproof/tapproof/witness"
@@ -31,6 +33,8 @@ func newMonitorCmd() *cobra.Command {
 		logLevel              string
 		logs                  []string
 		labKeys, reviewerKeys []string
+		rounding              string
+		jurisdictions         []string
 		once                  bool
 	)
 	cmd := &cobra.Command{
@@ -51,9 +55,15 @@ with another root a fork, and a larger one needs a consistency proof that
 verifies, or it is a fork. It then reads every new leaf, requires them to
 hash with the stored tree to the new root, and checks each: a reading must
 be signed by its device's key as enrolled earlier in the same log and not
-revoked before it; an enrollment by the key it enrolls; lab samples and
+revoked before it, and be of a method and analyte its enrolled kind
+permits; an enrollment by the key it enrolls; lab samples and
 invalidations by the keys given with --lab-key, --reviewer-key or --keys
-(without keys they are counted as unchecked). Only then does it store the
+(without keys they are counted as unchecked); a set-aside record (an entry
+of the journal tapproof did not write, or could not decode) is a finding.
+With lab keys it recomputes every monitoring period new lab samples and
+invalidations touch, by --rounding and the rules of each utility's
+--jurisdiction (give the values tapproof serve was given, to reach its
+decisions), and reports a period left undetermined. Only then does it store the
 new checkpoint, atomically: killed at any moment, it resumes from the old
 state or the new one. A fork, a rollback or leaves that do not hash to the
 checkpoint keep the old state, and are reported on every poll. A log that
@@ -78,6 +88,12 @@ if nothing was found but a log could not be checked.`,
 				return err
 			}
 			if cfg.Keys, err = complianceKeys(keysFile, labKeys, reviewerKeys); err != nil {
+				return err
+			}
+			if cfg.Rounding, err = compliance.ParseRounding(rounding); err != nil {
+				return fmt.Errorf("--rounding: %w", err)
+			}
+			if cfg.Rules, err = monitorRules(jurisdictions, cfg.Logs); err != nil {
 				return err
 			}
 			if policyFile != "" {
@@ -124,6 +140,8 @@ if nothing was found but a log could not be checked.`,
 	f.StringArrayVar(&labKeys, "lab-key", nil, "a certified lab's key, LAB=BASE64 Ed25519 public key (repeatable)")
 	f.StringArrayVar(&reviewerKeys, "reviewer-key", nil, "a state reviewer's key, ID=BASE64 Ed25519 public key (repeatable)")
 	f.StringVar(&keysFile, "keys", "", `JSON file of keys: {"labs":{"LAB":["BASE64"]},"reviewers":{"ID":["BASE64"]}}`)
+	f.StringVar(&rounding, "rounding", string(compliance.HalfUp), "the state's rounding of a fractional 90th-percentile rank, as tapproof serve's: half-up, half-even or up ($TAPPROOF_ROUNDING)")
+	f.StringArrayVar(&jurisdictions, "jurisdiction", nil, "utility=JURISDICTION, e.g. flint=US-MI, as tapproof serve's; default US (repeatable)")
 	f.DurationVar(&cfg.Interval, "interval", monitor.DefaultInterval, "time between two polls of a log ($TAPPROOF_MONITOR_INTERVAL)")
 	f.DurationVar(&cfg.StaleAfter, "stale-after", monitor.DefaultStaleAfter, "report a log that shows no larger checkpoint for this long ($TAPPROOF_MONITOR_STALE_AFTER)")
 	f.BoolVar(&once, "once", false, "one pass over every log, then exit: 0 clean, 1 something wrong, 2 a log not checked")
@@ -151,6 +169,27 @@ func monitorLogs(flags []string) ([]monitor.Log, error) {
 		out = append(out, monitor.Log{Utility: u, Key: v})
 	}
 	return out, nil
+}
+
+// monitorRules parses the --jurisdiction flags, as tapproof serve does,
+// into the rules the monitor recomputes compliance by. Each must name a
+// followed log.
+func monitorRules(flags []string, logs []monitor.Log) (tapproof.RuleBook, error) {
+	var rules tapproof.RuleBook
+	for _, kv := range flags {
+		u, j, ok := strings.Cut(kv, "=")
+		if !ok || !tapproof.ValidID(u) || j == "" {
+			return rules, fmt.Errorf("--jurisdiction %q: want utility=JURISDICTION, e.g. flint=US-MI", kv)
+		}
+		if !slices.ContainsFunc(logs, func(l monitor.Log) bool { return l.Utility == u }) {
+			return rules, fmt.Errorf("--jurisdiction %q: no --log %s to follow", kv, u)
+		}
+		if rules.Jurisdictions == nil {
+			rules.Jurisdictions = map[string]tapproof.Jurisdiction{}
+		}
+		rules.Jurisdictions[u] = tapproof.Jurisdiction(j)
+	}
+	return rules, nil
 }
 
 // monitorOnce makes one pass, prints a line per log and finding, and
