@@ -143,7 +143,7 @@ func (a Alert) Validate() error {
 		return fmt.Errorf("alert %s: upper %v", a.ID, a.Upper)
 	case a.RaisedAt.IsZero():
 		return fmt.Errorf("alert %s: no raised_at", a.ID)
-	case a.Class == IndividualCompliance && !validSampleKey(a.Sample):
+	case a.Class == IndividualCompliance && !ValidSampleKey(a.Sample):
 		return fmt.Errorf("alert %s: an individual compliance alert needs its sample as <lab>/<sample id>, not %q", a.ID, a.Sample)
 	case a.Class != IndividualCompliance && a.Sample != "":
 		return fmt.Errorf("alert %s: a %s alert names no sample", a.ID, a.Class)
@@ -154,9 +154,9 @@ func (a Alert) Validate() error {
 	return nil
 }
 
-// validSampleKey reports whether k is a LabSampleKey of a valid lab id and
+// ValidSampleKey reports whether k is a LabSampleKey of a valid lab id and
 // sample id.
-func validSampleKey(k string) bool {
+func ValidSampleKey(k string) bool {
 	lab, id, ok := strings.Cut(k, "/")
 	return ok && ValidID(lab) && sampleIDPattern.MatchString(id)
 }

@@ -16,6 +16,17 @@
 //     (DefaultConfirmAttempts), so that no number of them, to addresses
 //     that never answer, delays a notice.
 //   - SMTPMailer sends email through an SMTP server (go-mail).
+//   - HouseholdCodes derives the code the utility or the lab gives a
+//     household for its own compliance sample (HMAC-SHA256 under a key
+//     kept in a file, LoadOrCreateHouseholdKey), and checks it in constant
+//     time. A subscription to one sample (Target.Sample) needs its code.
+//
+// An individual compliance result (tapproof.AlertClass.Private) goes only
+// to the confirmed subscriptions bound to its sample, never to those of
+// its site, its area or the whole system; its notice record is appended
+// like any other, with its number of recipients and no public channel.
+// Every other alert goes to its site, area and system subscribers, never
+// to a sample's. A household code is never stored or logged.
 //
 // Strangers are bounded: an address may have DefaultMaxPendingPerAddress
 // confirmation requests outstanding, an email domain or webhook host

@@ -302,8 +302,11 @@ func (n *Notifier) Subscribe(ctx context.Context, req SubscribeRequest) (Subscri
 	if token == "" {
 		return sub, nil
 	}
-	site := n.siteFor(ctx, sub.Target)
-	text, err := notice.RenderConfirmationIn(sub.Lang(), sub.Utility, sub.Site, sub.Area, site, n.cfg.Links.Confirm(token))
+	site, siteID := n.siteFor(ctx, sub.Target), sub.Site
+	if sub.Sample != "" {
+		siteID = sub.Sample // the place a confirmation names: the sample
+	}
+	text, err := notice.RenderConfirmationIn(sub.Lang(), sub.Utility, siteID, sub.Area, site, n.cfg.Links.Confirm(token))
 	if err != nil {
 		return Subscription{}, err
 	}
@@ -336,9 +339,10 @@ func (n *Notifier) Unsubscribe(ctx context.Context, token string) (Subscription,
 	return sub, err
 }
 
-// checkTarget makes sure the target exists among the sites.
+// checkTarget makes sure the target exists among the sites. A sample
+// target is checked by its household code instead (Subscriptions).
 func (n *Notifier) checkTarget(ctx context.Context, t Target) error {
-	if err := t.Validate(); err != nil {
+	if err := t.Validate(); err != nil || t.Sample != "" {
 		return err
 	}
 	sites, err := n.sites.Sites(ctx)
@@ -355,7 +359,7 @@ func (n *Notifier) checkTarget(ctx context.Context, t Target) error {
 
 func (n *Notifier) siteFor(ctx context.Context, t Target) *notice.Site {
 	sites, err := n.sites.Sites(ctx)
-	if err != nil {
+	if err != nil || t.Sample != "" {
 		return nil
 	}
 	for i, s := range sites {
@@ -586,7 +590,7 @@ func (n *Notifier) issue(ctx context.Context, a tapproof.Alert) error {
 		}
 	}
 	text := texts[notice.DefaultLanguage]
-	subs, err := n.subs.Matching(ctx, a.Utility, a.Site, area)
+	subs, err := n.subs.Matching(ctx, a, area)
 	if err != nil {
 		return err
 	}
@@ -594,12 +598,17 @@ func (n *Notifier) issue(ctx context.Context, a tapproof.Alert) error {
 	if err != nil {
 		return err
 	}
+	// A home's own result is carried by no public channel.
+	var public []string
+	if !a.Class.Private() {
+		public = []string{"cap", "atom"}
+	}
 	if !done {
 		rec = tapproof.NoticeRecord{
 			Type: tapproof.NoticeRecordType, AlertID: a.ID, Class: a.Class, MsgType: a.Type(), Utility: a.Utility, Site: a.Site,
 			Template: text.Template.ID, TemplateVersion: text.Template.Version, TextSHA256: text.SHA256(),
 			Recipients: len(subs), Channels: map[string]int{}, AlertRaisedAt: a.RaisedAt, SentAt: n.cfg.Now().UTC(),
-			References: a.References, Public: []string{"cap", "atom"},
+			References: a.References, Public: public,
 		}
 		recipients := map[string]int{}
 		for _, s := range subs {

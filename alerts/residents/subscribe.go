@@ -93,13 +93,19 @@ const (
 	// SubscriptionsConfig.MaxPendingPerDomain confirmation requests
 	// outstanding.
 	RefusePendingDomain RefusalCode = "pending_domain"
+	// RefuseSample: a sample target that does not name a lab and its
+	// sample id.
+	RefuseSample RefusalCode = "invalid_sample"
+	// RefuseHouseholdCode: the household code is not the sample's, or
+	// none was given (HouseholdCodes).
+	RefuseHouseholdCode RefusalCode = "household_code"
 )
 
 // RefusalCodes lists every RefusalCode, for pages to check they can say
 // each.
 var RefusalCodes = []RefusalCode{RefuseUtility, RefuseSiteAndArea, RefuseSite, RefuseArea, RefuseNoTarget, RefuseTarget, RefuseLanguage,
 	RefuseAddressLength, RefuseEmail, RefuseWebhook, RefusePrivateWebhook, RefuseChannel, RefuseNoEmail,
-	RefusePendingAddress, RefusePendingDomain}
+	RefusePendingAddress, RefusePendingDomain, RefuseSample, RefuseHouseholdCode}
 
 func refuse(code RefusalCode, format string, args ...any) *Refusal {
 	return &Refusal{Code: code, Reason: fmt.Sprintf(format, args...)}
@@ -119,51 +125,73 @@ const (
 	ChannelWebhook Channel = "webhook"
 )
 
-// Target is what a resident subscribes to: one site of a utility, or one
-// service area of it (every site in the area).
+// Target is what a resident subscribes to: one site of a utility, one
+// service area of it (every site in the area), or one compliance sample
+// taken at the household's tap, "<lab>/<sample id>" (a subscription that
+// needs the sample's household code).
 type Target struct {
 	Utility string `json:"utility"`
 	Site    string `json:"site,omitempty"`
 	Area    string `json:"area,omitempty"`
+	Sample  string `json:"sample,omitempty"`
 }
 
-// String is "utility/site" or "utility/area:<area>".
+// String is "utility/site", "utility/area:<area>" or
+// "utility/sample:<lab>/<sample id>".
 func (t Target) String() string {
-	if t.Site != "" {
+	switch {
+	case t.Site != "":
 		return t.Utility + "/" + t.Site
+	case t.Sample != "":
+		return t.Utility + "/sample:" + t.Sample
 	}
 	return t.Utility + "/area:" + t.Area
 }
 
-// Validate checks that t names a utility and exactly one of a site or area.
+// Validate checks that t names a utility and exactly one of a site, an
+// area or a sample.
 func (t Target) Validate() error {
 	if !tapproof.ValidID(t.Utility) {
 		return refuse(RefuseUtility, "unknown utility")
 	}
 	switch {
-	case t.Site != "" && t.Area != "":
+	case t.Site != "" && t.Area != "" || t.Sample != "" && (t.Site != "" || t.Area != ""):
 		return refuse(RefuseSiteAndArea, "choose a site or a service area, not both")
 	case t.Site != "" && !tapproof.ValidID(t.Site):
 		return refuse(RefuseSite, "unknown site")
 	case t.Area != "" && !tapproof.ValidID(t.Area):
 		return refuse(RefuseArea, "unknown service area")
-	case t.Site == "" && t.Area == "":
+	case t.Sample != "" && !tapproof.ValidSampleKey(t.Sample):
+		return refuse(RefuseSample, "a lab sample is named <lab>/<sample id>, as on the sample's form")
+	case t.Site == "" && t.Area == "" && t.Sample == "":
 		return refuse(RefuseNoTarget, "choose a site or a service area")
 	}
 	return nil
 }
 
-// Matches reports whether an alert about site (in service area area) of
-// utility concerns t. An alert about the whole system (site "") concerns
-// every target of its utility.
+// Matches reports whether a public alert about site (in service area area)
+// of utility concerns t. An alert about the whole system (site "")
+// concerns every site and area target of its utility. A sample target is
+// concerned by its own sample's alert only (Concerns).
 func (t Target) Matches(utility, site, area string) bool {
-	if t.Utility != utility {
+	if t.Utility != utility || t.Sample != "" {
 		return false
 	}
 	if site == "" {
 		return true
 	}
 	return (t.Site != "" && t.Site == site) || (t.Area != "" && t.Area == area)
+}
+
+// Concerns reports whether alert a, about a site in service area area,
+// concerns t: a private alert (an individual compliance result,
+// tapproof.AlertClass.Private) only the target of its own sample, any
+// other alert the site and area targets it Matches.
+func (t Target) Concerns(a tapproof.Alert, area string) bool {
+	if a.Class.Private() {
+		return t.Sample != "" && t.Utility == a.Utility && t.Sample == a.Sample
+	}
+	return t.Matches(a.Utility, a.Site, area)
 }
 
 // Subscription is one resident's subscription. Address, Secret and
@@ -224,6 +252,9 @@ type SubscribeRequest struct {
 	// Language of the notices, one of notice.Languages; empty is
 	// notice.DefaultLanguage.
 	Language string
+	// Code is the household code of a sample target (HouseholdCodes);
+	// ignored for other targets. It is never stored or logged.
+	Code string
 }
 
 // Subscriptions keeps subscriptions in a JetStream key-value bucket. It is
@@ -258,6 +289,9 @@ type SubscriptionsConfig struct {
 	// zero.
 	MaxPendingPerAddress int
 	MaxPendingPerDomain  int
+	// Households checks the household code of a subscription to one
+	// sample; without it such subscriptions are refused.
+	Households *HouseholdCodes
 }
 
 // Validate checks c.
@@ -304,6 +338,13 @@ func (s *Subscriptions) Normalize(req SubscribeRequest) (SubscribeRequest, error
 	if err := req.Target.Validate(); err != nil {
 		return req, err
 	}
+	if req.Sample != "" {
+		lab, id, _ := strings.Cut(req.Sample, "/")
+		if s.cfg.Households == nil || !s.cfg.Households.Check(req.Utility, lab, id, req.Code) {
+			return req, refuse(RefuseHouseholdCode, "that is not the code of this lab sample")
+		}
+	}
+	req.Code = ""
 	if req.Language == "" {
 		req.Language = notice.DefaultLanguage
 	}
@@ -546,16 +587,17 @@ func (s *Subscriptions) All(ctx context.Context) ([]Subscription, error) {
 	return out, nil
 }
 
-// Matching returns the confirmed subscriptions that an alert about site (in
-// service area area) of utility concerns.
-func (s *Subscriptions) Matching(ctx context.Context, utility, site, area string) ([]Subscription, error) {
+// Matching returns the confirmed subscriptions that alert a, about a site
+// in service area area, concerns (Target.Concerns): an individual
+// compliance result's only those bound to its sample.
+func (s *Subscriptions) Matching(ctx context.Context, a tapproof.Alert, area string) ([]Subscription, error) {
 	all, err := s.All(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []Subscription
 	for _, sub := range all {
-		if sub.Confirmed && sub.Matches(utility, site, area) {
+		if sub.Confirmed && sub.Concerns(a, area) {
 			out = append(out, sub)
 		}
 	}
