@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -94,7 +95,13 @@ func LoadKey(path string) (nkeys.KeyPair, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nkey: %w", err)
 	}
-	kp, err := nkeys.ParseDecoratedNKey(b)
+	// A seed file as loadOrCreateSeed writes it: one seed, of any kind
+	// (ParseDecoratedNKey knows only operator, account and user seeds, not
+	// the curve seed of the callout's xkey); else a decorated creds file.
+	kp, err := nkeys.FromSeed(bytes.TrimSpace(b))
+	if err != nil {
+		kp, err = nkeys.ParseDecoratedNKey(b)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("nkey %s: %w", path, err)
 	}
