@@ -107,6 +107,25 @@ func (c *Client) Revoke(ctx context.Context, id, reason string) error {
 	return err
 }
 
+// HouseholdCode returns the household code of sample sampleID of lab for
+// utility: what the household types to subscribe to its own result. An
+// admin call.
+func (c *Client) HouseholdCode(ctx context.Context, utility, lab, sampleID string) (HouseholdCode, error) {
+	body, err := json.Marshal(HouseholdCodeRequest{Utility: utility, Lab: lab, SampleID: sampleID})
+	if err != nil {
+		return HouseholdCode{}, err
+	}
+	b, err := c.admin(ctx, "/v1/admin/household-codes", body)
+	if err != nil {
+		return HouseholdCode{}, err
+	}
+	var hc HouseholdCode
+	if err := json.Unmarshal(b, &hc); err != nil || hc.Code == "" {
+		return HouseholdCode{}, fmt.Errorf("household code: the server's answer is not one")
+	}
+	return hc, nil
+}
+
 func (c *Client) admin(ctx context.Context, path string, body []byte) ([]byte, error) {
 	if c.Token == "" {
 		return nil, fmt.Errorf("POST %s: no admin token (TAPPROOF_ADMIN_TOKEN is not set)", path)

@@ -3,7 +3,10 @@
 // a small admin API, behind a bearer token, to enroll devices.
 //
 // Every public endpoint is GET-only and needs no credentials; nothing it
-// serves is secret. The handlers depend on small interfaces declared here,
+// serves is secret. A home's own lab result (an individual compliance
+// alert, tapproof.AlertClass.Private) is never listed: it goes to that
+// home. The admin API issues the household code with which the home
+// subscribes to it. The handlers depend on small interfaces declared here,
 // implemented by package platform. Client (client.go) is the other side:
 // what the commands use to read or administer a server.
 //
@@ -21,6 +24,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,6 +100,15 @@ type Compliance interface {
 	Leaves(ctx context.Context, utility string, w io.Writer) error
 }
 
+// Households issues household codes: the code with which a household
+// subscribes to its own compliance sample's result.
+// *residents.HouseholdCodes implements it.
+type Households interface {
+	// Code returns the code of sample sampleID of lab for utility; a
+	// *tapproof.Rejection if an id is not one.
+	Code(utility, lab, sampleID string) (string, error)
+}
+
 // Config configures the API.
 type Config struct {
 	Logs     Logs
@@ -110,6 +123,8 @@ type Config struct {
 
 	// Compliance serves /v1/compliance; nil answers 404 there.
 	Compliance Compliance
+	// Households issues household codes (admin); nil answers 404.
+	Households Households
 }
 
 // Handler returns the API's HTTP handler.
@@ -136,6 +151,7 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /v1/compliance/{utility}/{period}", a.complianceReport)
 	mux.HandleFunc("POST /v1/admin/devices", a.admin(a.enroll))
 	mux.HandleFunc("POST /v1/admin/devices/{device}/revoke", a.admin(a.revoke))
+	mux.HandleFunc("POST /v1/admin/household-codes", a.admin(a.householdCode))
 	return mux
 }
 
@@ -333,7 +349,8 @@ func (a *api) devices(w http.ResponseWriter, _ *http.Request) {
 }
 
 // alerts serves the newest alert messages, or with ?state=open the open
-// alerts (of ?utility= and ?site= if given), each as its newest message.
+// alerts (of ?utility= and ?site= if given), each as its newest message;
+// never a home's own lab result, which goes to that home only.
 func (a *api) alerts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var (
@@ -367,6 +384,7 @@ func (a *api) alerts(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	as = slices.DeleteFunc(as, func(a tapproof.Alert) bool { return a.Class.Private() })
 	if as == nil {
 		as = []tapproof.Alert{}
 	}
@@ -490,6 +508,48 @@ func (a *api) revoke(w http.ResponseWriter, r *http.Request) {
 	a.cfg.Log.Info("device revoked", slog.String("device", d.ID), slog.String("utility", d.Utility))
 	writeJSON(w, DeviceView{ID: d.ID, Utility: d.Utility, Site: d.Site, Kind: d.Kind,
 		PublicKey: base64.StdEncoding.EncodeToString(d.PublicKey), Firmware: d.Firmware, Status: d.Status})
+}
+
+// HouseholdCodeRequest is the body of POST /v1/admin/household-codes: the
+// compliance sample a household's tap water was drawn for.
+type HouseholdCodeRequest struct {
+	Utility  string `json:"utility"`
+	Lab      string `json:"lab"`
+	SampleID string `json:"sample_id"`
+}
+
+// HouseholdCode is the answer of POST /v1/admin/household-codes: the code
+// to give the household, with which it subscribes to its result on the
+// public pages. It is a secret of that household: never log it.
+type HouseholdCode struct {
+	HouseholdCodeRequest
+	// Sample is how the household names its sample on the subscribe
+	// form: "<lab>/<sample id>".
+	Sample string `json:"sample"`
+	Code   string `json:"code"`
+}
+
+func (a *api) householdCode(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Households == nil {
+		a.fail(w, r, tapproof.ErrNotFound)
+		return
+	}
+	var req HouseholdCodeRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, `body must be {"utility": "...", "lab": "...", "sample_id": "..."}`)
+		return
+	}
+	code, err := a.cfg.Households.Code(req.Utility, req.Lab, req.SampleID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	// Who asked for which sample, never the code.
+	a.cfg.Log.Info("household code issued", slog.String("utility", req.Utility), slog.String("sample", tapproof.LabSampleKey(req.Lab, req.SampleID)))
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, HouseholdCode{HouseholdCodeRequest: req, Sample: tapproof.LabSampleKey(req.Lab, req.SampleID), Code: code})
 }
 
 // fail maps an error to a status. Internal errors are logged and not
