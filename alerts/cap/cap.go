@@ -110,14 +110,19 @@ func capTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05-07
 // health-effects language (notice.HealthEffectsIn), with one info block per
 // language notices are written in (notice.Languages), English first; its resource is the proof
 // bundle of the reading or lab sample it is about, or the period's report
-// (notice.Links.Proof). Only alert messages are public: suppression records
-// are refused.
+// (notice.Links.Proof). Only public alert messages are CAP: suppression
+// records are refused, and so is a home's own lab result (an individual
+// compliance alert, tapproof.AlertClass.Private), which goes to that home
+// only.
 func Marshal(a tapproof.Alert, site *notice.Site, cfg Config) ([]byte, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if a.State() == tapproof.AlertSuppressed {
 		return nil, fmt.Errorf("cap %s: a suppression record is not a public alert", a.ID)
+	}
+	if a.Class.Private() {
+		return nil, fmt.Errorf("cap %s: a home's own lab result is not a public alert", a.ID)
 	}
 	if a.ID == "" || strings.ContainsAny(a.ID, " ,<&") {
 		return nil, fmt.Errorf("cap: identifier %q not allowed", a.ID)
@@ -128,8 +133,6 @@ func Marshal(a tapproof.Alert, site *notice.Site, cfg Config) ([]byte, error) {
 	}
 	urgency, severity, certainty, response := "Expected", "Moderate", "Possible", "Avoid"
 	switch {
-	case a.Class == tapproof.IndividualCompliance:
-		certainty = "Observed"
 	case a.Class == tapproof.SystemExceedance && a.Analyte == tapproof.Lead:
 		// The Tier 1 public notice.
 		urgency, severity, certainty = "Immediate", "Severe", "Observed"

@@ -67,8 +67,6 @@ func TestCAPValidates(t *testing.T) {
 	clear := alertstest.Alert(3)
 	clear.ID, clear.MsgType, clear.Status = "clear-"+clear.ID, tapproof.CancelMsg, tapproof.AlertCleared
 	clear.References = []tapproof.AlertRef{fired.Ref(), update.Ref()}
-	compliance := alertstest.Alert(4)
-	compliance.Class, compliance.Device, compliance.ID = tapproof.IndividualCompliance, tapproof.LabDevice("springfield", "lab-1"), tapproof.IndividualAlertID("springfield", "lab-1", 4)
 	system := alertstest.Alert(5)
 	system.Class, system.Site, system.Device, system.ID = tapproof.SystemExceedance, "", "", tapproof.SystemExceedanceID("springfield", tapproof.Lead, "2026H1")
 	copper := alertstest.Alert(6)
@@ -101,8 +99,6 @@ func TestCAPValidates(t *testing.T) {
 		{"all-clear", clear, nil, []string{"<msgType>Cancel</msgType>", "<responseType>AllClear</responseType>", "<urgency>Past</urgency>",
 			"screening-asv-1-1,2026-06-01T08:01:02+00:00 alerts@water.springfield.example,update-screening-asv-1-2,", "<areaDesc>Site elm-st-12 of the springfield water system</areaDesc>"}, nil,
 			"https://water.springfield.example/v1/readings/asv-1/3/bundle"},
-		{"individual compliance", compliance, site, []string{"<certainty>Observed</certainty>", "individual_compliance"}, nil,
-			"https://water.springfield.example/v1/logs/springfield/leaves/4/bundle"},
 		{"system exceedance", system, nil, []string{"<urgency>Immediate</urgency>", "<severity>Severe</severity>", "Tier 1", "<areaDesc>The springfield water system</areaDesc>"}, nil,
 			"https://water.springfield.example/v1/compliance/springfield/2026H1"},
 		{"copper system exceedance: no Tier 1", copperSystem, nil, []string{"<urgency>Expected</urgency>", "<severity>Moderate</severity>", "<responseType>Monitor</responseType>",
@@ -203,12 +199,18 @@ func TestXMLLintCatchesInvalid(t *testing.T) {
 func TestCAPRefuses(t *testing.T) {
 	sup := alertstest.Alert(1)
 	sup.Status = tapproof.AlertSuppressed
+	// A home's own lab result goes to that home, never to a public
+	// warning system.
+	individual := alertstest.Alert(4)
+	individual.Class, individual.Device, individual.ID, individual.Sample = tapproof.IndividualCompliance,
+		tapproof.LabDevice("springfield", "lab-1"), tapproof.IndividualAlertID("springfield", "lab-1", 4), "lab-1/S4"
 	tests := []struct {
 		name string
 		a    tapproof.Alert
 		cfg  cap.Config
 	}{
 		{"suppression", sup, cap.Config{Sender: "x@example.org"}},
+		{"individual compliance", individual, cap.Config{Sender: "x@example.org"}},
 		{"no sender", alertstest.Alert(1), cap.Config{}},
 		{"sender with comma", alertstest.Alert(1), cap.Config{Sender: "a,b"}},
 		{"bad status", alertstest.Alert(1), cap.Config{Sender: "x", Status: "Real"}},
