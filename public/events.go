@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/tapproof/tapproof"
 )
 
 // stream sends alert messages as Server-Sent Events: event "alert", id the
-// alert id, data the alert's JSON. Suppression records are not sent.
+// alert id, data the alert's JSON. Suppression records and homes' own lab
+// results are not sent (shown).
 func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 	select {
 	case s.streams <- struct{}{}:
@@ -56,7 +55,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return // the watch failed; EventSource reconnects
 			}
-			if a.State() == tapproof.AlertSuppressed {
+			if !shown(a) {
 				continue
 			}
 			b, err := json.Marshal(a)

@@ -25,7 +25,7 @@ func (s *server) lookup(w http.ResponseWriter, r *http.Request) (tapproof.Alert,
 		http.Error(w, "alert store unavailable", http.StatusServiceUnavailable)
 		return tapproof.Alert{}, nil, false
 	}
-	if !ok || a.State() == tapproof.AlertSuppressed {
+	if !ok || !shown(a) { // a home's own result is not public: 404 as if unknown
 		http.NotFound(w, r)
 		return tapproof.Alert{}, nil, false
 	}
@@ -110,7 +110,7 @@ func (s *server) feed(w http.ResponseWriter, r *http.Request) {
 	f.Links = []atomLink{{Rel: "self", Type: "application/atom+xml", Href: f.ID}}
 	updated := time.Unix(0, 0).UTC()
 	for _, a := range recent {
-		if a.State() == tapproof.AlertSuppressed {
+		if !shown(a) {
 			continue
 		}
 		text, err := notice.Render(a, nil, links)

@@ -66,6 +66,8 @@ type page struct {
 	Open     []tapproof.Alert
 	Channels []residents.Channel
 	Target   string // preselected subscribe target
+	Sample   string // the lab sample typed on a refused form, shown again
+	Code     bool   // a household code was typed (never shown again)
 	Targets  []target
 	Message  string
 	Error    string
@@ -197,9 +199,17 @@ func group(l *locale.Localizer, sites []notice.Site, utility, q string) []area {
 	return out
 }
 
-// open returns the open alerts, of utility and site if set.
+// open returns the open public alerts, of utility and site if set.
 func (s *server) open(ctx context.Context, utility, site string) ([]tapproof.Alert, error) {
-	return s.cfg.Alerts.OpenAlerts(ctx, utility, site)
+	open, err := s.cfg.Alerts.OpenAlerts(ctx, utility, site)
+	return slices.DeleteFunc(open, func(a tapproof.Alert) bool { return !shown(a) }), err
+}
+
+// shown reports whether alert message a may be shown to the public: not a
+// suppression record, and not a home's own lab result
+// (tapproof.AlertClass.Private), which goes to that home only.
+func shown(a tapproof.Alert) bool {
+	return a.State() != tapproof.AlertSuppressed && !a.Class.Private()
 }
 
 func (s *server) index(w http.ResponseWriter, r *http.Request, l *locale.Localizer) {
@@ -286,8 +296,6 @@ func kindID(a tapproof.Alert) string {
 		return "undetermined"
 	case a.Class == tapproof.SystemExceedance:
 		return "system"
-	case a.Class == tapproof.IndividualCompliance:
-		return "individual"
 	}
 	return "screening"
 }
@@ -306,8 +314,6 @@ func kindLabel(a tapproof.Alert) string {
 		return "Compliance undetermined"
 	case a.Class == tapproof.SystemExceedance:
 		return "Action level exceeded"
-	case a.Class == tapproof.IndividualCompliance:
-		return "Lab result above action level"
 	}
 	return "Screening alert"
 }

@@ -55,12 +55,15 @@ func (e *browserEnv) status(t *testing.T, path string) (class, sentence, guidanc
 }
 
 // TestStatusSentences: the sentence and the guidance for no alert and for
-// each of the three alert classes, in the order a day could bring them.
+// each of the public alert classes, in the order a day could bring them. A
+// home's own lab result, in between, changes nothing on the page (it goes
+// to that home), which says so where it explains lab results.
 func TestStatusSentences(t *testing.T) {
 	e := newPagesEnv(t)
 	bg := context.Background()
 	individual := alertAt(20, 18)
 	individual.ID, individual.Class, individual.Device, individual.Seq = tapproof.IndividualAlertID("springfield", "state-lab", 20), tapproof.IndividualCompliance, tapproof.LabDevice("springfield", "state-lab"), 20
+	individual.Sample = "state-lab/L-20"
 	system := alertAt(30, 17)
 	system.ID, system.Class, system.Site, system.Device, system.Seq = tapproof.SystemExceedanceID("springfield", tapproof.Lead, "2027H2"), tapproof.SystemExceedance, "", "", 0
 	for _, step := range []struct {
@@ -69,15 +72,16 @@ func TestStatusSentences(t *testing.T) {
 		sentence []string
 		guidance []string
 		explain  string
+		absent   string // not in the open alerts
 	}{
-		{nil, "none", []string{"No open alert"}, []string{"lead service line", "cold tap"}, ""},
+		{nil, "none", []string{"No open alert"}, []string{"lead service line", "cold tap"}, "", ""},
 		{ptr(alertAt(2, 22)), "screening", []string{"A sensor measured high lead at Elm Street school", "lab sample will confirm"},
 			[]string{"Until the lab result is known", "NSF/ANSI Standard 53", "baby formula", "Use only cold water", "run the cold tap", "Do not boil"},
-			"Sensors warn early; they are not certified lab results"},
-		{&individual, "individual", []string{"A certified lab test of tap water at Elm Street school found lead above the action level"},
-			[]string{"NSF/ANSI Standard 53", "baby formula", "Do not boil", "blood lead test", "lead service line"}, "certified laboratory measured lead"},
+			"Sensors warn early; they are not certified lab results", ""},
+		{&individual, "screening", []string{"A sensor measured high lead at Elm Street school"},
+			[]string{"Until the lab result is known", "NSF/ANSI Standard 53"}, "Sensors warn early", "18 µg/L"},
 		{&system, "system", []string{"springfield exceeded the lead action level", "more than 1 in 10 homes", "15 µg/L (ppb)"},
-			[]string{"within 24 hours", "baby formula", "Do not boil"}, "the 90th percentile is above it"},
+			[]string{"within 24 hours", "baby formula", "Do not boil"}, "the 90th percentile is above it", ""},
 	} {
 		if step.publish != nil {
 			if err := e.store.Publish(bg, *step.publish); err != nil {
@@ -104,7 +108,15 @@ func TestStatusSentences(t *testing.T) {
 			if !strings.Contains(alertsText, step.explain) {
 				t.Errorf("%s: the alert is not explained (%q):\n%s", step.class, step.explain, alertsText)
 			}
+			if step.absent != "" && strings.Contains(alertsText, step.absent) {
+				t.Errorf("%s: the open alerts show the home's own result (%q):\n%s", step.class, step.absent, alertsText)
+			}
 		}
+	}
+	var private string
+	browsertest.Run(t, e.ctx, "read where lab results go", chromedp.Text(`#lab-result-private`, &private))
+	if !strings.Contains(private, "it is sent to that home") {
+		t.Errorf("the site page does not say a home's own result goes to that home: %q", private)
 	}
 	// The index says the same of the utility.
 	if class, _, _ := e.status(t, "/"); class != "system" {

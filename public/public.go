@@ -18,6 +18,14 @@
 //	GET  /v1/alerts/feed.atom       the newest alerts, each linking its CAP document
 //	GET  /v1/alerts/stream          alert messages as Server-Sent Events
 //
+// A home's own lab result (an individual compliance alert,
+// tapproof.AlertClass.Private) is never shown: not among a page's open
+// alerts or in its status sentence, not in the Atom feed or the event
+// stream, and its CAP document is 404. It goes to the household that
+// subscribed to its sample with the sample's household code ("I have a lab
+// result code" on the subscribe form; package residents checks the code,
+// and a wrong one counts against the same SubscribeLimit as any request).
+//
 // Each client (its connection's address, an IPv6 client by its /64; behind
 // a TrustedProxies proxy, the address it forwards) may make the costly
 // reads (the status and site pages, CAP, Atom, opening an event stream)

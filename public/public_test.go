@@ -76,6 +76,8 @@ type fakeSubscriber struct {
 	mu   sync.Mutex
 	reqs []residents.SubscribeRequest
 	err  error
+	// confirmed is what the token "sample" confirms.
+	confirmed residents.Subscription
 }
 
 func (f *fakeSubscriber) Subscribe(_ context.Context, req residents.SubscribeRequest) (residents.Subscription, error) {
@@ -88,6 +90,9 @@ func (f *fakeSubscriber) Subscribe(_ context.Context, req residents.SubscribeReq
 func (f *fakeSubscriber) Confirm(_ context.Context, token string) (residents.Subscription, error) {
 	if token == "good" {
 		return residents.Subscription{ID: "s1", Target: residents.Target{Utility: "springfield", Site: "elm-st-12"}, Confirmed: true}, nil
+	}
+	if token == "sample" {
+		return f.confirmed, nil
 	}
 	return residents.Subscription{}, residents.ErrUnknownToken
 }
@@ -184,7 +189,9 @@ func TestRoutes(t *testing.T) {
 		{"site without alerts", "GET", "/sites/springfield/river-rd", "", 200, []string{"No open alerts", "No readings yet"}},
 		{"unknown site", "GET", "/sites/springfield/nope", "", 404, nil},
 		{"bad site id", "GET", "/sites/springfield/NOPE..", "", 404, nil},
-		{"subscribe form", "GET", "/subscribe?target=area:springfield/north", "", 200, []string{`value="area:springfield/north" selected`}},
+		{"subscribe form", "GET", "/subscribe?target=area:springfield/north", "", 200, []string{`value="area:springfield/north" selected`,
+			"I have a lab result code", `name="sample"`, `name="code"`}},
+		{"subscribe form in Spanish", "GET", "/subscribe?lang=es", "", 200, []string{"Tengo un código de resultado de laboratorio"}},
 		{"subscribe", "POST", "/subscribe", form("target", "area:springfield/north", "channel", "email", "address", "r@example.org"), 200, []string{"Check your inbox"}},
 		{"subscribe webhook", "POST", "/subscribe", form("target", "site:springfield/oak-ave-3", "channel", "webhook", "address", "https://h.example.org/x"), 200, []string{"signing secret"}},
 		{"subscribe bad target", "POST", "/subscribe", form("target", "city:springfield", "channel", "email", "address", "r@example.org"), 400, []string{"Choose a site"}},
@@ -508,8 +515,10 @@ func TestSystemExceedancePublic(t *testing.T) {
 // each entry of the Atom feed links the proof of what it is about, the one
 // the alert's notice and CAP document link: a sensor reading's bundle by
 // device and sequence number, a lab sample's by its leaf, a system
-// exceedance's period report. (That the links resolve to bundles that
-// verify is TestProofLinksEndToEnd's, in cmd/tapproof, on the real stack.)
+// exceedance's period report. A lab sample's individual compliance alert
+// goes to its home only: its notice links its proof, no page or feed
+// shows it. (That the links resolve to bundles that verify is
+// TestProofLinksEndToEnd's, in cmd/tapproof, on the real stack.)
 func TestProofLinks(t *testing.T) {
 	labSample := tapproof.LabSample{Lab: "state-lab", SampleID: "L-112", Utility: "springfield", Site: "elm-st-12",
 		Analyte: tapproof.Lead, Value: 22, Unit: tapproof.MicrogramsPerLiter, CollectedAt: june}
@@ -517,8 +526,8 @@ func TestProofLinks(t *testing.T) {
 	base := e.srv.URL
 	screening := alertAt(2, 22)
 	lab := alertAt(0, 22)
-	lab.Class, lab.Device, lab.Seq, lab.ID = tapproof.IndividualCompliance, tapproof.LabDevice("springfield", "state-lab"), 112,
-		tapproof.IndividualAlertID("springfield", "state-lab", 112)
+	lab.Class, lab.Device, lab.Seq, lab.ID, lab.Sample = tapproof.IndividualCompliance, tapproof.LabDevice("springfield", "state-lab"), 112,
+		tapproof.IndividualAlertID("springfield", "state-lab", 112), labSample.Key()
 	system := alertAt(0, 17)
 	system.ID, system.Class, system.Site, system.Device = tapproof.SystemExceedanceID("springfield", tapproof.Lead, "2026H1"), tapproof.SystemExceedance, "", ""
 	alertstest.Publish(t, e.store, screening, lab, system)
@@ -552,6 +561,12 @@ func TestProofLinks(t *testing.T) {
 	}
 	openAlerts, _, _ := strings.Cut(page[strings.Index(page, `id="open-alerts"`):], "</section>")
 	for id, proof := range proofs {
+		if id == lab.ID {
+			if strings.Contains(openAlerts, id) {
+				t.Errorf("open alerts show the home's own result %s:\n%s", id, openAlerts)
+			}
+			continue
+		}
 		if !strings.Contains(openAlerts, `data-alert="`+id+`"`) || !strings.Contains(openAlerts, `<a class="proof" href="`+proof+`"`) {
 			t.Errorf("open alert %s lacks its proof %s:\n%s", id, proof, openAlerts)
 		}
@@ -583,8 +598,8 @@ func TestProofLinks(t *testing.T) {
 			} `xml:"link"`
 		} `xml:"entry"`
 	}
-	if err := xml.Unmarshal([]byte(body), &feed); err != nil || len(feed.Entries) != 3 {
-		t.Fatalf("feed: %v, %d entries, want 3:\n%s", err, len(feed.Entries), body)
+	if err := xml.Unmarshal([]byte(body), &feed); err != nil || len(feed.Entries) != 2 || strings.Contains(body, lab.ID) {
+		t.Fatalf("feed: %v, %d entries, want 2 (not the home's own result):\n%s", err, len(feed.Entries), body)
 	}
 	for _, en := range feed.Entries {
 		id := strings.TrimSuffix(strings.TrimPrefix(en.ID, base+"/v1/alerts/"), "/cap.xml")

@@ -9,12 +9,13 @@ import (
 // status is the sentence a page starts with and the guidance after it:
 // what the most serious open alert means for a resident, and what to do.
 type status struct {
-	Class    string // none, screening, individual, undetermined, system or other: for styles and tests
+	Class    string // none, screening, undetermined, system or other: for styles and tests
 	Sentence string
 	Guidance []string
 }
 
-// rank orders alerts by how much they ask of a resident.
+// rank orders public alerts by how much they ask of a resident. A home's
+// own lab result is never among them (shown).
 func rank(a tapproof.Alert) int {
 	switch {
 	case a.Type() == tapproof.CancelMsg:
@@ -23,8 +24,6 @@ func rank(a tapproof.Alert) int {
 		return 1
 	case a.Class == tapproof.Screening:
 		return 2
-	case a.Class == tapproof.IndividualCompliance:
-		return 3
 	case a.Class == tapproof.SystemUndetermined:
 		return 4
 	case a.Class == tapproof.SystemExceedance:
@@ -51,9 +50,6 @@ func statusOf(l *locale.Localizer, open []tapproof.Alert, place func(tapproof.Al
 	case 2:
 		return status{Class: "screening", Sentence: l.T("status_screening", "Place", place(a)),
 			Guidance: append([]string{l.T("guidance_screening_first")}, common...)}
-	case 3:
-		return status{Class: "individual", Sentence: l.T("status_individual", "Place", place(a)),
-			Guidance: append(append([]string{l.T("guidance_individual_first")}, common...), l.T("guidance_doctor"), l.T("guidance_ask", "Utility", a.Utility))}
 	case 4:
 		return status{Class: "undetermined", Sentence: l.T("status_undetermined", "Utility", a.Utility,
 			"Low", notice.Quantity(a.Value, a.Unit), "High", notice.Quantity(a.Upper, a.Unit), "Level", notice.Quantity(a.Level, a.Unit)),

@@ -76,12 +76,18 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request, l *locale.Loc
 		return
 	}
 	tv := r.PostForm.Get("target")
-	again := page{L: l, Heading: l.T("get_alerts"), Target: tv, Targets: targets(l, sites, "")}
+	sample, code := strings.TrimSpace(r.PostForm.Get("sample")), r.PostForm.Get("code")
+	again := page{L: l, Heading: l.T("get_alerts"), Target: tv, Targets: targets(l, sites, ""), Sample: sample, Code: code != ""}
 	t, ok := parseTarget(tv)
 	if !ok {
 		again.Error = l.T("choose_target")
 		s.render(w, http.StatusBadRequest, "subscribe", again)
 		return
+	}
+	if sample != "" || code != "" {
+		// "I have a lab result code": the household's own sample, of the
+		// chosen site's or area's utility. Residents checks the code.
+		t = residents.Target{Utility: t.Utility, Sample: sample}
 	}
 	ch := residents.Channel(r.PostForm.Get("channel"))
 	if !slices.Contains(s.cfg.Channels, ch) {
@@ -89,7 +95,8 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request, l *locale.Loc
 		s.render(w, http.StatusBadRequest, "subscribe", again)
 		return
 	}
-	_, err = s.cfg.Subscriber.Subscribe(r.Context(), residents.SubscribeRequest{Target: t, Channel: ch, Address: r.PostForm.Get("address"), Language: noticeLanguage(r.PostForm.Get("language"), l)})
+	_, err = s.cfg.Subscriber.Subscribe(r.Context(), residents.SubscribeRequest{Target: t, Channel: ch, Address: r.PostForm.Get("address"),
+		Language: noticeLanguage(r.PostForm.Get("language"), l), Code: code})
 	if errors.Is(err, residents.ErrInvalidSubscription) {
 		again.Error = refusal(l, err)
 		s.render(w, http.StatusBadRequest, "subscribe", again)
@@ -135,8 +142,11 @@ func (s *server) confirm(w http.ResponseWriter, r *http.Request, l *locale.Local
 }
 
 func describe(l *locale.Localizer, t residents.Target) string {
-	if t.Site != "" {
+	switch {
+	case t.Site != "":
 		return l.T("place_site", "Site", t.Site, "Utility", t.Utility)
+	case t.Sample != "":
+		return l.T("place_sample", "Sample", t.Sample, "Utility", t.Utility)
 	}
 	return l.T("place_area", "Area", t.Area, "Utility", t.Utility)
 }
