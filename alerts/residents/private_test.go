@@ -3,6 +3,7 @@ package residents_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -115,7 +116,7 @@ func TestHouseholdCodeRefused(t *testing.T) {
 	codes := householdCodes(t, 7)
 	e := startNotifierWith(t, fastNotifier(nil), residents.SubscriptionsConfig{AllowPrivateWebhooks: true, Households: codes})
 	ctx := context.Background()
-	rcv := alertstest.NewReceiver(t, nil)
+	rcv := alertstest.NewReceiver(t, func(int) int { return http.StatusOK })
 	sample := residents.Target{Utility: "springfield", Sample: "acme-labs/L2026-00123"}
 	other, _ := codes.Code("springfield", "acme-labs", "L2026-00124")
 	for name, tc := range map[string]struct {
