@@ -241,7 +241,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	subs, err := residents.NewSubscriptions(ctx, js, residents.SubscriptionsConfig{})
+	// The key of the households' codes, shared by every replica like the
+	// seal key: a code issued by one is checked by another.
+	householdKey, err := residents.LoadOrCreateHouseholdKey(filepath.Join(cfg.DataDir, "household-code.key"))
+	if err != nil {
+		return err
+	}
+	households, err := residents.NewHouseholdCodes(householdKey)
+	if err != nil {
+		return err
+	}
+	subs, err := residents.NewSubscriptions(ctx, js, residents.SubscriptionsConfig{Households: households})
 	if err != nil {
 		return err
 	}
@@ -313,7 +323,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 
 	api := httpapi.Handler(httpapi.Config{
-		Logs: p, Devices: p, Alerts: store, Compliance: complianceAPI, Gatherer: reg, AdminToken: cfg.AdminToken, Log: log,
+		Logs: p, Devices: p, Alerts: store, Compliance: complianceAPI, Households: households, Gatherer: reg, AdminToken: cfg.AdminToken, Log: log,
 		Ready: func(ctx context.Context) error { return p.ready(ctx, nc, iw, stalls) },
 	})
 	streamsDone := make(chan struct{})

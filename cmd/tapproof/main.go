@@ -12,6 +12,7 @@
 //	tapproof compliance compute a monitoring period's 90th percentile from the log
 //	tapproof monitor    follow logs as a regulator, keeping state and evidence
 //	tapproof audit      check InfluxDB against the log: nothing deleted, changed or added
+//	tapproof household-code  the code a household subscribes to its own lab result with
 //
 // Flags and TAPPROOF_* environment variables are read here and nowhere else.
 package main
@@ -68,7 +69,7 @@ func newRootCmd() *cobra.Command {
 		// so that a bad value is an error, as on the command line.
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd.Flags()) },
 	}
-	root.AddCommand(newServeCmd(), newSimulateCmd(), newVerifyCmd(), newDeviceCmd(), newComplianceCmd(), newAuditCmd(), newBrokerCmd(), newMonitorCmd())
+	root.AddCommand(newServeCmd(), newSimulateCmd(), newVerifyCmd(), newDeviceCmd(), newComplianceCmd(), newAuditCmd(), newBrokerCmd(), newMonitorCmd(), newHouseholdCodeCmd())
 	return root
 }
 

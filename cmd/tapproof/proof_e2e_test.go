@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +21,7 @@ import (
 
 	"github.com/tapproof/tapproof"
 	"github.com/tapproof/tapproof/alerts/notice"
+	"github.com/tapproof/tapproof/alerts/residents"
 	"github.com/tapproof/tapproof/broker"
 	"github.com/tapproof/tapproof/compliance"
 	"github.com/tapproof/tapproof/internal/localstack"
@@ -27,17 +33,25 @@ import (
 
 // TestProofLinksEndToEnd follows, on the real stack, the proof link of a
 // lab sample's individual compliance alert and of a sensor's screening
-// alert, from the alert's CAP document (whose description is its notice),
-// to the bundle, and checks the bundle with `tapproof verify`: the lab
-// sample's with --lab-key, and without it saying the signature was not
-// checked. The system exceedance that sample raises links its period's
-// report. The Atom feed and the site page link the same bundles.
+// alert to the bundle, and checks the bundle with `tapproof verify`: the
+// lab sample's with --lab-key, and without it saying the signature was not
+// checked. The screening alert's link is in its CAP document (whose
+// description is its notice) and the Atom feed; the lab sample's, a home's
+// own result, in the notice its household receives, having subscribed
+// with the code `tapproof household-code` printed, and on no public edge
+// (its CAP document is 404, GET /v1/alerts and the feed do not list it).
+// The system exceedance that sample raises links its period's report. The
+// site page's latest readings link both bundles.
 func TestProofLinksEndToEnd(t *testing.T) {
 	st := localstack.ForTest(t)
+	mp := localstack.MailpitForTest(t, nil)
 	labPub, labKey, _ := ed25519.GenerateKey(rand.Reader)
 	strangerPub, _, _ := ed25519.GenerateKey(rand.Reader)
 	const lab, utility = "state-lab", "flint"
-	in := startServeCompliance(t, st, t.TempDir(), compliance.KeySet{Labs: map[string][]ed25519.PublicKey{lab: {labPub}}}, compliance.HalfUp)
+	cfg := testServeConfig(t, st, t.TempDir())
+	cfg.ComplianceKeys, cfg.Rounding = compliance.KeySet{Labs: map[string][]ed25519.PublicKey{lab: {labPub}}}, compliance.HalfUp
+	cfg.SMTP = residents.SMTPConfig{Host: mp.SMTPHost, Port: mp.SMTPPort, From: "alerts@water.flint.example", TLS: residents.SMTPTLSNone}
+	in := startServeConfig(t, cfg)
 	ctx := t.Context()
 	fleet, err := simulate.NewFleet(simulate.FleetConfig{Utilities: 1, Sites: 1, LeadPerSite: 1, NIRSPerUtil: -1, UtilityNames: []string{utility}})
 	if err != nil {
@@ -48,6 +62,44 @@ func TestProofLinksEndToEnd(t *testing.T) {
 	}
 	dev := devicesOf(t, in)
 	sensor := fleet.Sensors[0]
+
+	// The household whose tap sample L-001 is drawn from gets its code
+	// from the utility and subscribes to its result on the public form.
+	t.Setenv("TAPPROOF_ADMIN_TOKEN", adminToken)
+	out, err := runCmd(t, "household-code", "--server", in.api, "--utility", utility, "--lab", lab, "--sample", "L-001")
+	m := regexp.MustCompile(`(?m)^sample: state-lab/L-001\ncode: +([0-9A-Z]{4}(-[0-9A-Z]{4}){3})$`).FindStringSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("tapproof household-code = %v:\n%s", err, out)
+	}
+	const home = "home@example.org"
+	form := url.Values{"target": {"site:" + utility + "/" + sensor.Device.Site}, "sample": {lab + "/L-001"}, "code": {m[1]},
+		"channel": {"email"}, "address": {home}}
+	resp, err := http.PostForm(in.api+"/subscribe", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST /subscribe with the household code = %d", resp.StatusCode)
+	}
+	mailCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	mail := func(subject string) string {
+		t.Helper()
+		msg, err := mp.Wait(mailCtx, home, subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, err := mp.Message(mailCtx, msg.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return full.Text
+	}
+	confirm := regexp.MustCompile(`http://\S+/confirm\?token=[0-9a-f]{64}`).FindString(mail("Confirm"))
+	if code, b := get(t, confirm); code != 200 {
+		t.Fatalf("GET %s = %d %s", confirm, code, b)
+	}
 
 	// A sensor spikes; a lab reports a sample above the action level at
 	// the same site.
@@ -78,14 +130,25 @@ func TestProofLinksEndToEnd(t *testing.T) {
 		for _, a := range as {
 			byClass[a.Class] = a
 		}
-		if len(byClass) != 3 {
-			return fmt.Errorf("alerts = %+v, want a screening, an individual compliance and, n being 1, a system exceedance alert", as)
+		if len(byClass) != 2 || byClass[tapproof.Screening].ID == "" || byClass[tapproof.SystemExceedance].ID == "" {
+			return fmt.Errorf("alerts = %+v, want a screening and, n being 1, a system exceedance alert (the individual result is not public)", as)
 		}
 		return nil
 	})
-	screening, individual := byClass[tapproof.Screening], byClass[tapproof.IndividualCompliance]
-	if screening.ID != tapproof.AlertID(tapproof.Screening, sensor.Device.ID, spike.Seq) || individual.ID != tapproof.IndividualAlertID(utility, lab, individual.Seq) {
-		t.Fatalf("alerts %s and %s, want the spike's and the lab sample's", screening.ID, individual.ID)
+	screening := byClass[tapproof.Screening]
+	if screening.ID != tapproof.AlertID(tapproof.Screening, sensor.Device.ID, spike.Seq) {
+		t.Fatalf("alert %s, want the spike's", screening.ID)
+	}
+	// The lab sample's result reaches its household, linking its proof.
+	result := mail("Your lead result")
+	lm := regexp.MustCompile(`Proof of the laboratory result: (\S+/leaves/(\d+)/bundle)`).FindStringSubmatch(result)
+	if lm == nil || !strings.Contains(result, "22 µg/L (ppb)") {
+		t.Fatalf("the household's notice lacks its result or its proof:\n%s", result)
+	}
+	labURL, index := lm[1], lm[2]
+	individual := tapproof.IndividualAlertID(utility, lab, mustUint(t, index))
+	if code, _ := get(t, in.api+"/v1/alerts/"+individual+"/cap.xml"); code != 404 {
+		t.Errorf("CAP of the home's own result %s = %d, want 404", individual, code)
 	}
 
 	// Each alert's CAP resource is the proof; its notice links it too.
@@ -117,8 +180,8 @@ func TestProofLinksEndToEnd(t *testing.T) {
 		}
 		return u
 	}
-	labURL, sensorURL, reportURL := proof(individual), proof(screening), proof(byClass[tapproof.SystemExceedance])
-	if want := in.api + "/v1/logs/" + utility + "/leaves/" + fmt.Sprint(individual.Seq) + "/bundle"; labURL != want {
+	sensorURL, reportURL := proof(screening), proof(byClass[tapproof.SystemExceedance])
+	if want := in.api + "/v1/logs/" + utility + "/leaves/" + index + "/bundle"; labURL != want {
 		t.Errorf("lab sample's proof = %s, want %s", labURL, want)
 	}
 	// The system exceedance's is its period's report.
@@ -170,12 +233,14 @@ func TestProofLinksEndToEnd(t *testing.T) {
 		t.Errorf("verify the screening alert's bundle = %v:\n%s", err, out)
 	}
 
-	// The feed's entries and the site page's latest readings link the same.
+	// The feed links the screening alert's bundle, and does not list the
+	// home's result; the site page's latest readings link both bundles.
 	_, feed := get(t, in.api+"/v1/alerts/feed.atom")
-	for _, u := range []string{labURL, sensorURL} {
-		if !strings.Contains(string(feed), `<link rel="related" type="application/json" title="proof bundle" href="`+u+`">`) {
-			t.Errorf("feed lacks the proof link %s:\n%s", u, feed)
-		}
+	if !strings.Contains(string(feed), `<link rel="related" type="application/json" title="proof bundle" href="`+sensorURL+`">`) {
+		t.Errorf("feed lacks the proof link %s:\n%s", sensorURL, feed)
+	}
+	if strings.Contains(string(feed), individual) || strings.Contains(string(feed), labURL) {
+		t.Errorf("feed lists the home's own result %s:\n%s", individual, feed)
 	}
 	poll.Until(t, 30*time.Second, func() error {
 		_, page := get(t, in.api+"/sites/"+utility+"/"+sensor.Device.Site)
@@ -186,4 +251,13 @@ func TestProofLinksEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func mustUint(t *testing.T, s string) uint64 {
+	t.Helper()
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
