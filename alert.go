@@ -143,8 +143,11 @@ func (a Alert) Validate() error {
 		return fmt.Errorf("alert %s: upper %v", a.ID, a.Upper)
 	case a.RaisedAt.IsZero():
 		return fmt.Errorf("alert %s: no raised_at", a.ID)
-	case a.Class == IndividualCompliance && !ValidSampleKey(a.Sample):
-		return fmt.Errorf("alert %s: an individual compliance alert needs its sample as <lab>/<sample id>, not %q", a.ID, a.Sample)
+	case a.Class == IndividualCompliance && a.Sample != "" && !ValidSampleKey(a.Sample):
+		// An individual alert stored before alerts named their sample has
+		// none: it validates, is private all the same, and, bound to no
+		// sample, reaches no household.
+		return fmt.Errorf("alert %s: an individual compliance alert names its sample as <lab>/<sample id>, not %q", a.ID, a.Sample)
 	case a.Class != IndividualCompliance && a.Sample != "":
 		return fmt.Errorf("alert %s: a %s alert names no sample", a.ID, a.Class)
 	}

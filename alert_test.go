@@ -24,7 +24,12 @@ func TestAlertValidate(t *testing.T) {
 	if err := individual.Validate(); err != nil {
 		t.Errorf("Validate(individual alert with its sample) = %v", err)
 	}
-	for _, bad := range []string{"", "acme-labs", "acme-labs/", "/L1", "Acme Labs/L1", "acme-labs/L1.2", "acme-labs/L1/2"} {
+	legacy := individual
+	legacy.Sample = ""
+	if err := legacy.Validate(); err != nil {
+		t.Errorf("Validate(individual alert stored before alerts named their sample) = %v", err)
+	}
+	for _, bad := range []string{"acme-labs", "acme-labs/", "/L1", "Acme Labs/L1", "acme-labs/L1.2", "acme-labs/L1/2"} {
 		a := individual
 		a.Sample = bad
 		if err := a.Validate(); err == nil {
