@@ -62,7 +62,7 @@ func TestRenderSpanish(t *testing.T) {
 		t.Errorf("a Spanish date: %v\n%s", err, n.Body)
 	}
 	c, err := notice.RenderConfirmationIn("es", "springfield", "", "north", nil, "https://w.example/confirm?token=t")
-	if err != nil || !strings.Contains(c.Subject, "la zona de servicio north") || c.Template.Name() != "es/subscription-confirm@v1" {
+	if err != nil || !strings.Contains(c.Subject, "la zona de servicio north") || c.Template.Name() != "es/subscription-confirm@v2" {
 		t.Errorf("Spanish confirmation %s: %v %q", c.Template.Name(), err, c.Subject)
 	}
 }

@@ -2,9 +2,12 @@ package residents_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/tapproof/tapproof"
+	"github.com/tapproof/tapproof/alerts/notice"
 	"github.com/tapproof/tapproof/alerts/residents"
 )
 
@@ -42,6 +45,21 @@ func TestTargetConcerns(t *testing.T) {
 		}
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s concerns %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestConfirmationSaysItsExpiry: the confirmation request tells the
+// resident how long its link works, which is how long a pending
+// subscription lives.
+func TestConfirmationSaysItsExpiry(t *testing.T) {
+	for lang, want := range map[string]string{"en": "expires in 48 hours", "es": "caduca en 48 horas"} {
+		n, err := notice.RenderConfirmationIn(lang, "springfield", "elm-st-12", "", nil, "https://water.example/confirm?t=x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if residents.DefaultPendingTTL != 48*time.Hour || !strings.Contains(n.Body, want) {
+			t.Errorf("%s confirmation with pending subscriptions living %v says:\n%s\nwant %q", lang, residents.DefaultPendingTTL, n.Body, want)
 		}
 	}
 }
