@@ -130,11 +130,14 @@ func TestExactlyOnceThroughFaults(t *testing.T) {
 	}
 	outage := time.Now()
 	time.Sleep(p.influxOutage)
-	// Alerts kept firing while InfluxDB was down.
+	// Screening kept deciding while InfluxDB was down. The alerting
+	// sensor alternates 20 and 2 ppb: after its third alert it is flapping
+	// and its alert stays open, so its later high readings are decided as
+	// suppressions, published on the same path as alerts.
 	alertsDuring := 0
 	for i, m := range msgs {
 		if m.High && pub.SentAt(i).After(outage) {
-			if _, ok := obs.Alert(m.Key()); ok {
+			if _, ok := obs.Decided(m.Key()); ok {
 				alertsDuring++
 			}
 		}
@@ -145,7 +148,7 @@ func TestExactlyOnceThroughFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if alertsDuring == 0 {
-		t.Errorf("no alert arrived while InfluxDB was down")
+		t.Errorf("no screening decision (alert or suppression) arrived while InfluxDB was down")
 	}
 	if backlog == 0 {
 		t.Errorf("InfluxDB sink backlog = 0 during the outage; entries must wait in the journal")

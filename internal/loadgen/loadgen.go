@@ -40,8 +40,10 @@ func (m Msg) Key() string { return tapproof.ReadingKey(m.Device, m.Seq) }
 
 // Presign signs n lead readings round-robin over the fleet's lead sensors,
 // using every core. Sensors listed in alerting alternate between 20 ppb and
-// 2 ppb, so that each of their high readings opens an alert; the others read
-// a few ppb.
+// 2 ppb, so that each of their high readings is decided on the alert path:
+// the first three open an alert, and then, the sensor flapping (see
+// alerts.ScreenerConfig.FlapCount), each is recorded as a suppression of
+// the alert it keeps open. The others read a few ppb.
 func Presign(ctx context.Context, fleet *simulate.Fleet, n int, alerting map[string]bool) ([]Msg, error) {
 	var sensors []*simulate.Sensor
 	for _, s := range fleet.Sensors {
