@@ -79,7 +79,7 @@ type history struct {
 
 type point struct {
 	X, Y        float64
-	Lab, Above  bool
+	Above       bool
 	Href, Label string
 }
 
@@ -93,9 +93,20 @@ type historyRow struct {
 	Above                         bool
 }
 
-// newHistory lays out readings (History's: daily sensor peaks and lab
-// results, oldest first) from from to to, against the lead action level
-// rules give each day.
+// sensorReadings returns the readings of rs that sensors made, leaving out
+// lab results, in a new slice (rs may be a cached history, shared).
+func sensorReadings(rs []tapproof.Reading) []tapproof.Reading {
+	out := make([]tapproof.Reading, 0, len(rs))
+	for _, r := range rs {
+		if r.Method != tapproof.Lab {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// newHistory lays out readings (daily sensor peaks, oldest first) from
+// from to to, against the lead action level rules give each day.
 func newHistory(l *locale.Localizer, links notice.Links, rules tapproof.RuleBook, utility, place string, readings []tapproof.Reading, from, to time.Time) *history {
 	const w, h, left, right, top, bottom = 720.0, 260.0, 48.0, 12.0, 12.0, 228.0
 	days := int(to.Sub(from).Hours()/24) + 1
@@ -150,12 +161,8 @@ func newHistory(l *locale.Localizer, links notice.Links, rules tapproof.RuleBook
 		hs.XTicks = append(hs.XTicks, tick{At: x(t), Label: l.Date(t)})
 	}
 	for _, r := range readings {
-		lab := r.Method == tapproof.Lab
 		lv := level(r.SampledAt)
 		kind := l.T("history_sensor")
-		if lab {
-			kind = l.T("history_lab")
-		}
 		href := links.ReadingProof(r)
 		value := notice.Quantity(r.Value, tapproof.MicrogramsPerLiter)
 		above := lv > 0 && r.Value > lv
@@ -164,7 +171,7 @@ func newHistory(l *locale.Localizer, links notice.Links, rules tapproof.RuleBook
 		if above {
 			label += ", " + l.T("history_above")
 		}
-		hs.Points = append(hs.Points, point{X: x(r.SampledAt), Y: y(r.Value), Lab: lab, Above: above, Href: href, Label: label + " (" + l.T("proof") + ")"})
+		hs.Points = append(hs.Points, point{X: x(r.SampledAt), Y: y(r.Value), Above: above, Href: href, Label: label + " (" + l.T("proof") + ")"})
 		hs.Rows = append(hs.Rows, historyRow{Day: day, Kind: kind, Value: value, Level: notice.Quantity(lv, tapproof.MicrogramsPerLiter), Href: href, Above: above})
 	}
 	return hs

@@ -274,6 +274,9 @@ func (s *server) site(w http.ResponseWriter, r *http.Request, l *locale.Localize
 		s.fail(w, r, l, "history", err)
 		return
 	}
+	// A home's own lab result goes to that home (alerts/residents): the
+	// page shows sensors, and the water system's aggregate in its alerts.
+	readings, past = sensorReadings(readings), sensorReadings(past)
 	place := placeOf(l, sites)
 	st := statusOf(l, open, place)
 	var hs *history

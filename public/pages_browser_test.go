@@ -23,8 +23,8 @@ var december = time.Date(2027, time.December, 15, 12, 0, 0, 0, time.UTC)
 // history, at the clock december.
 func newPagesEnv(t *testing.T) *browserEnv {
 	// A sensor peak each day from 17 Sep to 15 Dec 2027 between 6 and 13
-	// µg/L, and two lab results: 12 µg/L before 1 Nov (below 15) and after
-	// (above 10).
+	// µg/L, and two lab results of the home: 12 µg/L before 1 Nov and after,
+	// which the page does not show.
 	var history []tapproof.Reading
 	from := december.Truncate(24*time.Hour).AddDate(0, 0, -(public.HistoryDays - 1))
 	for d := range public.HistoryDays {
@@ -144,8 +144,8 @@ func TestHistoryChart(t *testing.T) {
 		chromedp.Evaluate(`document.querySelectorAll('#history-table tbody tr').length`, &rows),
 		chromedp.Evaluate(`[...document.querySelectorAll('#history a[href]')].filter(a => /\/bundle$/.test(a.getAttribute('href'))).length`, &links),
 	)
-	if points != public.HistoryDays+2 || labs != 2 || rows != points || links != points {
-		t.Errorf("%d points (%d lab), %d rows, %d proof links; want %d points, 2 lab, a row and a proof link each", points, labs, rows, links, public.HistoryDays+2)
+	if points != public.HistoryDays || labs != 0 || rows != points || links != points {
+		t.Errorf("%d points (%d lab), %d rows, %d proof links; want %d points, none a lab result, a row and a proof link each", points, labs, rows, links, public.HistoryDays)
 	}
 	// One step, down: M x y(15) H x(1 Nov) V y(10) H end.
 	var x0, y15, xStep, y10, xEnd float64
@@ -158,13 +158,15 @@ func TestHistoryChart(t *testing.T) {
 	if !strings.Contains(change, "15 µg/L (ppb) to 10 µg/L (ppb) on 1 November 2027") {
 		t.Errorf("level change = %q", change)
 	}
-	// The lab results of 12 µg/L: below the level before 1 Nov, above after.
+	// Daily peaks of 13 µg/L: below the level before 1 Nov, above after;
+	// on the days of the home's lab results, the day's peak alone.
 	var table string
 	browsertest.Run(t, e.ctx, "read the table", chromedp.Evaluate(
 		`[...document.querySelectorAll('#history-table tr')].map(r => [...r.cells].map(c => c.textContent).join('|')).join('\n')`, &table))
-	if !strings.Contains(table, "12 October 2027|lab result|12 µg/L (ppb)|15 µg/L (ppb)|proof") ||
-		!strings.Contains(table, "20 November 2027|lab result|12 µg/L (ppb) (above the action level)|10 µg/L (ppb)|proof") {
-		t.Errorf("history table lacks the lab rows judged by the level of their day:\n%s", table)
+	if !strings.Contains(table, "2 October 2027|sensor, highest of the day|13 µg/L (ppb)|15 µg/L (ppb)|proof") ||
+		!strings.Contains(table, "3 November 2027|sensor, highest of the day|13 µg/L (ppb) (above the action level)|10 µg/L (ppb)|proof") ||
+		strings.Count(table, "12 October 2027|") != 1 || strings.Count(table, "20 November 2027|") != 1 {
+		t.Errorf("history table: want the peaks judged by the level of their day, and no lab result:\n%s", table)
 	}
 	if !strings.Contains(title, "17 September 2027 to 15 December 2027") {
 		t.Errorf("chart title %q", title)

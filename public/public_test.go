@@ -515,9 +515,9 @@ func TestSystemExceedancePublic(t *testing.T) {
 // each entry of the Atom feed links the proof of what it is about, the one
 // the alert's notice and CAP document link: a sensor reading's bundle by
 // device and sequence number, a lab sample's by its leaf, a system
-// exceedance's period report. A lab sample's individual compliance alert
-// goes to its home only: its notice links its proof, no page or feed
-// shows it. (That the links resolve to bundles that verify is
+// exceedance's period report. A lab sample, and its individual compliance
+// alert, go to its home only: its notice links its proof, no page or feed
+// shows either. (That the links resolve to bundles that verify is
 // TestProofLinksEndToEnd's, in cmd/tapproof, on the real stack.)
 func TestProofLinks(t *testing.T) {
 	labSample := tapproof.LabSample{Lab: "state-lab", SampleID: "L-112", Utility: "springfield", Site: "elm-st-12",
@@ -551,12 +551,14 @@ func TestProofLinks(t *testing.T) {
 		t.Fatalf("site page = %d", resp.StatusCode)
 	}
 	readingsTable, _, _ := strings.Cut(page[strings.Index(page, `id="readings"`):], "</table>")
-	for _, want := range []string{
-		`<a class="proof" href="` + sensorProof + `" type="application/json" title="proof bundle (verify with tapproof verify)">proof</a>`,
-		`<a class="proof" href="` + labProof + `"`,
-	} {
-		if !strings.Contains(readingsTable, want) {
-			t.Errorf("latest readings lack %s:\n%s", want, readingsTable)
+	if want := `<a class="proof" href="` + sensorProof + `" type="application/json" title="proof bundle (verify with tapproof verify)">proof</a>`; !strings.Contains(readingsTable, want) {
+		t.Errorf("latest readings lack %s:\n%s", want, readingsTable)
+	}
+	// The home's own lab result is not on its site's page: not as a latest
+	// reading, not in the history.
+	for _, leak := range []string{labProof, "leaves/112"} {
+		if strings.Contains(page, leak) {
+			t.Errorf("the site page shows the home's own lab result (%s)", leak)
 		}
 	}
 	openAlerts, _, _ := strings.Cut(page[strings.Index(page, `id="open-alerts"`):], "</section>")
