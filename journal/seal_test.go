@@ -2,6 +2,7 @@ package journal_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -261,5 +262,47 @@ func TestSealEpochCannotBeRaised(t *testing.T) {
 		if len(es) != 2 || es[0].SetAside != "" || es[1].SetAside != tapproof.SetAsideUnsealed {
 			t.Errorf("with the epoch raised (mac %q): entries = %+v, want the foreign entry set aside", mac, es)
 		}
+	}
+}
+
+// TestCopiedReadingChangesNothing: a sealed reading written again, byte
+// for byte with its headers, by someone holding broker credentials is
+// sealed too (the seal does not cover the stream position); it repeats the
+// reading's device and sequence number, so the device's head and the
+// lookup of that reading are as before, and the device's next reading is
+// appended after it.
+func TestCopiedReadingChangesNothing(t *testing.T) {
+	ctx := t.Context()
+	j, js := sealedJournal(t)
+	idx, err := j.AppendReading(ctx, reading("d1", 1), []byte("leaf-1"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, journal.LogStreamName("u1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := s.GetMsg(ctx, idx+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := nats.Header{} // the sealed Tapproof-* headers, not JetStream's expectations
+	for k, v := range orig.Header {
+		if strings.HasPrefix(k, "Tapproof-") {
+			hdr[k] = v
+		}
+	}
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: orig.Subject, Header: hdr, Data: orig.Data}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := j.Head(ctx, "u1", "d1")
+	if err != nil || h.Seq != 1 || h.StreamSeq != idx+2 {
+		t.Fatalf("Head after a copy of reading 1 = %+v, %v; want seq 1, to append after the copy (stream seq %d)", h, err, idx+2)
+	}
+	if e, err := j.Reading(ctx, "u1", "d1", 1); err != nil || string(e.Bytes) != "leaf-1" {
+		t.Errorf("Reading(1) after a copy = %q, %v", e.Bytes, err)
+	}
+	if _, err := j.AppendReading(ctx, reading("d1", 2), []byte("leaf-2"), h.StreamSeq); err != nil {
+		t.Errorf("append after a copy: %v", err)
 	}
 }
