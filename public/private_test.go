@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,7 +53,7 @@ func TestPrivateResultReachesItsHomeOnly(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
 	links := notice.Links{Base: srv.URL}
-	nlog := &recordLog{}
+	nlog := &memNoticeLog{}
 	n, err := residents.NewNotifier(ctx, js, subs, testSites, residents.NotifierConfig{Links: links, NoticeLog: nlog, WebhookTimeout: time.Second,
 		Retry: alerts.Retry{MaxDeliver: 3, MinBackoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}}, nil, nil)
 	if err != nil {
@@ -241,29 +240,6 @@ func TestPrivateResultReachesItsHomeOnly(t *testing.T) {
 	case <-sctx.Done():
 		t.Error("event stream sent nothing")
 	}
-}
-
-// recordLog keeps the notice records appended.
-type recordLog struct {
-	mu      sync.Mutex
-	records []tapproof.NoticeRecord
-}
-
-func (l *recordLog) AppendNotice(_ context.Context, _ string, record []byte) (uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var r tapproof.NoticeRecord
-	if err := json.Unmarshal(record, &r); err != nil {
-		return 0, err
-	}
-	l.records = append(l.records, r)
-	return uint64(len(l.records) - 1), nil
-}
-
-func (l *recordLog) all() []tapproof.NoticeRecord {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]tapproof.NoticeRecord(nil), l.records...)
 }
 
 // TestSubscribeOwnResult: "I have a lab result code" on the form asks for
