@@ -22,9 +22,15 @@ func (r Report) SystemAlert(raisedAt time.Time) (tapproof.Alert, bool) {
 			sampled = s.CollectedAt
 		}
 	}
+	return r.systemAlert(tapproof.SystemExceedanceID(r.Utility, r.Analyte, r.Period), tapproof.SystemExceedance, sampled, raisedAt), true
+}
+
+// systemAlert is an alert of class about r's whole water system, with r's
+// percentile, unit, level and rule.
+func (r Report) systemAlert(id string, class tapproof.AlertClass, sampled, raisedAt time.Time) tapproof.Alert {
 	return tapproof.Alert{
-		ID:        tapproof.SystemExceedanceID(r.Utility, r.Analyte, r.Period),
-		Class:     tapproof.SystemExceedance,
+		ID:        id,
+		Class:     class,
 		Utility:   r.Utility,
 		Analyte:   r.Analyte,
 		Value:     r.P90,
@@ -33,7 +39,7 @@ func (r Report) SystemAlert(raisedAt time.Time) (tapproof.Alert, bool) {
 		Rule:      r.Rule,
 		SampledAt: sampled.UTC(),
 		RaisedAt:  raisedAt.UTC(),
-	}, true
+	}
 }
 
 // UndeterminedAlerts returns the system undetermined alert messages of r's
@@ -55,18 +61,7 @@ func (r Report) UndeterminedAlerts(raisedAt time.Time) []tapproof.Alert {
 	}
 	var out []tapproof.Alert
 	for _, sp := range r.UndeterminedSpans() {
-		a := tapproof.Alert{
-			ID:        tapproof.SystemUndeterminedID(r.Utility, r.Analyte, r.Period, sp.From),
-			Class:     tapproof.SystemUndetermined,
-			Utility:   r.Utility,
-			Analyte:   r.Analyte,
-			Value:     r.P90,
-			Unit:      r.Unit,
-			Level:     r.ActionLevel,
-			Rule:      r.Rule,
-			SampledAt: sampled.UTC(),
-			RaisedAt:  raisedAt,
-		}
+		a := r.systemAlert(tapproof.SystemUndeterminedID(r.Utility, r.Analyte, r.Period, sp.From), tapproof.SystemUndetermined, sampled, raisedAt)
 		if r.Determination == Undetermined && sp.To == nil && r.Ambiguity != nil {
 			a.Upper = r.Ambiguity.HighestP90
 		}
