@@ -57,13 +57,22 @@ func openState(ctx context.Context, js jetstream.JetStream) (kv jetstream.KeyVal
 	if !errors.Is(err, jetstream.ErrBucketNotFound) {
 		return nil, false, fmt.Errorf("open alerts bucket: %w", err)
 	}
-	kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	// Create, not create-or-update: of replicas starting together, the
+	// one that creates the bucket fills it.
+	kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:       OpenBucket,
 		Description:  "tapproof open alerts, one key per alert: its newest message",
 		History:      1,
 		Storage:      jetstream.FileStorage,
 		MaxValueSize: 64 << 10,
 	})
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		kv, err = js.KeyValue(ctx, OpenBucket)
+		if err != nil {
+			return nil, false, fmt.Errorf("open alerts bucket: %w", err)
+		}
+		return kv, false, nil
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("open alerts bucket: %w", err)
 	}
@@ -177,31 +186,53 @@ func (s *Store) OpenAlerts(ctx context.Context, utility, site string) ([]tapproo
 }
 
 // rebuildOpen fills a new OpenBucket from the whole alert stream, for a
-// deployment that kept its alerts before the bucket existed.
+// deployment that kept its alerts before the bucket existed. Messages
+// other replicas store meanwhile are tracked by them, and tracked here
+// again, in order, once the rebuild is done, so that an all-clear stored
+// during the rebuild is not undone by it.
 func (s *Store) rebuildOpen(ctx context.Context) error {
-	var all []tapproof.Alert
-	info, err := s.stream.Info(ctx)
+	all, last, err := s.messages(ctx, 1)
 	if err != nil {
-		return fmt.Errorf("open alerts: %w", err)
-	}
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.stream.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("open alerts: message %d: %w", seq, err)
-		}
-		if a, err := s.metrics.DecodeAlert(m.Data); err == nil {
-			all = append(all, a)
-		}
+		return err
 	}
 	for _, a := range Open(all) {
 		if err := s.track(ctx, a); err != nil {
 			return err
 		}
 	}
+	since, _, err := s.messages(ctx, last+1)
+	if err != nil {
+		return err
+	}
+	for _, a := range since {
+		if err := s.track(ctx, a); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// messages returns the alert messages of the stream from sequence from on,
+// oldest first, and the last sequence read.
+func (s *Store) messages(ctx context.Context, from uint64) ([]tapproof.Alert, uint64, error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open alerts: %w", err)
+	}
+	var out []tapproof.Alert
+	for seq := max(from, info.State.FirstSeq); info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.stream.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("open alerts: message %d: %w", seq, err)
+		}
+		if a, err := s.metrics.DecodeAlert(m.Data); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out, info.State.LastSeq, nil
 }
 
 func sortNewestFirst(as []tapproof.Alert) {
