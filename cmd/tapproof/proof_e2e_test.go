@@ -234,7 +234,8 @@ func TestProofLinksEndToEnd(t *testing.T) {
 	}
 
 	// The feed links the screening alert's bundle, and does not list the
-	// home's result; the site page's latest readings link both bundles.
+	// home's result; the site page's latest readings link the sensor's
+	// bundle, never the home's lab result.
 	_, feed := get(t, in.api+"/v1/alerts/feed.atom")
 	if !strings.Contains(string(feed), `<link rel="related" type="application/json" title="proof bundle" href="`+sensorURL+`">`) {
 		t.Errorf("feed lacks the proof link %s:\n%s", sensorURL, feed)
@@ -244,10 +245,11 @@ func TestProofLinksEndToEnd(t *testing.T) {
 	}
 	poll.Until(t, 30*time.Second, func() error {
 		_, page := get(t, in.api+"/sites/"+utility+"/"+sensor.Device.Site)
-		for _, u := range []string{labURL, sensorURL} {
-			if !strings.Contains(string(page), `<a class="proof" href="`+u+`"`) {
-				return fmt.Errorf("site page lacks the proof link %s", u)
-			}
+		if !strings.Contains(string(page), `<a class="proof" href="`+sensorURL+`"`) {
+			return fmt.Errorf("site page lacks the proof link %s", sensorURL)
+		}
+		if strings.Contains(string(page), labURL) {
+			t.Fatalf("site page shows the home's own lab result %s", labURL)
 		}
 		return nil
 	})
