@@ -81,28 +81,22 @@ func openState(ctx context.Context, js jetstream.JetStream) (kv jetstream.KeyVal
 
 // track records what message a, just stored, does to the open alerts: an
 // open Alert or Update becomes its alert's newest message, unless a newer
-// one is already there; a Cancel closes every alert it references.
-// Suppressions change nothing. It is idempotent, so a message published
-// again after a crash tracks again to the same state.
+// one is already there; a Cancel closes its alert (Root). Suppressions
+// change nothing. It is idempotent, so a message published again after a
+// crash tracks again to the same state.
 func (s *Store) track(ctx context.Context, a tapproof.Alert) error {
-	switch {
-	case a.State() == tapproof.AlertSuppressed:
-		return nil
-	case a.Type() == tapproof.CancelMsg:
-		for _, r := range a.References {
-			key, err := openKey(a.Utility, a.Site, r.ID)
-			if err != nil {
-				return err
-			}
-			if err := s.open.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-				return fmt.Errorf("close alert %s: %w", r.ID, err)
-			}
-		}
+	if a.State() == tapproof.AlertSuppressed {
 		return nil
 	}
 	key, err := openKey(a.Utility, a.Site, Root(a))
 	if err != nil {
 		return err
+	}
+	if a.Type() == tapproof.CancelMsg {
+		if err := s.open.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("close alert %s: %w", key, err)
+		}
+		return nil
 	}
 	body, err := json.Marshal(a)
 	if err != nil {

@@ -51,7 +51,7 @@ const (
 	EventRecovering = "recovering" // a value fell to the recovery level; clearing waits
 	EventCleared    = "cleared"    // the all-clear (CAP Cancel)
 	EventAbandoned  = "abandoned"  // a pending exceedance ended before firing
-	EventFlapping   = "flapping"   // a device fired too often: its alert stays open (CAP Update)
+	EventFlapping   = "flapping"   // a device fired too often: its alert stays open, nothing published
 )
 
 var screeningEvents = []string{EventPending, EventFired, EventUpdated, EventSuppressed, EventRecovering, EventCleared, EventAbandoned, EventFlapping}
@@ -70,9 +70,10 @@ const (
 // ScreeningState is the state of screening for one device and analyte:
 // a sensor's alert is raised, escalated and cleared by that sensor's own
 // readings only, so no other device can clear or hold back its alert. A
-// site's status combines its devices' open alerts. Durations are measured in sampled time, so that a device that
-// uploads an hour of buffered readings at once is judged as if they had
-// arrived live, and a redelivered reading is decided the same way again.
+// site's status combines its devices' open alerts. Durations are measured
+// in sampled time, so that a device that uploads an hour of buffered
+// readings at once is judged as if they had arrived live, and a
+// redelivered reading is decided the same way again.
 type ScreeningState struct {
 	Phase Phase `json:"phase,omitempty"`
 	// Since is the sampled time of the first exceeding reading (pending)
@@ -134,9 +135,9 @@ type ScreenerConfig struct {
 	// suppressed; DefaultEscalation if zero, never if negative.
 	Escalation float64
 	// FlapCount is how many firings of one device's alert within
-	// FlapWindow make it flapping: instead of its next all-clear, one
-	// Update says so and the alert stays open until the device's values
-	// have stayed at or below recovery for FlapWindow (or ClearAfter, if
+	// FlapWindow make it flapping: instead of its next all-clear, the
+	// alert stays open, with no message, until the device's values have
+	// stayed at or below recovery for FlapWindow (or ClearAfter, if
 	// longer). DefaultFlapCount if zero; never if negative.
 	FlapCount int
 	// FlapWindow is the window of FlapCount; DefaultFlapWindow if zero.
@@ -195,7 +196,8 @@ func (c ScreenerConfig) LogValue() slog.Value {
 // pending duration, deduplication (one open alert; further exceedances are
 // recorded as suppressed), escalation, a recovery threshold, an explicit
 // all-clear and flap detection (a device whose alert fires FlapCount times
-// within FlapWindow keeps one alert open). It implements ingest's Alerter and is safe for concurrent use.
+// within FlapWindow keeps one alert open). It implements ingest's Alerter
+// and is safe for concurrent use.
 //
 // Check publishes before it saves the new state. A reading redelivered
 // after a crash between the two is decided again from the old state, to

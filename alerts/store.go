@@ -62,9 +62,10 @@ type Store struct {
 }
 
 // NewStore creates or updates the alert and suppression streams and the
-// bucket of open alerts (OpenBucket, filled from the alert stream when it is
-// created) and returns a Store on them. metrics, which may be nil, counts alerts stored for the
-// first time (tapproof_alerts_raised_total) and messages set aside.
+// bucket of open alerts (OpenBucket, filled from the alert stream when it
+// is created) and returns a Store on them. metrics, which may be nil,
+// counts alerts stored for the first time (tapproof_alerts_raised_total)
+// and messages set aside.
 func NewStore(ctx context.Context, js jetstream.JetStream, metrics *Metrics) (*Store, error) {
 	// Alerts and suppressed exceedances are kept alike: one message each,
 	// deduplicated on the alert id.
@@ -334,7 +335,6 @@ func (s *Store) Recent(ctx context.Context, limit int) ([]tapproof.Alert, error)
 // Alert or its latest Update). Suppression records are ignored. msgs may be
 // in any order, e.g. as Recent returns them.
 func Open(msgs []tapproof.Alert) []tapproof.Alert {
-
 	closed := map[string]bool{}
 	for _, a := range msgs {
 		if a.Type() == tapproof.CancelMsg {
@@ -349,7 +349,7 @@ func Open(msgs []tapproof.Alert) []tapproof.Alert {
 			continue
 		}
 		r := Root(a)
-		if cur, ok := latest[r]; !ok || a.RaisedAt.After(cur.RaisedAt) || (a.RaisedAt.Equal(cur.RaisedAt) && a.Type() == tapproof.UpdateMsg) {
+		if cur, ok := latest[r]; !ok || newer(a, cur) {
 			latest[r] = a
 		}
 	}
