@@ -7,13 +7,14 @@ import (
 )
 
 // SystemAlert returns the system action level exceedance alert of r, raised
-// at raisedAt, and false if r is not an exceedance. The alert is for the
+// at raisedAt, and false if r is not, and never was, an exceedance
+// (Report.Exceeded). The alert is for the
 // whole water system (no site): its value is the 90th percentile, its level
 // the action level of the rule that decided, and its sampling time that of
 // the latest counted sample. Its ID names the utility, analyte and period,
 // so recomputing the report never raises a second alert.
 func (r Report) SystemAlert(raisedAt time.Time) (tapproof.Alert, bool) {
-	if !r.Exceedance {
+	if !r.Exceeded() {
 		return tapproof.Alert{}, false
 	}
 	var sampled time.Time
@@ -62,6 +63,7 @@ func (r Report) UndeterminedAlerts(raisedAt time.Time) []tapproof.Alert {
 	var out []tapproof.Alert
 	for _, sp := range r.UndeterminedSpans() {
 		a := r.systemAlert(tapproof.SystemUndeterminedID(r.Utility, r.Analyte, r.Period, sp.From), tapproof.SystemUndetermined, sampled, raisedAt)
+		a.Upper = a.Value // a span of the past: r's percentile in both
 		if r.Determination == Undetermined && sp.To == nil && r.Ambiguity != nil {
 			a.Upper = r.Ambiguity.HighestP90
 		}

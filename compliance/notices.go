@@ -149,7 +149,7 @@ func checkNotices(r Report, records map[string]recordAt, d NoticeDeadlines) []No
 		}
 		out = append(out, c)
 	}
-	if r.Exceedance && r.Analyte == tapproof.Lead {
+	if r.Exceeded() && r.Analyte == tapproof.Lead {
 		check(tapproof.SystemExceedanceID(r.Utility, r.Analyte, r.Period), tapproof.SystemExceedance, d.Tier1)
 	}
 	for _, s := range r.IndividualExceedances {

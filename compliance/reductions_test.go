@@ -59,6 +59,26 @@ func TestRedrawEveryReductionExceeds(t *testing.T) {
 	}
 }
 
+// A period never exceeded whose reductions come to disagree raises no
+// exceedance alert: it is undetermined.
+func TestRedrawUndeterminedNeverExceeded(t *testing.T) {
+	// Leaves 0-7: eight sites at 5 ppb; leaf 8: site-9 at 20; leaf 9:
+	// site-8 at 5; leaf 10: site-8 again, at 20, in the same event.
+	ss := samples(5, 5, 5, 5, 5, 5, 5, 5)
+	s8, s9, s10 := sample(8, 20), sample(9, 5), sample(10, 20)
+	s8.Site, s9.Site, s10.Site = "site-9", "site-8", "site-8"
+	rep, err := compliance.Compute(leadParams, append(ss, s8, s9, s10), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Determination != compliance.Undetermined || rep.Exceeded() {
+		t.Fatalf("Compute = %s, exceeded %t, history %+v; want undetermined, never exceeded", rep.Determination, rep.Exceeded(), rep.History)
+	}
+	if a, ok := rep.SystemAlert(collected); ok {
+		t.Errorf("SystemAlert of a period never exceeded = %+v", a)
+	}
+}
+
 // A period whose reductions disagree is undetermined: a state of the
 // report, not an error; an invalidation of the extra sample decides it,
 // either way.
@@ -78,8 +98,12 @@ func TestRedrawUndetermined(t *testing.T) {
 	if rep.Determination != compliance.Undetermined || rep.Exceedance || rep.P90 != 5 || rep.Ambiguity.HighestP90 != 20 {
 		t.Fatalf("Compute = %s (exceedance %t), p90 %v; want undetermined between 5 and 20", rep.Determination, rep.Exceedance, rep.P90)
 	}
-	if a, ok := rep.SystemAlert(collected); ok {
-		t.Errorf("SystemAlert of an undetermined period = %+v", a)
+	// It was exceeded at leaf 9: that exceedance stands (Report.Exceeded).
+	if a, ok := rep.SystemAlert(collected); !ok || a.Class != tapproof.SystemExceedance {
+		t.Errorf("SystemAlert of a period exceeded at leaf 9, then undetermined = %+v, %t; want the exceedance", a, ok)
+	}
+	if !slices.ContainsFunc(rep.Obligations, func(o compliance.Obligation) bool { return o.ID == compliance.ObligationTier1 }) {
+		t.Errorf("obligations of a period exceeded at leaf 9, then undetermined = %+v; want the Tier 1 notice", rep.Obligations)
 	}
 	wantHistory := []compliance.Change{{Index: 0, Determination: compliance.NotExceeded}, {Index: 9, Determination: compliance.Exceeded}, {Index: 10, Determination: compliance.Undetermined}}
 	if diff := cmp.Diff(wantHistory, rep.History); diff != "" {
@@ -128,6 +152,12 @@ func TestRedrawUndetermined(t *testing.T) {
 			as := rep.UndeterminedAlerts(collected)
 			if len(as) != 2 {
 				t.Fatalf("UndeterminedAlerts = %+v, want the alert and its cancellation", as)
+			}
+			if !rep.Exceeded() {
+				t.Errorf("after the invalidation the period was never exceeded; it was, at leaf 9")
+			}
+			if a := as[0]; a.Upper != a.Value || a.Value != tc.exceedsAt {
+				t.Errorf("the alert of a past stretch says %v to %v, want the period's percentile %v in both", a.Value, a.Upper, tc.exceedsAt)
 			}
 			c := as[1]
 			if c.Type() != tapproof.CancelMsg || c.ID != "resolved-system_undetermined-flint-lead-2026h2-10" ||

@@ -152,6 +152,23 @@ type InvalidationOutcome struct {
 	Error string `json:"error,omitempty"`
 }
 
+// Exceeded reports whether the period is, or at any point of the log was,
+// an action level exceedance (Exceedance, History). An exceedance once
+// decided stands: a later sample that makes the period undetermined, or a
+// reviewer's invalidation, does not withdraw its alert nor its
+// obligations, which were due from the moment it was learnt of.
+func (r Report) Exceeded() bool {
+	if r.Exceedance {
+		return true
+	}
+	for _, c := range r.History {
+		if c.Determination == Exceeded {
+			return true
+		}
+	}
+	return false
+}
+
 // Replay is a leaf that repeats a sample already at an earlier leaf.
 type Replay struct {
 	Index  uint64 `json:"index"`  // the copy's leaf
@@ -293,7 +310,7 @@ func Compute(p Params, samples []Sample, invalidations []Invalidation) (Report, 
 	}
 	rep.Replays = replays
 	rep.History = history(p, period, rule, inScope, mine)
-	if rep.Exceedance {
+	if rep.Exceeded() {
 		rep.Obligations = Obligations(rep.Analyte, period, rep.Rule)
 		for i, o := range rep.Obligations {
 			if o.ID == ObligationTier1 {
