@@ -301,7 +301,7 @@ func (a *Authorizer) Decide(req *jwt.AuthorizationRequestClaims) (string, error)
 		// A refused enrolled key is news; strangers are counted, and logged
 		// only at debug level, so that a flood of them cannot flood the log.
 		level := slog.LevelDebug
-		if reason == refusedRevoked || reason == refusedBadSignature {
+		if reason == refusedRevoked || reason == refusedBadSignature && a.enrolled(req.ConnectOptions.Nkey) {
 			level = slog.LevelInfo
 		}
 		a.log.Log(context.Background(), level, "broker: connection refused", slog.String("reason", reason), slog.String("detail", detail),
@@ -360,6 +360,17 @@ func (a *Authorizer) admit(req *jwt.AuthorizationRequestClaims) (Party, string, 
 		return Party{}, refusedUnknown, co.Nkey
 	}
 	return p, "", ""
+}
+
+// enrolled reports whether nkey is the key of a party, revoked or not: a
+// bad signature with anybody else's key is a stranger's.
+func (a *Authorizer) enrolled(nkey string) bool {
+	raw, err := nkeys.Decode(nkeys.PrefixByteUser, []byte(nkey))
+	if err != nil || len(raw) != ed25519.PublicKeySize {
+		return false
+	}
+	_, err = a.dir.Party(ed25519.PublicKey(raw))
+	return err == nil || errors.Is(err, ErrRevoked)
 }
 
 // UserKey is the NATS user nkey (public, "U…") of an Ed25519 public key.

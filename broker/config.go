@@ -90,11 +90,12 @@ func (l Limits) withDefaults() Limits {
 }
 
 // operatorPublish is what the operator's user may publish: JetStream's
-// read requests only. Reading a stream needs a consumer, so it may create
-// one and pull from it; it may not acknowledge (an acknowledgement on
-// one of tapproof's consumers would skip an entry), nor publish on any
-// of tapproof's subjects, nor touch a stream, a bucket's contents or a
-// consumer otherwise.
+// read requests only. It reads a stream or a bucket message by message
+// (STREAM.MSG.GET, DIRECT.GET), never through a consumer: NATS cannot
+// tell creating a consumer from updating one, so a user that may create
+// consumers may change the filter of tapproof's own (the exceedance
+// watch's, say) and silence it. It may not publish on any of tapproof's
+// subjects, nor touch a stream, a bucket's contents or a consumer.
 var operatorPublish = []string{
 	"$JS.API.INFO",
 	"$JS.API.STREAM.NAMES",
@@ -105,10 +106,6 @@ var operatorPublish = []string{
 	"$JS.API.CONSUMER.NAMES.*",
 	"$JS.API.CONSUMER.LIST.*",
 	"$JS.API.CONSUMER.INFO.*.*",
-	"$JS.API.CONSUMER.CREATE.*.*",
-	"$JS.API.CONSUMER.CREATE.*.*.>",
-	"$JS.API.CONSUMER.MSG.NEXT.*.*",
-	"$JS.FC.>",
 }
 
 // operatorSubscribe is what the operator's user may subscribe to: replies

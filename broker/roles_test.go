@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,16 +104,17 @@ func testOperatorReadsOnly(t *testing.T, start func(testing.TB) *natstest.Broker
 	if _, err := s.GetMsg(ctx, 1); err != nil {
 		t.Fatalf("operator: get the journal's first entry: %v", err)
 	}
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatalf("operator: ordered consumer on the journal: %v", err)
+	if m, err := s.GetMsg(ctx, 1); err != nil || string(m.Data) != "enrollment" {
+		t.Fatalf("operator: journal entry 1 = %q, %v; want %q", m.Data, err, "enrollment")
 	}
-	m, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+	// One of tapproof's own consumers, which the operator must not re-point.
+	svcJS, err := jetstream.New(r.b.Connect(t, r.b.Keys.Service))
 	if err != nil {
-		t.Fatalf("operator: read the journal: %v", err)
+		t.Fatal(err)
 	}
-	if string(m.Data()) != "enrollment" {
-		t.Fatalf("operator: journal entry %q, want %q", m.Data(), "enrollment")
+	watch := jetstream.ConsumerConfig{Durable: "exceedance", FilterSubjects: []string{"tapproof.log.u1.s.*", "tapproof.log.u1.i.*"}, AckPolicy: jetstream.AckExplicitPolicy}
+	if _, err := svcJS.CreateOrUpdateConsumer(ctx, r.journal, watch); err != nil {
+		t.Fatal(err)
 	}
 	kv, err := js.KeyValue(ctx, "tapproof_devices")
 	if err != nil {
@@ -184,6 +186,12 @@ func testOperatorReadsOnly(t *testing.T, start func(testing.TB) *natstest.Broker
 		}, "$JS.API.STREAM.UPDATE." + r.journal},
 		{"message delete", func(c context.Context) error { return s.DeleteMsg(c, 1) }, "$JS.API.STREAM.MSG.DELETE." + r.journal},
 		{"bucket delete", func(c context.Context) error { return js.DeleteKeyValue(c, "tapproof_devices") }, "$JS.API.STREAM.DELETE.KV_tapproof_devices"},
+		{"re-point tapproof's consumer", func(c context.Context) error {
+			silenced := watch
+			silenced.FilterSubjects = []string{"tapproof.log.u1.nothing.*", "tapproof.log.u1.none.*"}
+			_, err := js.CreateOrUpdateConsumer(c, r.journal, silenced)
+			return err
+		}, "$JS.API.CONSUMER.CREATE." + r.journal + ".exceedance"},
 		{"stream create", func(c context.Context) error {
 			_, err := js.CreateStream(c, jetstream.StreamConfig{Name: "SHADOW", Subjects: []string{"shadow.>"}})
 			return err
@@ -197,6 +205,9 @@ func testOperatorReadsOnly(t *testing.T, start func(testing.TB) *natstest.Broker
 			}
 			e.wait(t, fmt.Sprintf("permissions violation for publish to %q", tc.subj))
 		})
+	}
+	if c, err := svcJS.Consumer(ctx, r.journal, "exceedance"); err != nil || !slices.Equal(c.CachedInfo().Config.FilterSubjects, watch.FilterSubjects) {
+		t.Errorf("tapproof's consumer after the operator's attempt: %v, %v; want its filter %v", c, err, watch.FilterSubjects)
 	}
 	for _, subj := range []string{
 		"tapproof.alerts.u1.s1",                    // raising an alert

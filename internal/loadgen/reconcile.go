@@ -89,7 +89,7 @@ func reconcile(ctx context.Context, t Target, msgs []Msg, wait time.Duration) (*
 	for _, u := range want {
 		rep.Published += len(u)
 	}
-	nc, err := t.Broker.Operator()
+	nc, err := t.Broker.Service() // the journal is read through consumers, which the operator may not create
 	if err != nil {
 		return nil, err
 	}
@@ -435,7 +435,7 @@ func InfluxCount(ctx context.Context, base, db, utility string) (int, error) {
 // Indexes returns the leaf index of every reading in utility's journal, by
 // reading key.
 func Indexes(ctx context.Context, b Broker, utility string) (map[string]uint64, error) {
-	nc, err := b.Operator()
+	nc, err := b.Service() // the journal is read through consumers, which the operator may not create
 	if err != nil {
 		return nil, err
 	}
