@@ -12,6 +12,7 @@ import (
 	"github.com/tapproof/tapproof/alerts/notice"
 	"github.com/tapproof/tapproof/alerts/residents"
 	"github.com/tapproof/tapproof/internal/alertstest"
+	"github.com/tapproof/tapproof/internal/localstack"
 	"github.com/tapproof/tapproof/internal/poll"
 )
 
@@ -108,4 +109,40 @@ func TestBlackHoleSubscriptionsDoNotDelayNotices(t *testing.T) {
 	if r := rcv.Requests()[0]; r.Header.Get("X-Tapproof-Alert-Id") != a.ID {
 		t.Errorf("first delivery to the resident is %s, want the notice of %s", r.Header.Get("X-Tapproof-Alert-Id"), a.ID)
 	}
+}
+
+// TestConfirmedBlackHolesDoNotDelayEmail: a stranger's webhooks that
+// answered their confirmation and then never answer again hold back the
+// webhook deliveries only: an email notice of the same alert goes out at
+// once, whatever the webhook queue holds. Before notices were queued per
+// channel, 20 such webhooks held the workers for 10 s each.
+func TestConfirmedBlackHolesDoNotDelayEmail(t *testing.T) {
+	const strangers, maxDelay = 20, 10 * time.Second
+	mp := localstack.MailpitForTest(t, nil)
+	cfg := residents.NotifierConfig{Links: notice.Links{Base: "https://water.example.org/"}, Mailer: mailpitMailer(t, mp.SMTPHost, mp.SMTPPort)}
+	e := startNotifierWith(t, cfg, residents.SubscriptionsConfig{AllowPrivateWebhooks: true})
+	hole := newBlackHole(t)
+	for i := range strangers {
+		e.subscribed(t, residents.SubscribeRequest{Target: elm, Channel: residents.ChannelWebhook,
+			Address: fmt.Sprintf("http://%s/hook/%d", hole.ln.Addr(), i)})
+	}
+	const resident = "resident@example.org"
+	e.subscribed(t, residents.SubscribeRequest{Target: elm, Channel: residents.ChannelEmail, Address: resident})
+
+	published := time.Now()
+	alertstest.Publish(t, e.store, alertstest.Alert(12))
+	for {
+		list, err := mp.Search(context.Background(), "to:"+resident)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) > 0 {
+			break
+		}
+		if time.Since(published) > maxDelay {
+			t.Fatalf("no email notice %v after the alert, with %d confirmed webhooks to a black hole (it holds %d connections)", maxDelay, strangers, hole.accepted())
+		}
+		time.Sleep(50 * time.Millisecond) // polling, not timing: the deadline is measured
+	}
+	t.Logf("email notice %v after the alert, the black hole holding %d connections", time.Since(published).Round(time.Millisecond), hole.accepted())
 }

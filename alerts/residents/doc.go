@@ -8,11 +8,13 @@
 //     tapproof.NoticeRecord (time, class, template version, SHA-256 of the
 //     text, number of recipients; never an address) to the utility's log
 //     through NoticeLog, and delivers to each confirmed subscription by
-//     email or signed webhook from the work queue TAPPROOF_NOTICES,
-//     retrying with alerts.Retry and recording each delivery as delivered or
+//     email or signed webhook from the work queue TAPPROOF_NOTICES, with a
+//     consumer and workers per channel (a webhook that never answers holds
+//     back no email), retrying with alerts.Retry and recording each delivery as delivered or
 //     failed in the bucket tapproof_notices. It also runs the double opt-in:
 //     confirmation requests go through a work queue of their own,
-//     TAPPROOF_CONFIRMATIONS, with workers of their own and fewer attempts
+//     TAPPROOF_CONFIRMATIONS, with workers of their own per channel and
+//     fewer attempts
 //     (DefaultConfirmAttempts), so that no number of them, to addresses
 //     that never answer, delays a notice.
 //   - SMTPMailer sends email through an SMTP server (go-mail).

@@ -441,6 +441,43 @@ type issued struct {
 // expired pending subscriptions every PurgeEvery, until ctx is done; then
 // it returns nil. It returns an error if a consumer cannot be created.
 func (n *Notifier) Run(ctx context.Context) error {
+	type pool struct {
+		c       jetstream.Consumer
+		workers int
+	}
+	var pools []pool
+	for _, q := range []struct {
+		stream, prefix, durable, desc string
+		attempts, workers             int
+	}{
+		{NoticeStreamName, NoticeSubjectPrefix, deliveryConsumer, "tapproof resident deliveries", n.cfg.Attempts(), n.cfg.Workers},
+		{ConfirmStreamName, ConfirmSubjectPrefix, confirmConsumer, "tapproof confirmation requests to residents", n.cfg.ConfirmRetry.Attempts(), n.cfg.ConfirmWorkers},
+	} {
+		// One consumer and its workers per channel, so that webhooks
+		// that never answer (a stranger's, confirmed) hold back no email,
+		// and a slow mail server no webhook. A consumer of all channels,
+		// by an earlier version, would overlap them on the work queue.
+		err := n.js.DeleteConsumer(ctx, q.stream, q.durable)
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("%s: %w", q.desc, err)
+		}
+		for _, ch := range []Channel{ChannelEmail, ChannelWebhook} {
+			c, err := n.js.CreateOrUpdateConsumer(ctx, q.stream, jetstream.ConsumerConfig{
+				Durable:       q.durable + "-" + string(ch),
+				Description:   q.desc + " by " + string(ch),
+				FilterSubject: q.prefix + "." + string(ch),
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       2*max(n.cfg.WebhookTimeout, DefaultSMTPTimeout) + 10*time.Second,
+				MaxDeliver:    q.attempts,
+				MaxAckPending: 4 * q.workers,
+			})
+			if err != nil {
+				return fmt.Errorf("%s by %s: %w", q.desc, ch, err)
+			}
+			pools = append(pools, pool{c, q.workers})
+		}
+	}
+	// The dispatch consumer last: once it exists, every consumer does.
 	dispatch, err := n.js.CreateOrUpdateConsumer(ctx, alerts.StreamName, jetstream.ConsumerConfig{
 		Durable:       dispatchConsumer,
 		Description:   "tapproof resident notices: one per alert message",
@@ -453,35 +490,12 @@ func (n *Notifier) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("notice dispatch consumer: %w", err)
 	}
-	deliver, err := n.js.CreateOrUpdateConsumer(ctx, NoticeStreamName, jetstream.ConsumerConfig{
-		Durable:       deliveryConsumer,
-		Description:   "tapproof resident deliveries",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       2*max(n.cfg.WebhookTimeout, DefaultSMTPTimeout) + 10*time.Second,
-		MaxDeliver:    n.cfg.Attempts(),
-		MaxAckPending: 4 * n.cfg.Workers,
-	})
-	if err != nil {
-		return fmt.Errorf("notice delivery consumer: %w", err)
-	}
-	confirm, err := n.js.CreateOrUpdateConsumer(ctx, ConfirmStreamName, jetstream.ConsumerConfig{
-		Durable:       confirmConsumer,
-		Description:   "tapproof confirmation requests to residents",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       2*max(n.cfg.WebhookTimeout, DefaultSMTPTimeout) + 10*time.Second,
-		MaxDeliver:    n.cfg.ConfirmRetry.Attempts(),
-		MaxAckPending: 4 * n.cfg.ConfirmWorkers,
-	})
-	if err != nil {
-		return fmt.Errorf("confirmation delivery consumer: %w", err)
-	}
 	var wg sync.WaitGroup
 	wg.Go(func() { n.consume(ctx, dispatch, n.dispatch) })
-	for range n.cfg.Workers {
-		wg.Go(func() { n.consume(ctx, deliver, n.deliver) })
-	}
-	for range n.cfg.ConfirmWorkers {
-		wg.Go(func() { n.consume(ctx, confirm, n.deliver) })
+	for _, p := range pools {
+		for range p.workers {
+			wg.Go(func() { n.consume(ctx, p.c, n.deliver) })
+		}
 	}
 	wg.Go(func() { n.purge(ctx) })
 	wg.Wait()

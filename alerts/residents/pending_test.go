@@ -79,6 +79,11 @@ func TestPendingPerAddress(t *testing.T) {
 	}
 	_, _, err := subs.Subscribe(ctx, req(site(99)))
 	wantRefusal(t, "Subscribe beyond the limit", err, residents.RefusePendingAddress)
+	// The same inbox spelt otherwise counts as the same address.
+	for _, alias := range []string{"Victim@example.org", "vIctim+1@EXAMPLE.org"} {
+		_, _, err := subs.Subscribe(ctx, residents.SubscribeRequest{Target: site(98), Channel: residents.ChannelEmail, Address: alias})
+		wantRefusal(t, "Subscribe "+alias+" beyond the limit", err, residents.RefusePendingAddress)
+	}
 	// Asking again for one already pending is a new request, refused too:
 	// the form cannot mail-bomb an address one target at a time.
 	_, _, err = subs.Subscribe(ctx, req(site(0)))
@@ -120,7 +125,6 @@ func TestPendingPerDomain(t *testing.T) {
 		channel      residents.Channel
 		addr, others string
 	}{
-		{residents.ChannelEmail, "user%d@Mail.Example.org", "user@other.example.org"},
 		{residents.ChannelWebhook, "https://hooks.example.net/r/%d", "https://hooks.example.com/r/1"},
 	} {
 		for i := range limit {
@@ -134,9 +138,16 @@ func TestPendingPerDomain(t *testing.T) {
 			t.Errorf("Subscribe(%s) = %v; another domain is not limited", tt.others, err)
 		}
 	}
+	// A stranger's made-up addresses at a mail provider do not lock its
+	// residents out: email domains are not bounded.
+	for i := range 3 * limit {
+		if _, _, err := subs.Subscribe(ctx, residents.SubscribeRequest{Target: elm, Channel: residents.ChannelEmail, Address: fmt.Sprintf("user%d@Mail.Example.org", i)}); err != nil {
+			t.Fatalf("Subscribe of address #%d at one mail domain = %v", i+1, err)
+		}
+	}
 	c.Add(residents.DefaultPendingTTL)
-	if _, _, err := subs.Subscribe(ctx, residents.SubscribeRequest{Target: elm, Channel: residents.ChannelEmail, Address: "late@mail.example.org"}); err != nil {
-		t.Errorf("Subscribe once the domain's requests expired = %v", err)
+	if _, _, err := subs.Subscribe(ctx, residents.SubscribeRequest{Target: elm, Channel: residents.ChannelWebhook, Address: "https://hooks.example.net/r/late"}); err != nil {
+		t.Errorf("Subscribe once the host's requests expired = %v", err)
 	}
 }
 
@@ -218,7 +229,7 @@ func TestPendingLimitAcrossReplicas(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range tries {
 		wg.Go(func() {
-			_, _, err := replicas[i%2].Subscribe(ctx, residents.SubscribeRequest{Target: elm, Channel: residents.ChannelEmail, Address: fmt.Sprintf("r%d@crowded.example.org", i)})
+			_, _, err := replicas[i%2].Subscribe(ctx, residents.SubscribeRequest{Target: elm, Channel: residents.ChannelWebhook, Address: fmt.Sprintf("https://crowded.example.org/r/%d", i)})
 			var r *residents.Refusal
 			mu.Lock()
 			defer mu.Unlock()
@@ -235,5 +246,46 @@ func TestPendingLimitAcrossReplicas(t *testing.T) {
 	wg.Wait()
 	if accepted != limit || refused != tries-limit {
 		t.Errorf("%d accepted and %d refused, want %d and %d", accepted, refused, limit, tries-limit)
+	}
+}
+
+// TestPendingListsNotTapproofs: pending lists written over with what
+// tapproof did not write (broker credentials) neither refuse the next
+// request of their address and host nor stop the purge.
+func TestPendingListsNotTapproofs(t *testing.T) {
+	c := newClock()
+	ctx := context.Background()
+	js := alertstest.JetStream(t)
+	subs, err := residents.NewSubscriptions(ctx, js, residents.SubscriptionsConfig{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := residents.SubscribeRequest{Target: elm, Channel: residents.ChannelWebhook, Address: "https://hooks.example.net/r/1"}
+	if _, _, err := subs.Subscribe(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, residents.SubscriptionBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := kv.ListKeysFiltered(ctx, "pa.*", "pd.*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for k := range l.Keys() {
+		if _, err := kv.Put(ctx, k, []byte("not a list")); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("%d pending lists, want the address's and the host's", n)
+	}
+	if _, _, err := subs.Subscribe(ctx, req); err != nil {
+		t.Errorf("Subscribe with its pending lists written over = %v", err)
+	}
+	if _, err := subs.PurgeExpired(ctx); err != nil {
+		t.Errorf("PurgeExpired with a pending list written over = %v", err)
 	}
 }

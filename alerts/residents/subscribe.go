@@ -47,7 +47,8 @@ const (
 	// for a pending subscription sends a new request and counts again.
 	DefaultMaxPendingPerAddress = 3
 	// DefaultMaxPendingPerDomain is how many confirmation requests one
-	// email domain, or one webhook host, may have outstanding.
+	// webhook host may have outstanding. Email domains are not bounded:
+	// made-up addresses at a mail provider would lock its residents out.
 	DefaultMaxPendingPerDomain = 200
 )
 
@@ -89,7 +90,7 @@ const (
 	// (SubscriptionsConfig.MaxPendingPerAddress) confirmation requests
 	// outstanding.
 	RefusePendingAddress RefusalCode = "pending_address"
-	// RefusePendingDomain: the address's email domain or webhook host has
+	// RefusePendingDomain: the webhook's host has
 	// SubscriptionsConfig.MaxPendingPerDomain confirmation requests
 	// outstanding.
 	RefusePendingDomain RefusalCode = "pending_domain"
@@ -284,9 +285,9 @@ type SubscriptionsConfig struct {
 	// confirmation; DefaultPendingTTL if zero.
 	PendingTTL time.Duration
 	// MaxPendingPerAddress and MaxPendingPerDomain bound the confirmation
-	// requests outstanding per address and per email domain or webhook
-	// host; DefaultMaxPendingPerAddress and DefaultMaxPendingPerDomain if
-	// zero.
+	// requests outstanding per address (an email address's inbox: case
+	// and "+tag" folded) and per webhook host; DefaultMaxPendingPerAddress
+	// and DefaultMaxPendingPerDomain if zero.
 	MaxPendingPerAddress int
 	MaxPendingPerDomain  int
 	// Households checks the household code of a subscription to one
