@@ -74,8 +74,8 @@ func TestEveryLanguageComplete(t *testing.T) {
 
 func TestT(t *testing.T) {
 	es := locale.For(language.Spanish)
-	if got := es.T("status_individual", "Place", "Elm St"); !strings.Contains(got, "Elm St") || !strings.Contains(got, "laboratorio") {
-		t.Errorf("T(status_individual) = %q", got)
+	if got := es.T("status_screening", "Place", "Elm St"); !strings.Contains(got, "Elm St") || !strings.Contains(got, "laboratorio") {
+		t.Errorf("T(status_screening) = %q", got)
 	}
 	if got := es.T("no-such-message"); got != "no-such-message" {
 		t.Errorf("an unknown id gives %q, want the id", got)

@@ -37,8 +37,9 @@ var (
 // DefaultMaxClients is how many clients each limit keeps track of at
 // most. A client idle long enough to have its whole burst again is
 // forgotten (it is then no different from a new one); when this many are
-// tracked none of whom may be forgotten, a new client is refused until
-// one may.
+// tracked none of whom may be forgotten, a new client takes the place of
+// one of them, who starts afresh: many addresses at once cost a stranger
+// nothing more than new addresses do, and never shut residents out.
 const DefaultMaxClients = 100_000
 
 // Validate checks l.
@@ -125,8 +126,11 @@ func (l *limiter) allow(client netip.Prefix, now time.Time) (bool, time.Duration
 	}
 	b, ok := l.clients[client]
 	if !ok {
-		if len(l.clients) >= l.max {
-			return false, l.full
+		for c := range l.clients { // at the cap: any one makes room
+			if len(l.clients) < l.max {
+				break
+			}
+			delete(l.clients, c)
 		}
 		b = rate.NewLimiter(l.limit, l.burst)
 		l.clients[client] = b

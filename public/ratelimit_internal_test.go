@@ -22,33 +22,37 @@ func TestLimiterMemoryBounded(t *testing.T) {
 			}
 		}
 	}
-	if ok, wait := l.allow(client(3), t0); ok || wait <= 0 {
-		t.Errorf("a 4th client with 3 tracked = %v, %v; want refused with a wait", ok, wait)
-	}
-	// Half a refill later, no bucket is full: nothing is forgotten.
-	if ok, _ := l.allow(client(3), t0.Add(1500*time.Millisecond)); ok {
-		t.Errorf("a 4th client before any bucket is full was admitted")
+	// At the cap a new client is admitted in the place of another: the
+	// cap bounds memory, it shuts nobody out.
+	if ok, _ := l.allow(client(3), t0); !ok {
+		t.Errorf("a 4th client with 3 tracked was refused")
 	}
 	if n := l.tracked(); n != 3 {
 		t.Errorf("tracked = %d, want 3", n)
 	}
+	l = newLimiter("read", RateLimit{Every: time.Second, Burst: 2}, 3)
+	for i := range 3 {
+		for range 2 {
+			l.allow(client(i), t0)
+		}
+	}
 	// Client 0 keeps using its tokens: it stays tracked; the others are
 	// full again after a refill and forgotten at the next sweep (at the
-	// cap, at most one a second: the last was at 1.5 s).
+	// cap, at most one a second: the last was at 1.9 s).
 	if ok, _ := l.allow(client(0), t0.Add(1900*time.Millisecond)); !ok {
 		t.Fatal("client 0 refused with a token back")
 	}
-	if ok, _ := l.allow(client(3), t0.Add(2500*time.Millisecond)); !ok {
+	if ok, _ := l.allow(client(3), t0.Add(2950*time.Millisecond)); !ok {
 		t.Errorf("a new client after the idle ones' buckets refilled was refused")
 	}
 	if n := l.tracked(); n != 2 {
 		t.Errorf("tracked = %d, want 2 (client 0 in use, client 3 new)", n)
 	}
 	// Client 0 has one token, not the two of a new client.
-	if ok, _ := l.allow(client(0), t0.Add(2500*time.Millisecond)); !ok {
+	if ok, _ := l.allow(client(0), t0.Add(2950*time.Millisecond)); !ok {
 		t.Errorf("client 0 refused with a token")
 	}
-	if ok, _ := l.allow(client(0), t0.Add(2500*time.Millisecond)); ok {
+	if ok, _ := l.allow(client(0), t0.Add(2950*time.Millisecond)); ok {
 		t.Errorf("client 0 admitted twice: it was forgotten with its bucket not full")
 	}
 }

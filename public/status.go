@@ -25,9 +25,9 @@ func rank(a tapproof.Alert) int {
 	case a.Class == tapproof.Screening:
 		return 2
 	case a.Class == tapproof.SystemUndetermined:
-		return 4
+		return 3
 	case a.Class == tapproof.SystemExceedance:
-		return 5
+		return 4
 	}
 	return 1
 }
@@ -50,11 +50,11 @@ func statusOf(l *locale.Localizer, open []tapproof.Alert, place func(tapproof.Al
 	case 2:
 		return status{Class: "screening", Sentence: l.T("status_screening", "Place", place(a)),
 			Guidance: append([]string{l.T("guidance_screening_first")}, common...)}
-	case 4:
+	case 3:
 		return status{Class: "undetermined", Sentence: l.T("status_undetermined", "Utility", a.Utility,
 			"Low", notice.Quantity(a.Value, a.Unit), "High", notice.Quantity(a.Upper, a.Unit), "Level", notice.Quantity(a.Level, a.Unit)),
 			Guidance: append(append([]string{l.T("guidance_undetermined_first")}, common...), l.T("guidance_ask", "Utility", a.Utility))}
-	case 5:
+	case 4:
 		return status{Class: "system", Sentence: l.T("status_system", "Utility", a.Utility, "Level", notice.Quantity(a.Level, a.Unit)),
 			Guidance: append(append([]string{l.T("guidance_system_first")}, common...), l.T("guidance_doctor"), l.T("guidance_ask", "Utility", a.Utility))}
 	}
