@@ -140,7 +140,9 @@ func (l *Log) checkAppended(ctx context.Context, src LeafSource, prevSize uint64
 			return nil, err
 		}
 	}
-	want := make([][]byte, 0, size-prevSize) // the leaf hashes tapproof appended
+	// The leaf hashes tapproof appended. size is Trillian's word, the
+	// party being checked: the slice grows with what is found, not with it.
+	want := make([][]byte, 0, min(size-prevSize, uint64(len(pending))+readBackPage))
 	for i := prevSize; i < size; {
 		if i >= first && i < first+uint64(len(pending)) {
 			n := min(first+uint64(len(pending)), size) - i
